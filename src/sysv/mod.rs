@@ -1,0 +1,1 @@
+//! The System V message-queue layer (placeholder; see issue 3).
