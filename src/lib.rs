@@ -1,4 +1,12 @@
 //! guichet: book seats over System V message queues.
+//!
+//! The crate is laid out the way a request travels:
+//!
+//! - [`wire`]: the `#[repr(C)]` byte layouts of wire v1 (PROTOCOL.md);
+//! - [`codec`]: checked domain types ([`Request`], [`Reply`], [`Status`])
+//!   and the decoder that turns any bytes into one of them or a typed error;
+//! - [`ledger`]: the seat ledger, whose invariants are asserted on every change;
+//! - [`sysv`]: the only module with `unsafe`, a typed System V queue API.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -8,4 +16,14 @@ compile_error!(
      and relies on Linux's msgsnd(2)/msgrcv(2) semantics"
 );
 
+pub mod codec;
+mod ids;
+pub mod ledger;
+mod status;
 pub mod sysv;
+pub mod wire;
+
+pub use codec::{decode_reply, decode_request, DecodeError, Operation, Reply, Request, Violation};
+pub use ids::{BookingId, ClientBookingId, EventId, ReplyTo, RequestId};
+pub use ledger::Ledger;
+pub use status::Status;

@@ -1,0 +1,179 @@
+use core::fmt;
+
+use crate::ids::{ReplyTo, RequestId};
+use crate::status::Status;
+use crate::wire::{BODY_SIZE, MAGIC, VERSION};
+
+use super::reply::Reply;
+use super::request::Op;
+
+/// A request or reply field named in a [`Violation`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// `booking_id`.
+    BookingId,
+    /// `event_id`.
+    EventId,
+    /// `quantity`.
+    Quantity,
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Field::BookingId => "booking_id",
+            Field::EventId => "event_id",
+            Field::Quantity => "quantity",
+        })
+    }
+}
+
+/// The one rule of PROTOCOL.md a message broke, with the value it broke it with.
+///
+/// When a message breaks several, the decoder reports the first in the
+/// order the spec lists them: length, magic, version, op (or status),
+/// `reply_to`, then the fields in wire order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum Violation {
+    /// The body is not exactly 40 bytes.
+    #[error("body is {len} bytes; wire v1 bodies are exactly {BODY_SIZE}")]
+    Length {
+        /// Bytes received (after `MSG_NOERROR` truncation).
+        len: usize,
+    },
+    /// `magic` is not [`MAGIC`].
+    #[error("magic is {found:#010x}; wire v1 uses {MAGIC:#010x}")]
+    Magic {
+        /// The magic received.
+        found: u32,
+    },
+    /// `version` is not [`VERSION`].
+    #[error("version is {found}; this side speaks version {VERSION}")]
+    Version {
+        /// The version received.
+        found: u16,
+    },
+    /// `op` is not 1, 2 or 3.
+    #[error("op is {found}; v1 defines 1 (QUERY), 2 (RESERVE) and 3 (CANCEL)")]
+    Op {
+        /// The op received.
+        found: u16,
+    },
+    /// A reply's `status` is not one v1 defines.
+    #[error("status is {found}; v1 defines 0 to 9")]
+    Status {
+        /// The status received.
+        found: u16,
+    },
+    /// `reply_to` is below 2.
+    #[error("reply_to is {found}; it must be at least 2")]
+    ReplyTo {
+        /// The `reply_to` received.
+        found: i64,
+    },
+    /// A field the operation requires is 0.
+    #[error("{op} needs {field} set, found 0")]
+    Missing {
+        /// The operation.
+        op: Op,
+        /// The field that is 0.
+        field: Field,
+    },
+    /// A field the operation does not use is not 0.
+    #[error("{op} needs {field} 0, found {found}")]
+    NotZero {
+        /// The operation.
+        op: Op,
+        /// The field that is set.
+        field: Field,
+        /// Its value.
+        found: u64,
+    },
+    /// A client-chosen booking id has bit 63 set, which marks server ids.
+    #[error(
+        "client-chosen booking_id {found:#x} has bit 63 set, which only server-assigned ids have"
+    )]
+    ServerBookingBit {
+        /// The booking id received.
+        found: u64,
+    },
+}
+
+impl Violation {
+    /// The status a server answers this violation with, if it can answer:
+    /// BAD_MESSAGE for framing (length, magic, version, op, status),
+    /// INVALID_REQUEST for a field rule.
+    pub const fn status(&self) -> Status {
+        match self {
+            Violation::Length { .. }
+            | Violation::Magic { .. }
+            | Violation::Version { .. }
+            | Violation::Op { .. }
+            | Violation::Status { .. } => Status::BadMessage,
+            Violation::ReplyTo { .. }
+            | Violation::Missing { .. }
+            | Violation::NotZero { .. }
+            | Violation::ServerBookingBit { .. } => Status::InvalidRequest,
+        }
+    }
+}
+
+/// Where and how to answer a malformed request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Answer {
+    /// The `mtype` to reply with.
+    pub reply_to: ReplyTo,
+    /// The tag to echo.
+    pub request_id: RequestId,
+    /// BAD_MESSAGE or INVALID_REQUEST.
+    pub status: Status,
+}
+
+impl Answer {
+    /// The reply a server sends: the status and the tag, every other field 0.
+    pub const fn reply(&self) -> Reply {
+        Reply::bare(self.status, self.request_id)
+    }
+}
+
+/// Why a request body did not decode, and whether it can be answered.
+///
+/// Per PROTOCOL.md's *Malformed messages*, a server answers a malformed
+/// message only when its body reaches through `request_id`, its magic is
+/// right and its `reply_to` is at least 2; everything else is dropped (and
+/// counted). [`DecodeError::answer`] tells which.
+///
+/// ```
+/// use guichet::{decode_request, Status};
+/// let err = decode_request(&[0u8; 3]).unwrap_err();
+/// assert!(err.answer().is_none()); // too short to say where to reply
+/// assert_eq!(err.violation().status(), Status::BadMessage);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("{violation} ({})", match .answer { Some(a) => a.status.name(), None => "dropped" })]
+pub struct DecodeError {
+    violation: Violation,
+    answer: Option<Answer>,
+}
+
+impl DecodeError {
+    pub(super) fn new(violation: Violation, tag: Option<(ReplyTo, RequestId)>) -> Self {
+        let answer = tag.map(|(reply_to, request_id)| Answer {
+            reply_to,
+            request_id,
+            status: violation.status(),
+        });
+        Self { violation, answer }
+    }
+
+    /// The rule that broke.
+    pub const fn violation(&self) -> &Violation {
+        &self.violation
+    }
+
+    /// Where to send BAD_MESSAGE or INVALID_REQUEST, or `None` if the
+    /// message must be dropped.
+    pub const fn answer(&self) -> Option<Answer> {
+        self.answer
+    }
+}

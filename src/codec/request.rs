@@ -1,0 +1,270 @@
+use core::fmt;
+use core::num::NonZeroU32;
+
+use zerocopy::{FromBytes, IntoBytes};
+
+use crate::ids::{BookingId, ClientBookingId, EventId, ReplyTo, RequestId};
+use crate::wire::{
+    RequestBody, ANSWERABLE_PREFIX, BODY_SIZE, MAGIC, OP_CANCEL, OP_QUERY, OP_RESERVE, VERSION,
+};
+
+use super::error::{DecodeError, Field, Violation};
+use super::read_at;
+
+/// An operation code, without its fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// Read an event's remaining seats.
+    Query,
+    /// Book seats.
+    Reserve,
+    /// Return a booking's seats.
+    Cancel,
+}
+
+impl Op {
+    /// The wire code.
+    pub const fn code(self) -> u16 {
+        match self {
+            Op::Query => OP_QUERY,
+            Op::Reserve => OP_RESERVE,
+            Op::Cancel => OP_CANCEL,
+        }
+    }
+
+    /// The op for a wire code, or `None` for a code v1 does not define.
+    pub const fn from_code(code: u16) -> Option<Self> {
+        match code {
+            OP_QUERY => Some(Op::Query),
+            OP_RESERVE => Some(Op::Reserve),
+            OP_CANCEL => Some(Op::Cancel),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Op::Query => "QUERY",
+            Op::Reserve => "RESERVE",
+            Op::Cancel => "CANCEL",
+        })
+    }
+}
+
+/// What a request asks for. Only values the protocol allows are representable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// Read `event`'s remaining seats and capacity.
+    Query {
+        /// The event.
+        event: EventId,
+    },
+    /// Book `quantity` seats of `event`, all or nothing.
+    Reserve {
+        /// The event.
+        event: EventId,
+        /// Seats, at least 1.
+        quantity: NonZeroU32,
+        /// `None`: the server picks an id. `Some`: a client-chosen id
+        /// that makes the request idempotent.
+        booking: Option<ClientBookingId>,
+    },
+    /// Return every seat of `booking` to its event.
+    Cancel {
+        /// The booking, server-assigned or client-chosen.
+        booking: BookingId,
+    },
+}
+
+impl Operation {
+    /// The operation code.
+    pub const fn op(&self) -> Op {
+        match self {
+            Operation::Query { .. } => Op::Query,
+            Operation::Reserve { .. } => Op::Reserve,
+            Operation::Cancel { .. } => Op::Cancel,
+        }
+    }
+}
+
+/// A decoded request: where to reply, the tag to echo, and the operation.
+///
+/// ```
+/// use guichet::{decode_request, EventId, Operation, ReplyTo, Request, RequestId};
+/// let request = Request {
+///     reply_to: ReplyTo::new(2).unwrap(),
+///     request_id: RequestId(7),
+///     operation: Operation::Query { event: EventId::new(1).unwrap() },
+/// };
+/// let body = request.encode();
+/// assert_eq!(body.len(), 40);
+/// assert_eq!(decode_request(&body), Ok(request));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Request {
+    /// `mtype` of the reply.
+    pub reply_to: ReplyTo,
+    /// Opaque tag echoed in the reply.
+    pub request_id: RequestId,
+    /// What is asked.
+    pub operation: Operation,
+}
+
+impl Request {
+    /// The raw wire body.
+    pub fn to_wire(&self) -> RequestBody {
+        let (booking_id, event_id, quantity) = match self.operation {
+            Operation::Query { event } => (0, event.get(), 0),
+            Operation::Reserve {
+                event,
+                quantity,
+                booking,
+            } => (
+                booking.map_or(0, ClientBookingId::get),
+                event.get(),
+                quantity.get(),
+            ),
+            Operation::Cancel { booking } => (booking.get(), 0, 0),
+        };
+        RequestBody {
+            magic: MAGIC,
+            version: VERSION,
+            op: self.operation.op().code(),
+            reply_to: self.reply_to.get(),
+            request_id: self.request_id.0,
+            booking_id,
+            event_id,
+            quantity,
+        }
+    }
+
+    /// The 40-byte body to pass to `msgsnd(2)` after `mtype` 1.
+    pub fn encode(&self) -> [u8; BODY_SIZE] {
+        let mut body = [0u8; BODY_SIZE];
+        // Sizes are equal by the compile-time asserts in `wire`.
+        body.copy_from_slice(self.to_wire().as_bytes());
+        body
+    }
+}
+
+/// Decodes a request body: the bytes after `mtype`, as `msgrcv(2)` returned them.
+///
+/// Checks, in order: exact length, magic, version, op, `reply_to >= 2`, then
+/// the per-op field rules of PROTOCOL.md (required fields non-zero, unused
+/// fields zero, bit 63 clear on a client-chosen booking id).
+///
+/// ```
+/// use guichet::{decode_request, Status};
+/// let mut body = [0u8; 40];
+/// body[0..4].copy_from_slice(&0x4743_4854u32.to_ne_bytes()); // magic
+/// body[4..6].copy_from_slice(&1u16.to_ne_bytes());           // version
+/// body[6..8].copy_from_slice(&9u16.to_ne_bytes());           // op 9: unknown
+/// body[8..16].copy_from_slice(&5i64.to_ne_bytes());          // reply_to
+/// let err = decode_request(&body).unwrap_err();
+/// assert_eq!(err.answer().unwrap().status, Status::BadMessage);
+/// ```
+///
+/// # Errors
+///
+/// A [`DecodeError`] naming the first rule broken and, through
+/// [`DecodeError::answer`], whether the server may answer it.
+pub fn decode_request(body: &[u8]) -> Result<Request, DecodeError> {
+    let Ok(raw) = RequestBody::read_from_bytes(body) else {
+        return Err(DecodeError::new(
+            Violation::Length { len: body.len() },
+            answerable_tag(body),
+        ));
+    };
+    if raw.magic != MAGIC {
+        return Err(DecodeError::new(
+            Violation::Magic { found: raw.magic },
+            None,
+        ));
+    }
+    let tag = ReplyTo::new(raw.reply_to).map(|reply_to| (reply_to, RequestId(raw.request_id)));
+    if raw.version != VERSION {
+        return Err(DecodeError::new(
+            Violation::Version { found: raw.version },
+            tag,
+        ));
+    }
+    let Some(op) = Op::from_code(raw.op) else {
+        return Err(DecodeError::new(Violation::Op { found: raw.op }, tag));
+    };
+    let Some((reply_to, request_id)) = tag else {
+        return Err(DecodeError::new(
+            Violation::ReplyTo {
+                found: raw.reply_to,
+            },
+            None,
+        ));
+    };
+    let operation = decode_operation(op, &raw).map_err(|v| DecodeError::new(v, tag))?;
+    Ok(Request {
+        reply_to,
+        request_id,
+        operation,
+    })
+}
+
+/// The reply tag of a body of the wrong length, if the spec lets us answer it.
+fn answerable_tag(body: &[u8]) -> Option<(ReplyTo, RequestId)> {
+    if body.len() < ANSWERABLE_PREFIX || read_at::<u32>(body, 0)? != MAGIC {
+        return None;
+    }
+    let reply_to = ReplyTo::new(read_at::<i64>(body, 8)?)?;
+    Some((reply_to, RequestId(read_at::<u64>(body, 16)?)))
+}
+
+fn decode_operation(op: Op, raw: &RequestBody) -> Result<Operation, Violation> {
+    let must_be_zero = |field: Field, found: u64| {
+        if found == 0 {
+            Ok(())
+        } else {
+            Err(Violation::NotZero { op, field, found })
+        }
+    };
+    let event = || {
+        EventId::new(raw.event_id).ok_or(Violation::Missing {
+            op,
+            field: Field::EventId,
+        })
+    };
+    match op {
+        Op::Query => {
+            let event = event()?;
+            must_be_zero(Field::BookingId, raw.booking_id)?;
+            must_be_zero(Field::Quantity, raw.quantity.into())?;
+            Ok(Operation::Query { event })
+        }
+        Op::Reserve => {
+            let booking = match raw.booking_id {
+                0 => None,
+                id => Some(
+                    ClientBookingId::new(id).ok_or(Violation::ServerBookingBit { found: id })?,
+                ),
+            };
+            let event = event()?;
+            let quantity = NonZeroU32::new(raw.quantity).ok_or(Violation::Missing {
+                op,
+                field: Field::Quantity,
+            })?;
+            Ok(Operation::Reserve {
+                event,
+                quantity,
+                booking,
+            })
+        }
+        Op::Cancel => {
+            let booking = BookingId::new(raw.booking_id).ok_or(Violation::Missing {
+                op,
+                field: Field::BookingId,
+            })?;
+            must_be_zero(Field::EventId, raw.event_id.into())?;
+            must_be_zero(Field::Quantity, raw.quantity.into())?;
+            Ok(Operation::Cancel { booking })
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Reply status codes.
+
+use core::fmt;
+
+/// The status of a reply, as PROTOCOL.md numbers them. Nothing changed
+/// unless the status is [`Status::Ok`].
+///
+/// ```
+/// use guichet::Status;
+/// assert_eq!(Status::from_code(1), Some(Status::SoldOut));
+/// assert_eq!(Status::SoldOut.code(), 1);
+/// assert_eq!(Status::from_code(10), None);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u16)]
+pub enum Status {
+    /// Done.
+    Ok = 0,
+    /// Fewer than `quantity` seats remain.
+    SoldOut = 1,
+    /// No event has this id.
+    UnknownEvent = 2,
+    /// No booking has this id.
+    UnknownBooking = 3,
+    /// The id names a booking of another event or quantity.
+    BookingConflict = 4,
+    /// The id names a booking that was cancelled.
+    BookingCancelled = 5,
+    /// A well-formed message breaks a field rule.
+    InvalidRequest = 6,
+    /// Wrong length, magic, version or op.
+    BadMessage = 7,
+    /// The ledger holds its configured maximum of bookings.
+    LedgerFull = 8,
+    /// The server is stopping and did not apply the request.
+    ShuttingDown = 9,
+}
+
+impl Status {
+    /// Every status, in code order.
+    pub const ALL: [Status; 10] = [
+        Status::Ok,
+        Status::SoldOut,
+        Status::UnknownEvent,
+        Status::UnknownBooking,
+        Status::BookingConflict,
+        Status::BookingCancelled,
+        Status::InvalidRequest,
+        Status::BadMessage,
+        Status::LedgerFull,
+        Status::ShuttingDown,
+    ];
+
+    /// The wire code.
+    pub const fn code(self) -> u16 {
+        self as u16
+    }
+
+    /// The status for a wire code, or `None` for a code v1 does not define.
+    pub const fn from_code(code: u16) -> Option<Self> {
+        if (code as usize) < Self::ALL.len() {
+            Some(Self::ALL[code as usize])
+        } else {
+            None
+        }
+    }
+
+    /// The protocol's upper-case name, e.g. `SOLD_OUT`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::SoldOut => "SOLD_OUT",
+            Status::UnknownEvent => "UNKNOWN_EVENT",
+            Status::UnknownBooking => "UNKNOWN_BOOKING",
+            Status::BookingConflict => "BOOKING_CONFLICT",
+            Status::BookingCancelled => "BOOKING_CANCELLED",
+            Status::InvalidRequest => "INVALID_REQUEST",
+            Status::BadMessage => "BAD_MESSAGE",
+            Status::LedgerFull => "LEDGER_FULL",
+            Status::ShuttingDown => "SHUTTING_DOWN",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
