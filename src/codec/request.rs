@@ -233,9 +233,11 @@ fn decode_operation(op: Op, raw: &RequestBody) -> Result<Operation, Violation> {
         })
     };
     match op {
+        // Each arm checks the fields in wire order (booking_id, event_id,
+        // quantity), as `Violation` documents.
         Op::Query => {
-            let event = event()?;
             must_be_zero(Field::BookingId, raw.booking_id)?;
+            let event = event()?;
             must_be_zero(Field::Quantity, raw.quantity.into())?;
             Ok(Operation::Query { event })
         }
