@@ -50,6 +50,9 @@ mod queue;
 mod sys;
 mod timeout;
 
+#[cfg(test)]
+mod tests;
+
 pub use buf::{MessageBuf, Received};
 pub use error::SysvError;
 pub use flags::{Mode, RecvFlags, SendFlags};
