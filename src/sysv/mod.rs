@@ -1,1 +1,75 @@
-//! The System V message-queue layer (placeholder; see issue 3).
+//! A safe, typed System V message-queue API over libc.
+//!
+//! This module holds every `unsafe` line of the crate, all of it in the
+//! private `sys` submodule (one syscall per `unsafe` block). Everything else
+//! is safe code that makes the queues hard to misuse:
+//!
+//! - [`OwnedQueue`] creates a queue and removes it when dropped; [`Queue`] is
+//!   a `Copy` handle for clients and worker threads.
+//! - Sends take the body alone: the `mtype` is a separate, checked (> 0)
+//!   argument and `msgsz` is always the body length (msgsnd(2)).
+//! - Receives go into a [`MessageBuf`] whose capacity is the `msgsz` given to
+//!   msgrcv(2); [`Received::body_len`] is what the kernel actually stored.
+//! - Bodies are limited to [`MAX_BODY_BYTES`]; blocking calls retry `EINTR`
+//!   and can be bounded by a [`StopToken`] or a timeout in milliseconds.
+//! - Every failure is a [`SysvError`] that names the case callers act on and
+//!   keeps the syscall's errno.
+//!
+//! System V queues are global to the machine and outlive processes: list
+//! them with `ipcs -q`, remove a leftover with `ipcrm -q ID`.
+//!
+//! # Examples
+//!
+//! A request/reply exchange in the shape of the guichet protocol (requests
+//! with `mtype = 1`, replies with the client's `reply_to`):
+//!
+//! ```
+//! use guichet::sysv::{MessageBuf, Mode, OwnedQueue, Queue, RecvFlags, SendFlags};
+//!
+//! let server = OwnedQueue::create_private(Mode::DEFAULT)?;
+//! let client = Queue::from_id(server.id());
+//! let reply_to = (i64::from(std::process::id()) << 32) | 1;
+//!
+//! client.send(1, &[0u8; 40], SendFlags::empty())?;
+//! let mut req = MessageBuf::with_body_capacity(41)?;
+//! server.recv(1, &mut req, RecvFlags::NOERROR)?;
+//! server.send_timeout(reply_to, req.body(), 1_000)?;
+//!
+//! let mut reply = MessageBuf::with_body_capacity(40)?;
+//! let got = client.recv_timeout(reply_to, &mut reply, RecvFlags::empty(), 1_000)?;
+//! assert_eq!(got.body_len, 40);
+//! server.remove()?;
+//! # Ok::<(), guichet::sysv::SysvError>(())
+//! ```
+
+mod buf;
+mod error;
+mod flags;
+mod key;
+mod queue;
+mod sys;
+mod timeout;
+
+#[cfg(test)]
+mod tests;
+
+pub use buf::{MessageBuf, Received};
+pub use error::SysvError;
+pub use flags::{Mode, RecvFlags, SendFlags};
+pub use key::{ftok, Key, QueueId};
+/// The C `long` that holds a message's `mtype` (8 bytes on 64-bit Linux).
+pub use libc::c_long;
+pub use queue::{OwnedQueue, Queue, QueueStat};
+pub use timeout::StopToken;
+
+/// The longest body this layer sends or receives: 8192 bytes, Linux's
+/// default `msgmax` (`/proc/sys/kernel/msgmax`).
+///
+/// Longer sends fail with [`SysvError::TooBig`] before any syscall. A system
+/// whose `msgmax` was lowered below this refuses long bodies itself, also as
+/// [`SysvError::TooBig`].
+pub const MAX_BODY_BYTES: usize = 8192;
+
+/// The largest value [`Queue::set_max_bytes`] accepts: `i32::MAX`, the
+/// largest `msgmnb` the kernel's sysctl can hold.
+pub const MAX_QUEUE_BYTES: u64 = i32::MAX as u64;
