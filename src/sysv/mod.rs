@@ -46,6 +46,7 @@ mod buf;
 mod error;
 mod flags;
 mod key;
+mod process;
 mod queue;
 mod sys;
 mod timeout;
@@ -59,6 +60,7 @@ pub use flags::{Mode, RecvFlags, SendFlags};
 pub use key::{ftok, Key, QueueId};
 /// The C `long` that holds a message's `mtype` (8 bytes on 64-bit Linux).
 pub use libc::c_long;
+pub use process::process_alive;
 pub use queue::{OwnedQueue, Queue, QueueStat};
 pub use timeout::StopToken;
 

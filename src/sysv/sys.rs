@@ -157,6 +157,18 @@ pub(super) fn msgctl_rmid(msqid: c_int) -> Result<(), i32> {
     }
 }
 
+/// kill(2) with signal 0: whether `pid` names a process, sending nothing.
+pub(super) fn kill_probe(pid: libc::pid_t) -> Result<(), i32> {
+    // SAFETY: kill(2) takes no pointers; with signal 0 it only checks that
+    // `pid` exists and may be signalled, and delivers nothing.
+    let rc = unsafe { libc::kill(pid, 0) };
+    if rc == -1 {
+        Err(last_errno())
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
