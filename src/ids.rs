@@ -88,6 +88,12 @@ impl BookingId {
     }
 }
 
+impl From<BookingId> for u64 {
+    fn from(id: BookingId) -> Self {
+        id.get()
+    }
+}
+
 impl fmt::Display for BookingId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:#x}", self.0)

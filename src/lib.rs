@@ -6,7 +6,9 @@
 //! - [`codec`]: checked domain types ([`Request`], [`Reply`], [`Status`])
 //!   and the decoder that turns any bytes into one of them or a typed error;
 //! - [`ledger`]: the seat ledger, whose invariants are asserted on every change;
-//! - [`sysv`]: the only module with `unsafe`, a typed System V queue API.
+//! - [`sysv`]: the only module with `unsafe`, a typed System V queue API;
+//! - [`server`]: the dispatcher (thread-per-request, pool, sequential);
+//! - [`client`]: typed calls with timeouts.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -16,14 +18,23 @@ compile_error!(
      and relies on Linux's msgsnd(2)/msgrcv(2) semantics"
 );
 
+pub mod client;
 pub mod codec;
 mod ids;
 pub mod ledger;
+pub mod server;
 mod status;
 pub mod sysv;
 pub mod wire;
 
+pub use client::{Client, ClientError};
 pub use codec::{decode_reply, decode_request, DecodeError, Operation, Reply, Request, Violation};
 pub use ids::{BookingId, ClientBookingId, EventId, ReplyTo, RequestId};
 pub use ledger::Ledger;
+pub use server::Server;
 pub use status::Status;
+
+// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,100 @@
+//! Command-line parsing (clap) and the subcommands.
+
+mod calls;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use guichet::sysv::Key;
+
+/// The key `guichet serve` and the calls use without `--key`: the protocol
+/// magic, "GCHT".
+pub const DEFAULT_KEY: &str = "0x47434854";
+
+/// Book seats over a System V message queue.
+#[derive(Debug, Parser)]
+#[command(name = "guichet", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where to find the server, and how long to wait for it.
+#[derive(Debug, clap::Args)]
+struct Target {
+    /// Queue key, hex (0x…) or decimal.
+    #[arg(long, default_value = DEFAULT_KEY, value_parser = parse_key)]
+    key: Key,
+    /// Give up on a reply after this many milliseconds.
+    #[arg(long, default_value_t = guichet::client::DEFAULT_TIMEOUT_MS)]
+    timeout_ms: u32,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve a new queue until SIGINT or SIGTERM.
+    Serve(serve::ServeArgs),
+    /// Show an event's remaining seats.
+    Query {
+        /// Event id (1, 2, …).
+        event: u32,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Book seats of an event.
+    Reserve {
+        /// Event id (1, 2, …).
+        event: u32,
+        /// Seats to book.
+        seats: u32,
+        /// A booking id of your choosing (non-zero, below 2^63), which makes
+        /// the reservation safe to retry.
+        #[arg(long)]
+        booking_id: Option<u64>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Cancel a booking.
+    Cancel {
+        /// Booking id, decimal or hex (0x…).
+        #[arg(value_parser = parse_u64)]
+        booking: u64,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Show every event's remaining seats.
+    Status {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// Parses the command line and runs it.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve::serve(args),
+        Command::Query { event, target } => calls::query(&target, event),
+        Command::Reserve {
+            event,
+            seats,
+            booking_id,
+            target,
+        } => calls::reserve(&target, event, seats, booking_id),
+        Command::Cancel { booking, target } => calls::cancel(&target, booking),
+        Command::Status { target } => calls::status(&target),
+    }
+}
+
+fn parse_key(s: &str) -> Result<Key, String> {
+    s.parse::<Key>().map_err(|e| e.to_string())
+}
+
+fn parse_u64(s: &str) -> Result<u64, String> {
+    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    parsed.map_err(|e| format!("{s:?} is not a number: {e}"))
+}

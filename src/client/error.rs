@@ -1,0 +1,115 @@
+use crate::codec::Violation;
+use crate::ids::{BookingId, EventId};
+use crate::status::Status;
+use crate::sysv::SysvError;
+
+/// Why a call did not succeed: each non-OK status of the protocol, and each
+/// way the transport can fail.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// SOLD_OUT: fewer seats remain than asked.
+    #[error("sold out: {event} has {remaining} of {capacity} seats left")]
+    SoldOut {
+        /// The event.
+        event: EventId,
+        /// Seats left.
+        remaining: u32,
+        /// Seats in all.
+        capacity: u32,
+    },
+    /// UNKNOWN_EVENT.
+    #[error("no event has id {event}")]
+    UnknownEvent {
+        /// The id asked for.
+        event: u32,
+    },
+    /// UNKNOWN_BOOKING.
+    #[error("no booking has id {booking}")]
+    UnknownBooking {
+        /// The id asked for.
+        booking: BookingId,
+    },
+    /// BOOKING_CONFLICT: the id names a booking of another event or quantity.
+    #[error("booking {booking} exists with another event or quantity")]
+    BookingConflict {
+        /// The id.
+        booking: BookingId,
+    },
+    /// BOOKING_CANCELLED: the id names a cancelled booking.
+    #[error("booking {booking} was cancelled")]
+    BookingCancelled {
+        /// The id.
+        booking: BookingId,
+    },
+    /// INVALID_REQUEST: the server found a field rule broken.
+    #[error("the server answered INVALID_REQUEST")]
+    InvalidRequest,
+    /// BAD_MESSAGE: the server could not read the message.
+    #[error("the server answered BAD_MESSAGE")]
+    BadMessage,
+    /// LEDGER_FULL: the ledger holds its maximum of bookings.
+    #[error("the ledger is full")]
+    LedgerFull,
+    /// SHUTTING_DOWN: the server is stopping and did not apply the request.
+    #[error("the server is shutting down; the request was not applied")]
+    ShuttingDown,
+    /// No reply within the call's timeout. The request may still be
+    /// applied later; retrying with a client-chosen booking id is safe.
+    #[error("no reply within {timeout_ms} ms")]
+    Timeout {
+        /// The timeout.
+        timeout_ms: u32,
+    },
+    /// The server's queue no longer exists: the server stopped.
+    #[error("the server's queue is gone: {0}")]
+    QueueGone(#[source] SysvError),
+    /// Any other queue failure.
+    #[error("message queue error: {0}")]
+    Transport(#[source] SysvError),
+    /// A message on our reply tag that is not a v1 reply.
+    #[error("malformed reply: {0}")]
+    BadReply(#[source] Violation),
+    /// An OK reply that lacks what an OK reply carries.
+    #[error("the server answered {status} without the fields it implies")]
+    IncompleteReply {
+        /// The reply's status.
+        status: Status,
+    },
+    /// A value the protocol cannot carry, refused before sending.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(&'static str),
+    /// Too many calls in flight in this process.
+    #[error("too many calls in flight in this process (at most {max})")]
+    TooManyCalls {
+        /// The limit.
+        max: u32,
+    },
+}
+
+impl ClientError {
+    /// The reply status this error reports, if it came from a reply.
+    pub fn status(&self) -> Option<Status> {
+        Some(match self {
+            ClientError::SoldOut { .. } => Status::SoldOut,
+            ClientError::UnknownEvent { .. } => Status::UnknownEvent,
+            ClientError::UnknownBooking { .. } => Status::UnknownBooking,
+            ClientError::BookingConflict { .. } => Status::BookingConflict,
+            ClientError::BookingCancelled { .. } => Status::BookingCancelled,
+            ClientError::InvalidRequest => Status::InvalidRequest,
+            ClientError::BadMessage => Status::BadMessage,
+            ClientError::LedgerFull => Status::LedgerFull,
+            ClientError::ShuttingDown => Status::ShuttingDown,
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn from_transport(error: SysvError) -> Self {
+        match error {
+            SysvError::QueueRemoved { .. } | SysvError::NotFound { .. } => {
+                ClientError::QueueGone(error)
+            }
+            other => ClientError::Transport(other),
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Reply tags for calls in flight: `(pid << 32) | slot`, one slot per call,
+//! unique across every [`Client`](super::Client) of the process.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::ids::{ReplyTo, RequestId};
+
+/// Most calls in flight at once in one process.
+pub const MAX_CALLS_IN_FLIGHT: u32 = 65_536;
+
+struct Pool {
+    free: Vec<u32>,
+    issued: u32,
+}
+
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    free: Vec::new(),
+    issued: 0,
+});
+
+/// One slot, returned to the pool on drop.
+pub(crate) struct Slot(u32);
+
+impl Slot {
+    /// A free slot, or `None` if [`MAX_CALLS_IN_FLIGHT`] are taken.
+    pub(crate) fn take() -> Option<Self> {
+        // The pool lock guards a plain free list; poisoning cannot leave it
+        // inconsistent.
+        let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = pool.free.pop() {
+            return Some(Self(slot));
+        }
+        if pool.issued == MAX_CALLS_IN_FLIGHT {
+            return None;
+        }
+        pool.issued += 1;
+        Some(Self(pool.issued))
+    }
+
+    /// This slot's reply tag for the calling process (computed per call, so
+    /// a forked child gets its own tags).
+    pub(crate) fn reply_to(&self) -> Option<ReplyTo> {
+        let pid = i32::try_from(std::process::id()).ok()?;
+        ReplyTo::for_slot(pid, self.0)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        POOL.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .free
+            .push(self.0);
+    }
+}
+
+/// A request id no earlier call of this process used. Starts from the clock
+/// so that a later process that reuses this pid does not take a reply left
+/// for this one as its own.
+pub(crate) fn next_request_id() -> RequestId {
+    static NEXT: OnceLock<AtomicU64> = OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        // The low 64 bits of the clock in ns: distinct across restarts.
+        AtomicU64::new(nanos as u64)
+    });
+    RequestId(next.fetch_add(1, Ordering::Relaxed))
+}

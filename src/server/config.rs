@@ -1,0 +1,198 @@
+//! How a server is configured: dispatch mode, queue, limits.
+
+use core::fmt;
+use core::str::FromStr;
+
+use crate::ledger::DEFAULT_MAX_BOOKINGS;
+
+/// Most requests in flight a thread-per-request server allows by default.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+/// Upper bound on `max_in_flight`: each request in flight is a thread.
+pub const MAX_IN_FLIGHT_LIMIT: usize = 4096;
+/// Upper bound on the workers of [`Dispatch::Pool`].
+pub const MAX_POOL_WORKERS: usize = 256;
+/// How long a reply may wait for room in a full queue, by default.
+pub const DEFAULT_REPLY_TIMEOUT_MS: u32 = 1_000;
+/// How long a graceful shutdown may take, by default, before the queue is
+/// removed under whatever is still running.
+pub const DEFAULT_SHUTDOWN_TIMEOUT_MS: u32 = 5_000;
+/// A reply unread this long is fair game for purging when the queue is full.
+pub const DEFAULT_STALE_REPLY_MS: u32 = 10_000;
+/// Stack of a per-request thread: the handler is shallow (decode, one
+/// ledger call, encode, one msgsnd), so 2 MiB would only cost address space
+/// and page-table work per spawn.
+pub const DEFAULT_WORKER_STACK_BYTES: usize = 128 * 1024;
+/// Smallest worker stack accepted.
+pub const MIN_WORKER_STACK_BYTES: usize = 32 * 1024;
+/// Upper bound on every `*_ms` limit: one hour.
+pub const MAX_TIMEOUT_MS: u32 = 3_600_000;
+/// Most reply tags remembered for purging replies of dead or silent clients.
+pub const MAX_TRACKED_REPLY_TAGS: usize = 65_536;
+
+/// How requests are spread over threads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Dispatch {
+    /// The original C design: one receive loop hands each message, in a
+    /// buffer it owns, to a newly spawned detached thread. At most
+    /// `max_in_flight` threads at once; at the limit the loop stops
+    /// receiving, so the queue itself pushes back on clients.
+    #[default]
+    ThreadPerRequest,
+    /// `n` long-lived workers, each receiving from the queue itself.
+    Pool(usize),
+    /// One thread receives, applies and replies: the baseline.
+    Sequential,
+}
+
+impl Dispatch {
+    /// Receive loops this mode runs.
+    pub(crate) fn receivers(self) -> usize {
+        match self {
+            Dispatch::Pool(n) => n,
+            Dispatch::ThreadPerRequest | Dispatch::Sequential => 1,
+        }
+    }
+}
+
+impl fmt::Display for Dispatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Dispatch::ThreadPerRequest => f.write_str("thread-per-request"),
+            Dispatch::Pool(n) => write!(f, "pool:{n}"),
+            Dispatch::Sequential => f.write_str("sequential"),
+        }
+    }
+}
+
+/// Why a dispatch mode did not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a dispatch mode: use thread-per-request, pool, pool:N (1 to {MAX_POOL_WORKERS}) or sequential")]
+pub struct ParseDispatchError(String);
+
+impl FromStr for Dispatch {
+    type Err = ParseDispatchError;
+
+    /// `thread-per-request`, `sequential`, `pool` (one worker per CPU) or
+    /// `pool:N`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ParseDispatchError(s.to_owned());
+        match s {
+            "thread-per-request" => Ok(Dispatch::ThreadPerRequest),
+            "sequential" => Ok(Dispatch::Sequential),
+            "pool" => Ok(Dispatch::Pool(
+                std::thread::available_parallelism()
+                    .map_or(2, usize::from)
+                    .min(MAX_POOL_WORKERS),
+            )),
+            _ => {
+                let n: usize = s
+                    .strip_prefix("pool:")
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(bad)?;
+                if (1..=MAX_POOL_WORKERS).contains(&n) {
+                    Ok(Dispatch::Pool(n))
+                } else {
+                    Err(bad())
+                }
+            }
+        }
+    }
+}
+
+/// Every bound a server keeps. Units are in the names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Requests in flight at once (thread-per-request: threads).
+    pub max_in_flight: usize,
+    /// Bookings the ledger holds, cancelled ones included.
+    pub max_bookings: usize,
+    /// How long a reply waits for room in a full queue before it is
+    /// abandoned (and counted).
+    pub reply_timeout_ms: u32,
+    /// How long a graceful shutdown may take.
+    pub shutdown_timeout_ms: u32,
+    /// When the queue is full, replies whose tag got nothing for this long
+    /// are purged even if their client still lives (it stopped reading).
+    pub stale_reply_ms: u32,
+    /// Stack size of a per-request thread.
+    pub worker_stack_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_bookings: DEFAULT_MAX_BOOKINGS,
+            reply_timeout_ms: DEFAULT_REPLY_TIMEOUT_MS,
+            shutdown_timeout_ms: DEFAULT_SHUTDOWN_TIMEOUT_MS,
+            stale_reply_ms: DEFAULT_STALE_REPLY_MS,
+            worker_stack_bytes: DEFAULT_WORKER_STACK_BYTES,
+        }
+    }
+}
+
+/// A limit out of its range.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{name} is {value}; it must be {min} to {max}")]
+pub struct LimitError {
+    /// The limit.
+    pub name: &'static str,
+    /// The value given.
+    pub value: u64,
+    /// Smallest allowed.
+    pub min: u64,
+    /// Largest allowed.
+    pub max: u64,
+}
+
+impl Limits {
+    pub(crate) fn check(&self, dispatch: Dispatch) -> Result<(), LimitError> {
+        let within = |name, value: u64, min: u64, max: u64| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(LimitError {
+                    name,
+                    value,
+                    min,
+                    max,
+                })
+            }
+        };
+        let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        within(
+            "max_in_flight",
+            wide(self.max_in_flight),
+            1,
+            wide(MAX_IN_FLIGHT_LIMIT),
+        )?;
+        within(
+            "reply_timeout_ms",
+            self.reply_timeout_ms.into(),
+            1,
+            MAX_TIMEOUT_MS.into(),
+        )?;
+        within(
+            "shutdown_timeout_ms",
+            self.shutdown_timeout_ms.into(),
+            1,
+            MAX_TIMEOUT_MS.into(),
+        )?;
+        within(
+            "stale_reply_ms",
+            self.stale_reply_ms.into(),
+            1,
+            MAX_TIMEOUT_MS.into(),
+        )?;
+        within(
+            "worker_stack_bytes",
+            wide(self.worker_stack_bytes),
+            wide(MIN_WORKER_STACK_BYTES),
+            64 << 20,
+        )?;
+        if let Dispatch::Pool(n) = dispatch {
+            within("pool workers", wide(n), 1, wide(MAX_POOL_WORKERS))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,47 @@
+use crate::ledger::ConfigError;
+use crate::sysv::{Key, SysvError};
+
+use super::config::LimitError;
+
+/// Why a server could not start, or why it stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The event list or a ledger limit is invalid.
+    #[error("invalid ledger configuration: {0}")]
+    Ledger(#[from] ConfigError),
+    /// A server limit is out of range.
+    #[error("invalid server limit: {0}")]
+    Limit(#[from] LimitError),
+    /// A queue already exists under the key.
+    #[error(
+        "a message queue already exists for key {key}: another guichet server may be \
+         serving it. Stop that server, or if none runs, remove the queue with \
+         `ipcrm -Q {key}`, or pick another key with --key"
+    )]
+    QueueExists {
+        /// The key asked for.
+        key: Key,
+    },
+    /// Creating the queue failed.
+    #[error("could not create the message queue: {0}")]
+    CreateQueue(#[source] SysvError),
+    /// A thread of the server could not be started.
+    #[error("could not start a server thread: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// Someone else removed the queue while the server was serving it.
+    #[error(
+        "the message queue was removed while the server was running ({0}); the server stopped"
+    )]
+    QueueRemoved(#[source] SysvError),
+    /// The queue kept failing in a way the server cannot serve through.
+    #[error("receiving from the message queue keeps failing: {0}; the server stopped")]
+    Receive(#[source] SysvError),
+    /// A thread panicked while it held the ledger: the ledger may be
+    /// inconsistent, so the server stopped rather than serve from it.
+    #[error("a server thread panicked while holding the ledger; the server stopped")]
+    LedgerPoisoned,
+    /// Removing the queue at shutdown failed.
+    #[error("could not remove the message queue at shutdown: {0}")]
+    RemoveQueue(#[source] SysvError),
+}

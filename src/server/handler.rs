@@ -1,0 +1,99 @@
+//! What the server does with one message body, without any queue: decode,
+//! apply, and say what to send. The dispatch modes, the fuzz target
+//! `handle` and the tests all go through [`handle_message`].
+
+use crate::codec::{decode_request, DecodeError, Operation, Reply};
+use crate::ids::ReplyTo;
+use crate::ledger::Outcome;
+use crate::status::Status;
+
+/// What to do after handling one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handled {
+    /// Send `reply` with `mtype = to`.
+    Reply {
+        /// The request's `reply_to`.
+        to: ReplyTo,
+        /// The reply.
+        reply: Reply,
+        /// The ledger's outcome, when the request reached the ledger.
+        outcome: Option<Outcome>,
+    },
+    /// Send nothing: the message is malformed past answering (PROTOCOL.md,
+    /// *Malformed messages*); count it.
+    Drop(DecodeError),
+}
+
+impl Handled {
+    /// The status of the reply, or `None` for a dropped message.
+    pub fn status(&self) -> Option<Status> {
+        match self {
+            Handled::Reply { reply, .. } => Some(reply.status),
+            Handled::Drop(_) => None,
+        }
+    }
+}
+
+/// Handles one request body as `msgrcv(2)` returned it.
+///
+/// Decodes `body`; a malformed message becomes BAD_MESSAGE or
+/// INVALID_REQUEST when it is answerable and [`Handled::Drop`] when it is
+/// not. A well-formed request is answered SHUTTING_DOWN without touching the
+/// ledger when `shutting_down` is set, and otherwise passed to `apply`, which
+/// is where the caller takes its lock: decoding and encoding stay outside it.
+///
+/// ```
+/// use guichet::server::{handle_message, Handled};
+/// use guichet::{Ledger, Operation, ReplyTo, Request, RequestId, EventId, Status};
+///
+/// let mut ledger = Ledger::new([("Concert", 10)], 100)?;
+/// let request = Request {
+///     reply_to: ReplyTo::new(7).unwrap(),
+///     request_id: RequestId(1),
+///     operation: Operation::Query { event: EventId::new(1).unwrap() },
+/// };
+/// let handled = handle_message(&request.encode(), false, |op| Ok::<_, ()>(ledger.apply(op)));
+/// assert_eq!(handled.unwrap().status(), Some(Status::Ok));
+/// assert!(matches!(
+///     handle_message(&[1, 2, 3], false, |op| Ok::<_, ()>(ledger.apply(op))),
+///     Ok(Handled::Drop(_))
+/// ));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// Whatever `apply` returns (the server's own failures, such as a
+/// poisoned ledger lock); input never makes this fail.
+pub fn handle_message<E>(
+    body: &[u8],
+    shutting_down: bool,
+    apply: impl FnOnce(&Operation) -> Result<Outcome, E>,
+) -> Result<Handled, E> {
+    let request = match decode_request(body) {
+        Ok(request) => request,
+        Err(error) => {
+            return Ok(match error.answer() {
+                Some(answer) => Handled::Reply {
+                    to: answer.reply_to,
+                    reply: answer.reply(),
+                    outcome: None,
+                },
+                None => Handled::Drop(error),
+            })
+        }
+    };
+    if shutting_down {
+        return Ok(Handled::Reply {
+            to: request.reply_to,
+            reply: Reply::bare(Status::ShuttingDown, request.request_id),
+            outcome: None,
+        });
+    }
+    let outcome = apply(&request.operation)?;
+    Ok(Handled::Reply {
+        to: request.reply_to,
+        reply: outcome.reply(request.request_id),
+        outcome: Some(outcome),
+    })
+}

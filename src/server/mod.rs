@@ -1,0 +1,356 @@
+//! The server: a ledger behind a System V queue, in one of three dispatch
+//! modes, with graceful shutdown.
+//!
+//! Embedding a live server in a test is one expression; it runs on a
+//! private queue and removes it when dropped:
+//!
+//! ```
+//! let server = guichet::Server::builder().event("Concert", 100).spawn()?;
+//! let client = server.client();
+//! let booked = client.reserve(1, 2)?;
+//! assert_eq!(booked.remaining, 98);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod config;
+mod error;
+mod handler;
+mod receive;
+mod reply;
+mod shared;
+mod stats;
+
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+pub use config::{
+    Dispatch, LimitError, Limits, ParseDispatchError, DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_REPLY_TIMEOUT_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, DEFAULT_STALE_REPLY_MS,
+    DEFAULT_WORKER_STACK_BYTES, MAX_IN_FLIGHT_LIMIT, MAX_POOL_WORKERS, MAX_TIMEOUT_MS,
+};
+pub use error::ServerError;
+pub use handler::{handle_message, Handled};
+pub use stats::Stats;
+
+use crate::client::Client;
+use crate::ledger::Ledger;
+use crate::sysv::{Key, Mode, OwnedQueue, QueueId, SendFlags, SysvError};
+use crate::wire::REQUEST_MTYPE;
+
+use receive::{drain, receive_loop, Handoff};
+use shared::Shared;
+
+/// How often shutdown re-sends a wake-up while receive loops still run: a
+/// wake-up can be taken by a loop that is already draining.
+const WAKE_POLL: Duration = Duration::from_millis(5);
+/// At shutdown, how long unread replies may sit untouched before the queue
+/// is removed anyway (their clients are gone or not listening).
+const LINGER_IDLE: Duration = Duration::from_millis(100);
+const LINGER_POLL: Duration = Duration::from_millis(1);
+
+/// Builds a [`Server`]: events, queue, dispatch mode, limits.
+///
+/// ```
+/// use guichet::server::{Dispatch, Server};
+/// let server = Server::builder()
+///     .event("Concert", 100)
+///     .event("Opera", 20)
+///     .dispatch(Dispatch::Pool(2))
+///     .max_bookings(10_000)
+///     .spawn()?;
+/// assert_eq!(server.client().query(2)?.capacity, 20);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+#[must_use]
+pub struct Builder {
+    events: Vec<(String, u32)>,
+    key: Option<Key>,
+    mode: Mode,
+    dispatch: Dispatch,
+    limits: Limits,
+}
+
+impl Builder {
+    /// Adds an event; events are numbered 1, 2, 3… in the order added.
+    pub fn event(mut self, name: impl Into<String>, capacity: u32) -> Self {
+        self.events.push((name.into(), capacity));
+        self
+    }
+
+    /// Serves a new queue created under `key` (`IPC_CREAT | IPC_EXCL`)
+    /// instead of a private one.
+    pub fn key(mut self, key: Key) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Permissions of the queue the server creates; `0o600` by default.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The dispatch mode; [`Dispatch::ThreadPerRequest`] by default.
+    pub fn dispatch(mut self, dispatch: Dispatch) -> Self {
+        self.dispatch = dispatch;
+        self
+    }
+
+    /// Every limit at once.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Requests in flight at once ([`DEFAULT_MAX_IN_FLIGHT`] by default).
+    pub fn max_in_flight(mut self, max_in_flight: usize) -> Self {
+        self.limits.max_in_flight = max_in_flight;
+        self
+    }
+
+    /// Bookings the ledger holds before answering LEDGER_FULL.
+    pub fn max_bookings(mut self, max_bookings: usize) -> Self {
+        self.limits.max_bookings = max_bookings;
+        self
+    }
+
+    /// How long a reply waits for room in a full queue.
+    pub fn reply_timeout_ms(mut self, reply_timeout_ms: u32) -> Self {
+        self.limits.reply_timeout_ms = reply_timeout_ms;
+        self
+    }
+
+    /// How long a graceful shutdown may take.
+    pub fn shutdown_timeout_ms(mut self, shutdown_timeout_ms: u32) -> Self {
+        self.limits.shutdown_timeout_ms = shutdown_timeout_ms;
+        self
+    }
+
+    /// Creates the queue and starts serving it.
+    ///
+    /// # Errors
+    ///
+    /// - [`ServerError::Ledger`] / [`ServerError::Limit`]: bad configuration;
+    /// - [`ServerError::QueueExists`]: a queue already has the key;
+    /// - [`ServerError::CreateQueue`]: msgget(2) failed otherwise;
+    /// - [`ServerError::Spawn`]: a receive thread could not start.
+    pub fn spawn(self) -> Result<Server, ServerError> {
+        self.limits.check(self.dispatch)?;
+        let ledger = Ledger::new(self.events, self.limits.max_bookings)?;
+        let owned = match self.key {
+            None => OwnedQueue::create_private(self.mode),
+            Some(key) => OwnedQueue::create_exclusive(key, self.mode),
+        }
+        .map_err(|error| match (error, self.key) {
+            (SysvError::Exists { .. }, Some(key)) => ServerError::QueueExists { key },
+            (error, _) => ServerError::CreateQueue(error),
+        })?;
+        let receivers = self.dispatch.receivers();
+        let shared = Arc::new(Shared::new(owned.queue(), ledger, self.limits, receivers));
+        let handoff = match self.dispatch {
+            Dispatch::ThreadPerRequest => Handoff::SpawnPerRequest,
+            Dispatch::Pool(_) | Dispatch::Sequential => Handoff::Inline,
+        };
+        let mut server = Server {
+            shared,
+            queue: Some(owned),
+            key: self.key.unwrap_or(Key::PRIVATE),
+            dispatch: self.dispatch,
+            receivers: Vec::with_capacity(receivers),
+        };
+        for index in 0..receivers {
+            let shared = Arc::clone(&server.shared);
+            let spawned = thread::Builder::new()
+                .name(format!("guichet-recv-{index}"))
+                .spawn(move || receive_loop(shared, handoff));
+            match spawned {
+                Ok(handle) => server.receivers.push(handle),
+                Err(error) => {
+                    // Loops never started must not be waited for; the rest
+                    // are stopped and the queue removed by `finish`.
+                    server.shared.receivers_not_started(receivers - index);
+                    let _ = server.finish();
+                    return Err(ServerError::Spawn(error));
+                }
+            }
+        }
+        Ok(server)
+    }
+}
+
+/// A running server. Dropping it shuts it down and removes its queue.
+///
+/// See the [module docs](self) for a one-line test fixture.
+pub struct Server {
+    shared: Arc<Shared>,
+    /// `None` once shut down.
+    queue: Option<OwnedQueue>,
+    key: Key,
+    dispatch: Dispatch,
+    receivers: Vec<JoinHandle<()>>,
+}
+
+/// Asks a server to stop from another thread (a signal handler's thread,
+/// say); the thread in [`Server::wait`] then completes the shutdown.
+#[derive(Clone)]
+pub struct StopHandle(Arc<Shared>);
+
+impl StopHandle {
+    /// Requests a graceful shutdown. Returns at once.
+    pub fn stop(&self) {
+        self.0.request_stop();
+    }
+}
+
+impl std::fmt::Debug for StopHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StopHandle")
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("key", &self.key)
+            .field("queue_id", &self.queue_id())
+            .field("dispatch", &self.dispatch)
+            .field("running", &self.queue.is_some())
+            .finish()
+    }
+}
+
+impl Server {
+    /// A builder with no events, a private queue, thread-per-request
+    /// dispatch and default limits.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The queue's key ([`Key::PRIVATE`] for a private queue).
+    pub fn key(&self) -> Key {
+        self.key
+    }
+
+    /// The queue's id, which is how clients reach a private queue.
+    pub fn queue_id(&self) -> QueueId {
+        self.shared.queue.id()
+    }
+
+    /// The dispatch mode.
+    pub fn dispatch(&self) -> Dispatch {
+        self.dispatch
+    }
+
+    /// A client of this server, with the default timeout.
+    pub fn client(&self) -> Client {
+        Client::from_queue(self.shared.queue)
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        self.shared.counters.snapshot()
+    }
+
+    /// Runs `f` on the ledger under its lock (for tests and audits: it
+    /// holds up every request while it runs).
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::LedgerPoisoned`] if a thread panicked holding the ledger.
+    pub fn with_ledger<R>(&self, f: impl FnOnce(&Ledger) -> R) -> Result<R, ServerError> {
+        self.shared.with_ledger(f)
+    }
+
+    /// A handle that requests a shutdown from another thread.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(Arc::clone(&self.shared))
+    }
+
+    /// Serves until a stop is requested through a [`StopHandle`] or the
+    /// server fails, then shuts down as [`Server::shutdown`] does.
+    ///
+    /// # Errors
+    ///
+    /// The failure that stopped the server, such as
+    /// [`ServerError::QueueRemoved`] when someone else removed the queue.
+    pub fn wait(mut self) -> Result<Stats, ServerError> {
+        self.shared.wait_for_stop();
+        self.finish()
+    }
+
+    /// Shuts down gracefully, within `shutdown_timeout_ms`: stops receiving,
+    /// lets requests in flight finish and reply, answers requests still
+    /// queued with SHUTTING_DOWN, then removes the queue.
+    ///
+    /// # Errors
+    ///
+    /// A failure that had stopped the server earlier, or
+    /// [`ServerError::RemoveQueue`].
+    pub fn shutdown(mut self) -> Result<Stats, ServerError> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<Stats, ServerError> {
+        let Some(owned) = self.queue.take() else {
+            return Ok(self.stats());
+        };
+        let shared = &self.shared;
+        shared.request_stop();
+        let deadline =
+            Instant::now() + Duration::from_millis(shared.limits.shutdown_timeout_ms.into());
+        // Receive loops blocked in msgrcv(2) see the stop only when a
+        // message arrives: send wake-ups until every loop has returned.
+        while shared.receivers_running(WAKE_POLL) > 0 && Instant::now() < deadline {
+            let _ = shared
+                .queue
+                .send(REQUEST_MTYPE, &shared.wake_token, SendFlags::NOWAIT);
+        }
+        shared.wait_idle(deadline);
+        linger(shared, deadline);
+        // Removing the queue also wakes anything still blocked in it, and
+        // destroys whatever replies are still unread.
+        let removed = owned.remove();
+        for handle in self.receivers.drain(..) {
+            let _ = handle.join();
+        }
+        if let Some(failure) = shared.take_failure() {
+            return Err(failure);
+        }
+        removed.map_err(ServerError::RemoveQueue)?;
+        Ok(self.stats())
+    }
+}
+
+/// Before the queue is removed, which destroys unread replies: answers
+/// requests that keep arriving with SHUTTING_DOWN and waits while clients
+/// are still taking their replies, until nobody has read one for
+/// [`LINGER_IDLE`] or the shutdown deadline passes.
+fn linger(shared: &Shared, deadline: Instant) {
+    let mut last_count = u64::MAX;
+    let mut last_progress = Instant::now();
+    loop {
+        drain(shared, None);
+        let Ok(stat) = shared.queue.stat() else {
+            return;
+        };
+        let now = Instant::now();
+        if stat.messages == 0 || now >= deadline {
+            return;
+        }
+        if stat.messages < last_count {
+            last_count = stat.messages;
+            last_progress = now;
+        } else if now.duration_since(last_progress) >= LINGER_IDLE {
+            return;
+        }
+        thread::sleep(LINGER_POLL);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}

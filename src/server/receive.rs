@@ -1,0 +1,161 @@
+//! The receive loops of the three dispatch modes, and the drain that
+//! answers SHUTTING_DOWN once a stop is requested.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::Duration;
+
+use crate::sysv::{MessageBuf, RecvFlags, SysvError};
+use crate::wire::{BODY_SIZE, REQUEST_MTYPE};
+
+use super::error::ServerError;
+use super::handler::{handle_message, Handled};
+use super::reply::send_reply;
+use super::shared::{Permit, ReceiverGuard, Shared};
+
+/// Receive buffer body size: larger than a valid body, so that with
+/// `MSG_NOERROR` an over-long message arrives truncated to 41+ bytes and is
+/// seen as over-long, and never wedges the queue (PROTOCOL.md).
+pub(crate) const RECEIVE_BODY_BYTES: usize = BODY_SIZE + 24;
+
+/// Receive errors in a row (other than the queue's removal) after which the
+/// server gives up rather than spin on a broken queue.
+const MAX_RECEIVE_ERRORS_IN_A_ROW: u32 = 100;
+/// Pause after a receive error, doubled on each one in a row up to 100 ms.
+const FIRST_ERROR_PAUSE: Duration = Duration::from_millis(1);
+
+/// Whether the loop hands each message to a new thread or handles it inline.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Handoff {
+    SpawnPerRequest,
+    Inline,
+}
+
+/// One receive loop: runs until a stop is requested (then drains) or the
+/// queue fails for good.
+pub(crate) fn receive_loop(shared: Arc<Shared>, handoff: Handoff) {
+    let _guard = ReceiverGuard(Arc::clone(&shared));
+    let mut errors_in_a_row = 0u32;
+    loop {
+        // Thread-per-request takes its in-flight slot *before* receiving:
+        // at the limit it stops taking messages off the queue, so clients
+        // feel the back-pressure in their msgsnd(2).
+        let permit = match handoff {
+            Handoff::SpawnPerRequest => match shared.acquire() {
+                Some(permit) => Some(permit),
+                None => return drain(&shared, None),
+            },
+            Handoff::Inline => None,
+        };
+        let mut buf = match MessageBuf::with_body_capacity(RECEIVE_BODY_BYTES) {
+            Ok(buf) => buf,
+            Err(error) => return shared.fail(ServerError::Receive(error)),
+        };
+        match shared
+            .queue
+            .recv(REQUEST_MTYPE, &mut buf, RecvFlags::NOERROR)
+        {
+            Ok(_) => errors_in_a_row = 0,
+            Err(error @ SysvError::QueueRemoved { .. }) => {
+                if !shared.is_stopping() {
+                    shared.fail(ServerError::QueueRemoved(error));
+                }
+                return;
+            }
+            Err(error) => {
+                shared.counters.receive_error();
+                errors_in_a_row += 1;
+                if errors_in_a_row >= MAX_RECEIVE_ERRORS_IN_A_ROW {
+                    return shared.fail(ServerError::Receive(error));
+                }
+                thread::sleep(FIRST_ERROR_PAUSE * 2u32.pow(errors_in_a_row.min(7)));
+                continue;
+            }
+        }
+        if shared.is_stopping() {
+            drop(permit);
+            return drain(&shared, Some(buf));
+        }
+        shared.counters.received();
+        match permit {
+            Some(permit) => spawn_worker(&shared, buf, permit),
+            None => process(&shared, buf.body(), false),
+        }
+    }
+}
+
+/// Moves the message into a new detached thread, as the original C server
+/// moved its `malloc`ed copy: the buffer and the in-flight slot travel with
+/// the closure and are freed when the thread ends.
+fn spawn_worker(shared: &Arc<Shared>, buf: MessageBuf, permit: Permit) {
+    // `thread::Builder::spawn` drops its closure when the spawn fails, and
+    // the message with it; the job is parked where the loop can take it
+    // back and process it inline instead of losing it.
+    let job = Arc::new(Mutex::new(Some((buf, permit))));
+    let worker_job = Arc::clone(&job);
+    let worker_shared = Arc::clone(shared);
+    let spawned = thread::Builder::new()
+        .name("guichet-request".into())
+        .stack_size(shared.limits.worker_stack_bytes)
+        .spawn(move || {
+            let taken = worker_job
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some((buf, _permit)) = taken {
+                process(&worker_shared, buf.body(), false);
+            }
+        });
+    if spawned.is_err() {
+        shared.counters.spawn_failed();
+        let taken = job.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some((buf, _permit)) = taken {
+            process(shared, buf.body(), false);
+        }
+    }
+}
+
+/// Handles one message and sends its reply, if it gets one.
+pub(crate) fn process(shared: &Shared, body: &[u8], shutting_down: bool) {
+    match handle_message(body, shutting_down, |op| shared.apply(op)) {
+        Ok(Handled::Reply { to, reply, .. }) => send_reply(shared, to, &reply),
+        Ok(Handled::Drop(_)) => shared.counters.dropped(),
+        Err(error) => shared.fail(error),
+    }
+}
+
+/// After a stop: answers SHUTTING_DOWN to the message in hand and to every
+/// request still queued, without waiting for more.
+pub(crate) fn drain(shared: &Shared, mut in_hand: Option<MessageBuf>) {
+    if let Some(buf) = &in_hand {
+        answer_stopping(shared, buf.body());
+    }
+    let mut buf = match in_hand.take() {
+        Some(buf) => buf,
+        None => match MessageBuf::with_body_capacity(RECEIVE_BODY_BYTES) {
+            Ok(buf) => buf,
+            Err(_) => return,
+        },
+    };
+    // A client flooding the queue could keep this loop busy for ever; the
+    // queue holds at most `msg_qbytes` messages, so a few times that bounds
+    // the drain while still emptying whatever was queued when it began.
+    for _ in 0..(1 << 18) {
+        match shared.queue.recv(
+            REQUEST_MTYPE,
+            &mut buf,
+            RecvFlags::NOWAIT | RecvFlags::NOERROR,
+        ) {
+            Ok(_) => answer_stopping(shared, buf.body()),
+            Err(_) => return,
+        }
+    }
+}
+
+fn answer_stopping(shared: &Shared, body: &[u8]) {
+    if body == shared.wake_token {
+        return;
+    }
+    shared.counters.received();
+    process(shared, body, true);
+}

@@ -1,0 +1,226 @@
+//! State every server thread shares: the queue, the ledger under its lock,
+//! counters, the stop flag, and the bookkeeping shutdown waits on.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use crate::codec::Operation;
+use crate::ledger::{Ledger, Outcome};
+use crate::sysv::Queue;
+
+use super::config::Limits;
+use super::error::ServerError;
+use super::reply::ReplyTags;
+use super::stats::Counters;
+
+pub(crate) struct Shared {
+    pub(crate) queue: Queue,
+    ledger: Mutex<Ledger>,
+    pub(crate) counters: Counters,
+    pub(crate) limits: Limits,
+    pub(crate) tags: ReplyTags,
+    /// Body of the messages shutdown sends to wake blocked receive loops:
+    /// random per server, so a client's message is never mistaken for one
+    /// (and is counted like any other).
+    pub(crate) wake_token: [u8; WAKE_TOKEN_BYTES],
+    /// Mirrors `State::stopping` for the request path, which must not take
+    /// the state lock just to read it.
+    stopping: AtomicBool,
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    stopping: bool,
+    in_flight: usize,
+    receivers: usize,
+    failure: Option<ServerError>,
+}
+
+impl Shared {
+    pub(crate) fn new(queue: Queue, ledger: Ledger, limits: Limits, receivers: usize) -> Self {
+        Self {
+            queue,
+            ledger: Mutex::new(ledger),
+            counters: Counters::default(),
+            limits,
+            tags: ReplyTags::default(),
+            wake_token: wake_token(),
+            stopping: AtomicBool::new(false),
+            state: Mutex::new(State {
+                receivers,
+                ..State::default()
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Applies one operation under the ledger lock, and nothing else under it.
+    pub(crate) fn apply(&self, operation: &Operation) -> Result<Outcome, ServerError> {
+        let mut ledger = self
+            .ledger
+            .lock()
+            .map_err(|_| ServerError::LedgerPoisoned)?;
+        Ok(ledger.apply(operation))
+    }
+
+    /// Runs `f` on the ledger under its lock.
+    pub(crate) fn with_ledger<R>(&self, f: impl FnOnce(&Ledger) -> R) -> Result<R, ServerError> {
+        let ledger = self
+            .ledger
+            .lock()
+            .map_err(|_| ServerError::LedgerPoisoned)?;
+        Ok(f(&ledger))
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Asks every thread to stop; wakes those waiting on the state (not
+    /// those blocked in msgrcv(2): shutdown sends them a message).
+    pub(crate) fn request_stop(&self) {
+        let mut state = self.lock_state();
+        state.stopping = true;
+        self.stopping.store(true, Ordering::Release);
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    /// Records the first fatal error and stops the server.
+    pub(crate) fn fail(&self, error: ServerError) {
+        let mut state = self.lock_state();
+        state.failure.get_or_insert(error);
+        drop(state);
+        self.request_stop();
+    }
+
+    pub(crate) fn take_failure(&self) -> Option<ServerError> {
+        self.lock_state().failure.take()
+    }
+
+    /// Waits until a stop is requested.
+    pub(crate) fn wait_for_stop(&self) {
+        let mut state = self.lock_state();
+        while !state.stopping {
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Waits until every receive loop has returned and no request is in
+    /// flight, or `deadline` passes. Returns whether they all finished.
+    pub(crate) fn wait_idle(&self, deadline: Instant) -> bool {
+        let mut state = self.lock_state();
+        loop {
+            if state.receivers == 0 && state.in_flight == 0 {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Like [`Shared::wait_idle`] for the receive loops alone, waking at
+    /// least every `poll` so the caller can send another wake-up message.
+    pub(crate) fn receivers_running(&self, poll: std::time::Duration) -> usize {
+        let state = self.lock_state();
+        if state.receivers == 0 {
+            return 0;
+        }
+        let (state, _) = self
+            .changed
+            .wait_timeout(state, poll)
+            .unwrap_or_else(PoisonError::into_inner);
+        state.receivers
+    }
+
+    /// Takes a slot for one more request in flight, waiting while
+    /// `max_in_flight` are; `None` once the server is stopping.
+    pub(crate) fn acquire(self: &Arc<Self>) -> Option<Permit> {
+        let mut state = self.lock_state();
+        while state.in_flight >= self.limits.max_in_flight && !state.stopping {
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        if state.stopping {
+            return None;
+        }
+        state.in_flight += 1;
+        self.counters.in_flight(state.in_flight as u64);
+        Some(Permit(Arc::clone(self)))
+    }
+
+    /// Forgets `n` receive loops that were counted but could not be started.
+    pub(crate) fn receivers_not_started(&self, n: usize) {
+        let mut state = self.lock_state();
+        state.receivers = state.receivers.saturating_sub(n);
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    /// Marks a receive loop as returned (from its guard's Drop, so a
+    /// panicking loop is counted too).
+    fn receiver_exited(&self) {
+        let mut state = self.lock_state();
+        state.receivers = state.receivers.saturating_sub(1);
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    // The state lock guards plain counters and is never held across user
+    // code or a syscall, so a poisoned one still holds consistent values.
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+pub(crate) const WAKE_TOKEN_BYTES: usize = 16;
+
+/// 16 unpredictable bytes, from the randomly seeded std hasher: they only
+/// need to be unlike anything a client sends, not secret.
+fn wake_token() -> [u8; WAKE_TOKEN_BYTES] {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut token = [0u8; WAKE_TOKEN_BYTES];
+    for chunk in token.chunks_mut(8) {
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_usize(chunk.as_ptr() as usize);
+        chunk.copy_from_slice(&hasher.finish().to_ne_bytes()[..chunk.len()]);
+    }
+    token
+}
+
+/// One request in flight; dropping it frees the slot.
+pub(crate) struct Permit(Arc<Shared>);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut state = self.0.lock_state();
+        state.in_flight = state.in_flight.saturating_sub(1);
+        drop(state);
+        self.0.changed.notify_all();
+    }
+}
+
+/// Held by a receive loop for its whole life.
+pub(crate) struct ReceiverGuard(pub(crate) Arc<Shared>);
+
+impl Drop for ReceiverGuard {
+    fn drop(&mut self) {
+        self.0.receiver_exited();
+    }
+}

@@ -1,0 +1,94 @@
+//! Counters the server keeps while it runs; read as a [`Stats`] snapshot.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::status::Status;
+
+/// A snapshot of a server's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Messages received from the queue (wake-ups for shutdown excluded).
+    pub received: u64,
+    /// Replies sent, by status code ([`Status::code`] indexes it).
+    pub replies_by_status: [u64; Status::ALL.len()],
+    /// Malformed messages dropped without a reply (unanswerable).
+    pub dropped: u64,
+    /// Replies to clients found dead, removed from the queue to make room.
+    pub replies_purged: u64,
+    /// Replies given up on after the reply timeout (the queue stayed full).
+    pub replies_abandoned: u64,
+    /// Most requests in flight at once (thread-per-request mode: threads).
+    pub peak_in_flight: u64,
+    /// Worker threads that could not be spawned; their requests were
+    /// processed inline by the receive loop instead.
+    pub spawn_failures: u64,
+    /// Receive errors the loop survived (other than the queue's removal).
+    pub receive_errors: u64,
+}
+
+impl Stats {
+    /// Replies sent with `status`.
+    pub fn replies(&self, status: Status) -> u64 {
+        self.replies_by_status[usize::from(status.code())]
+    }
+
+    /// Replies sent, all statuses.
+    pub fn replies_sent(&self) -> u64 {
+        self.replies_by_status.iter().sum()
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    received: AtomicU64,
+    replies_by_status: [AtomicU64; Status::ALL.len()],
+    dropped: AtomicU64,
+    replies_purged: AtomicU64,
+    replies_abandoned: AtomicU64,
+    peak_in_flight: AtomicU64,
+    spawn_failures: AtomicU64,
+    receive_errors: AtomicU64,
+}
+
+// Counters are statistics, not synchronisation: Relaxed is enough, and a
+// snapshot taken while the server runs is a consistent-enough view.
+impl Counters {
+    pub(crate) fn received(&self) {
+        self.received.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn replied(&self, status: Status) {
+        self.replies_by_status[usize::from(status.code())].fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn dropped(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn purged(&self, n: u64) {
+        self.replies_purged.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn abandoned(&self) {
+        self.replies_abandoned.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn in_flight(&self, now: u64) {
+        self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
+    }
+    pub(crate) fn spawn_failed(&self) {
+        self.spawn_failures.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn receive_error(&self) {
+        self.receive_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Stats {
+            received: load(&self.received),
+            replies_by_status: self.replies_by_status.each_ref().map(load),
+            dropped: load(&self.dropped),
+            replies_purged: load(&self.replies_purged),
+            replies_abandoned: load(&self.replies_abandoned),
+            peak_in_flight: load(&self.peak_in_flight),
+            spawn_failures: load(&self.spawn_failures),
+            receive_errors: load(&self.receive_errors),
+        }
+    }
+}
