@@ -48,6 +48,21 @@ pub struct Queue {
 }
 
 /// What msgctl(2) `IPC_STAT` reports about a queue.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::sysv::{Mode, OwnedQueue, QueueStat};
+///
+/// let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
+/// let st: QueueStat = owned.stat()?;
+/// println!(
+///     "{} messages, {}/{} bytes, mode {}, last send by {:?}",
+///     st.messages, st.bytes, st.max_bytes, st.mode, st.last_send_pid
+/// );
+/// owned.remove()?;
+/// # Ok::<(), guichet::sysv::SysvError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct QueueStat {
