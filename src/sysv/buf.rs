@@ -46,7 +46,8 @@ pub(crate) const STACK_BODY_BYTES: usize = 256;
 /// ```
 #[derive(Clone)]
 pub struct MessageBuf {
-    /// `words[0]` is the mtype; the body bytes follow.
+    /// `words[0]` is the mtype; the body bytes follow. Never empty, so
+    /// indexing `[0]` cannot panic.
     words: Box<[c_long]>,
     body_capacity: usize,
     body_len: usize,
@@ -157,6 +158,20 @@ impl fmt::Debug for MessageBuf {
 /// body_capacity` may mean the message was longer and got truncated: the
 /// kernel does not say. Receive into a buffer one byte larger than the
 /// longest valid message to tell the two apart.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::sysv::{MessageBuf, Mode, OwnedQueue, Received, RecvFlags, SendFlags};
+///
+/// let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
+/// owned.send(1, &[0; 100], SendFlags::empty())?;
+/// let mut buf = MessageBuf::with_body_capacity(41)?; // 40-byte protocol + 1
+/// let got = owned.recv(1, &mut buf, RecvFlags::NOERROR)?;
+/// assert_eq!(got, Received { mtype: 1, body_len: 41 }); // over-long, truncated
+/// owned.remove()?;
+/// # Ok::<(), guichet::sysv::SysvError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Received {
     /// The message's `mtype` (always > 0).
@@ -241,11 +256,10 @@ mod tests {
     }
 
     #[test]
-    fn message_buf_is_send_and_bounded() {
+    fn message_buf_is_send_and_bounded() -> Result<(), SysvError> {
         fn assert_send<T: Send + 'static>() {}
         assert_send::<MessageBuf>();
-        let mut b = MessageBuf::with_body_capacity(41).map_err(|e| e.to_string());
-        let b = b.as_mut().expect("41 <= MAX_BODY_BYTES");
+        let mut b = MessageBuf::with_body_capacity(41)?;
         let (words, cap) = b.raw_mut();
         assert_eq!(cap, 41);
         assert!(words.len() * 8 - 8 >= 41);
@@ -263,5 +277,6 @@ mod tests {
         assert_eq!((b.mtype(), b.body_len()), (0, 0));
         assert!(MessageBuf::with_body_capacity(MAX_BODY_BYTES).is_ok());
         assert!(MessageBuf::with_body_capacity(0).is_ok());
+        Ok(())
     }
 }

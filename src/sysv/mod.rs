@@ -70,8 +70,32 @@ pub use timeout::StopToken;
 /// Longer sends fail with [`SysvError::TooBig`] before any syscall. A system
 /// whose `msgmax` was lowered below this refuses long bodies itself, also as
 /// [`SysvError::TooBig`].
+///
+/// # Examples
+///
+/// ```
+/// use guichet::sysv::{Mode, OwnedQueue, SendFlags, SysvError, MAX_BODY_BYTES};
+///
+/// let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
+/// owned.send(1, &vec![0; MAX_BODY_BYTES], SendFlags::empty())?;
+/// let err = owned.send(1, &vec![0; MAX_BODY_BYTES + 1], SendFlags::empty()).unwrap_err();
+/// assert!(matches!(err, SysvError::TooBig { errno: None, .. }));
+/// owned.remove()?;
+/// # Ok::<(), SysvError>(())
+/// ```
 pub const MAX_BODY_BYTES: usize = 8192;
 
 /// The largest value [`Queue::set_max_bytes`] accepts: `i32::MAX`, the
 /// largest `msgmnb` the kernel's sysctl can hold.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::sysv::{Mode, OwnedQueue, MAX_QUEUE_BYTES};
+///
+/// let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
+/// assert!(owned.set_max_bytes(MAX_QUEUE_BYTES + 1).is_err()); // no syscall
+/// owned.remove()?;
+/// # Ok::<(), guichet::sysv::SysvError>(())
+/// ```
 pub const MAX_QUEUE_BYTES: u64 = i32::MAX as u64;

@@ -48,6 +48,21 @@ pub struct Queue {
 }
 
 /// What msgctl(2) `IPC_STAT` reports about a queue.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::sysv::{Mode, OwnedQueue, QueueStat};
+///
+/// let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
+/// let st: QueueStat = owned.stat()?;
+/// println!(
+///     "{} messages, {}/{} bytes, mode {}, last send by {:?}",
+///     st.messages, st.bytes, st.max_bytes, st.mode, st.last_send_pid
+/// );
+/// owned.remove()?;
+/// # Ok::<(), guichet::sysv::SysvError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct QueueStat {
@@ -499,12 +514,25 @@ impl Queue {
     /// Receives one message, waiting at most `timeout_ms` for one to match.
     ///
     /// SysV has no timed receive, so this polls msgrcv(2) with `IPC_NOWAIT`:
-    /// three polls separated by `sched_yield`, then sleeps growing from
-    /// 10 µs to 1 ms. The price is latency: a message arriving mid-wait is
-    /// seen at the next poll, up to ~1 ms (plus timer slack) later than a
-    /// blocked msgrcv(2) would see it; a reply that arrives within a few
-    /// microseconds costs nothing extra. The measured cost is in
-    /// `tests/sysv_latency.rs`. `timeout_ms = 0` makes exactly one attempt.
+    /// three polls separated by `sched_yield`, then sleeps doubling from
+    /// 10 µs to 1 ms. `timeout_ms = 0` makes exactly one attempt.
+    ///
+    /// The price is latency: a message arriving mid-wait is seen at the next
+    /// poll, up to 1 ms (plus timer slack, ~50 µs) after a blocked
+    /// msgrcv(2) would have seen it. Measured by `tests/sysv_latency.rs`
+    /// (40-byte ping-pong between two threads, 2-vCPU VM, three runs):
+    ///
+    /// | echo delay | p50 polling / blocking | p99 polling / blocking |
+    /// |------------|------------------------|------------------------|
+    /// | none       | 1.00–1.01              | 1.01–1.5               |
+    /// | 50 µs busy | 0.93–1.00              | 0.34–0.94              |
+    /// | 50 µs sleep| 0.76–0.81              | 0.16–1.19              |
+    /// | 500 µs sleep | 1.15–1.17 (≈ +95 µs) | 1.14–1.45              |
+    ///
+    /// A prompt reply costs nothing (it lands during the yielding polls); a
+    /// reply hundreds of µs late costs ~15 % at the median because it waits
+    /// for the current backoff sleep to end. (Ratios below 1 are the cost of
+    /// waking a blocked thread on a VM, which polling avoids.)
     ///
     /// # Examples
     ///

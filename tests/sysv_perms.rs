@@ -1,0 +1,181 @@
+//! Queue permission bits are enforced, and refusals are typed.
+//!
+//! A process with `CAP_IPC_OWNER` (root, as in CI) bypasses SysV permission
+//! checks, so refusals cannot be seen in-process there. In that case the
+//! test re-runs this test binary as user `nobody` (uid/gid 65534, which
+//! drops every capability) and checks what *that* process is refused.
+
+mod sysv_support;
+
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use guichet::sysv::{MessageBuf, Mode, Queue, QueueId, RecvFlags, SendFlags, SysvError};
+use sysv_support::{has_cap_ipc_owner, outcome, tracked};
+
+/// Set in the child: the id of the queue to probe.
+const CHILD_QID_ENV: &str = "GUICHET_SYSV_PERMS_PROBE_QID";
+const NOBODY: u32 = 65534;
+
+/// Not a test of its own: when run as the child, probes the queue named by
+/// `CHILD_QID_ENV` and prints one `@@probe OP=OUTCOME` line per operation.
+#[test]
+fn probe_as_child() -> Result<(), SysvError> {
+    let Ok(raw) = std::env::var(CHILD_QID_ENV) else {
+        return Ok(());
+    };
+    let q = Queue::from_id(raw.parse::<QueueId>()?);
+    let mut buf = MessageBuf::with_body_capacity(8)?;
+    println!(
+        "@@probe send={}",
+        outcome(&q.send(1, b"x", SendFlags::NOWAIT))
+    );
+    println!(
+        "@@probe recv={}",
+        outcome(&q.recv(0, &mut buf, RecvFlags::NOWAIT))
+    );
+    println!("@@probe stat={}", outcome(&q.stat()));
+    println!("@@probe set_max_bytes={}", outcome(&q.set_max_bytes(1000)));
+    println!("@@probe remove={}", outcome(&q.remove()));
+    Ok(())
+}
+
+/// Runs `probe_as_child` as `nobody` on `id`; `None` if this process cannot
+/// switch users (not root) or `nobody` cannot run the test binary.
+fn probe_as_nobody(id: QueueId) -> Option<Vec<String>> {
+    let exe = std::env::current_exe().ok()?;
+    let output = Command::new(exe)
+        .args([
+            "--exact",
+            "probe_as_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_QID_ENV, id.to_string())
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output();
+    let output = match output {
+        Ok(o) if o.status.success() => o,
+        Ok(o) => {
+            println!(
+                "child as nobody failed ({}): {}",
+                o.status,
+                String::from_utf8_lossy(&o.stderr)
+            );
+            return None;
+        }
+        Err(e) => {
+            println!("cannot run a child as nobody: {e}");
+            return None;
+        }
+    };
+    let lines = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        // libtest may print "test probe_as_child ... " on the same line.
+        .filter_map(|l| l.split_once("@@probe ").map(|(_, rest)| rest.to_owned()))
+        .collect();
+    Some(lines)
+}
+
+#[test]
+fn mode_bits_are_reported_by_stat() -> Result<(), SysvError> {
+    tracked(|created| {
+        for bits in [0o000, 0o400, 0o604, 0o640, 0o777] {
+            let owned = created.private_with(Mode::new(bits)?)?;
+            assert_eq!(owned.stat()?.mode.bits(), bits);
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn read_only_queue_refuses_send_in_process() -> Result<(), SysvError> {
+    if has_cap_ipc_owner() {
+        println!(
+            "SKIPPED read_only_queue_refuses_send_in_process: this process has CAP_IPC_OWNER \
+             (root?), which bypasses SysV permission checks; \
+             other_users_are_refused_by_mode_bits covers refusals via a child run as nobody"
+        );
+        return Ok(());
+    }
+    tracked(|created| {
+        let owned = created.private_with(Mode::new(0o400)?)?;
+        let err = owned.send(1, b"x", SendFlags::NOWAIT).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SysvError::PermissionDenied {
+                    op: "msgsnd",
+                    errno: libc::EACCES
+                }
+            ),
+            "{err:?}"
+        );
+        let owned = created.private_with(Mode::new(0o000)?)?;
+        assert!(matches!(
+            owned.stat(),
+            Err(SysvError::PermissionDenied { .. })
+        ));
+        Ok(())
+    })
+}
+
+#[test]
+fn other_users_are_refused_by_mode_bits() -> Result<(), SysvError> {
+    if !has_cap_ipc_owner() {
+        println!(
+            "SKIPPED other_users_are_refused_by_mode_bits: needs root to run a child as nobody; \
+             read_only_queue_refuses_send_in_process covers refusals in-process"
+        );
+        return Ok(());
+    }
+    tracked(|created| {
+        // Others may read: the kernel refuses send, allows recv/stat, and
+        // only owner/creator may IPC_SET or IPC_RMID.
+        let readable = created.private_with(Mode::new(0o604)?)?;
+        let Some(lines) = probe_as_nobody(readable.id()) else {
+            println!("SKIPPED other_users_are_refused_by_mode_bits: no child as nobody");
+            return Ok(());
+        };
+        assert_eq!(
+            lines,
+            [
+                "send=PermissionDenied",
+                "recv=WouldBlock",
+                "stat=ok",
+                "set_max_bytes=PermissionDenied",
+                "remove=PermissionDenied",
+            ],
+            "mode 0o604"
+        );
+
+        // No permission for others: everything is refused.
+        let closed = created.private_with(Mode::new(0o600)?)?;
+        let lines = probe_as_nobody(closed.id()).unwrap_or_default();
+        assert_eq!(
+            lines,
+            [
+                "send=PermissionDenied",
+                "recv=PermissionDenied",
+                "stat=PermissionDenied",
+                "set_max_bytes=PermissionDenied",
+                "remove=PermissionDenied",
+            ],
+            "mode 0o600"
+        );
+
+        // Others may write: the send goes through.
+        let writable = created.private_with(Mode::new(0o602)?)?;
+        let lines = probe_as_nobody(writable.id()).unwrap_or_default();
+        assert_eq!(
+            lines.first().map(String::as_str),
+            Some("send=ok"),
+            "mode 0o602"
+        );
+        let st = writable.stat()?;
+        assert_eq!(st.messages, 1);
+        assert_ne!(st.last_send_pid, Some(std::process::id()));
+        Ok(())
+    })
+}

@@ -1,0 +1,116 @@
+//! Helpers shared by the `tests/sysv_*.rs` suites.
+//!
+//! SysV queues are global to the machine and other people's tests may run
+//! at the same time, so the suites never count "all queues": each test
+//! records the ids it created and checks that exactly those are gone.
+#![allow(dead_code)] // each suite uses a different subset
+
+use std::fs;
+
+use guichet::sysv::{Mode, OwnedQueue, Queue, QueueId, SysvError};
+
+/// Records every queue a test creates, to check afterwards that none
+/// survived.
+#[derive(Debug, Default)]
+pub struct Created {
+    ids: Vec<QueueId>,
+}
+
+impl Created {
+    /// A private queue with mode 0o600, recorded.
+    pub fn private(&mut self) -> Result<OwnedQueue, SysvError> {
+        self.private_with(Mode::DEFAULT)
+    }
+
+    /// A private queue with `mode`, recorded.
+    pub fn private_with(&mut self, mode: Mode) -> Result<OwnedQueue, SysvError> {
+        let owned = OwnedQueue::create_private(mode)?;
+        self.ids.push(owned.id());
+        Ok(owned)
+    }
+
+    /// Records a queue created some other way.
+    pub fn record(&mut self, owned: OwnedQueue) -> OwnedQueue {
+        self.ids.push(owned.id());
+        owned
+    }
+
+    /// The ids recorded so far.
+    pub fn ids(&self) -> &[QueueId] {
+        &self.ids
+    }
+
+    /// Panics unless every recorded queue is gone, both for msgctl(2) and in
+    /// `/proc/sysvipc/msg`.
+    pub fn assert_all_removed(&self) {
+        let listed = listed_queue_ids();
+        for &id in &self.ids {
+            match Queue::from_id(id).stat() {
+                Err(SysvError::QueueRemoved { .. }) => {}
+                other => panic!("queue {id} survived its test: stat gave {other:?}"),
+            }
+            assert!(
+                !listed.contains(&id),
+                "queue {id} still in /proc/sysvipc/msg"
+            );
+        }
+    }
+}
+
+/// Runs a test body that creates its queues through `Created`, then checks
+/// that all of them were removed, whether the body succeeded, failed or
+/// panicked (the queues' guards drop while it unwinds).
+pub fn tracked<F>(body: F) -> Result<(), SysvError>
+where
+    F: FnOnce(&mut Created) -> Result<(), SysvError>,
+{
+    let mut created = Created::default();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&mut created)));
+    created.assert_all_removed();
+    match result {
+        Ok(r) => r,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Queue ids listed in `/proc/sysvipc/msg` (this IPC namespace).
+pub fn listed_queue_ids() -> Vec<QueueId> {
+    let Ok(text) = fs::read_to_string("/proc/sysvipc/msg") else {
+        return Vec::new();
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().nth(1)?.parse().ok())
+        .collect()
+}
+
+/// Whether this process has `CAP_IPC_OWNER` (bit 15 of `CapEff`), which
+/// bypasses SysV permission checks (root usually has it).
+pub fn has_cap_ipc_owner() -> bool {
+    const CAP_IPC_OWNER: u32 = 15;
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+            u64::from_str_radix(hex.trim(), 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << CAP_IPC_OWNER) != 0)
+}
+
+/// A short name for an outcome, for assertions that cross a process.
+pub fn outcome<T>(r: &Result<T, SysvError>) -> &'static str {
+    match r {
+        Ok(_) => "ok",
+        Err(SysvError::QueueRemoved { .. }) => "QueueRemoved",
+        Err(SysvError::WouldBlock { .. }) => "WouldBlock",
+        Err(SysvError::PermissionDenied { .. }) => "PermissionDenied",
+        Err(SysvError::Exists { .. }) => "Exists",
+        Err(SysvError::NotFound { .. }) => "NotFound",
+        Err(SysvError::SystemLimit { .. }) => "SystemLimit",
+        Err(SysvError::TooBig { .. }) => "TooBig",
+        Err(SysvError::TimedOut { .. }) => "TimedOut",
+        Err(SysvError::Stopped { .. }) => "Stopped",
+        Err(SysvError::InvalidArgument { .. }) => "InvalidArgument",
+        Err(_) => "Other",
+    }
+}
