@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use guichet::server::{Builder, Dispatch, Server, ServerError};
-use guichet::sysv::{ftok, Key, MessageBuf, Queue, QueueId, RecvFlags, SendFlags, SysvError};
+use guichet::sysv::{ftok, Key, MessageBuf, Queue, QueueId, RecvFlags, SysvError};
 use guichet::wire::{BODY_SIZE, MAGIC, REQUEST_MTYPE, VERSION};
 use guichet::{decode_reply, Ledger, Reply};
 
