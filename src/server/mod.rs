@@ -39,6 +39,7 @@ use crate::sysv::{Key, Mode, OwnedQueue, QueueId, SendFlags, SysvError};
 use crate::wire::REQUEST_MTYPE;
 
 use receive::{drain, receive_loop, Handoff};
+use reply::sweep_loop;
 use shared::Shared;
 
 /// How often shutdown re-sends a wake-up while receive loops still run: a
@@ -159,6 +160,7 @@ impl Builder {
             key: self.key.unwrap_or(Key::PRIVATE),
             dispatch: self.dispatch,
             receivers: Vec::with_capacity(receivers),
+            sweeper: None,
         };
         for index in 0..receivers {
             let shared = Arc::clone(&server.shared);
@@ -176,6 +178,17 @@ impl Builder {
                 }
             }
         }
+        let shared = Arc::clone(&server.shared);
+        match thread::Builder::new()
+            .name("guichet-sweep".into())
+            .spawn(move || sweep_loop(&shared))
+        {
+            Ok(handle) => server.sweeper = Some(handle),
+            Err(error) => {
+                let _ = server.finish();
+                return Err(ServerError::Spawn(error));
+            }
+        }
         Ok(server)
     }
 }
@@ -190,6 +203,8 @@ pub struct Server {
     key: Key,
     dispatch: Dispatch,
     receivers: Vec<JoinHandle<()>>,
+    /// Purges unread replies from a queue too full for requests.
+    sweeper: Option<JoinHandle<()>>,
 }
 
 /// Asks a server to stop from another thread (a signal handler's thread,
@@ -312,7 +327,7 @@ impl Server {
         // Removing the queue also wakes anything still blocked in it, and
         // destroys whatever replies are still unread.
         let removed = owned.remove();
-        for handle in self.receivers.drain(..) {
+        for handle in self.receivers.drain(..).chain(self.sweeper.take()) {
             let _ = handle.join();
         }
         if let Some(failure) = shared.take_failure() {

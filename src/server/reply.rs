@@ -10,6 +10,7 @@
 //! only until the next reply needs the room.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -37,6 +38,25 @@ pub(crate) struct ReplyTags {
     sent: Mutex<HashMap<ReplyTo, Instant>>,
     /// Held while purging so that one thread purges and the others retry.
     purging: Mutex<()>,
+    /// Replies waiting for room right now. Each purges for itself and
+    /// retries at once, before a blocked client sender can take the room.
+    waiting: AtomicUsize,
+}
+
+/// Counts one reply as waiting for room while it lives.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl ReplyTags {
@@ -98,12 +118,59 @@ impl ReplyTags {
     }
 }
 
+/// How often [`sweep_loop`] looks at the queue.
+const SWEEP_PERIOD: Duration = Duration::from_millis(50);
+
+/// Until the server stops, purges replies nobody reads whenever the queue
+/// has no room left for a request.
+///
+/// The reply path purges only when one of its sends finds the queue full.
+/// But each request frees exactly the room its reply takes, so unread
+/// replies can fill the queue while every send of the server succeeds;
+/// then no request fits, the server receives nothing and sends nothing,
+/// and nothing would ever purge: every client is wedged. This loop breaks
+/// that within [`SWEEP_PERIOD`] for dead clients, and once their replies
+/// turn stale for clients that stopped reading.
+///
+/// It acts only on that wedge (full, no reply waiting for room, nothing
+/// received for a whole period) and otherwise leaves purging to the reply
+/// path: a reply that purges retries at once and takes the room it made,
+/// while room made here would go to whichever client sender is blocked.
+pub(crate) fn sweep_loop(shared: &Shared) {
+    let request_bytes = BODY_SIZE as u64;
+    let mut last_received = shared.counters.snapshot().received;
+    while !shared.wait_for_stop_timeout(SWEEP_PERIOD) {
+        let received = shared.counters.snapshot().received;
+        let idle = received == last_received;
+        last_received = received;
+        if !idle || shared.tags.waiting.load(Ordering::Relaxed) > 0 {
+            continue;
+        }
+        match shared.queue.stat() {
+            // Linux caps the message count at `msg_qbytes` too.
+            Ok(stat)
+                if stat.bytes + request_bytes > stat.max_bytes
+                    || stat.messages + 1 > stat.max_bytes =>
+            {
+                shared.counters.purged(shared.tags.purge(shared));
+            }
+            Ok(_) => {}
+            // The receive loops report the removal; nothing left to sweep.
+            Err(SysvError::QueueRemoved { .. }) => return,
+            // Anything else is transient or permanent alike for a sweep:
+            // try again next period.
+            Err(_) => {}
+        }
+    }
+}
+
 /// Sends `reply` to `to`, waiting at most `reply_timeout_ms` for room.
 /// Counts the reply as sent or abandoned; a removed queue stops the server.
 pub(crate) fn send_reply(shared: &Shared, to: ReplyTo, reply: &Reply) {
     let body = reply.encode();
     let deadline = Instant::now() + Duration::from_millis(shared.limits.reply_timeout_ms.into());
     let mut pause = FIRST_PAUSE;
+    let mut waiting = None;
     loop {
         match shared.queue.send(to.get(), &body, SendFlags::NOWAIT) {
             Ok(()) => {
@@ -112,6 +179,7 @@ pub(crate) fn send_reply(shared: &Shared, to: ReplyTo, reply: &Reply) {
                 return;
             }
             Err(SysvError::WouldBlock { .. }) => {
+                waiting.get_or_insert_with(|| Waiting::new(&shared.tags.waiting));
                 let purged = shared.tags.purge(shared);
                 shared.counters.purged(purged);
                 let now = Instant::now();
