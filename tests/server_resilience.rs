@@ -14,7 +14,7 @@ use std::sync::{mpsc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use guichet::server::{Limits, Server, ServerError};
+use guichet::server::{Dispatch, Limits, Server, ServerError};
 use guichet::sysv::{Queue, SysvError};
 use guichet::{Client, ClientError};
 use serial_test::serial;
@@ -131,20 +131,32 @@ fn replies_left_by_dead_clients_are_purged_and_live_clients_still_answered() {
             .with_timeout_ms(PATIENCE_MS)
             .query(1)
             .unwrap();
+        // Requests still in flight (thread-per-request, pool) finish.
+        assert!(wait_until(PATIENCE, || {
+            let stats = server.stats();
+            stats.replies_sent() + stats.replies_abandoned == stats.received
+        }));
         let stats = server.stats();
         let left = queue.stat().unwrap().messages;
         eprintln!("{mode}: slowest live call {slowest:?}, {left} left, {stats:?}");
         assert!(stats.replies_purged > 0, "{mode}: {stats:?}");
-        assert_eq!(stats.replies_abandoned, 0, "{mode}: {stats:?}");
-        // Every reply was sent; those to dead clients are either purged or
-        // still queued.
+        // Every live call was answered (a failed one fails the test), so
+        // whatever was abandoned was a dead client's. Thread-per-request
+        // keeps receiving while replies wait for room, so it never needs
+        // to abandon here. A pool or sequential server can: when all its
+        // workers wait for room and the flood has filled the queue with
+        // requests, nothing is left to purge and nobody receives, until
+        // reply_timeout_ms (a limit of the single-queue design, reported).
+        if mode == Dispatch::ThreadPerRequest {
+            assert_eq!(stats.replies_abandoned, 0, "{mode}: {stats:?}");
+        }
+        // Every reply to a dead client was sent and is either purged or
+        // still queued, or was abandoned and counted.
         let dead_replies = cli_clients + flood;
-        assert_eq!(stats.replies_sent(), dead_replies + live + 1, "{mode}");
-        assert_eq!(
-            stats.replies_purged + left,
-            dead_replies,
-            "{mode}: {stats:?}"
-        );
+        assert_eq!(stats.received, dead_replies + live + 1, "{mode}");
+        let dead_sent = stats.replies_sent() - live - 1;
+        assert_eq!(dead_sent + stats.replies_abandoned, dead_replies, "{mode}");
+        assert_eq!(stats.replies_purged + left, dead_sent, "{mode}: {stats:?}");
         // The replies of the CLI processes, the first left, went first.
         for pid in dead_children {
             assert!(
@@ -360,10 +372,10 @@ fn the_queue_removed_under_load_stops_the_server_with_a_clear_error() {
             Ok(other) => panic!("{mode}: {other:?}"),
             Err(_) => panic!("{mode}: wait/shutdown did not return"),
         }
-        // Detached request threads end too.
+        // Detached request threads and the sweeper end too.
         assert!(
-            wait_until(PATIENCE, || threads_named("guichet-request") == 0),
-            "{mode}: request threads still running"
+            wait_until(PATIENCE, || threads_named("guichet-") == 0),
+            "{mode}: server threads still running"
         );
         assert_queue_gone(id);
         eprintln!(
@@ -391,5 +403,34 @@ fn the_queue_removed_while_idle_stops_the_server_too() {
             Ok(Err(ServerError::QueueRemoved(_))) => {}
             other => panic!("{mode}: {other:?}"),
         }
+    }
+}
+
+#[test]
+#[serial]
+fn a_queue_left_exactly_full_of_dead_replies_does_not_wedge_the_server() {
+    // Each request frees exactly the room its reply takes, so a queue can
+    // end up full of replies to a dead client with no reply of the
+    // server's waiting for room. Nothing the server sends then finds the
+    // queue full, yet no client request can get in.
+    for mode in MODES {
+        let server = Server::builder()
+            .event("Big", 1_000_000)
+            .dispatch(mode)
+            .spawn()
+            .unwrap();
+        let queue = Queue::from_id(server.queue_id());
+        queue.set_max_bytes(80).unwrap(); // two 40-byte messages
+        let dead = dead_pid();
+        for i in 0..2 {
+            send_raw(queue, &RawRequest::query(dead, i, 1).bytes());
+            assert!(wait_until(PATIENCE, || server.stats().replies_sent() == i + 1));
+        }
+        assert_eq!(queue.stat().unwrap().messages, 2, "{mode}");
+        // The live call must get in and be answered.
+        let result = server.client().with_timeout_ms(PATIENCE_MS).query(1);
+        assert!(result.is_ok(), "{mode}: {result:?}: {:?}", server.stats());
+        let stats = server.shutdown().unwrap();
+        assert!(stats.replies_purged >= 1, "{mode}: {stats:?}");
     }
 }
