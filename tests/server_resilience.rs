@@ -434,3 +434,60 @@ fn a_queue_left_exactly_full_of_dead_replies_does_not_wedge_the_server() {
         assert!(stats.replies_purged >= 1, "{mode}: {stats:?}");
     }
 }
+/// Reply tags the server remembers for purging.
+const TRACKED_TAGS: usize = guichet::server::MAX_TRACKED_REPLY_TAGS;
+
+#[test]
+#[serial]
+fn a_dead_client_is_purged_after_the_server_has_answered_many_distinct_tags() {
+    // A long-lived server answers many distinct tags (every `guichet`
+    // command is a new pid, every thread of a client a new slot). After
+    // that, a client that dies with replies unread must still be purged.
+    // Thread-per-request: the other modes may abandon a reply under this
+    // flood for another reason (see the dead-client test above).
+    let server = Server::builder().event("Big", 1_000_000).spawn().unwrap();
+    let queue = Queue::from_id(server.queue_id());
+    let distinct = TRACKED_TAGS as u64 + 1_000;
+    let read = AtomicU64::new(0);
+    thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..distinct {
+                let reply = server_support::recv_reply(queue, tag(i as u32), PATIENCE_MS);
+                assert_eq!(reply.request_id.0, i);
+                read.store(i + 1, Ordering::Release);
+            }
+        });
+        for i in 0..distinct {
+            // At most 100 replies outstanding: the queue never fills here.
+            while i >= read.load(Ordering::Acquire) + 100 {
+                thread::yield_now();
+            }
+            send_raw(queue, &RawRequest::query(tag(i as u32), i, 1).bytes());
+        }
+    });
+    let before = server.stats();
+    assert_eq!(before.replies_sent(), distinct);
+
+    let dead = dead_pid();
+    let stop_early = AtomicBool::new(false);
+    let (live, slowest) = thread::scope(|s| {
+        let live = s.spawn(|| {
+            live_calls(
+                server.client().with_timeout_ms(PATIENCE_MS),
+                30,
+                &stop_early,
+            )
+        });
+        for i in 0..1_000 {
+            send_raw(queue, &RawRequest::query(dead, i, 1).bytes());
+        }
+        stop_early.store(true, Ordering::Relaxed);
+        live.join().unwrap()
+    });
+    let stats = server.stats();
+    eprintln!("slowest live call {slowest:?}; {stats:?}");
+    assert!(live >= 20);
+    assert!(stats.replies_purged > 0, "{stats:?}");
+    assert_eq!(stats.replies_abandoned, 0, "{stats:?}");
+    server.shutdown().unwrap();
+}

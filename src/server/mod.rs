@@ -28,6 +28,7 @@ pub use config::{
     Dispatch, LimitError, Limits, ParseDispatchError, DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_REPLY_TIMEOUT_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, DEFAULT_STALE_REPLY_MS,
     DEFAULT_WORKER_STACK_BYTES, MAX_IN_FLIGHT_LIMIT, MAX_POOL_WORKERS, MAX_TIMEOUT_MS,
+    MAX_TRACKED_REPLY_TAGS,
 };
 pub use error::ServerError;
 pub use handler::{handle_message, Handled};

@@ -7,7 +7,10 @@
 //! `stale_reply_ms`), then retries with a growing pause until
 //! `reply_timeout_ms`, and finally abandons the reply and counts it. A dead
 //! client can therefore hold at most a full queue's worth of replies, and
-//! only until the next reply needs the room.
+//! only until the next reply needs the room. The tags answered are
+//! remembered up to [`MAX_TRACKED_REPLY_TAGS`]; past that the oldest are
+//! forgotten only together with their unread replies, since a reply whose
+//! tag is forgotten could never be purged.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -60,13 +63,40 @@ impl Drop for Waiting<'_> {
 }
 
 impl ReplyTags {
-    fn record(&self, to: ReplyTo, now: Instant) {
-        let mut sent = self.sent.lock().unwrap_or_else(PoisonError::into_inner);
-        // At the limit, new tags go untracked: their replies can still be
-        // purged once the tag's pid is found dead by a later record.
-        if sent.len() < MAX_TRACKED_REPLY_TAGS || sent.contains_key(&to) {
+    /// Remembers that a reply just went to `to`; returns how many replies
+    /// it purged to stay within [`MAX_TRACKED_REPLY_TAGS`].
+    ///
+    /// Only a tracked tag's replies can ever be purged, so a tag is never
+    /// left untracked while replies of its may still be queued: past the
+    /// limit, the quarter of tags answered longest ago is forgotten and
+    /// whatever replies of theirs are still unread are purged (they have
+    /// waited while tens of thousands of other tags were answered).
+    fn record(&self, shared: &Shared, to: ReplyTo, now: Instant) -> u64 {
+        let evicted: Vec<(Instant, ReplyTo)> = {
+            let mut sent = self.sent.lock().unwrap_or_else(PoisonError::into_inner);
             sent.insert(to, now);
-        }
+            if sent.len() <= MAX_TRACKED_REPLY_TAGS {
+                return 0;
+            }
+            let mut by_age: Vec<(Instant, ReplyTo)> =
+                sent.iter().map(|(to, at)| (*at, *to)).collect();
+            let oldest = by_age.len() / 4;
+            by_age.select_nth_unstable(oldest);
+            by_age.truncate(oldest);
+            for (_, to) in &by_age {
+                sent.remove(to);
+            }
+            by_age
+        };
+        // The receives are syscalls: no lock held. A reply sent to one of
+        // these tags from now on is recorded again after its send.
+        let Ok(mut buf) = MessageBuf::with_body_capacity(BODY_SIZE) else {
+            return 0;
+        };
+        evicted
+            .into_iter()
+            .map(|(_, to)| take_all(shared, to, &mut buf))
+            .sum()
     }
 
     /// Removes queued replies of clients that are dead or no longer read.
@@ -96,15 +126,7 @@ impl ReplyTags {
             if !dead && now.saturating_duration_since(at) < stale_after {
                 continue;
             }
-            for _ in 0..MAX_PURGE_PER_TAG {
-                match shared
-                    .queue
-                    .recv(to.get(), &mut buf, RecvFlags::NOWAIT | RecvFlags::NOERROR)
-                {
-                    Ok(_) => purged += 1,
-                    Err(_) => break,
-                }
-            }
+            purged += take_all(shared, to, &mut buf);
             forget.push(to);
         }
         let mut sent = self.sent.lock().unwrap_or_else(PoisonError::into_inner);
@@ -164,6 +186,21 @@ pub(crate) fn sweep_loop(shared: &Shared) {
     }
 }
 
+/// Removes every reply queued for `to`; returns how many.
+fn take_all(shared: &Shared, to: ReplyTo, buf: &mut MessageBuf) -> u64 {
+    let mut taken = 0;
+    for _ in 0..MAX_PURGE_PER_TAG {
+        match shared
+            .queue
+            .recv(to.get(), buf, RecvFlags::NOWAIT | RecvFlags::NOERROR)
+        {
+            Ok(_) => taken += 1,
+            Err(_) => break,
+        }
+    }
+    taken
+}
+
 /// Sends `reply` to `to`, waiting at most `reply_timeout_ms` for room.
 /// Counts the reply as sent or abandoned; a removed queue stops the server.
 pub(crate) fn send_reply(shared: &Shared, to: ReplyTo, reply: &Reply) {
@@ -175,7 +212,8 @@ pub(crate) fn send_reply(shared: &Shared, to: ReplyTo, reply: &Reply) {
         match shared.queue.send(to.get(), &body, SendFlags::NOWAIT) {
             Ok(()) => {
                 shared.counters.replied(reply.status);
-                shared.tags.record(to, Instant::now());
+                let purged = shared.tags.record(shared, to, Instant::now());
+                shared.counters.purged(purged);
                 return;
             }
             Err(SysvError::WouldBlock { .. }) => {
