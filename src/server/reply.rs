@@ -121,9 +121,13 @@ impl ReplyTags {
         };
         let mut purged = 0;
         let mut forget = Vec::new();
+        // One kill(2) per client process, not per tag: one process can
+        // hold tens of thousands of tags, and a full queue purges often.
+        let mut alive: HashMap<i64, bool> = HashMap::new();
         for (to, at) in tags {
-            let dead = !sysv::process_alive(to.pid());
-            if !dead && now.saturating_duration_since(at) < stale_after {
+            let stale = now.saturating_duration_since(at) >= stale_after;
+            let pid = to.pid();
+            if !stale && *alive.entry(pid).or_insert_with(|| sysv::process_alive(pid)) {
                 continue;
             }
             purged += take_all(shared, to, &mut buf);
