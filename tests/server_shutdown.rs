@@ -14,8 +14,8 @@ use guichet::sysv::{Queue, SendFlags};
 use guichet::{ClientError, Status};
 
 use server_support::{
-    assert_queue_gone, recv_reply, send_raw, tag, try_recv_reply, wait_until, RawRequest, MODES,
-    PATIENCE, PATIENCE_MS,
+    assert_accounted, assert_queue_gone, recv_reply, send_raw, tag, try_recv_reply, wait_until,
+    RawRequest, MODES, PATIENCE, PATIENCE_MS,
 };
 
 /// Requests a mode holds in flight when the ledger is locked, with
@@ -114,6 +114,7 @@ fn in_flight_requests_finish_and_queued_ones_get_shutting_down() {
             "{mode}"
         );
         assert!(stats.peak_in_flight <= 4, "{mode}: {stats:?}");
+        assert_accounted(&stats);
         assert_queue_gone(id);
     }
 }
@@ -171,6 +172,7 @@ fn shutdown_under_load_answers_every_call_or_reports_the_queue_gone() {
         // was abandoned.
         assert_eq!(stats.replies(Status::Ok), ok, "{mode}: {stats:?}");
         assert_eq!(stats.replies_abandoned, 0, "{mode}: {stats:?}");
+        assert_accounted(&stats);
         assert_queue_gone(id);
     }
 }
@@ -285,6 +287,7 @@ fn shutdown_waits_for_a_reply_in_flight() {
     assert_eq!((reply.status, reply.request_id.0), (Status::BadMessage, 5));
     assert_eq!(stats.replies(Status::BadMessage), 1, "{stats:?}");
     assert_eq!(stats.replies_abandoned, 0, "{stats:?}");
+    assert_accounted(&stats);
     assert_queue_gone(id);
 }
 
@@ -300,7 +303,10 @@ fn shutdown_is_bounded_by_its_timeout_even_with_a_reply_stuck() {
     let result = server.shutdown();
     let took = start.elapsed();
     eprintln!("shutdown with a reply stuck took {took:?}: {result:?}");
-    result.unwrap();
+    let stats = result.unwrap();
+    // The reply that never found room was given up, and counted.
+    assert_eq!(stats.replies_abandoned, 1, "{stats:?}");
+    assert_accounted(&stats);
     // Liveness bound: far below the 60 s the stuck reply would wait.
     assert!(took < Duration::from_secs(10), "{took:?}");
     assert_queue_gone(id);

@@ -50,6 +50,10 @@ const WAKE_POLL: Duration = Duration::from_millis(5);
 /// is removed anyway (their clients are gone or not listening).
 const LINGER_IDLE: Duration = Duration::from_millis(100);
 const LINGER_POLL: Duration = Duration::from_millis(1);
+/// After the queue is removed, how long requests still in flight (past the
+/// deadline) get to see it and count their replies as abandoned, so that
+/// the stats returned account for them. They wake within a few ms.
+const AFTER_REMOVE_GRACE: Duration = Duration::from_millis(100);
 
 /// Builds a [`Server`]: events, queue, dispatch mode, limits.
 ///
@@ -331,6 +335,7 @@ impl Server {
         for handle in self.receivers.drain(..).chain(self.sweeper.take()) {
             let _ = handle.join();
         }
+        shared.wait_idle(Instant::now() + AFTER_REMOVE_GRACE);
         if let Some(failure) = shared.take_failure() {
             return Err(failure);
         }

@@ -235,6 +235,9 @@ pub(crate) fn send_reply(shared: &Shared, to: ReplyTo, reply: &Reply) {
                 }
             }
             Err(error @ SysvError::QueueRemoved { .. }) => {
+                // Counted either way: a shutdown past its deadline removes
+                // the queue under replies still waiting for room.
+                shared.counters.abandoned();
                 if !shared.is_stopping() {
                     shared.fail(ServerError::QueueRemoved(error));
                 }

@@ -17,7 +17,9 @@ pub struct Stats {
     /// or had stopped reading (`stale_reply_ms`), or their tag was among
     /// the longest unanswered when the tag table reached its limit.
     pub replies_purged: u64,
-    /// Replies given up on after the reply timeout (the queue stayed full).
+    /// Replies given up on: after the reply timeout (the queue stayed
+    /// full), or because the queue was removed under them (a shutdown past
+    /// its deadline, or someone else's removal).
     pub replies_abandoned: u64,
     /// Most requests in flight at once (thread-per-request mode: threads).
     pub peak_in_flight: u64,

@@ -15,7 +15,7 @@ use std::sync::Once;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use guichet::server::{Builder, Dispatch, Server, ServerError};
+use guichet::server::{Builder, Dispatch, Server, ServerError, Stats};
 use guichet::sysv::{ftok, Key, MessageBuf, Queue, QueueId, RecvFlags, SysvError};
 use guichet::wire::{BODY_SIZE, MAGIC, REQUEST_MTYPE, VERSION};
 use guichet::{decode_reply, Ledger, Reply};
@@ -195,6 +195,17 @@ pub fn wait_until(within: Duration, mut done: impl FnMut() -> bool) -> bool {
         }
         thread::sleep(Duration::from_millis(1));
     }
+}
+
+/// Fails unless every message the server received is accounted for: a
+/// reply sent, a message dropped, or a reply abandoned (counted). Only
+/// meaningful once nothing is in flight (after a shutdown).
+pub fn assert_accounted(stats: &Stats) {
+    assert_eq!(
+        stats.received,
+        stats.replies_sent() + stats.dropped + stats.replies_abandoned,
+        "a received message is not accounted for: {stats:?}"
+    );
 }
 
 /// The ledger as it is now (for before/after comparisons).
