@@ -10,7 +10,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use guichet::server::{Dispatch, Limits, Server};
-use guichet::sysv::{Queue, SendFlags};
+use guichet::sysv::{Queue, SendFlags, SysvError};
+use guichet::wire::REQUEST_MTYPE;
 use guichet::{ClientError, Status};
 
 use server_support::{
@@ -311,4 +312,51 @@ fn shutdown_is_bounded_by_its_timeout_even_with_a_reply_stuck() {
     assert!(took < Duration::from_secs(10), "{took:?}");
     assert_queue_gone(id);
     assert!(try_recv_reply(queue, reply_tag, 0).is_err());
+}
+
+#[test]
+fn shutdown_is_bounded_while_a_client_keeps_flooding() {
+    // Requests of 24 bytes (answerable: BAD_MESSAGE) whose 40-byte replies
+    // never fit: the queue holds 64 bytes, 40 of them ours. Every reply,
+    // SHUTTING_DOWN included, waits reply_timeout_ms for room that never
+    // comes, and the client sends a new request whenever one is taken.
+    let server = Server::builder()
+        .event("E", 1)
+        .limits(Limits {
+            reply_timeout_ms: 1_000,
+            shutdown_timeout_ms: 300,
+            ..Limits::default()
+        })
+        .spawn()
+        .unwrap();
+    let id = server.queue_id();
+    let queue = Queue::from_id(id);
+    queue.set_max_bytes(64).unwrap();
+    queue.send(tag(911), &[0u8; 40], SendFlags::NOWAIT).unwrap();
+    let flooding_for = Duration::from_secs(15);
+    let flooder = thread::spawn(move || {
+        let request = RawRequest::query(tag(912), 1, 1).bytes();
+        let start = Instant::now();
+        let mut sent = 0u64;
+        while start.elapsed() < flooding_for {
+            match queue.send(REQUEST_MTYPE, &request[..24], SendFlags::NOWAIT) {
+                Ok(()) => sent += 1,
+                Err(SysvError::WouldBlock { .. }) => thread::sleep(Duration::from_micros(50)),
+                Err(_) => break, // the queue is gone
+            }
+        }
+        sent
+    });
+    assert!(wait_until(PATIENCE, || server.stats().received >= 3));
+    let start = Instant::now();
+    let result = server.shutdown();
+    let took = start.elapsed();
+    let sent = flooder.join().unwrap();
+    eprintln!("shutdown under a flood took {took:?} ({sent} requests sent): {result:?}");
+    let stats = result.unwrap();
+    // Liveness bound: the shutdown takes its 300 ms and some, not as long
+    // as the client floods (15 s).
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert_accounted(&stats);
+    assert_queue_gone(id);
 }

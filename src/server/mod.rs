@@ -320,6 +320,7 @@ impl Server {
         shared.request_stop();
         let deadline =
             Instant::now() + Duration::from_millis(shared.limits.shutdown_timeout_ms.into());
+        shared.set_stop_deadline(deadline);
         // Receive loops blocked in msgrcv(2) see the stop only when a
         // message arrives: send wake-ups until every loop has returned.
         while shared.receivers_running(WAKE_POLL) > 0 && Instant::now() < deadline {

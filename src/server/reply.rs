@@ -225,6 +225,10 @@ pub(crate) fn send_reply(shared: &Shared, to: ReplyTo, reply: &Reply) {
                 let purged = shared.tags.purge(shared);
                 shared.counters.purged(purged);
                 let now = Instant::now();
+                // A shutdown under way bounds the wait too.
+                let deadline = shared
+                    .stop_deadline()
+                    .map_or(deadline, |stop| stop.min(deadline));
                 if now >= deadline {
                     shared.counters.abandoned();
                     return;
