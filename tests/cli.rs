@@ -13,7 +13,7 @@ use guichet::sysv::{Queue, SysvError};
 use guichet::{Client, ClientError};
 
 use server_support::{
-    assert_queue_gone, fresh_key, guichet, keyed_server, send_signal, ServeProcess, PATIENCE,
+    assert_queue_gone, fresh_key, guichet, keyed_server, send_signal, stop, ServeProcess, PATIENCE,
     PATIENCE_MS,
 };
 
@@ -99,7 +99,7 @@ fn calls_print_one_line_and_exit_0_1_or_2() {
     );
 
     assert_eq!(server.client().query(1).unwrap().remaining, 5);
-    server.shutdown().unwrap();
+    stop(server);
 }
 
 #[test]
@@ -151,7 +151,7 @@ fn bad_arguments_are_refused_before_anything_is_sent() {
         let out = call(&key, args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
     }
-    let stats = server.shutdown().unwrap();
+    let stats = stop(server);
     assert_eq!(stats.received, 0, "{stats:?}");
 }
 

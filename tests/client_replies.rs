@@ -18,7 +18,7 @@ use guichet::sysv::{Queue, SendFlags};
 use guichet::ClientError;
 use serial_test::serial;
 
-use server_support::{tag, wait_until, PATIENCE, PATIENCE_MS};
+use server_support::{stop, tag, wait_until, PATIENCE, PATIENCE_MS};
 
 /// Runs `while_locked` while another thread holds the server's ledger, so
 /// that every request the server takes waits.
@@ -69,7 +69,7 @@ fn a_late_reply_is_discarded_by_the_next_call_on_its_tag() {
         assert!(receipt.booking.is_server_assigned());
         // ...and the stale one is gone, not left for someone else.
         assert_eq!(queue.stat().unwrap().messages, 0, "{mode}");
-        server.shutdown().unwrap();
+        stop(server);
     }
 }
 
@@ -141,7 +141,7 @@ fn late_replies_on_many_tags_never_answer_the_wrong_call() {
     }
     assert_eq!(client.query(1).unwrap().remaining, 100 - threads as u32);
     assert_eq!(queue.stat().unwrap().messages, 0);
-    server.shutdown().unwrap();
+    stop(server);
 }
 
 #[test]
@@ -163,5 +163,5 @@ fn a_full_queue_times_the_send_out() {
     assert!(server_support::take_message(queue, blocker));
     queue.set_max_bytes(max_bytes).unwrap();
     assert_eq!(server.client().query(1).unwrap().remaining, 10);
-    server.shutdown().unwrap();
+    stop(server);
 }

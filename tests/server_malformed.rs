@@ -15,8 +15,8 @@ use guichet::wire::{MAGIC, VERSION};
 use guichet::Status;
 
 use server_support::{
-    assert_invariants, fresh_tag, recv_reply, scale, send_raw, snapshot, take_message, wait_until,
-    RawRequest, MODES, PATIENCE, PATIENCE_MS,
+    assert_invariants, fresh_tag, recv_reply, scale, send_raw, snapshot, stop, take_message,
+    wait_until, RawRequest, MODES, PATIENCE, PATIENCE_MS,
 };
 
 /// What PROTOCOL.md says happens to a body whose framing may be wrong:
@@ -182,7 +182,7 @@ fn lengths_magic_version_and_op() {
         check_outcomes(&server, tag, &bodies, mode);
         assert_eq!(snapshot(&server), before, "{mode}: the ledger changed");
         assert_invariants(&server);
-        server.shutdown().unwrap();
+        stop(server);
     }
 }
 
@@ -207,7 +207,7 @@ fn well_framed_requests_with_a_bad_reply_to_are_dropped() {
             "{mode}"
         );
         assert_eq!(snapshot(&server), before, "{mode}");
-        let stats = server.shutdown().unwrap();
+        let stats = stop(server);
         assert_eq!(stats.replies_sent(), 1, "{mode}: {stats:?}");
     }
 }
@@ -235,7 +235,7 @@ fn reply_to_the_servers_own_pid_is_answered_there() {
             );
         }
         assert_eq!(server.client().query(1).unwrap().remaining, 5);
-        server.shutdown().unwrap();
+        stop(server);
     }
 }
 
@@ -304,7 +304,7 @@ fn random_bytes_are_answered_or_dropped_as_the_spec_says() {
         }
         check_outcomes(&server, tag, &bodies, mode);
         assert_eq!(snapshot(&server), before, "{mode} seed {seed:#x}");
-        server.shutdown().unwrap();
+        stop(server);
     }
 }
 
@@ -339,7 +339,7 @@ fn a_flood_of_empty_messages_is_drained_and_live_clients_are_answered() {
             "{mode}: {:?}",
             server.stats()
         );
-        let stats = server.shutdown().unwrap();
+        let stats = stop(server);
         assert_eq!(stats.replies_sent(), 6, "{mode}: {stats:?}");
         eprintln!("{mode}: {stats:?}");
     }
@@ -382,7 +382,7 @@ fn a_valid_query_after_each_kind_of_garbage_is_answered() {
             .collect();
         ids.sort_unstable();
         assert_eq!(ids, [0, 1, 2, 3, 4, 1_000], "{mode}");
-        let stats = server.shutdown().unwrap();
+        let stats = stop(server);
         assert_eq!(stats.dropped, 4, "{mode}: {stats:?}");
     }
 }

@@ -13,8 +13,8 @@ use guichet::sysv::Queue;
 use guichet::{BookingId, ClientBookingId, ClientError, EventId, Operation, Reply, Status};
 
 use server_support::{
-    assert_invariants, assert_queue_gone, fresh_tag, recv_reply, send_raw, snapshot, RawRequest,
-    MODES, PATIENCE_MS,
+    assert_invariants, assert_queue_gone, fresh_tag, recv_reply, send_raw, snapshot, stop,
+    RawRequest, MODES, PATIENCE_MS,
 };
 
 fn event(n: u32) -> EventId {
@@ -133,7 +133,7 @@ fn ok_replies_carry_every_field() {
         );
         assert_invariants(&server);
         let id = server.queue_id();
-        let stats = server.shutdown().unwrap();
+        let stats = stop(server);
         assert_eq!(stats.replies(Status::Ok), stats.replies_sent(), "{mode}");
         assert_queue_gone(id);
     }
@@ -271,7 +271,7 @@ fn every_refusal_status_through_the_client() {
         );
 
         assert_invariants(&server);
-        let stats = server.shutdown().unwrap();
+        let stats = stop(server);
         for status in [
             Status::SoldOut,
             Status::UnknownEvent,
@@ -347,7 +347,7 @@ fn invalid_request_and_bad_message_are_answered_bare() {
             assert_eq!(*reply, want, "{mode}: {request:?}");
         }
         assert_eq!(snapshot(&server), before, "{mode}: the ledger changed");
-        let stats = server.shutdown().unwrap();
+        let stats = stop(server);
         assert_eq!(stats.replies(Status::InvalidRequest), 9, "{mode}");
         assert_eq!(stats.replies(Status::BadMessage), 5, "{mode}");
         assert_eq!(stats.dropped, 0, "{mode}");
@@ -397,7 +397,7 @@ fn ledger_full_counts_cancelled_bookings_and_names_the_event() {
         assert_eq!(client.query(1).unwrap().remaining, 7, "{mode}");
         assert_eq!(server.with_ledger(|l| l.booking_count()).unwrap(), 3);
         assert_invariants(&server);
-        let stats = server.shutdown().unwrap();
+        let stats = stop(server);
         assert_eq!(stats.replies(Status::LedgerFull), 2, "{mode}");
     }
 }
@@ -434,7 +434,7 @@ fn retries_with_a_client_id_book_once() {
         assert_eq!(client.query(1).unwrap().remaining, 5, "{mode}");
         assert_eq!(server.with_ledger(|l| l.booking_count()).unwrap(), 2);
         assert_invariants(&server);
-        server.shutdown().unwrap();
+        stop(server);
     }
 }
 
@@ -466,7 +466,7 @@ fn cancel_and_cancel_again() {
         ));
         assert_eq!(client.query(1).unwrap().remaining, 10, "{mode}");
         assert_invariants(&server);
-        server.shutdown().unwrap();
+        stop(server);
     }
 }
 
@@ -487,7 +487,7 @@ fn the_client_refuses_what_the_protocol_cannot_carry_without_sending() {
             "{result:?}"
         );
     }
-    let stats = server.shutdown().unwrap();
+    let stats = stop(server);
     assert_eq!(stats.received, 0, "{stats:?}");
 }
 
@@ -562,6 +562,6 @@ fn extreme_counts_and_ids_leave_the_ledger_unchanged() {
         ));
         assert_eq!(client.cancel(all.booking).unwrap().remaining, u32::MAX);
         assert_invariants(&server);
-        server.shutdown().unwrap();
+        stop(server);
     }
 }

@@ -15,8 +15,8 @@ use guichet::sysv::Queue;
 use guichet::{ClientError, Status};
 
 use server_support::{
-    assert_invariants, assert_queue_gone, guichet, keyed_server, recv_reply, scale, send_raw, tag,
-    RawRequest, MODES, PATIENCE_MS,
+    assert_invariants, assert_queue_gone, guichet, keyed_server, recv_reply, scale, send_raw, stop,
+    tag, RawRequest, MODES, PATIENCE_MS,
 };
 
 /// Seats of active bookings per event, straight from the ledger.
@@ -79,7 +79,7 @@ fn threads_race_for_the_last_seats_in_every_mode() {
         assert_eq!(active_seats(&server)[&1], u64::from(capacity), "{mode}");
         assert_invariants(&server);
         let id = server.queue_id();
-        let stats = server.shutdown().unwrap();
+        let stats = stop(server);
         assert_eq!(stats.replies(Status::SoldOut), threads as u64, "{mode}");
         assert_eq!(stats.replies_abandoned, 0, "{mode}: {stats:?}");
         assert_queue_gone(id);
@@ -150,7 +150,7 @@ fn reservations_and_cancellations_racing_keep_the_books_balanced() {
             );
         }
         assert_invariants(&server);
-        server.shutdown().unwrap();
+        stop(server);
     }
 }
 
@@ -195,7 +195,7 @@ fn client_processes_race_for_the_last_seats() {
         );
         assert_eq!(server.client().query(1).unwrap().remaining, 0);
         assert_invariants(&server);
-        let stats = server.shutdown().unwrap();
+        let stats = stop(server);
         assert_eq!(stats.replies(Status::Ok), u64::from(capacity) + 1, "{mode}");
     }
 }
@@ -241,7 +241,7 @@ fn a_flood_of_client_calls_is_answered_within_max_in_flight() {
     });
     assert_eq!(answered, threads * per_thread);
     assert_invariants(&server);
-    let stats = server.shutdown().unwrap();
+    let stats = stop(server);
     // Every fourth call is two requests.
     let requests = (threads * per_thread + threads * per_thread / 4) as u64;
     assert_eq!(stats.received, requests, "{stats:?}");
@@ -302,7 +302,7 @@ fn pipelined_raw_requests_are_all_answered() {
         let booked = u64::from(u32::MAX - server.client().query(1).unwrap().remaining);
         assert_eq!(booked, u64::from(senders) * per_sender / 2, "{mode}");
         assert_invariants(&server);
-        let stats = server.shutdown().unwrap();
+        let stats = stop(server);
         assert_eq!(stats.replies_abandoned, 0, "{mode}: {stats:?}");
         if mode == Dispatch::ThreadPerRequest {
             assert!(stats.peak_in_flight <= 8, "{stats:?}");

@@ -21,8 +21,8 @@ use serial_test::serial;
 
 use server_support::{
     assert_invariants, assert_queue_gone, count_panics, dead_pid, guichet, keyed_server, panics,
-    scale, send_raw, tag, take_message, threads_named, wait_until, RawRequest, ServeProcess, MODES,
-    PATIENCE, PATIENCE_MS,
+    scale, send_raw, stop, tag, take_message, threads_named, wait_until, RawRequest, ServeProcess,
+    MODES, PATIENCE, PATIENCE_MS,
 };
 
 /// Live calls made while something else loads the server (at most `calls`,
@@ -171,7 +171,7 @@ fn replies_left_by_dead_clients_are_purged_and_live_clients_still_answered() {
             );
         }
         assert_invariants(&server);
-        server.shutdown().unwrap();
+        stop(server);
     }
 }
 
@@ -220,7 +220,7 @@ fn replies_a_live_client_stopped_reading_are_purged_once_stale() {
     let silent_sent = requests - stats.replies_abandoned;
     assert_eq!(stats.replies_sent(), silent_sent + live + 1, "{stats:?}");
     assert_eq!(stats.replies_purged + left, silent_sent, "{stats:?}");
-    server.shutdown().unwrap();
+    stop(server);
 }
 
 #[test]
@@ -261,7 +261,7 @@ fn a_second_server_on_the_same_key_is_refused_and_the_first_keeps_serving() {
     assert_eq!(first.queue_id(), id);
     assert_eq!(client.query(1).unwrap().remaining, 3);
     assert_eq!(Client::open(key).unwrap().query(1).unwrap().remaining, 3);
-    first.shutdown().unwrap();
+    stop(first);
     assert_queue_gone(id);
     // And the key is free again.
     assert!(matches!(Queue::open(key), Err(SysvError::NotFound { .. })));
@@ -436,7 +436,7 @@ fn a_queue_left_exactly_full_of_dead_replies_does_not_wedge_the_server() {
         // The live call must get in and be answered.
         let result = server.client().with_timeout_ms(PATIENCE_MS).query(1);
         assert!(result.is_ok(), "{mode}: {result:?}: {:?}", server.stats());
-        let stats = server.shutdown().unwrap();
+        let stats = stop(server);
         assert!(stats.replies_purged >= 1, "{mode}: {stats:?}");
     }
 }
@@ -495,5 +495,5 @@ fn a_dead_client_is_purged_after_the_server_has_answered_many_distinct_tags() {
     assert!(live >= 20);
     assert!(stats.replies_purged > 0, "{stats:?}");
     assert_eq!(stats.replies_abandoned, 0, "{stats:?}");
-    server.shutdown().unwrap();
+    stop(server);
 }

@@ -15,8 +15,8 @@ use guichet::wire::REQUEST_MTYPE;
 use guichet::{ClientError, Status};
 
 use server_support::{
-    assert_accounted, assert_queue_gone, recv_reply, send_raw, tag, try_recv_reply, wait_until,
-    RawRequest, MODES, PATIENCE, PATIENCE_MS,
+    assert_accounted, assert_queue_gone, recv_reply, send_raw, stop, tag, try_recv_reply,
+    wait_until, RawRequest, MODES, PATIENCE, PATIENCE_MS,
 };
 
 /// Requests a mode holds in flight when the ledger is locked, with
@@ -187,10 +187,8 @@ fn every_way_of_stopping_removes_the_queue() {
             .dispatch(mode)
             .spawn()
             .unwrap();
-        let id = server.queue_id();
         server.client().query(1).unwrap();
-        server.shutdown().unwrap();
-        assert_queue_gone(id);
+        stop(server);
         // Drop
         let server = Server::builder()
             .event("E", 1)
@@ -239,7 +237,7 @@ fn a_large_pool_stops_every_worker() {
     let id = server.queue_id();
     server.client().query(1).unwrap();
     let start = Instant::now();
-    server.shutdown().unwrap();
+    stop(server);
     let took = start.elapsed();
     eprintln!(
         "pool of {}: shutdown took {took:?}",
@@ -283,7 +281,7 @@ fn shutdown_waits_for_a_reply_in_flight() {
         assert!(server_support::take_message(queue, blocker));
         recv_reply(queue, reply_tag, PATIENCE_MS)
     });
-    let stats = server.shutdown().unwrap();
+    let stats = stop(server);
     let reply = reader.join().unwrap();
     assert_eq!((reply.status, reply.request_id.0), (Status::BadMessage, 5));
     assert_eq!(stats.replies(Status::BadMessage), 1, "{stats:?}");

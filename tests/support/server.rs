@@ -208,6 +208,19 @@ pub fn assert_accounted(stats: &Stats) {
     );
 }
 
+/// Shuts `server` down and checks what every test expects of that: it
+/// succeeds, every message received is accounted for, and the queue is
+/// gone. Returns the final stats.
+pub fn stop(server: Server) -> Stats {
+    let id = server.queue_id();
+    let stats = server
+        .shutdown()
+        .unwrap_or_else(|e| panic!("shutdown failed: {e}"));
+    assert_accounted(&stats);
+    assert_queue_gone(id);
+    stats
+}
+
 /// The ledger as it is now (for before/after comparisons).
 pub fn snapshot(server: &Server) -> Ledger {
     server
