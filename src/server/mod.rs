@@ -321,6 +321,9 @@ impl Server {
         let deadline =
             Instant::now() + Duration::from_millis(shared.limits.shutdown_timeout_ms.into());
         shared.set_stop_deadline(deadline);
+        if let Some(sweeper) = &self.sweeper {
+            sweeper.thread().unpark();
+        }
         // Receive loops blocked in msgrcv(2) see the stop only when a
         // message arrives: send wake-ups until every loop has returned.
         while shared.receivers_running(WAKE_POLL) > 0 && Instant::now() < deadline {

@@ -165,7 +165,13 @@ const SWEEP_PERIOD: Duration = Duration::from_millis(50);
 pub(crate) fn sweep_loop(shared: &Shared) {
     let request_bytes = BODY_SIZE as u64;
     let mut last_received = shared.counters.snapshot().received;
-    while !shared.wait_for_stop_timeout(SWEEP_PERIOD) {
+    loop {
+        // Parked rather than waiting on the state's condition variable,
+        // which every request in flight notifies: `finish` unparks it.
+        thread::park_timeout(SWEEP_PERIOD);
+        if shared.is_stopping() {
+            return;
+        }
         let received = shared.counters.snapshot().received;
         let idle = received == last_received;
         last_received = received;

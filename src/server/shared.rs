@@ -130,17 +130,6 @@ impl Shared {
         }
     }
 
-    /// Waits until a stop is requested or `timeout` passes; returns whether
-    /// a stop was requested.
-    pub(crate) fn wait_for_stop_timeout(&self, timeout: std::time::Duration) -> bool {
-        let state = self.lock_state();
-        self.changed
-            .wait_timeout_while(state, timeout, |state| !state.stopping)
-            .unwrap_or_else(PoisonError::into_inner)
-            .0
-            .stopping
-    }
-
     /// Waits until every receive loop has returned and no request is in
     /// flight, or `deadline` passes. Returns whether they all finished.
     pub(crate) fn wait_idle(&self, deadline: Instant) -> bool {
