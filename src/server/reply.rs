@@ -230,6 +230,14 @@ pub(crate) fn send_reply(shared: &Shared, to: ReplyTo, reply: &Reply) {
                 waiting.get_or_insert_with(|| Waiting::new(&shared.tags.waiting));
                 let purged = shared.tags.purge(shared);
                 shared.counters.purged(purged);
+                // Nothing to purge, and this reply's own client is dead:
+                // nobody will read it, and waiting for room would hold this
+                // thread (and a slot of max_in_flight) for nothing, while
+                // the queue fills with requests nobody then receives.
+                if purged == 0 && !sysv::process_alive(to.pid()) {
+                    shared.counters.abandoned();
+                    return;
+                }
                 let now = Instant::now();
                 // A shutdown under way bounds the wait too.
                 let deadline = shared
