@@ -306,3 +306,89 @@ fn serve_refuses_bad_configuration_without_creating_a_queue() {
         );
     }
 }
+
+/// A child `guichet` process, killed (and its queue removed) if the test
+/// fails while it runs.
+struct Running {
+    child: std::process::Child,
+    queue: Option<guichet::sysv::QueueId>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            if let Some(id) = self.queue {
+                let _ = Queue::from_id(id).remove();
+            }
+        }
+    }
+}
+
+#[test]
+fn serve_keeps_serving_when_its_stdout_is_closed() {
+    // `guichet serve | head -0`, or a daemon whose stdout went away: the
+    // banner cannot be written, which is no reason to stop serving.
+    let key_file = fresh_key();
+    let key = key_file.key;
+    let mut child = guichet()
+        .args(["serve", "--event", "E=3", "--key", &key.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // every write to stdout now fails (EPIPE)
+    let mut running = Running { child, queue: None };
+    let up = server_support::wait_until(PATIENCE, || {
+        Queue::open(key).is_ok() || !matches!(running.child.try_wait(), Ok(None))
+    });
+    assert!(up);
+    match Queue::open(key) {
+        Ok(queue) => running.queue = Some(queue.id()),
+        Err(_) => {
+            let status = running.child.wait().unwrap();
+            let mut err = String::new();
+            use std::io::Read;
+            let _ = running
+                .child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err);
+            panic!("guichet serve exited ({status}) without serving: {err}");
+        }
+    }
+    let client = Client::open(key).unwrap().with_timeout_ms(PATIENCE_MS);
+    assert_eq!(client.reserve(1, 1).unwrap().remaining, 2);
+    send_signal(running.child.id(), "TERM");
+    let status = server_support::wait_exit(&mut running.child, PATIENCE).expect("exits");
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(matches!(Queue::open(key), Err(SysvError::NotFound { .. })));
+}
+
+#[test]
+fn a_call_whose_stdout_is_closed_still_exits_by_the_servers_answer() {
+    let (server, _key_file) = keyed_server(Server::builder().event("E", 3));
+    let key = server.key().to_string();
+    for (args, code) in [(&["reserve", "1", "1"][..], 0), (&["query", "9"], 1)] {
+        let mut child = guichet()
+            .args(args)
+            .args(["--key", &key])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {out:?}");
+        if code == 0 {
+            assert!(stderr(&out).contains("cannot write to stdout"), "{out:?}");
+        }
+    }
+    // The reservation happened, printed or not.
+    assert_eq!(server.client().query(1).unwrap().remaining, 2);
+    stop(server);
+}
