@@ -5,12 +5,16 @@
 //! purges replies left for clients that are gone (their pid no longer
 //! exists) or that stopped reading (nothing sent to their tag for
 //! `stale_reply_ms`), then retries with a growing pause until
-//! `reply_timeout_ms`, and finally abandons the reply and counts it. A dead
-//! client can therefore hold at most a full queue's worth of replies, and
-//! only until the next reply needs the room. The tags answered are
-//! remembered up to [`MAX_TRACKED_REPLY_TAGS`]; past that the oldest are
-//! forgotten only together with their unread replies, since a reply whose
-//! tag is forgotten could never be purged.
+//! `reply_timeout_ms` (or the shutdown's deadline), and finally abandons
+//! the reply and counts it; a reply to a dead client is abandoned at once
+//! when nothing can be purged. A dead client can therefore hold at most a
+//! full queue's worth of replies, and only until the next reply needs the
+//! room, or until [`sweep_loop`] sees the queue full and idle.
+//!
+//! The tags answered are remembered up to [`MAX_TRACKED_REPLY_TAGS`]; past
+//! that the oldest are forgotten only together with their unread replies,
+//! since a reply whose tag is forgotten could never be purged. Messages
+//! whose type the server never answered are never purged.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -89,7 +93,8 @@ impl ReplyTags {
             by_age
         };
         // The receives are syscalls: no lock held. A reply sent to one of
-        // these tags from now on is recorded again after its send.
+        // these tags from now on is recorded again after its send. (The
+        // buffer cannot fail: BODY_SIZE is far below MAX_BODY_BYTES.)
         let Ok(mut buf) = MessageBuf::with_body_capacity(BODY_SIZE) else {
             return 0;
         };

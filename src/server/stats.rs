@@ -18,8 +18,9 @@ pub struct Stats {
     /// the longest unanswered when the tag table reached its limit.
     pub replies_purged: u64,
     /// Replies given up on: after the reply timeout (the queue stayed
-    /// full), or because the queue was removed under them (a shutdown past
-    /// its deadline, or someone else's removal).
+    /// full), at once when the queue was full, nothing could be purged and
+    /// the reply's client was dead, or because the queue was removed under
+    /// them (a shutdown past its deadline, or someone else's removal).
     pub replies_abandoned: u64,
     /// Most requests in flight at once (thread-per-request mode: threads).
     pub peak_in_flight: u64,
