@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use guichet::client::{Availability, Receipt};
 use guichet::{Client, ClientError};
 
-use super::Target;
+use super::{err, out, Target};
 
 const REFUSED: u8 = 1;
 const UNREACHABLE: u8 = 2;
@@ -21,7 +21,7 @@ fn client(target: &Target) -> Result<Client, ExitCode> {
 fn fail(target: &Target, error: &ClientError) -> ExitCode {
     match error.status() {
         Some(status) => {
-            eprintln!("guichet: {status}: {error}");
+            err(format_args!("guichet: {status}: {error}"));
             ExitCode::from(REFUSED)
         }
         None => {
@@ -32,23 +32,23 @@ fn fail(target: &Target, error: &ClientError) -> ExitCode {
                 ),
                 _ => String::new(),
             };
-            eprintln!("guichet: {error}{hint}");
+            err(format_args!("guichet: {error}{hint}"));
             ExitCode::from(UNREACHABLE)
         }
     }
 }
 
 fn print_availability(a: &Availability) {
-    println!(
+    out(format_args!(
         "event {}: {} of {} seats remaining",
         a.event.get(),
         a.remaining,
         a.capacity
-    );
+    ));
 }
 
 fn print_receipt(verb: &str, r: &Receipt) {
-    println!(
+    out(format_args!(
         "{verb} booking {} ({}): {} seat(s) of event {}; {} of {} remaining",
         r.booking.get(),
         r.booking,
@@ -56,7 +56,7 @@ fn print_receipt(verb: &str, r: &Receipt) {
         r.event.get(),
         r.remaining,
         r.capacity
-    );
+    ));
 }
 
 pub fn query(target: &Target, event: u32) -> ExitCode {

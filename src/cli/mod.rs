@@ -3,7 +3,10 @@
 mod calls;
 mod serve;
 
+use std::fmt;
+use std::io::{self, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
 use guichet::sysv::Key;
@@ -97,4 +100,22 @@ fn parse_u64(s: &str) -> Result<u64, String> {
         None => s.parse(),
     };
     parsed.map_err(|e| format!("{s:?} is not a number: {e}"))
+}
+
+/// Writes one line to stdout. A closed or full stdout (`guichet … | head
+/// -0`, a daemon's stdout gone) is no reason to panic, as `println!`
+/// would, nor to change what the command does or its exit status: the
+/// first failure is reported on stderr and the command goes on.
+pub(crate) fn out(line: fmt::Arguments<'_>) {
+    static REPORTED: AtomicBool = AtomicBool::new(false);
+    if let Err(e) = writeln!(io::stdout().lock(), "{line}") {
+        if !REPORTED.swap(true, Ordering::Relaxed) {
+            err(format_args!("guichet: cannot write to stdout: {e}"));
+        }
+    }
+}
+
+/// Writes one line to stderr; if that fails there is nowhere left to say so.
+pub(crate) fn err(line: fmt::Arguments<'_>) {
+    let _ = writeln!(io::stderr().lock(), "{line}");
 }

@@ -9,7 +9,7 @@ use guichet::Status;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use super::{parse_key, DEFAULT_KEY};
+use super::{err, out, parse_key, DEFAULT_KEY};
 
 /// Events served when no `--event` is given, so that `guichet serve` alone
 /// gives something to book.
@@ -52,7 +52,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     let mut signals = match Signals::new([SIGINT, SIGTERM]) {
         Ok(signals) => signals,
         Err(e) => {
-            eprintln!("guichet: cannot install signal handlers: {e}");
+            err(format_args!("guichet: cannot install signal handlers: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -75,27 +75,27 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     let server = match builder.spawn() {
         Ok(server) => server,
         Err(e) => {
-            eprintln!("guichet: {e}");
+            err(format_args!("guichet: {e}"));
             return ExitCode::FAILURE;
         }
     };
-    println!(
+    out(format_args!(
         "guichet: serving key {} (queue id {}), dispatch {}, pid {}",
         server.key(),
         server.queue_id(),
         server.dispatch(),
         std::process::id()
-    );
+    ));
     for (id, (name, capacity)) in (1..).zip(&events) {
-        println!("  event {id}: {name}, {capacity} seats");
+        out(format_args!("  event {id}: {name}, {capacity} seats"));
     }
-    println!("guichet: stop with Ctrl-C or SIGTERM");
+    out(format_args!("guichet: stop with Ctrl-C or SIGTERM"));
 
     let stop = server.stop_handle();
     let signals_handle = signals.handle();
     let listener = thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
-            eprintln!("guichet: signal {signal}: shutting down");
+            err(format_args!("guichet: signal {signal}: shutting down"));
             stop.stop();
         }
     });
@@ -108,7 +108,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("guichet: {e}");
+            err(format_args!("guichet: {e}"));
             ExitCode::FAILURE
         }
     }
@@ -120,7 +120,7 @@ fn report(stats: &Stats) {
         .filter(|s| stats.replies(**s) > 0)
         .map(|s| format!("{s}={}", stats.replies(*s)))
         .collect();
-    eprintln!(
+    err(format_args!(
         "guichet: stopped; {} received, replies [{}], {} dropped, {} purged, {} abandoned, peak {} in flight",
         stats.received,
         statuses.join(" "),
@@ -128,5 +128,5 @@ fn report(stats: &Stats) {
         stats.replies_purged,
         stats.replies_abandoned,
         stats.peak_in_flight
-    );
+    ));
 }

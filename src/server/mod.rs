@@ -28,6 +28,7 @@ pub use config::{
     Dispatch, LimitError, Limits, ParseDispatchError, DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_REPLY_TIMEOUT_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, DEFAULT_STALE_REPLY_MS,
     DEFAULT_WORKER_STACK_BYTES, MAX_IN_FLIGHT_LIMIT, MAX_POOL_WORKERS, MAX_TIMEOUT_MS,
+    MAX_TRACKED_REPLY_TAGS,
 };
 pub use error::ServerError;
 pub use handler::{handle_message, Handled};
@@ -39,6 +40,7 @@ use crate::sysv::{Key, Mode, OwnedQueue, QueueId, SendFlags, SysvError};
 use crate::wire::REQUEST_MTYPE;
 
 use receive::{drain, receive_loop, Handoff};
+use reply::sweep_loop;
 use shared::Shared;
 
 /// How often shutdown re-sends a wake-up while receive loops still run: a
@@ -48,6 +50,10 @@ const WAKE_POLL: Duration = Duration::from_millis(5);
 /// is removed anyway (their clients are gone or not listening).
 const LINGER_IDLE: Duration = Duration::from_millis(100);
 const LINGER_POLL: Duration = Duration::from_millis(1);
+/// After the queue is removed, how long requests still in flight (past the
+/// deadline) get to see it and count their replies as abandoned, so that
+/// the stats returned account for them. They wake within a few ms.
+const AFTER_REMOVE_GRACE: Duration = Duration::from_millis(100);
 
 /// Builds a [`Server`]: events, queue, dispatch mode, limits.
 ///
@@ -159,6 +165,7 @@ impl Builder {
             key: self.key.unwrap_or(Key::PRIVATE),
             dispatch: self.dispatch,
             receivers: Vec::with_capacity(receivers),
+            sweeper: None,
         };
         for index in 0..receivers {
             let shared = Arc::clone(&server.shared);
@@ -176,6 +183,17 @@ impl Builder {
                 }
             }
         }
+        let shared = Arc::clone(&server.shared);
+        match thread::Builder::new()
+            .name("guichet-sweep".into())
+            .spawn(move || sweep_loop(&shared))
+        {
+            Ok(handle) => server.sweeper = Some(handle),
+            Err(error) => {
+                let _ = server.finish();
+                return Err(ServerError::Spawn(error));
+            }
+        }
         Ok(server)
     }
 }
@@ -190,6 +208,8 @@ pub struct Server {
     key: Key,
     dispatch: Dispatch,
     receivers: Vec<JoinHandle<()>>,
+    /// Purges unread replies from a queue too full for requests.
+    sweeper: Option<JoinHandle<()>>,
 }
 
 /// Asks a server to stop from another thread (a signal handler's thread,
@@ -300,6 +320,10 @@ impl Server {
         shared.request_stop();
         let deadline =
             Instant::now() + Duration::from_millis(shared.limits.shutdown_timeout_ms.into());
+        shared.set_stop_deadline(deadline);
+        if let Some(sweeper) = &self.sweeper {
+            sweeper.thread().unpark();
+        }
         // Receive loops blocked in msgrcv(2) see the stop only when a
         // message arrives: send wake-ups until every loop has returned.
         while shared.receivers_running(WAKE_POLL) > 0 && Instant::now() < deadline {
@@ -312,9 +336,10 @@ impl Server {
         // Removing the queue also wakes anything still blocked in it, and
         // destroys whatever replies are still unread.
         let removed = owned.remove();
-        for handle in self.receivers.drain(..) {
+        for handle in self.receivers.drain(..).chain(self.sweeper.take()) {
             let _ = handle.join();
         }
+        shared.wait_idle(Instant::now() + AFTER_REMOVE_GRACE);
         if let Some(failure) = shared.take_failure() {
             return Err(failure);
         }

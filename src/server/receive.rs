@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::sysv::{MessageBuf, RecvFlags, SysvError};
 use crate::wire::{BODY_SIZE, REQUEST_MTYPE};
@@ -140,7 +140,11 @@ pub(crate) fn drain(shared: &Shared, mut in_hand: Option<MessageBuf>) {
     // A client flooding the queue could keep this loop busy for ever; the
     // queue holds at most `msg_qbytes` messages, so a few times that bounds
     // the drain while still emptying whatever was queued when it began.
+    // Past the shutdown's deadline the rest is left to the queue's removal.
     for _ in 0..(1 << 18) {
+        if shared.past_stop_deadline(Instant::now()) {
+            return;
+        }
         match shared.queue.recv(
             REQUEST_MTYPE,
             &mut buf,

@@ -34,6 +34,8 @@ pub(crate) struct Shared {
 #[derive(Default)]
 struct State {
     stopping: bool,
+    /// When a shutdown must be over, once one has begun.
+    stop_deadline: Option<Instant>,
     in_flight: usize,
     receivers: usize,
     failure: Option<ServerError>,
@@ -87,6 +89,22 @@ impl Shared {
         self.stopping.store(true, Ordering::Release);
         drop(state);
         self.changed.notify_all();
+    }
+
+    /// Sets the time by which the shutdown under way must be over; replies
+    /// and the drain stop waiting then.
+    pub(crate) fn set_stop_deadline(&self, deadline: Instant) {
+        self.lock_state().stop_deadline = Some(deadline);
+    }
+
+    /// Whether a shutdown has begun and its deadline has passed.
+    pub(crate) fn past_stop_deadline(&self, now: Instant) -> bool {
+        self.stop_deadline().is_some_and(|deadline| now >= deadline)
+    }
+
+    /// The deadline of the shutdown under way, if one has begun.
+    pub(crate) fn stop_deadline(&self) -> Option<Instant> {
+        self.lock_state().stop_deadline
     }
 
     /// Records the first fatal error and stops the server.

@@ -13,9 +13,14 @@ pub struct Stats {
     pub replies_by_status: [u64; Status::ALL.len()],
     /// Malformed messages dropped without a reply (unanswerable).
     pub dropped: u64,
-    /// Replies to clients found dead, removed from the queue to make room.
+    /// Replies removed from the queue unread: their client was found dead,
+    /// or had stopped reading (`stale_reply_ms`), or their tag was among
+    /// the longest unanswered when the tag table reached its limit.
     pub replies_purged: u64,
-    /// Replies given up on after the reply timeout (the queue stayed full).
+    /// Replies given up on: after the reply timeout (the queue stayed
+    /// full), at once when the queue was full, nothing could be purged and
+    /// the reply's client was dead, or because the queue was removed under
+    /// them (a shutdown past its deadline, or someone else's removal).
     pub replies_abandoned: u64,
     /// Most requests in flight at once (thread-per-request mode: threads).
     pub peak_in_flight: u64,

@@ -1,0 +1,394 @@
+//! The `guichet` command as a user runs it: `serve` on an ftok key in one
+//! process, the calls in others; exit codes, output, signals, and no queue
+//! left behind.
+
+#[path = "support/server.rs"]
+mod server_support;
+
+use std::process::{Output, Stdio};
+use std::thread;
+
+use guichet::server::Server;
+use guichet::sysv::{Queue, SysvError};
+use guichet::{Client, ClientError};
+
+use server_support::{
+    assert_queue_gone, fresh_key, guichet, keyed_server, send_signal, stop, ServeProcess, PATIENCE,
+    PATIENCE_MS,
+};
+
+fn call(key: &str, args: &[&str]) -> Output {
+    guichet()
+        .args(args)
+        .args(["--key", key, "--timeout-ms"])
+        .arg(PATIENCE_MS.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn calls_print_one_line_and_exit_0_1_or_2() {
+    let (server, _key_file) = keyed_server(Server::builder().event("Concert", 5).event("Opera", 2));
+    let key = server.key().to_string();
+
+    let out = call(&key, &["query", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(stdout(&out), "event 1: 5 of 5 seats remaining\n");
+
+    let out = call(&key, &["reserve", "1", "2", "--booking-id", "7"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        stdout(&out),
+        "reserved booking 7 (0x7): 2 seat(s) of event 1; 3 of 5 remaining\n"
+    );
+    // Retrying the same booking id books nothing more.
+    let again = call(&key, &["reserve", "1", "2", "--booking-id", "7"]);
+    assert_eq!(stdout(&again), stdout(&out));
+
+    let out = call(&key, &["reserve", "2", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(stdout(&out).starts_with("reserved booking 9223372036854775809 (0x8000000000000001)"));
+
+    let out = call(&key, &["status"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        stdout(&out),
+        "event 1: 3 of 5 seats remaining\nevent 2: 1 of 2 seats remaining\n"
+    );
+
+    // Refusals: exit 1, the status named on stderr.
+    for (args, status) in [
+        (&["reserve", "2", "2"][..], "SOLD_OUT"),
+        (&["query", "3"][..], "UNKNOWN_EVENT"),
+        (&["cancel", "99"][..], "UNKNOWN_BOOKING"),
+        (
+            &["reserve", "2", "1", "--booking-id", "7"][..],
+            "BOOKING_CONFLICT",
+        ),
+    ] {
+        let out = call(&key, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        assert!(stderr(&out).contains(status), "{args:?}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty());
+    }
+
+    // Cancel, in decimal and hex, twice: OK both times.
+    for booking in ["7", "0x7"] {
+        let out = call(&key, &["cancel", booking]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert_eq!(
+            stdout(&out),
+            "cancelled booking 7 (0x7): 2 seat(s) of event 1; 5 of 5 remaining\n"
+        );
+    }
+    let out = call(&key, &["reserve", "1", "2", "--booking-id", "7"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("BOOKING_CANCELLED"),
+        "{}",
+        stderr(&out)
+    );
+
+    assert_eq!(server.client().query(1).unwrap().remaining, 5);
+    stop(server);
+}
+
+#[test]
+fn an_unreachable_server_exits_2_with_a_hint() {
+    let key_file = fresh_key();
+    let key = key_file.key.to_string();
+    for args in [
+        &["query", "1"][..],
+        &["reserve", "1", "1"],
+        &["cancel", "5"],
+        &["status"],
+    ] {
+        let out = call(&key, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("is a server running on key") && err.contains(&key),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn bad_arguments_are_refused_before_anything_is_sent() {
+    let (server, _key_file) = keyed_server(Server::builder().event("E", 5));
+    let key = server.key().to_string();
+    for args in [
+        &["reserve", "1", "0"][..],
+        &["reserve", "0", "1"],
+        &["reserve", "1", "1", "--booking-id", "0"],
+        &["reserve", "1", "1", "--booking-id", "9223372036854775808"],
+        &["cancel", "0"],
+        &["query", "0"],
+    ] {
+        let out = call(&key, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(
+            stderr(&out).contains("invalid argument"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    // Not numbers at all: clap's usage error.
+    for args in [
+        &["reserve", "x", "1"][..],
+        &["cancel", "0xZZ"],
+        &["query", "-1"],
+    ] {
+        let out = call(&key, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+    }
+    let stats = stop(server);
+    assert_eq!(stats.received, 0, "{stats:?}");
+}
+
+/// Starts `guichet serve`, makes a few calls, sends `signal`, and checks
+/// it exits 0, reports its stats and leaves no queue.
+fn serve_stops_on(signal: &str) {
+    let (serve, key_file) =
+        ServeProcess::start_fresh(&["--event", "Concert=10", "--event", "Opera=3"]);
+    let key = key_file.key;
+    let id = serve.queue_id;
+    assert!(
+        serve.stdout_lines[0].contains(&key.to_string()),
+        "{:?}",
+        serve.stdout_lines
+    );
+    let client = Client::open(key).unwrap().with_timeout_ms(PATIENCE_MS);
+    assert_eq!(client.reserve(1, 4).unwrap().remaining, 6);
+    assert_eq!(client.query(2).unwrap().capacity, 3);
+    assert!(matches!(
+        client.query(3),
+        Err(ClientError::UnknownEvent { .. })
+    ));
+
+    send_signal(serve.pid(), signal);
+    let (status, out, err) = serve.wait(PATIENCE);
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "SIG{signal}: {status}\n{out}\n{err}"
+    );
+    assert!(out.contains("event 1: Concert, 10 seats"), "{out}");
+    assert!(err.contains("shutting down"), "{err}");
+    assert!(
+        err.contains("stopped; 3 received, replies [OK=2 UNKNOWN_EVENT=1]"),
+        "{err}"
+    );
+    assert!(matches!(Queue::open(key), Err(SysvError::NotFound { .. })));
+    assert_queue_gone(id);
+    assert!(matches!(client.query(1), Err(ClientError::QueueGone(_))));
+}
+
+#[test]
+fn serve_exits_0_on_sigterm_and_removes_its_queue() {
+    serve_stops_on("TERM");
+}
+
+#[test]
+fn serve_exits_0_on_sigint_and_removes_its_queue() {
+    serve_stops_on("INT");
+}
+
+#[test]
+fn serve_stops_gracefully_under_load_from_other_processes() {
+    for dispatch in ["thread-per-request", "pool:3", "sequential"] {
+        let (serve, key_file) = ServeProcess::start_fresh(&[
+            "--event",
+            "Big=1000000",
+            "--dispatch",
+            dispatch,
+            "--max-in-flight",
+            "8",
+        ]);
+        let key = key_file.key;
+        let client = Client::open(key).unwrap().with_timeout_ms(PATIENCE_MS);
+        let outcomes = thread::scope(|s| {
+            let handles: Vec<_> = (0..6)
+                .map(|_| {
+                    s.spawn(move || {
+                        let mut ok = 0u64;
+                        loop {
+                            match client.reserve(1, 1) {
+                                Ok(_) => ok += 1,
+                                Err(e) => return (ok, e),
+                            }
+                        }
+                    })
+                })
+                .collect();
+            assert!(server_support::wait_until(PATIENCE, || {
+                client.query(1).is_ok_and(|a| a.remaining < 1_000_000 - 100)
+            }));
+            send_signal(serve.pid(), "TERM");
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        let (status, _, err) = serve.wait(PATIENCE);
+        assert_eq!(status.code(), Some(0), "{dispatch}: {err}");
+        for (_, e) in &outcomes {
+            assert!(
+                matches!(e, ClientError::ShuttingDown | ClientError::QueueGone(_)),
+                "{dispatch}: {e}"
+            );
+        }
+        // The server's count of OK replies covers every OK the clients saw
+        // (plus the queries above).
+        let ok: u64 = outcomes.iter().map(|(n, _)| n).sum();
+        let reported: u64 = err
+            .split("OK=")
+            .nth(1)
+            .and_then(|rest| rest.split([' ', ']']).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{dispatch}: no OK count in {err}"));
+        assert!(reported >= ok, "{dispatch}: {reported} < {ok}: {err}");
+        assert!(matches!(Queue::open(key), Err(SysvError::NotFound { .. })));
+    }
+}
+
+#[test]
+fn serve_exits_1_when_its_queue_is_removed() {
+    let (serve, key_file) = ServeProcess::start_fresh(&["--event", "E=1"]);
+    let client = Client::open(key_file.key)
+        .unwrap()
+        .with_timeout_ms(PATIENCE_MS);
+    client.query(1).unwrap();
+    Queue::from_id(serve.queue_id).remove().unwrap();
+    let (status, _, err) = serve.wait(PATIENCE);
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("removed while the server was running"),
+        "{err}"
+    );
+}
+
+#[test]
+fn serve_refuses_bad_configuration_without_creating_a_queue() {
+    let key_file = fresh_key();
+    for args in [
+        &["--event", "E"][..],
+        &["--event", "E=-1"],
+        &["--event", "=3"],
+        &["--event", "E=1", "--event", "E=2"],
+        &["--dispatch", "pool:0"],
+        &["--dispatch", "threads"],
+        &["--max-in-flight", "0"],
+        &["--max-bookings", "0"],
+    ] {
+        match ServeProcess::start(key_file.key, args) {
+            Ok(serve) => panic!("{args:?} served: {:?}", serve.stdout_lines),
+            Err(failed) => {
+                assert!(
+                    matches!(failed.status.and_then(|s| s.code()), Some(1 | 2)),
+                    "{args:?}: {failed:?}"
+                );
+                assert!(!failed.stderr.is_empty(), "{args:?}");
+            }
+        }
+        assert!(
+            matches!(Queue::open(key_file.key), Err(SysvError::NotFound { .. })),
+            "{args:?} left a queue"
+        );
+    }
+}
+
+/// A child `guichet` process, killed (and its queue removed) if the test
+/// fails while it runs.
+struct Running {
+    child: std::process::Child,
+    queue: Option<guichet::sysv::QueueId>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            if let Some(id) = self.queue {
+                let _ = Queue::from_id(id).remove();
+            }
+        }
+    }
+}
+
+#[test]
+fn serve_keeps_serving_when_its_stdout_is_closed() {
+    // `guichet serve | head -0`, or a daemon whose stdout went away: the
+    // banner cannot be written, which is no reason to stop serving.
+    let key_file = fresh_key();
+    let key = key_file.key;
+    let mut child = guichet()
+        .args(["serve", "--event", "E=3", "--key", &key.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // every write to stdout now fails (EPIPE)
+    let mut running = Running { child, queue: None };
+    let up = server_support::wait_until(PATIENCE, || {
+        Queue::open(key).is_ok() || !matches!(running.child.try_wait(), Ok(None))
+    });
+    assert!(up);
+    match Queue::open(key) {
+        Ok(queue) => running.queue = Some(queue.id()),
+        Err(_) => {
+            let status = running.child.wait().unwrap();
+            let mut err = String::new();
+            use std::io::Read;
+            let _ = running
+                .child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err);
+            panic!("guichet serve exited ({status}) without serving: {err}");
+        }
+    }
+    let client = Client::open(key).unwrap().with_timeout_ms(PATIENCE_MS);
+    assert_eq!(client.reserve(1, 1).unwrap().remaining, 2);
+    send_signal(running.child.id(), "TERM");
+    let status = server_support::wait_exit(&mut running.child, PATIENCE).expect("exits");
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(matches!(Queue::open(key), Err(SysvError::NotFound { .. })));
+}
+
+#[test]
+fn a_call_whose_stdout_is_closed_still_exits_by_the_servers_answer() {
+    let (server, _key_file) = keyed_server(Server::builder().event("E", 3));
+    let key = server.key().to_string();
+    for (args, code) in [(&["reserve", "1", "1"][..], 0), (&["query", "9"], 1)] {
+        let mut child = guichet()
+            .args(args)
+            .args(["--key", &key])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {out:?}");
+        if code == 0 {
+            assert!(stderr(&out).contains("cannot write to stdout"), "{out:?}");
+        }
+    }
+    // The reservation happened, printed or not.
+    assert_eq!(server.client().query(1).unwrap().remaining, 2);
+    stop(server);
+}
