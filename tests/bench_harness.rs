@@ -32,6 +32,7 @@ fn a_small_plan_measures_every_target_against_the_floor() {
         clients: vec![1, 3],
         warmup_ms: 10,
         duration_ms: 50,
+        rounds: 2,
         timeout_ms: 5_000,
     };
     let mut cells = 0;
@@ -41,10 +42,12 @@ fn a_small_plan_measures_every_target_against_the_floor() {
         }
     })
     .unwrap();
-    assert_eq!(cells, plan.cells());
+    assert_eq!(cells, plan.measurements());
     assert_eq!(report.rows.len(), plan.cells());
     for row in &report.rows {
         assert!(row.ops > 0, "{row:?}");
+        assert_eq!(row.rounds, 2, "{row:?}");
+        assert!(row.ops_per_s_min <= row.ops_per_s && row.ops_per_s <= row.ops_per_s_max);
         assert_eq!(row.errors, 0, "{row:?}");
         assert!(
             row.p50_ns <= row.p99_ns && row.p99_ns <= row.p999_ns,

@@ -133,6 +133,8 @@ impl FromStr for Target {
 
 /// Most targets one plan measures.
 pub const MAX_TARGETS: usize = 16;
+/// Most rounds of each cell.
+pub const MAX_ROUNDS: u32 = 20;
 
 /// What one run measures, and for how long.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -147,17 +149,24 @@ pub struct Plan {
     pub warmup_ms: u32,
     /// Measured time of each cell.
     pub duration_ms: u32,
+    /// Times each cell is measured, interleaved with the other targets of
+    /// its group (1 to [`MAX_ROUNDS`]): a row reports the median round's
+    /// ops/s and the latencies of all rounds merged, so a burst of load
+    /// from elsewhere on the machine skews one round, not the comparison.
+    pub rounds: u32,
     /// Each call's timeout.
     pub timeout_ms: u32,
 }
 
-/// Defaults: 5 targets × 2 workloads × 3 client counts × (0.2 + 1) s is
-/// about 36 s of driving, plus starts and stops: under a minute.
+/// Defaults: 6 targets × 2 workloads × 3 client counts × 3 rounds ×
+/// (0.1 + 0.3) s is about 43 s of driving, plus starts and stops: under a
+/// minute.
 impl Default for Plan {
     fn default() -> Self {
         Plan {
             targets: vec![
                 Target::Floor(1),
+                Target::Floor(2),
                 Target::Server(Dispatch::ThreadPerRequest),
                 Target::Server(Dispatch::Pool(2)),
                 Target::Server(Dispatch::Sequential),
@@ -165,8 +174,9 @@ impl Default for Plan {
             ],
             workloads: Workload::ALL.to_vec(),
             clients: vec![1, 4, 16],
-            warmup_ms: 200,
-            duration_ms: 1_000,
+            warmup_ms: 100,
+            duration_ms: 300,
+            rounds: 3,
             timeout_ms: crate::client::DEFAULT_TIMEOUT_MS,
         }
     }
@@ -179,6 +189,12 @@ impl Plan {
         self.targets.len() * self.workloads.len() * self.clients.len()
     }
 
+    /// Measurements in the run: cells × rounds.
+    #[must_use]
+    pub fn measurements(&self) -> usize {
+        self.cells() * self.rounds as usize
+    }
+
     fn check(&self) -> Result<(), BenchError> {
         if self.targets.is_empty() || self.targets.len() > MAX_TARGETS {
             return Err(BenchError::Config(format!(
@@ -189,6 +205,12 @@ impl Plan {
             return Err(BenchError::Config(
                 "a plan needs a workload and 1 to 16 client counts".into(),
             ));
+        }
+        if !(1..=MAX_ROUNDS).contains(&self.rounds) {
+            return Err(BenchError::Config(format!(
+                "rounds must be 1 to {MAX_ROUNDS}, not {}",
+                self.rounds
+            )));
         }
         for &clients in &self.clients {
             self.load(clients).check()?;
@@ -210,12 +232,14 @@ impl Plan {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Progress {
-    /// A cell starts.
+    /// A measurement starts.
     Cell {
         /// 1-based.
         index: usize,
-        /// Cells in the run.
+        /// Measurements in the run.
         total: usize,
+        /// 1-based round of this cell.
+        round: u32,
         /// The target.
         target: Target,
         /// The workload.
@@ -223,8 +247,17 @@ pub enum Progress {
         /// Client threads.
         clients: usize,
     },
-    /// A cell is measured.
-    Done(Row),
+    /// A measurement is done: its ops/s, p50 and p99 (ns), errors.
+    Measured {
+        /// OK round trips per second.
+        ops_per_s: f64,
+        /// Median latency.
+        p50_ns: u64,
+        /// 99th percentile latency.
+        p99_ns: u64,
+        /// Failed calls.
+        errors: u64,
+    },
     /// A target is left out of the run.
     Skipped {
         /// The target.
@@ -240,21 +273,25 @@ impl fmt::Display for Progress {
             Progress::Cell {
                 index,
                 total,
+                round,
                 target,
                 workload,
                 clients,
             } => write!(
                 f,
-                "[{index}/{total}] {target}, {}, {clients} client(s)…",
+                "[{index}/{total}] {target}, {}, {clients} client(s), round {round}…",
                 workload.name()
             ),
-            Progress::Done(row) => write!(
+            Progress::Measured {
+                ops_per_s,
+                p50_ns,
+                p99_ns,
+                errors,
+            } => write!(
                 f,
-                "    {:.0} ops/s, p50 {:.1} µs, p99 {:.1} µs, {} error(s)",
-                row.ops_per_s,
-                row.p50_ns as f64 / 1e3,
-                row.p99_ns as f64 / 1e3,
-                row.errors
+                "    {ops_per_s:.0} ops/s, p50 {:.1} µs, p99 {:.1} µs, {errors} error(s)",
+                *p50_ns as f64 / 1e3,
+                *p99_ns as f64 / 1e3,
             ),
             Progress::Skipped { target, reason } => write!(f, "skipping {target}: {reason}"),
         }
@@ -301,11 +338,26 @@ fn start(target: Target, original: Option<&OriginalBuild>) -> Result<Running, Be
     }
 }
 
+/// Starts `target`, drives it, stops it.
+fn measure(
+    target: Target,
+    original: Option<&OriginalBuild>,
+    workload: Workload,
+    load: Load,
+) -> Result<Measurement, BenchError> {
+    let running = start(target, original)?;
+    let measured = drive(running.queue_id(), workload, load);
+    if let Running::Server(server) = running {
+        server.shutdown().map_err(BenchError::Server)?;
+    }
+    measured
+}
+
 /// Runs `plan`, telling `progress` about each cell.
 ///
-/// Cells run one at a time, grouped by workload then client count, every
-/// target of a group back to back so that a group's ratios compare figures
-/// taken moments apart. `original-c` is skipped (and said so through
+/// Cells run one at a time, grouped by workload then client count; within
+/// a group, each round measures every target back to back, so a group's
+/// ratios compare figures taken moments apart. `original-c` is skipped (and said so through
 /// `progress` and in the report) when it cannot be compiled.
 ///
 /// # Errors
@@ -333,27 +385,37 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(&Progress)) -> Result<Report, B
     } else {
         None
     };
-    let total = targets.len() * plan.workloads.len() * plan.clients.len();
+    let total = targets.len() * plan.workloads.len() * plan.clients.len() * plan.rounds as usize;
     let mut index = 0;
     for &workload in &plan.workloads {
         for &clients in &plan.clients {
-            for &target in &targets {
-                index += 1;
-                progress(&Progress::Cell {
-                    index,
-                    total,
-                    target,
-                    workload,
-                    clients,
-                });
-                let running = start(target, original.as_ref())?;
-                let measured = drive(running.queue_id(), workload, plan.load(clients));
-                if let Running::Server(server) = running {
-                    server.shutdown().map_err(BenchError::Server)?;
+            // One list of measurements per target, filled round by round.
+            let mut group: Vec<Vec<Measurement>> = vec![Vec::new(); targets.len()];
+            for round in 1..=plan.rounds {
+                for (&target, rounds) in targets.iter().zip(&mut group) {
+                    index += 1;
+                    progress(&Progress::Cell {
+                        index,
+                        total,
+                        round,
+                        target,
+                        workload,
+                        clients,
+                    });
+                    let m = measure(target, original.as_ref(), workload, plan.load(clients))?;
+                    progress(&Progress::Measured {
+                        ops_per_s: m.ops_per_s(),
+                        p50_ns: m.latency_ns.quantile(0.5),
+                        p99_ns: m.latency_ns.quantile(0.99),
+                        errors: m.errors,
+                    });
+                    rounds.push(m);
                 }
-                let row = Row::new(target, workload, clients, &measured?);
-                progress(&Progress::Done(row.clone()));
-                report.rows.push(row);
+            }
+            for (&target, rounds) in targets.iter().zip(&group) {
+                report
+                    .rows
+                    .push(Row::new(target, workload, clients, rounds));
             }
         }
     }

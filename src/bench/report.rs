@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{Measurement, Target, Workload};
+use super::{Histogram, Measurement, Target, Workload};
 
 /// One cell's figures.
 #[derive(Clone, Debug, PartialEq)]
@@ -17,13 +17,19 @@ pub struct Row {
     pub workload: Workload,
     /// Client threads.
     pub clients: usize,
-    /// Round trips answered OK in the measured time.
+    /// Rounds measured.
+    pub rounds: usize,
+    /// Round trips answered OK in the measured time, all rounds.
     pub ops: u64,
     /// Calls that failed or were not answered OK.
     pub errors: u64,
-    /// OK round trips per second.
+    /// OK round trips per second: the median round's.
     pub ops_per_s: f64,
-    /// Median latency.
+    /// The slowest round's ops/s.
+    pub ops_per_s_min: f64,
+    /// The fastest round's ops/s.
+    pub ops_per_s_max: f64,
+    /// Median latency, all rounds merged.
     pub p50_ns: u64,
     /// 99th percentile latency.
     pub p99_ns: u64,
@@ -38,20 +44,37 @@ pub struct Row {
 }
 
 impl Row {
-    pub(crate) fn new(target: Target, workload: Workload, clients: usize, m: &Measurement) -> Row {
-        let h = &m.latency_ns;
+    /// The row of `target` from its rounds' measurements.
+    pub(crate) fn new(
+        target: Target,
+        workload: Workload,
+        clients: usize,
+        rounds: &[Measurement],
+    ) -> Row {
+        let mut latency = Histogram::new();
+        let (mut ops, mut errors) = (0, 0);
+        for m in rounds {
+            latency.merge(&m.latency_ns);
+            ops += m.ops;
+            errors += m.errors;
+        }
+        let mut rates: Vec<f64> = rounds.iter().map(Measurement::ops_per_s).collect();
+        rates.sort_by(f64::total_cmp);
         Row {
             target: target.to_string(),
             is_floor: target.is_floor(),
             workload,
             clients,
-            ops: m.ops,
-            errors: m.errors,
-            ops_per_s: m.ops_per_s(),
-            p50_ns: h.quantile(0.5),
-            p99_ns: h.quantile(0.99),
-            p999_ns: h.quantile(0.999),
-            max_ns: h.max(),
+            rounds: rounds.len(),
+            ops,
+            errors,
+            ops_per_s: rates.get(rates.len() / 2).copied().unwrap_or(0.0),
+            ops_per_s_min: rates.first().copied().unwrap_or(0.0),
+            ops_per_s_max: rates.last().copied().unwrap_or(0.0),
+            p50_ns: latency.quantile(0.5),
+            p99_ns: latency.quantile(0.99),
+            p999_ns: latency.quantile(0.999),
+            max_ns: latency.max(),
             ops_vs_floor: None,
             p99_vs_floor: None,
         }
@@ -196,11 +219,12 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:<8} {:>7}  {:<20} {:>9} {:>9} {:>9} {:>9} {:>6} {:>9} {:>9}",
+            "{:<8} {:>7}  {:<20} {:>9} {:>17} {:>9} {:>9} {:>9} {:>6} {:>9} {:>9}",
             "workload",
             "clients",
             "target",
             "ops/s",
+            "(rounds min-max)",
             "p50 µs",
             "p99 µs",
             "p999 µs",
@@ -211,11 +235,12 @@ impl Report {
         for r in &self.rows {
             let _ = writeln!(
                 out,
-                "{:<8} {:>7}  {:<20} {:>9.0} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>9} {:>9}",
+                "{:<8} {:>7}  {:<20} {:>9.0} {:>17} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>9} {:>9}",
                 r.workload.name(),
                 r.clients,
                 r.target,
                 r.ops_per_s,
+                format!("{:.0}-{:.0}", r.ops_per_s_min, r.ops_per_s_max),
                 us(r.p50_ns),
                 us(r.p99_ns),
                 us(r.p999_ns),
@@ -256,14 +281,17 @@ impl Report {
             }
             let _ = write!(
                 out,
-                "{{\"target\":{},\"floor\":{},\"workload\":{},\"clients\":{},\"ops\":{},\"errors\":{},\"ops_per_s\":{},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"ops_vs_floor\":{},\"p99_vs_floor\":{}}}",
+                "{{\"target\":{},\"floor\":{},\"workload\":{},\"clients\":{},\"rounds\":{},\"ops\":{},\"errors\":{},\"ops_per_s\":{},\"ops_per_s_min\":{},\"ops_per_s_max\":{},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"ops_vs_floor\":{},\"p99_vs_floor\":{}}}",
                 json_string(&r.target),
                 r.is_floor,
                 json_string(r.workload.name()),
                 r.clients,
+                r.rounds,
                 r.ops,
                 r.errors,
                 json_f64(Some(r.ops_per_s)),
+                json_f64(Some(r.ops_per_s_min)),
+                json_f64(Some(r.ops_per_s_max)),
                 r.p50_ns,
                 r.p99_ns,
                 r.p999_ns,
@@ -298,9 +326,12 @@ mod tests {
             is_floor,
             workload: Workload::Query,
             clients,
+            rounds: 1,
             ops: 1,
             errors: 0,
             ops_per_s,
+            ops_per_s_min: ops_per_s,
+            ops_per_s_max: ops_per_s,
             p50_ns: 1,
             p99_ns,
             p999_ns: 1,

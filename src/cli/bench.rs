@@ -8,7 +8,7 @@ use guichet::bench::{run, Plan, Progress, Target, Workload};
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// Targets, comma-separated: floor, floor:N, thread-per-request, pool,
-    /// pool:N, sequential, original-c. Default: floor,
+    /// pool:N, sequential, original-c. Default: floor, floor:2,
     /// thread-per-request, pool:2, sequential, original-c.
     #[arg(long, value_delimiter = ',', value_parser = parse_target)]
     targets: Vec<Target>,
@@ -24,6 +24,9 @@ pub struct BenchArgs {
     /// Unmeasured warm-up before each cell.
     #[arg(long, default_value_t = Plan::default().warmup_ms)]
     warmup_ms: u32,
+    /// Times each cell is measured, interleaved; rows show the median.
+    #[arg(long, default_value_t = Plan::default().rounds)]
+    rounds: u32,
     /// Print the results as JSON on stdout (progress still goes to stderr).
     #[arg(long)]
     json: bool,
@@ -54,12 +57,15 @@ pub fn bench(args: BenchArgs) -> ExitCode {
         clients: args.clients,
         warmup_ms: args.warmup_ms,
         duration_ms: args.duration_ms,
+        rounds: args.rounds,
         timeout_ms: defaults.timeout_ms,
     };
     if !args.quiet {
         eprintln!(
-            "guichet bench: {} cells of {} ms (+{} ms warm-up) each",
+            "guichet bench: {} measurements ({} cells × {} rounds) of {} ms (+{} ms warm-up) each",
+            plan.measurements(),
             plan.cells(),
+            plan.rounds,
             plan.duration_ms,
             plan.warmup_ms
         );
