@@ -36,6 +36,10 @@ pub(crate) enum Handoff {
 pub(crate) fn receive_loop(shared: Arc<Shared>, handoff: Handoff) {
     let _guard = ReceiverGuard(Arc::clone(&shared));
     let mut errors_in_a_row = 0u32;
+    // The buffer to receive into next. Pool and sequential loops handle a
+    // message in place and keep their one buffer; thread-per-request moves
+    // each filled buffer into its worker and allocates the next one.
+    let mut spare: Option<MessageBuf> = None;
     loop {
         // Thread-per-request takes its in-flight slot *before* receiving:
         // at the limit it stops taking messages off the queue, so clients
@@ -47,9 +51,12 @@ pub(crate) fn receive_loop(shared: Arc<Shared>, handoff: Handoff) {
             },
             Handoff::Inline => None,
         };
-        let mut buf = match MessageBuf::with_body_capacity(RECEIVE_BODY_BYTES) {
-            Ok(buf) => buf,
-            Err(error) => return shared.fail(ServerError::Receive(error)),
+        let mut buf = match spare.take() {
+            Some(buf) => buf,
+            None => match MessageBuf::with_body_capacity(RECEIVE_BODY_BYTES) {
+                Ok(buf) => buf,
+                Err(error) => return shared.fail(ServerError::Receive(error)),
+            },
         };
         match shared
             .queue
@@ -69,6 +76,7 @@ pub(crate) fn receive_loop(shared: Arc<Shared>, handoff: Handoff) {
                     return shared.fail(ServerError::Receive(error));
                 }
                 thread::sleep(FIRST_ERROR_PAUSE * 2u32.pow(errors_in_a_row.min(7)));
+                spare = Some(buf);
                 continue;
             }
         }
@@ -79,7 +87,10 @@ pub(crate) fn receive_loop(shared: Arc<Shared>, handoff: Handoff) {
         shared.counters.received();
         match permit {
             Some(permit) => spawn_worker(&shared, buf, permit),
-            None => process(&shared, buf.body(), false),
+            None => {
+                process(&shared, buf.body(), false);
+                spare = Some(buf);
+            }
         }
     }
 }
