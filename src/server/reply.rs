@@ -102,7 +102,9 @@ impl ReplyTags {
 /// Counts the reply as sent or abandoned; a removed queue stops the server.
 pub(crate) fn send_reply(shared: &Shared, to: ReplyTo, reply: &Reply) {
     let body = reply.encode();
-    let deadline = Instant::now() + Duration::from_millis(shared.limits.reply_timeout_ms.into());
+    // Set at the first full-queue answer: the common reply, sent at the
+    // first try, has no use for a deadline and skips the clock read.
+    let mut deadline = None;
     let mut pause = FIRST_PAUSE;
     loop {
         match shared.queue.send(to.get(), &body, SendFlags::NOWAIT) {
@@ -112,6 +114,9 @@ pub(crate) fn send_reply(shared: &Shared, to: ReplyTo, reply: &Reply) {
                 return;
             }
             Err(SysvError::WouldBlock { .. }) => {
+                let deadline = *deadline.get_or_insert_with(|| {
+                    Instant::now() + Duration::from_millis(shared.limits.reply_timeout_ms.into())
+                });
                 let purged = shared.tags.purge(shared);
                 shared.counters.purged(purged);
                 let now = Instant::now();
