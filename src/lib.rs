@@ -8,7 +8,8 @@
 //! - [`ledger`]: the seat ledger, whose invariants are asserted on every change;
 //! - [`sysv`]: the only module with `unsafe`, a typed System V queue API;
 //! - [`server`]: the dispatcher (thread-per-request, pool, sequential);
-//! - [`client`]: typed calls with timeouts.
+//! - [`client`]: typed calls with timeouts;
+//! - [`mod@bench`]: the benchmark harness (echo floor, load driver, reports).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -18,6 +19,7 @@ compile_error!(
      and relies on Linux's msgsnd(2)/msgrcv(2) semantics"
 );
 
+pub mod bench;
 pub mod client;
 pub mod codec;
 mod ids;

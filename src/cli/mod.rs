@@ -1,5 +1,6 @@
 //! Command-line parsing (clap) and the subcommands.
 
+mod bench;
 mod calls;
 mod serve;
 
@@ -71,6 +72,8 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Measure each dispatch mode against the echo floor on private queues.
+    Bench(bench::BenchArgs),
 }
 
 /// Parses the command line and runs it.
@@ -87,6 +90,7 @@ pub fn run() -> ExitCode {
         } => calls::reserve(&target, event, seats, booking_id),
         Command::Cancel { booking, target } => calls::cancel(&target, booking),
         Command::Status { target } => calls::status(&target),
+        Command::Bench(args) => bench::bench(args),
     }
 }
 

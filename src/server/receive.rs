@@ -1,11 +1,11 @@
 //! The receive loops of the three dispatch modes, and the drain that
 //! answers SHUTTING_DOWN once a stop is requested.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::sysv::{MessageBuf, RecvFlags, SysvError};
+use crate::sysv::{self, MessageBuf, RecvFlags, SysvError};
 use crate::wire::{BODY_SIZE, REQUEST_MTYPE};
 
 use super::error::ServerError;
@@ -36,6 +36,10 @@ pub(crate) enum Handoff {
 pub(crate) fn receive_loop(shared: Arc<Shared>, handoff: Handoff) {
     let _guard = ReceiverGuard(Arc::clone(&shared));
     let mut errors_in_a_row = 0u32;
+    // The buffer to receive into next. Pool and sequential loops handle a
+    // message in place and keep their one buffer; thread-per-request moves
+    // each filled buffer into its worker and allocates the next one.
+    let mut spare: Option<MessageBuf> = None;
     loop {
         // Thread-per-request takes its in-flight slot *before* receiving:
         // at the limit it stops taking messages off the queue, so clients
@@ -47,9 +51,12 @@ pub(crate) fn receive_loop(shared: Arc<Shared>, handoff: Handoff) {
             },
             Handoff::Inline => None,
         };
-        let mut buf = match MessageBuf::with_body_capacity(RECEIVE_BODY_BYTES) {
-            Ok(buf) => buf,
-            Err(error) => return shared.fail(ServerError::Receive(error)),
+        let mut buf = match spare.take() {
+            Some(buf) => buf,
+            None => match MessageBuf::with_body_capacity(RECEIVE_BODY_BYTES) {
+                Ok(buf) => buf,
+                Err(error) => return shared.fail(ServerError::Receive(error)),
+            },
         };
         match shared
             .queue
@@ -69,6 +76,7 @@ pub(crate) fn receive_loop(shared: Arc<Shared>, handoff: Handoff) {
                     return shared.fail(ServerError::Receive(error));
                 }
                 thread::sleep(FIRST_ERROR_PAUSE * 2u32.pow(errors_in_a_row.min(7)));
+                spare = Some(buf);
                 continue;
             }
         }
@@ -79,7 +87,10 @@ pub(crate) fn receive_loop(shared: Arc<Shared>, handoff: Handoff) {
         shared.counters.received();
         match permit {
             Some(permit) => spawn_worker(&shared, buf, permit),
-            None => process(&shared, buf.body(), false),
+            None => {
+                process(&shared, buf.body(), false);
+                spare = Some(buf);
+            }
         }
     }
 }
@@ -87,31 +98,21 @@ pub(crate) fn receive_loop(shared: Arc<Shared>, handoff: Handoff) {
 /// Moves the message into a new detached thread, as the original C server
 /// moved its `malloc`ed copy: the buffer and the in-flight slot travel with
 /// the closure and are freed when the thread ends.
+///
+/// The thread is a bare pthread ([`sysv::spawn_detached`]): std's threads
+/// cost 7 more syscalls each, 3 of them under the process's memory-map
+/// lock, which made this mode slower than the C original. When the spawn
+/// fails the closure comes back unrun, and the loop processes the message
+/// inline rather than lose it.
 fn spawn_worker(shared: &Arc<Shared>, buf: MessageBuf, permit: Permit) {
-    // `thread::Builder::spawn` drops its closure when the spawn fails, and
-    // the message with it; the job is parked where the loop can take it
-    // back and process it inline instead of losing it.
-    let job = Arc::new(Mutex::new(Some((buf, permit))));
-    let worker_job = Arc::clone(&job);
     let worker_shared = Arc::clone(shared);
-    let spawned = thread::Builder::new()
-        .name("guichet-request".into())
-        .stack_size(shared.limits.worker_stack_bytes)
-        .spawn(move || {
-            let taken = worker_job
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            if let Some((buf, _permit)) = taken {
-                process(&worker_shared, buf.body(), false);
-            }
-        });
-    if spawned.is_err() {
+    let job = move || {
+        let _permit = permit;
+        process(&worker_shared, buf.body(), false);
+    };
+    if let Err((_, job)) = sysv::spawn_detached(shared.limits.worker_stack_bytes, job) {
         shared.counters.spawn_failed();
-        let taken = job.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some((buf, _permit)) = taken {
-            process(shared, buf.body(), false);
-        }
+        job();
     }
 }
 

@@ -220,7 +220,9 @@ fn take_all(shared: &Shared, to: ReplyTo, buf: &mut MessageBuf) -> u64 {
 /// Counts the reply as sent or abandoned; a removed queue stops the server.
 pub(crate) fn send_reply(shared: &Shared, to: ReplyTo, reply: &Reply) {
     let body = reply.encode();
-    let deadline = Instant::now() + Duration::from_millis(shared.limits.reply_timeout_ms.into());
+    // Set at the first full-queue answer: the common reply, sent at the
+    // first try, has no use for a deadline and skips the clock read.
+    let mut deadline = None;
     let mut pause = FIRST_PAUSE;
     let mut waiting = None;
     loop {
@@ -233,6 +235,9 @@ pub(crate) fn send_reply(shared: &Shared, to: ReplyTo, reply: &Reply) {
             }
             Err(SysvError::WouldBlock { .. }) => {
                 waiting.get_or_insert_with(|| Waiting::new(&shared.tags.waiting));
+                let deadline = *deadline.get_or_insert_with(|| {
+                    Instant::now() + Duration::from_millis(shared.limits.reply_timeout_ms.into())
+                });
                 let purged = shared.tags.purge(shared);
                 shared.counters.purged(purged);
                 // Nothing to purge, and this reply's own client is dead:

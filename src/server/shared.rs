@@ -39,6 +39,9 @@ struct State {
     in_flight: usize,
     receivers: usize,
     failure: Option<ServerError>,
+    /// Threads waiting on `changed`: a request that ends notifies only
+    /// when someone waits, since each notify is a futex syscall.
+    waiters: usize,
 }
 
 impl Shared {
@@ -123,10 +126,7 @@ impl Shared {
     pub(crate) fn wait_for_stop(&self) {
         let mut state = self.lock_state();
         while !state.stopping {
-            state = self
-                .changed
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            state = self.wait(state);
         }
     }
 
@@ -142,11 +142,7 @@ impl Shared {
             if now >= deadline {
                 return false;
             }
-            state = self
-                .changed
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            state = self.wait_timeout(state, deadline - now);
         }
     }
 
@@ -157,11 +153,7 @@ impl Shared {
         if state.receivers == 0 {
             return 0;
         }
-        let (state, _) = self
-            .changed
-            .wait_timeout(state, poll)
-            .unwrap_or_else(PoisonError::into_inner);
-        state.receivers
+        self.wait_timeout(state, poll).receivers
     }
 
     /// Takes a slot for one more request in flight, waiting while
@@ -169,10 +161,7 @@ impl Shared {
     pub(crate) fn acquire(self: &Arc<Self>) -> Option<Permit> {
         let mut state = self.lock_state();
         while state.in_flight >= self.limits.max_in_flight && !state.stopping {
-            state = self
-                .changed
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            state = self.wait(state);
         }
         if state.stopping {
             return None;
@@ -197,6 +186,32 @@ impl Shared {
         state.receivers = state.receivers.saturating_sub(1);
         drop(state);
         self.changed.notify_all();
+    }
+
+    /// Waits on `changed`, counted in `waiters`.
+    fn wait<'a>(&self, mut state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        state.waiters += 1;
+        let mut state = self
+            .changed
+            .wait(state)
+            .unwrap_or_else(PoisonError::into_inner);
+        state.waiters -= 1;
+        state
+    }
+
+    /// Waits on `changed` at most `timeout`, counted in `waiters`.
+    fn wait_timeout<'a>(
+        &self,
+        mut state: MutexGuard<'a, State>,
+        timeout: std::time::Duration,
+    ) -> MutexGuard<'a, State> {
+        state.waiters += 1;
+        let (mut state, _) = self
+            .changed
+            .wait_timeout(state, timeout)
+            .unwrap_or_else(PoisonError::into_inner);
+        state.waiters -= 1;
+        state
     }
 
     // The state lock guards plain counters and is never held across user
@@ -229,8 +244,13 @@ impl Drop for Permit {
     fn drop(&mut self) {
         let mut state = self.0.lock_state();
         state.in_flight = state.in_flight.saturating_sub(1);
+        // A waiter registers under this lock before it waits, so checking
+        // here cannot miss one; nobody waiting is the common case.
+        let waited_for = state.waiters > 0;
         drop(state);
-        self.0.changed.notify_all();
+        if waited_for {
+            self.0.changed.notify_all();
+        }
     }
 }
 

@@ -15,6 +15,10 @@
 //! - Every failure is a [`SysvError`] that names the case callers act on and
 //!   keeps the syscall's errno.
 //!
+//! It also holds [`spawn_detached`], a bare pthread_create(3) for the
+//! thread-per-request server (std's threads cost several more syscalls
+//! each), because this is the one module allowed `unsafe`.
+//!
 //! System V queues are global to the machine and outlive processes: list
 //! them with `ipcs -q`, remove a leftover with `ipcrm -q ID`.
 //!
@@ -49,6 +53,7 @@ mod key;
 mod process;
 mod queue;
 mod sys;
+mod thread;
 mod timeout;
 
 #[cfg(test)]
@@ -62,6 +67,7 @@ pub use key::{ftok, Key, QueueId};
 pub use libc::c_long;
 pub use process::process_alive;
 pub use queue::{OwnedQueue, Queue, QueueStat};
+pub use thread::spawn_detached;
 pub use timeout::StopToken;
 
 /// The longest body this layer sends or receives: 8192 bytes, Linux's

@@ -169,6 +169,80 @@ pub(super) fn kill_probe(pid: libc::pid_t) -> Result<(), i32> {
     }
 }
 
+/// Starts `job` on a new detached pthread with a `stack_bytes` stack:
+/// pthread_create(3) and nothing else (see `super::thread` for why not
+/// `std::thread`). On failure the thread never ran, and `job` comes back
+/// with the error number.
+pub(super) fn spawn_detached<F>(stack_bytes: usize, job: F) -> Result<(), (i32, F)>
+where
+    F: FnOnce() + Send + 'static,
+{
+    let mut attr = MaybeUninit::<libc::pthread_attr_t>::uninit();
+    // SAFETY: pthread_attr_init(3) initialises the attribute object it is
+    // given; `attr` is writable and outlives every use below.
+    let rc = unsafe { libc::pthread_attr_init(attr.as_mut_ptr()) };
+    if rc != 0 {
+        return Err((rc, job));
+    }
+    let attr_ptr = attr.as_mut_ptr();
+    let result = create_detached(attr_ptr, stack_bytes, job);
+    // SAFETY: `attr` was initialised by pthread_attr_init above and is
+    // destroyed exactly once; pthread_create(3) copied what it needed.
+    unsafe { libc::pthread_attr_destroy(attr_ptr) };
+    result
+}
+
+fn create_detached<F>(
+    attr: *mut libc::pthread_attr_t,
+    stack_bytes: usize,
+    job: F,
+) -> Result<(), (i32, F)>
+where
+    F: FnOnce() + Send + 'static,
+{
+    // SAFETY: `attr` points to an attribute object initialised by the
+    // caller; the call only writes the stack size into it (EINVAL below
+    // PTHREAD_STACK_MIN, which we report).
+    let rc = unsafe { libc::pthread_attr_setstacksize(attr, stack_bytes) };
+    if rc != 0 {
+        return Err((rc, job));
+    }
+    // SAFETY: as above; PTHREAD_CREATE_DETACHED is a valid state.
+    let rc = unsafe { libc::pthread_attr_setdetachstate(attr, libc::PTHREAD_CREATE_DETACHED) };
+    if rc != 0 {
+        return Err((rc, job));
+    }
+    let raw = Box::into_raw(Box::new(job));
+    let mut thread = MaybeUninit::<libc::pthread_t>::uninit();
+    // SAFETY: `attr` is initialised; `run_job::<F>` is an `extern "C"`
+    // start routine that takes back exactly the `Box<F>` whose pointer is
+    // its argument; on success ownership of `raw` passes to the new thread,
+    // which is detached so nobody joins it or uses `thread` afterwards.
+    let rc = unsafe { libc::pthread_create(thread.as_mut_ptr(), attr, run_job::<F>, raw.cast()) };
+    if rc != 0 {
+        // SAFETY: pthread_create failed, so no thread started and `raw`,
+        // from Box::into_raw above, is still ours alone.
+        let job = unsafe { Box::from_raw(raw) };
+        return Err((rc, *job));
+    }
+    Ok(())
+}
+
+/// The start routine of [`spawn_detached`]'s threads.
+extern "C" fn run_job<F>(arg: *mut libc::c_void) -> *mut libc::c_void
+where
+    F: FnOnce() + Send + 'static,
+{
+    // SAFETY: `arg` is the `Box<F>` that `create_detached` leaked for this
+    // thread alone (pthread_create succeeded, so it did not take it back).
+    let job = unsafe { Box::from_raw(arg.cast::<F>()) };
+    // A panic must not unwind into the C frame that called us (that would
+    // abort the process): stop it here, as std does for its threads. The
+    // job's captures have been dropped by then, during unwinding.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+    std::ptr::null_mut()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,241 @@
+//! The load driver: N client threads, each making synchronous round trips
+//! through a real [`Client`] for a fixed time, with a latency histogram.
+
+use std::num::NonZeroU32;
+use std::sync::{PoisonError, RwLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::client::Client;
+use crate::codec::Operation;
+use crate::ids::EventId;
+use crate::status::Status;
+use crate::sysv::QueueId;
+
+use super::{BenchError, Histogram};
+
+/// Most client threads one measurement runs.
+pub const MAX_CLIENTS: usize = 256;
+/// Longest warm-up or measurement of one cell.
+pub const MAX_PHASE_MS: u32 = 60_000;
+
+/// The one event every bench server holds.
+const EVENT: EventId = match EventId::new(1) {
+    Some(event) => event,
+    None => panic!("1 is an event id"),
+};
+
+/// What each client asks, over and over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Workload {
+    /// RESERVE 1 seat of event 1 (a new booking each time; the bench gives
+    /// the event a capacity that never runs out).
+    Reserve,
+    /// QUERY event 1.
+    Query,
+}
+
+impl Workload {
+    /// Both workloads, in the order the bench runs them.
+    pub const ALL: [Workload; 2] = [Workload::Reserve, Workload::Query];
+
+    /// The request it sends.
+    #[must_use]
+    pub fn operation(self) -> Operation {
+        match self {
+            Workload::Reserve => Operation::Reserve {
+                event: EVENT,
+                quantity: NonZeroU32::MIN,
+                booking: None,
+            },
+            Workload::Query => Operation::Query { event: EVENT },
+        }
+    }
+
+    /// Its name on the command line and in reports.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Reserve => "reserve",
+            Workload::Query => "query",
+        }
+    }
+}
+
+impl std::str::FromStr for Workload {
+    type Err = BenchError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Workload::ALL
+            .into_iter()
+            .find(|w| w.name() == s)
+            .ok_or_else(|| BenchError::Config(format!("{s:?} is not a workload: reserve or query")))
+    }
+}
+
+/// How hard and how long to drive one target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Load {
+    /// Client threads, 1 to [`MAX_CLIENTS`].
+    pub clients: usize,
+    /// Round trips made but not measured first, so caches, the allocator and
+    /// the scheduler settle.
+    pub warmup_ms: u32,
+    /// The measured time.
+    pub duration_ms: u32,
+    /// Each call's timeout; a call that times out counts as an error.
+    pub timeout_ms: u32,
+}
+
+impl Load {
+    pub(crate) fn check(&self) -> Result<(), BenchError> {
+        if !(1..=MAX_CLIENTS).contains(&self.clients) {
+            return Err(BenchError::Config(format!(
+                "clients must be 1 to {MAX_CLIENTS}, not {}",
+                self.clients
+            )));
+        }
+        if self.warmup_ms > MAX_PHASE_MS || !(1..=MAX_PHASE_MS).contains(&self.duration_ms) {
+            return Err(BenchError::Config(format!(
+                "warm-up must be 0 to {MAX_PHASE_MS} ms and duration 1 to {MAX_PHASE_MS} ms"
+            )));
+        }
+        if !(1..=MAX_PHASE_MS).contains(&self.timeout_ms) {
+            return Err(BenchError::Config(format!(
+                "timeout must be 1 to {MAX_PHASE_MS} ms"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What one measurement saw.
+#[derive(Clone, Debug)]
+pub struct Measurement {
+    /// Round trips answered OK within the measured time.
+    pub ops: u64,
+    /// Calls that failed (timeout, transport) or were not answered OK.
+    pub errors: u64,
+    /// The measured time.
+    pub elapsed: Duration,
+    /// Latency of each OK round trip, in nanoseconds, as the client saw it
+    /// (from before the send to after the reply was decoded).
+    pub latency_ns: Histogram,
+}
+
+impl Measurement {
+    /// OK round trips per second.
+    #[must_use]
+    pub fn ops_per_s(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.ops as f64 / secs
+        } else {
+            0.0
+        }
+    }
+}
+
+struct Phases {
+    measure_from: Instant,
+    end: Instant,
+}
+
+/// Drives the server on `queue` with `load.clients` threads doing
+/// `workload` round trips: a warm-up, then `duration_ms` measured.
+///
+/// # Errors
+///
+/// [`BenchError::Config`] for a load out of its limits;
+/// [`BenchError::Spawn`] if a client thread cannot start (those started
+/// are stopped first).
+pub fn drive(queue: QueueId, workload: Workload, load: Load) -> Result<Measurement, BenchError> {
+    load.check()?;
+    let operation = workload.operation();
+    let client = Client::from_id(queue).with_timeout_ms(load.timeout_ms);
+    // Threads block on this lock until every one has started and the phase
+    // times are set (`None` means a spawn failed: stop at once).
+    let phases: RwLock<Option<Phases>> = RwLock::new(None);
+    let gate = phases.write().unwrap_or_else(PoisonError::into_inner);
+    let results = thread::scope(|scope| {
+        let mut handles = Vec::with_capacity(load.clients);
+        let mut spawn_error = None;
+        for index in 0..load.clients {
+            let phases = &phases;
+            let spawned = thread::Builder::new()
+                .name(format!("bench-client-{index}"))
+                .spawn_scoped(scope, move || client_loop(client, operation, phases));
+            match spawned {
+                Ok(handle) => handles.push(handle),
+                Err(error) => {
+                    spawn_error = Some(error);
+                    break;
+                }
+            }
+        }
+        let mut gate = gate;
+        if spawn_error.is_none() {
+            let measure_from = Instant::now() + Duration::from_millis(load.warmup_ms.into());
+            *gate = Some(Phases {
+                measure_from,
+                end: measure_from + Duration::from_millis(load.duration_ms.into()),
+            });
+        }
+        drop(gate);
+        let results: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
+        match spawn_error {
+            Some(error) => Err(BenchError::Spawn(error)),
+            None => Ok(results),
+        }
+    })?;
+    let mut total = Measurement {
+        ops: 0,
+        errors: 0,
+        elapsed: Duration::from_millis(load.duration_ms.into()),
+        latency_ns: Histogram::new(),
+    };
+    for result in results {
+        match result {
+            Ok((errors, latency)) => {
+                total.ops += latency.count();
+                total.errors += errors;
+                total.latency_ns.merge(&latency);
+            }
+            // A client thread panicked: count it as an error, not a result.
+            Err(_) => total.errors += 1,
+        }
+    }
+    Ok(total)
+}
+
+/// One client: round trips until the end, measuring those that start
+/// after the warm-up. Returns the errors and the latencies.
+fn client_loop(
+    client: Client,
+    operation: Operation,
+    phases: &RwLock<Option<Phases>>,
+) -> (u64, Histogram) {
+    let mut latency = Histogram::new();
+    let mut errors = 0;
+    let (measure_from, end) = match &*phases.read().unwrap_or_else(PoisonError::into_inner) {
+        Some(p) => (p.measure_from, p.end),
+        None => return (errors, latency),
+    };
+    loop {
+        let start = Instant::now();
+        if start >= end {
+            return (errors, latency);
+        }
+        let result = client.send(operation);
+        if start < measure_from {
+            continue;
+        }
+        match result {
+            Ok(reply) if reply.status == Status::Ok => {
+                let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                latency.record(ns);
+            }
+            _ => errors += 1,
+        }
+    }
+}

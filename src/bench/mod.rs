@@ -1,0 +1,425 @@
+//! The benchmark harness behind `guichet bench` and `benches/server.rs`:
+//! each dispatch mode measured against the physical floor, in one run.
+//!
+//! A run is a [`Plan`]: targets × workloads × client counts. Every cell
+//! starts a fresh target on a private queue (removed afterwards), drives it
+//! with N client threads making synchronous round trips through the real
+//! [`Client`](crate::Client) for a fixed time, and records ops/s and a
+//! latency histogram. Within each (workload, clients) group every target is
+//! compared with the **floor**, an [`EchoFloor`] measured in the same run
+//! with the same clients: its ratio says how close the server comes to
+//! what the queue itself allows on this machine.
+//!
+//! ```no_run
+//! use guichet::bench::{run, Plan};
+//!
+//! let report = run(&Plan::default(), &mut |progress| eprintln!("{progress}"))?;
+//! print!("{}", report.table());
+//! # Ok::<(), guichet::bench::BenchError>(())
+//! ```
+//!
+//! Speed is measured here, never asserted: nothing in this module fails
+//! because a figure is low.
+
+mod driver;
+mod floor;
+mod histogram;
+mod original_c;
+mod report;
+
+use std::fmt;
+use std::str::FromStr;
+
+pub use driver::{drive, Load, Measurement, Workload, MAX_CLIENTS, MAX_PHASE_MS};
+pub use floor::{EchoFloor, MAX_FLOOR_LOOPS};
+pub use histogram::Histogram;
+pub use original_c::{OriginalBuild, OriginalServer};
+pub use report::{Machine, Report, Row};
+
+use crate::ledger::MAX_BOOKINGS_LIMIT;
+use crate::server::{Dispatch, Server, ServerError};
+use crate::sysv::SysvError;
+
+/// Why a run could not go on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BenchError {
+    /// A plan or load out of its limits, or a name that does not parse.
+    #[error("{0}")]
+    Config(String),
+    /// A queue could not be created.
+    #[error("message queue: {0}")]
+    Sysv(#[source] SysvError),
+    /// A server could not start.
+    #[error("server: {0}")]
+    Server(#[source] ServerError),
+    /// A thread could not start.
+    #[error("could not start a thread: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// A file or process operation failed.
+    #[error("{0}")]
+    Io(#[source] std::io::Error),
+    /// No C compiler to build the original server.
+    #[error("cannot run the C compiler {cc:?} ({error}); set CC or install cc")]
+    NoCompiler {
+        /// The compiler tried.
+        cc: String,
+        /// Why it could not run.
+        error: std::io::Error,
+    },
+    /// The C compiler failed on the original server.
+    #[error("the original C server did not compile:\n{0}")]
+    Compile(String),
+}
+
+/// One thing to measure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Target {
+    /// The [`EchoFloor`] with this many receive loops.
+    Floor(usize),
+    /// A guichet [`Server`] in this dispatch mode.
+    Server(Dispatch),
+    /// `benches/c/original_server.c`: a detached pthread per request.
+    OriginalC,
+    // Durable variants (a server with its journal on) go here once the
+    // journal lands: a `Target::Durable(Dispatch)` started like `Server`
+    // with the journal enabled, added to `Plan::default`'s list.
+}
+
+impl Target {
+    /// Whether this target is a floor, which the others are compared with.
+    #[must_use]
+    pub fn is_floor(self) -> bool {
+        matches!(self, Target::Floor(_))
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Floor(1) => f.write_str("floor"),
+            Target::Floor(n) => write!(f, "floor:{n}"),
+            Target::Server(dispatch) => write!(f, "{dispatch}"),
+            Target::OriginalC => f.write_str("original-c"),
+        }
+    }
+}
+
+impl FromStr for Target {
+    type Err = BenchError;
+
+    /// `floor`, `floor:N`, `original-c`, or a dispatch mode
+    /// (`thread-per-request`, `pool`, `pool:N`, `sequential`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "floor" => return Ok(Target::Floor(1)),
+            "original-c" => return Ok(Target::OriginalC),
+            _ => {}
+        }
+        if let Some(n) = s.strip_prefix("floor:") {
+            return match n.parse() {
+                Ok(n) if (1..=MAX_FLOOR_LOOPS).contains(&n) => Ok(Target::Floor(n)),
+                _ => Err(BenchError::Config(format!(
+                    "{s:?}: floor:N takes 1 to {MAX_FLOOR_LOOPS} loops"
+                ))),
+            };
+        }
+        s.parse::<Dispatch>()
+            .map(Target::Server)
+            .map_err(|e| BenchError::Config(format!("{e}, floor, floor:N or original-c")))
+    }
+}
+
+/// Most targets one plan measures.
+pub const MAX_TARGETS: usize = 16;
+/// Most rounds of each cell.
+pub const MAX_ROUNDS: u32 = 20;
+
+/// What one run measures, and for how long.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// The targets, measured in this order within each group.
+    pub targets: Vec<Target>,
+    /// The workloads.
+    pub workloads: Vec<Workload>,
+    /// The client counts.
+    pub clients: Vec<usize>,
+    /// Warm-up of each cell, not measured.
+    pub warmup_ms: u32,
+    /// Measured time of each cell.
+    pub duration_ms: u32,
+    /// Times each cell is measured, interleaved with the other targets of
+    /// its group (1 to [`MAX_ROUNDS`]): a row reports the median round's
+    /// ops/s and the latencies of all rounds merged, so a burst of load
+    /// from elsewhere on the machine skews one round, not the comparison.
+    pub rounds: u32,
+    /// Each call's timeout.
+    pub timeout_ms: u32,
+}
+
+/// Defaults: 6 targets × 2 workloads × 3 client counts × 3 rounds ×
+/// (0.1 + 0.3) s is about 43 s of driving, plus starts and stops: under a
+/// minute.
+impl Default for Plan {
+    fn default() -> Self {
+        Plan {
+            targets: vec![
+                Target::Floor(1),
+                Target::Floor(2),
+                Target::Server(Dispatch::ThreadPerRequest),
+                Target::Server(Dispatch::Pool(2)),
+                Target::Server(Dispatch::Sequential),
+                Target::OriginalC,
+            ],
+            workloads: Workload::ALL.to_vec(),
+            clients: vec![1, 4, 16],
+            warmup_ms: 100,
+            duration_ms: 300,
+            rounds: 3,
+            timeout_ms: crate::client::DEFAULT_TIMEOUT_MS,
+        }
+    }
+}
+
+impl Plan {
+    /// Cells in the run.
+    #[must_use]
+    pub fn cells(&self) -> usize {
+        self.targets.len() * self.workloads.len() * self.clients.len()
+    }
+
+    /// Measurements in the run: cells × rounds.
+    #[must_use]
+    pub fn measurements(&self) -> usize {
+        self.cells() * self.rounds as usize
+    }
+
+    fn check(&self) -> Result<(), BenchError> {
+        if self.targets.is_empty() || self.targets.len() > MAX_TARGETS {
+            return Err(BenchError::Config(format!(
+                "a plan needs 1 to {MAX_TARGETS} targets"
+            )));
+        }
+        if self.workloads.is_empty() || self.clients.is_empty() || self.clients.len() > 16 {
+            return Err(BenchError::Config(
+                "a plan needs a workload and 1 to 16 client counts".into(),
+            ));
+        }
+        if !(1..=MAX_ROUNDS).contains(&self.rounds) {
+            return Err(BenchError::Config(format!(
+                "rounds must be 1 to {MAX_ROUNDS}, not {}",
+                self.rounds
+            )));
+        }
+        for &clients in &self.clients {
+            self.load(clients).check()?;
+        }
+        Ok(())
+    }
+
+    fn load(&self, clients: usize) -> Load {
+        Load {
+            clients,
+            warmup_ms: self.warmup_ms,
+            duration_ms: self.duration_ms,
+            timeout_ms: self.timeout_ms,
+        }
+    }
+}
+
+/// What the run is doing, for a progress display.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Progress {
+    /// A measurement starts.
+    Cell {
+        /// 1-based.
+        index: usize,
+        /// Measurements in the run.
+        total: usize,
+        /// 1-based round of this cell.
+        round: u32,
+        /// The target.
+        target: Target,
+        /// The workload.
+        workload: Workload,
+        /// Client threads.
+        clients: usize,
+    },
+    /// A measurement is done: its ops/s, p50 and p99 (ns), errors.
+    Measured {
+        /// OK round trips per second.
+        ops_per_s: f64,
+        /// Median latency.
+        p50_ns: u64,
+        /// 99th percentile latency.
+        p99_ns: u64,
+        /// Failed calls.
+        errors: u64,
+    },
+    /// A target is left out of the run.
+    Skipped {
+        /// The target.
+        target: Target,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl fmt::Display for Progress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Progress::Cell {
+                index,
+                total,
+                round,
+                target,
+                workload,
+                clients,
+            } => write!(
+                f,
+                "[{index}/{total}] {target}, {}, {clients} client(s), round {round}…",
+                workload.name()
+            ),
+            Progress::Measured {
+                ops_per_s,
+                p50_ns,
+                p99_ns,
+                errors,
+            } => write!(
+                f,
+                "    {ops_per_s:.0} ops/s, p50 {:.1} µs, p99 {:.1} µs, {errors} error(s)",
+                *p50_ns as f64 / 1e3,
+                *p99_ns as f64 / 1e3,
+            ),
+            Progress::Skipped { target, reason } => write!(f, "skipping {target}: {reason}"),
+        }
+    }
+}
+
+/// Capacity of the one event every bench server holds: RESERVE never runs
+/// out within a bounded run.
+const BENCH_CAPACITY: u32 = u32::MAX;
+
+/// A target, running.
+enum Running {
+    Floor(EchoFloor),
+    Server(Server),
+    Original(OriginalServer),
+}
+
+impl Running {
+    fn queue_id(&self) -> crate::sysv::QueueId {
+        match self {
+            Running::Floor(f) => f.queue_id(),
+            Running::Server(s) => s.queue_id(),
+            Running::Original(o) => o.queue_id(),
+        }
+    }
+}
+
+fn start(target: Target, original: Option<&OriginalBuild>) -> Result<Running, BenchError> {
+    match target {
+        Target::Floor(loops) => EchoFloor::spawn(loops).map(Running::Floor),
+        Target::Server(dispatch) => Server::builder()
+            .event("bench", BENCH_CAPACITY)
+            .dispatch(dispatch)
+            .max_bookings(MAX_BOOKINGS_LIMIT)
+            .spawn()
+            .map(Running::Server)
+            .map_err(BenchError::Server),
+        Target::OriginalC => match original {
+            Some(build) => build.start(BENCH_CAPACITY).map(Running::Original),
+            None => Err(BenchError::Config(
+                "the original server is not built".into(),
+            )),
+        },
+    }
+}
+
+/// Starts `target`, drives it, stops it.
+fn measure(
+    target: Target,
+    original: Option<&OriginalBuild>,
+    workload: Workload,
+    load: Load,
+) -> Result<Measurement, BenchError> {
+    let running = start(target, original)?;
+    let measured = drive(running.queue_id(), workload, load);
+    if let Running::Server(server) = running {
+        server.shutdown().map_err(BenchError::Server)?;
+    }
+    measured
+}
+
+/// Runs `plan`, telling `progress` about each cell.
+///
+/// Cells run one at a time, grouped by workload then client count; within
+/// a group, each round measures every target back to back, so a group's
+/// ratios compare figures taken moments apart. `original-c` is skipped (and said so through
+/// `progress` and in the report) when it cannot be compiled.
+///
+/// # Errors
+///
+/// [`BenchError::Config`] for a plan out of its limits; any error that
+/// stops a target from starting or being driven.
+pub fn run(plan: &Plan, progress: &mut dyn FnMut(&Progress)) -> Result<Report, BenchError> {
+    plan.check()?;
+    let mut report = Report::new(Machine::probe());
+    let mut targets = plan.targets.clone();
+    let original = if targets.contains(&Target::OriginalC) {
+        match OriginalBuild::compile() {
+            Ok(build) => Some(build),
+            Err(error) => {
+                let skipped = Progress::Skipped {
+                    target: Target::OriginalC,
+                    reason: error.to_string(),
+                };
+                progress(&skipped);
+                report.skipped.push(format!("original-c: {error}"));
+                targets.retain(|t| *t != Target::OriginalC);
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let total = targets.len() * plan.workloads.len() * plan.clients.len() * plan.rounds as usize;
+    let mut index = 0;
+    for &workload in &plan.workloads {
+        for &clients in &plan.clients {
+            // One list of measurements per target, filled round by round.
+            let mut group: Vec<Vec<Measurement>> = vec![Vec::new(); targets.len()];
+            for round in 1..=plan.rounds {
+                for (&target, rounds) in targets.iter().zip(&mut group) {
+                    index += 1;
+                    progress(&Progress::Cell {
+                        index,
+                        total,
+                        round,
+                        target,
+                        workload,
+                        clients,
+                    });
+                    let m = measure(target, original.as_ref(), workload, plan.load(clients))?;
+                    progress(&Progress::Measured {
+                        ops_per_s: m.ops_per_s(),
+                        p50_ns: m.latency_ns.quantile(0.5),
+                        p99_ns: m.latency_ns.quantile(0.99),
+                        errors: m.errors,
+                    });
+                    rounds.push(m);
+                }
+            }
+            for (&target, rounds) in targets.iter().zip(&group) {
+                report
+                    .rows
+                    .push(Row::new(target, workload, clients, rounds));
+            }
+        }
+    }
+    report.machine.load_after = report::loadavg();
+    report.compare_with_floors();
+    Ok(report)
+}

@@ -1,0 +1,97 @@
+//! `guichet bench`: each dispatch mode against the echo floor, in one run.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use guichet::bench::{run, Plan, Progress, Target, Workload};
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Targets, comma-separated: floor, floor:N, thread-per-request, pool,
+    /// pool:N, sequential, original-c. Default: floor, floor:2,
+    /// thread-per-request, pool:2, sequential, original-c.
+    #[arg(long, value_delimiter = ',', value_parser = parse_target)]
+    targets: Vec<Target>,
+    /// Workloads, comma-separated: reserve, query.
+    #[arg(long, value_delimiter = ',', default_value = "reserve,query", value_parser = parse_workload)]
+    workloads: Vec<Workload>,
+    /// Client thread counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+    clients: Vec<usize>,
+    /// Measured time of each cell.
+    #[arg(long, default_value_t = Plan::default().duration_ms)]
+    duration_ms: u32,
+    /// Unmeasured warm-up before each cell.
+    #[arg(long, default_value_t = Plan::default().warmup_ms)]
+    warmup_ms: u32,
+    /// Times each cell is measured, interleaved; rows show the median.
+    #[arg(long, default_value_t = Plan::default().rounds)]
+    rounds: u32,
+    /// Print the results as JSON on stdout (progress still goes to stderr).
+    #[arg(long)]
+    json: bool,
+    /// No progress on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn parse_target(s: &str) -> Result<Target, String> {
+    s.parse()
+        .map_err(|e: guichet::bench::BenchError| e.to_string())
+}
+
+fn parse_workload(s: &str) -> Result<Workload, String> {
+    s.parse()
+        .map_err(|e: guichet::bench::BenchError| e.to_string())
+}
+
+pub fn bench(args: BenchArgs) -> ExitCode {
+    let defaults = Plan::default();
+    let plan = Plan {
+        targets: if args.targets.is_empty() {
+            defaults.targets
+        } else {
+            args.targets
+        },
+        workloads: args.workloads,
+        clients: args.clients,
+        warmup_ms: args.warmup_ms,
+        duration_ms: args.duration_ms,
+        rounds: args.rounds,
+        timeout_ms: defaults.timeout_ms,
+    };
+    if !args.quiet {
+        eprintln!(
+            "guichet bench: {} measurements ({} cells × {} rounds) of {} ms (+{} ms warm-up) each",
+            plan.measurements(),
+            plan.cells(),
+            plan.rounds,
+            plan.duration_ms,
+            plan.warmup_ms
+        );
+    }
+    let quiet = args.quiet;
+    let mut progress = |p: &Progress| {
+        if !quiet {
+            eprintln!("{p}");
+        }
+    };
+    match run(&plan, &mut progress) {
+        Ok(report) => {
+            let out = if args.json {
+                report.json()
+            } else {
+                report.table()
+            };
+            let mut stdout = std::io::stdout().lock();
+            if stdout.write_all(out.as_bytes()).is_err() {
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("guichet bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
