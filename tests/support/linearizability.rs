@@ -299,7 +299,16 @@ impl Checker {
         let parts = self.partition(&prepared);
         let mut states = 0;
         for part in &parts {
-            states += self.search(history, &prepared, part)?;
+            match self.search(history, &prepared, part, None)? {
+                Verdict::Linearizable { states: n } => states += n,
+                Verdict::Stuck { deepest } => {
+                    // The search is deterministic: run it again to describe
+                    // the deepest point, which is too costly to do for
+                    // every point that might turn out to be the deepest.
+                    self.search(history, &prepared, part, Some(deepest))?;
+                    unreachable!("the second search stops where the first got deepest");
+                }
+            }
         }
         Ok(Report {
             ops: history.len(),
@@ -344,7 +353,10 @@ impl Checker {
         parts
     }
 
-    /// Wing–Gong–Lowe search of one part. Returns the configurations explored.
+    /// Wing–Gong–Lowe search of one part: the configurations it explored,
+    /// or how many completed calls it linearized at best. With `explain_at`,
+    /// it stops with [`Failure::NotLinearizable`] the first time it is
+    /// stuck with that many linearized.
     ///
     /// At each configuration the candidates are tried in this order: the
     /// completed calls invoked before the earliest return not yet passed,
@@ -358,7 +370,8 @@ impl Checker {
         history: &History,
         prepared: &[Prepared],
         part: &[usize],
-    ) -> Result<u64, Failure> {
+        explain_at: Option<usize>,
+    ) -> Result<Verdict, Failure> {
         let ops: Vec<&Prepared> = part.iter().map(|&i| &prepared[i]).collect();
         let mut list = EntryList::new(&ops);
         let completed = list.completed;
@@ -369,11 +382,11 @@ impl Checker {
         seen.insert((linearized.words.clone(), fingerprint(&model)));
         let mut stack: Vec<Frame> = Vec::new();
         let mut states = 0u64;
-        let mut deepest: Option<Box<Violation>> = None;
+        let mut deepest = 0;
         let mut cursor = Cursor::Completed(list.first());
         loop {
             if left == 0 {
-                return Ok(states);
+                return Ok(Verdict::Linearizable { states });
             }
             // The candidate under the cursor, and where to go if it fails.
             let (i, skip) = match cursor {
@@ -395,15 +408,14 @@ impl Checker {
                             // Nothing can go before `blocked` returns: undo
                             // the last choice.
                             let depth = completed - left;
-                            if deepest.as_ref().is_none_or(|d| depth > d.linearized) {
-                                deepest = Some(Box::new(self.explain(
+                            if explain_at == Some(depth) {
+                                return Err(Failure::NotLinearizable(Box::new(self.explain(
                                     history, &ops, &list, &stack, &model, depth, blocked,
-                                )));
+                                ))));
                             }
+                            deepest = deepest.max(depth);
                             let Some(frame) = stack.pop() else {
-                                return Err(Failure::NotLinearizable(deepest.unwrap_or_else(
-                                    || unreachable!("a violation was recorded just above"),
-                                )));
+                                return Ok(Verdict::Stuck { deepest });
                             };
                             model = frame.before;
                             if let Some(slot) = list.completed_slot[frame.op] {
@@ -783,6 +795,16 @@ impl Bitset {
 enum Kind {
     Call(usize),
     Return(usize),
+}
+
+/// How the search of one part ended.
+enum Verdict {
+    /// Every completed call linearized, after exploring this many
+    /// configurations.
+    Linearizable { states: u64 },
+    /// Every configuration explored; at best this many completed calls
+    /// linearized.
+    Stuck { deepest: usize },
 }
 
 /// Where the search is in the candidates of the current configuration.
