@@ -60,6 +60,8 @@ pub struct Run {
     pub abandoned: usize,
     /// Of those, how many timed out and were retried.
     pub retried: usize,
+    /// The clock the history was timed by.
+    pub clock: Clock,
 }
 
 /// A client-chosen id of event `e`: `e << 16 | k`, so that an id names one
@@ -102,6 +104,7 @@ pub fn run(workload: &Workload, patient: Client, impatient: Client) -> Run {
         history: History::merge(logs),
         abandoned,
         retried,
+        clock,
     }
 }
 
