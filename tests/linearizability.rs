@@ -8,7 +8,7 @@
 //! be caught, within a bounded number of runs; the same double without its
 //! bug must pass.
 //!
-//! Sizes: 12 client threads × 150 calls per mode by default (a few seconds
+//! Sizes: 16 client threads × 400 calls per mode by default (a few seconds
 //! in all). `GUICHET_LINCHECK_SCALE=N` multiplies the calls per thread,
 //! `GUICHET_LINCHECK_THREADS=N` sets the threads, `GUICHET_LINCHECK_SEED`
 //! replays the clients' choices (not the scheduling). Run with
