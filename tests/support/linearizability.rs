@@ -52,6 +52,14 @@
 //!    configurations (the set of linearized completed calls, as a bitset,
 //!    and the model's state) are memoised, so each is explored once.
 //!
+//!    A completed call that changes nothing (a QUERY, a SOLD_OUT, a
+//!    retry...) and whose reply fits the current state is linearized at
+//!    once, with no alternative tried: if any order completes the history,
+//!    one with that call first does too — it is a candidate, so no call
+//!    left had returned before it was invoked, and moving it forward
+//!    changes no state any other call sees. Without this, a wide window of
+//!    concurrent reads makes the search try their subsets.
+//!
 //!    Pending calls are never removed from the list: at any point after its
 //!    invocation one may be applied, if that changes the model's state. That
 //!    is enough because every operation of the ledger is idempotent in its
@@ -414,16 +422,23 @@ impl Checker {
                                 ))));
                             }
                             deepest = deepest.max(depth);
-                            let Some(frame) = stack.pop() else {
-                                return Ok(Verdict::Stuck { deepest });
-                            };
-                            model = frame.before;
-                            if let Some(slot) = list.completed_slot[frame.op] {
-                                list.unlift(frame.op);
-                                linearized.clear(slot);
-                                left += 1;
+                            // A forced choice has no alternative: undo the
+                            // one before it too.
+                            loop {
+                                let Some(frame) = stack.pop() else {
+                                    return Ok(Verdict::Stuck { deepest });
+                                };
+                                model = frame.before;
+                                if let Some(slot) = list.completed_slot[frame.op] {
+                                    list.unlift(frame.op);
+                                    linearized.clear(slot);
+                                    left += 1;
+                                }
+                                if !frame.forced {
+                                    cursor = frame.resume;
+                                    break;
+                                }
                             }
-                            cursor = frame.resume;
                             continue;
                         }
                     }
@@ -455,6 +470,10 @@ impl Checker {
                         op: i,
                         before: std::mem::replace(&mut model, next),
                         resume: skip,
+                        // A completed call that changes nothing and fits
+                        // now can go now (module docs): no need to try the
+                        // other candidates instead.
+                        forced: slot.is_some() && !changed,
                     });
                     if slot.is_some() {
                         list.lift(i);
@@ -817,12 +836,14 @@ enum Cursor {
     Pending(usize, usize),
 }
 
-/// A choice made: the call linearized, the model before it, and the
-/// candidate to try next if it is undone.
+/// A choice made: the call linearized, the model before it, the
+/// candidate to try next if it is undone, and whether there was no other
+/// choice worth trying.
 struct Frame {
     op: usize,
     before: Model,
     resume: Cursor,
+    forced: bool,
 }
 
 /// The invocations and returns of one part's completed calls, in time
