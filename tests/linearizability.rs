@@ -25,13 +25,14 @@ use std::collections::HashSet;
 
 use guichet::ledger::{BookingState, DEFAULT_MAX_BOOKINGS};
 use guichet::server::{Dispatch, Server};
+use guichet::sysv::Queue;
 use guichet::{Ledger, Operation, RequestId, Status};
 
 use fake_server::{Bug, FakeServer};
 use support::history::{History, Op, Return};
 use support::linearizability::{Checker, Failure};
 use support::rng::seed_from_env_or_clock;
-use workload::{Workload, IMPATIENT_MS, PATIENT_MS};
+use workload::Workload;
 
 /// Small capacities: the threads spend the run fighting over the last seats.
 const CAPACITIES: [u32; 3] = [2, 3, 6];
@@ -48,7 +49,7 @@ fn stress_workload() -> Workload {
         capacities: CAPACITIES.to_vec(),
         threads: env_usize("GUICHET_LINCHECK_THREADS", 16),
         calls_per_thread: 400 * env_usize("GUICHET_LINCHECK_SCALE", 1),
-        abandon_per_mille: 30,
+        abandon_per_mille: env_usize("GUICHET_LINCHECK_ABANDON", 30) as u64,
         server_ids: true,
         id_pool: 16,
         seed: seed_from_env_or_clock("GUICHET_LINCHECK_SEED"),
@@ -63,11 +64,7 @@ fn stress(dispatch: Dispatch) {
     }
     let server = builder.spawn().unwrap();
     let started = std::time::Instant::now();
-    let mut run = workload::run(
-        &workload,
-        server.client().with_timeout_ms(PATIENT_MS),
-        server.client().with_timeout_ms(IMPATIENT_MS),
-    );
+    let mut run = workload::run(&workload, Queue::from_id(server.queue_id()));
     let recorded = started.elapsed();
     let (ledger, at_ns) = server
         .with_ledger(|ledger| (ledger.clone(), run.clock.now_ns()))
@@ -82,12 +79,13 @@ fn stress(dispatch: Dispatch) {
         ),
     };
     eprintln!(
-        "{dispatch}: {} threads, seed {}: recorded in {:.0} ms ({} abandoned, {} retried); {}; {}",
+        "{dispatch}: {} threads, seed {}: recorded in {:.0} ms ({} abandoned, {} left \
+         pending); {}; {}",
         workload.threads,
         workload.seed,
         recorded.as_secs_f64() * 1e3,
         run.abandoned,
-        run.retried,
+        run.left_pending,
         statuses(&run.history),
         report
     );
@@ -232,11 +230,7 @@ fn catch(bug: Bug) -> Option<usize> {
     let checker = Checker::new(&workload.capacities, DEFAULT_MAX_BOOKINGS);
     for attempt in 1..=ATTEMPTS {
         let fake = FakeServer::spawn(&workload.capacities, 4, bug);
-        let run = workload::run(
-            &workload,
-            fake.client().with_timeout_ms(PATIENT_MS),
-            fake.client().with_timeout_ms(IMPATIENT_MS),
-        );
+        let run = workload::run(&workload, fake.queue());
         drop(fake);
         match checker.check(&run.history) {
             Ok(report) => eprintln!("{bug:?}, attempt {attempt}: not caught: {report}"),
@@ -277,11 +271,7 @@ fn the_double_without_its_bug_passes() {
     let checker = Checker::new(&workload.capacities, DEFAULT_MAX_BOOKINGS);
     for _ in 0..3 {
         let fake = FakeServer::spawn(&workload.capacities, 4, Bug::None);
-        let mut run = workload::run(
-            &workload,
-            fake.client().with_timeout_ms(PATIENT_MS),
-            fake.client().with_timeout_ms(IMPATIENT_MS),
-        );
+        let mut run = workload::run(&workload, fake.queue());
         // No call was abandoned and every client is done: the double is
         // idle, so a copy of its ledger is its final state.
         let ledger = fake.ledger();

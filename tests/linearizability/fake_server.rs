@@ -16,7 +16,7 @@ use guichet::ledger::Outcome;
 use guichet::server::{handle_message, Handled};
 use guichet::sysv::{MessageBuf, Mode, OwnedQueue, Queue, RecvFlags, SendFlags};
 use guichet::wire::{BODY_SIZE, REQUEST_MTYPE};
-use guichet::{Client, Ledger, Operation};
+use guichet::{Ledger, Operation};
 
 /// What the double gets wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,9 +102,9 @@ impl FakeServer {
         }
     }
 
-    /// A client of the double.
-    pub fn client(&self) -> Client {
-        Client::from_queue(self.queue.as_ref().expect("running").queue())
+    /// The double's queue, where clients send.
+    pub fn queue(&self) -> Queue {
+        self.queue.as_ref().expect("running").queue()
     }
 
     /// The ledger as the double holds it now.

@@ -6,31 +6,50 @@
 //! server-assigned id or a client-chosen one from a small pool per event
 //! (so threads retry, conflict with and cancel each other's ids), and
 //! CANCELs of ids the thread was given, of pool ids, or of ids nobody
-//! reserved. Some idempotent calls (RESERVE with a client id, CANCEL) are
-//! *abandoned*: sent through a client whose timeout is 0 ms, which sends
-//! the request, polls for the reply a few times without sleeping, and
-//! gives up unless it is already there, leaving the call pending (its
-//! reply arrives later and is discarded by the next call on that reply
-//! tag); a pending call is then retried through the patient client until
-//! answered, as a real client recovers from a timeout. How many abandoned
-//! calls end up pending depends on the dispatch mode and the machine.
+//! reserved.
 //!
-//! After the threads are done, the main thread QUERYs every event, so the
-//! history ends with the final seat counts.
+//! Some idempotent calls (RESERVE with a client id, CANCEL) are
+//! *abandoned*, as by a client that timed out: the request is sent on a
+//! reply tag of the thread's own without waiting, and the same call is
+//! retried through the patient client until answered. The abandoned call's
+//! late reply is read after later calls and recorded then: the call is
+//! complete, with an interval that ends when its reply was read (sound
+//! however late: the server applied it in between). The exception is an
+//! abandoned call that its retry *settled* — the retry found its booking
+//! existing, or cancelled it — after which it cannot change anything: such
+//! a call is left pending on purpose, its late reply read and dropped, as a
+//! client that gave up would. So real histories hold pending calls, but
+//! only ones that cannot stay undecided for long: a pending call whose
+//! effect stays open (a RESERVE whose retry was SOLD_OUT, say) can take
+//! effect at any later point, and a few dozen of those make the checker's
+//! search blow up.
+//!
+//! Every request must be answered: a thread waits for the late replies of
+//! all its abandoned calls before it ends. After the threads are done, the
+//! main thread QUERYs every event.
 
+use std::collections::HashMap;
 use std::thread;
+use std::time::{Duration, Instant};
 
-use guichet::{BookingId, Client, ClientBookingId, EventId, Operation, Reply, Status};
+use guichet::sysv::{MessageBuf, Queue, RecvFlags, SendFlags, SysvError};
+use guichet::wire::{BODY_SIZE, REQUEST_MTYPE};
+use guichet::{
+    decode_reply, BookingId, Client, ClientBookingId, EventId, Operation, Reply, ReplyTo, Request,
+    RequestId, Status,
+};
 
 use crate::support::history::{Clock, History, ThreadLog};
 use crate::support::rng::Rng;
 
-/// How long the patient client waits for a reply: a liveness bound on a
-/// shared, noisy machine, not a speed requirement.
+/// How long a call may wait for its reply: a liveness bound on a shared,
+/// noisy machine, not a speed requirement.
 pub const PATIENT_MS: u32 = 20_000;
-/// How long the impatient client waits: not at all, so that abandoned
-/// calls are pending whatever the machine's speed.
-pub const IMPATIENT_MS: u32 = 0;
+
+/// Reply tags of abandoned calls are `(pid << 32) | (ABANDON_SLOT + thread)`:
+/// above every slot the client library hands out, so no call of a
+/// [`Client`] ever reads their replies.
+const ABANDON_SLOT: u32 = 1 << 20;
 
 /// What the clients do.
 #[derive(Clone, Debug)]
@@ -56,10 +75,10 @@ pub struct Workload {
 pub struct Run {
     /// Every call, the final QUERYs included.
     pub history: History,
-    /// Calls sent through the impatient client.
+    /// Calls abandoned (each also retried).
     pub abandoned: usize,
-    /// Of those, how many timed out and were retried.
-    pub retried: usize,
+    /// Of those, how many were left pending.
+    pub left_pending: usize,
     /// The clock the history was timed by.
     pub clock: Clock,
 }
@@ -73,18 +92,18 @@ fn pool_id(e: u32, k: u64) -> u64 {
 /// Ids no RESERVE of this workload ever names.
 const NEVER_RESERVED: u64 = 1 << 40;
 
-/// Runs `workload` against the server `patient` and `impatient` reach
-/// (the same server, with timeouts [`PATIENT_MS`] and [`IMPATIENT_MS`]).
+/// Runs `workload` against the server of `queue`.
 ///
 /// # Panics
 ///
-/// If a patient call gets no reply (the server is stuck) or fails in the
-/// transport: the test fails.
-pub fn run(workload: &Workload, patient: Client, impatient: Client) -> Run {
+/// If a call gets no reply within [`PATIENT_MS`] (the server is stuck) or
+/// fails in the transport: the test fails.
+pub fn run(workload: &Workload, queue: Queue) -> Run {
     let clock = Clock::start();
+    let patient = Client::from_queue(queue).with_timeout_ms(PATIENT_MS);
     let results: Vec<(ThreadLog, usize, usize)> = thread::scope(|s| {
         let handles: Vec<_> = (0..workload.threads)
-            .map(|t| s.spawn(move || client_thread(workload, clock, t, patient, impatient)))
+            .map(|t| s.spawn(move || client_thread(workload, clock, t, patient, queue)))
             .collect();
         handles
             .into_iter()
@@ -92,7 +111,7 @@ pub fn run(workload: &Workload, patient: Client, impatient: Client) -> Run {
             .collect()
     });
     let abandoned = results.iter().map(|r| r.1).sum();
-    let retried = results.iter().map(|r| r.2).sum();
+    let left_pending = results.iter().map(|r| r.2).sum();
     let mut logs: Vec<ThreadLog> = results.into_iter().map(|r| r.0).collect();
     let mut last = ThreadLog::new(clock, workload.threads);
     for e in 1..=workload.capacities.len() as u32 {
@@ -103,25 +122,25 @@ pub fn run(workload: &Workload, patient: Client, impatient: Client) -> Run {
     Run {
         history: History::merge(logs),
         abandoned,
-        retried,
+        left_pending,
         clock,
     }
 }
 
 /// One client thread: returns its log, the calls it abandoned, and how
-/// many of those it had to retry.
+/// many of those it left pending.
 fn client_thread(
     workload: &Workload,
     clock: Clock,
     t: usize,
     patient: Client,
-    impatient: Client,
+    queue: Queue,
 ) -> (ThreadLog, usize, usize) {
     let mut log = ThreadLog::new(clock, t);
     let mut rng = Rng::new(workload.seed.wrapping_add(t as u64));
+    let mut abandoned = Abandoned::new(queue, t);
     // Ids this thread got from OK replies, to cancel later.
     let mut mine: Vec<u64> = Vec::new();
-    let (mut abandoned, mut retried) = (0, 0);
     for _ in 0..workload.calls_per_thread {
         let operation = pick(workload, &mut rng, &mine);
         let idempotent = !matches!(
@@ -129,25 +148,38 @@ fn client_thread(
             Operation::Query { .. } | Operation::Reserve { booking: None, .. }
         );
         let reply = if idempotent && rng.chance(workload.abandon_per_mille) {
-            abandoned += 1;
-            match log.call(&impatient, operation) {
-                Ok(Some(reply)) => reply,
-                Ok(None) => {
-                    retried += 1;
-                    patient_call(&mut log, &patient, operation)
-                }
-                Err(error) => panic!("thread {t}: {operation:?}: {error}"),
+            let request = abandoned.send(&mut log, operation);
+            let reply = patient_call(&mut log, &patient, operation);
+            if settles(&operation, &reply) {
+                abandoned.give_up(request);
             }
+            reply
         } else {
             patient_call(&mut log, &patient, operation)
         };
+        abandoned.poll(&mut log);
         if reply.status == Status::Ok {
             if let (Operation::Reserve { .. }, Some(id)) = (operation, reply.booking) {
                 mine.push(id.get());
             }
         }
     }
-    (log, abandoned, retried)
+    abandoned.drain(&mut log);
+    (log, abandoned.sent, abandoned.left_pending)
+}
+
+/// Whether `reply`, to a retry of `operation`, leaves an earlier copy of
+/// it nothing to change: the booking exists (RESERVE answered OK,
+/// BOOKING_CONFLICT or BOOKING_CANCELLED) or is cancelled (CANCEL OK).
+fn settles(operation: &Operation, reply: &Reply) -> bool {
+    match operation {
+        Operation::Reserve { .. } => matches!(
+            reply.status,
+            Status::Ok | Status::BookingConflict | Status::BookingCancelled
+        ),
+        Operation::Cancel { .. } => reply.status == Status::Ok,
+        Operation::Query { .. } => false,
+    }
 }
 
 /// Makes a call through the patient client; it must be answered.
@@ -156,6 +188,111 @@ fn patient_call(log: &mut ThreadLog, client: &Client, operation: Operation) -> R
         Ok(Some(reply)) => reply,
         Ok(None) => panic!("{operation:?}: no reply within {PATIENT_MS} ms: the server is stuck"),
         Err(error) => panic!("{operation:?}: {error}"),
+    }
+}
+
+/// The calls one thread abandoned, on its own reply tag.
+struct Abandoned {
+    queue: Queue,
+    tag: ReplyTo,
+    buf: MessageBuf,
+    last_request: u64,
+    /// Request id of each call whose reply has not been read: the log
+    /// entry to complete with it, or `None` if the call is left pending.
+    waiting: HashMap<u64, Option<usize>>,
+    sent: usize,
+    left_pending: usize,
+}
+
+impl Abandoned {
+    fn new(queue: Queue, thread: usize) -> Self {
+        let pid = i32::try_from(std::process::id()).expect("pid fits a pid_t");
+        let slot = ABANDON_SLOT + u32::try_from(thread).expect("few threads");
+        Self {
+            queue,
+            tag: ReplyTo::for_slot(pid, slot).expect("a valid reply tag"),
+            buf: MessageBuf::with_body_capacity(BODY_SIZE + 1).expect("a receive buffer"),
+            last_request: 0,
+            waiting: HashMap::new(),
+            sent: 0,
+            left_pending: 0,
+        }
+    }
+
+    /// Sends `operation` without waiting, recorded as pending until its
+    /// reply is read. Returns its request id.
+    fn send(&mut self, log: &mut ThreadLog, operation: Operation) -> u64 {
+        self.last_request += 1;
+        let request = Request {
+            reply_to: self.tag,
+            request_id: RequestId(self.last_request),
+            operation,
+        };
+        let index = log.sent(log.clock().now_ns(), operation);
+        self.sent += 1;
+        match self
+            .queue
+            .send(REQUEST_MTYPE, &request.encode(), SendFlags::NOWAIT)
+        {
+            Ok(()) => {
+                self.waiting.insert(self.last_request, Some(index));
+            }
+            // The queue is full: the call never reached the server, and
+            // stays pending (which allows it to have had no effect).
+            Err(SysvError::WouldBlock { .. }) => self.left_pending += 1,
+            Err(error) => panic!("{operation:?}: {error}"),
+        }
+        self.last_request
+    }
+
+    /// Leaves call `request` pending: its reply will be read and dropped.
+    fn give_up(&mut self, request: u64) {
+        if let Some(entry) = self.waiting.get_mut(&request) {
+            if entry.take().is_some() {
+                self.left_pending += 1;
+            }
+        }
+    }
+
+    /// Reads the replies that have arrived, without waiting.
+    fn poll(&mut self, log: &mut ThreadLog) {
+        loop {
+            let flags = RecvFlags::NOWAIT | RecvFlags::NOERROR;
+            match self.queue.recv(self.tag.get(), &mut self.buf, flags) {
+                Ok(_) => self.record(log),
+                Err(SysvError::WouldBlock { .. }) => return,
+                Err(error) => panic!("reading late replies: {error}"),
+            }
+        }
+    }
+
+    /// Reads every reply still due; each must come within [`PATIENT_MS`].
+    fn drain(&mut self, log: &mut ThreadLog) {
+        let deadline = Instant::now() + Duration::from_millis(PATIENT_MS.into());
+        while !self.waiting.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let left_ms = u32::try_from(left.as_millis()).unwrap_or(u32::MAX);
+            let flags = RecvFlags::NOERROR;
+            match self
+                .queue
+                .recv_timeout(self.tag.get(), &mut self.buf, flags, left_ms)
+            {
+                Ok(_) => self.record(log),
+                Err(error) => panic!(
+                    "{} abandoned calls got no reply within {PATIENT_MS} ms: {error}",
+                    self.waiting.len()
+                ),
+            }
+        }
+    }
+
+    fn record(&mut self, log: &mut ThreadLog) {
+        let reply = decode_reply(self.buf.body()).expect("a v1 reply");
+        match self.waiting.remove(&reply.request_id.0) {
+            Some(Some(index)) => log.replied(index, reply),
+            Some(None) => {} // left pending: the client gave up on it
+            None => panic!("a reply to no call of this thread: {reply:?}"),
+        }
     }
 }
 

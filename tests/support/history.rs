@@ -172,6 +172,33 @@ impl ThreadLog {
         result
     }
 
+    /// Records a call sent by other means than [`ThreadLog::call`], just
+    /// before it was sent, as pending. Returns its index, for
+    /// [`ThreadLog::replied`].
+    pub fn sent(&mut self, invoke_ns: u64, operation: Operation) -> usize {
+        self.ops.push(Op {
+            thread: self.thread,
+            invoke_ns,
+            operation,
+            ret: Return::Pending,
+        });
+        self.ops.len() - 1
+    }
+
+    /// Records that the reply to pending call `index` has just arrived.
+    ///
+    /// Sound however late it comes: the server applied the call between
+    /// sending it and now.
+    pub fn replied(&mut self, index: usize, reply: Reply) {
+        let at_ns = self.clock.now_ns();
+        self.ops[index].ret = Return::Replied { at_ns, reply };
+    }
+
+    /// The clock this log is timed by.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
     /// Calls recorded so far.
     pub fn len(&self) -> usize {
         self.ops.len()
