@@ -263,6 +263,39 @@ fn rejects_a_stale_read_after_a_write_that_finished_before_it_began() {
     );
 }
 
+#[test]
+fn a_wide_window_of_concurrent_reads_is_searched_without_trying_their_subsets() {
+    // 30 queries overlap a reserve, some seeing it and some not; a read
+    // after everything is stale. Trying subsets of the queries would take
+    // 2^30 configurations before the violation is proved; reads that fit
+    // are linearized at once, so a small budget suffices.
+    let mut ops = vec![call(
+        0,
+        0,
+        1000,
+        reserve(1, 1, Some(1)),
+        booked(1, 1, 1, 1, 2),
+    )];
+    for q in 0..30u64 {
+        let remaining = if q % 2 == 0 { 2 } else { 1 };
+        ops.push(call(
+            1 + q as usize,
+            10 + q,
+            990,
+            query(1),
+            seats(1, remaining, 2),
+        ));
+    }
+    ops.push(call(99, 2000, 2010, query(1), seats(1, 2, 2)));
+    let checked = Checker::new(&[2], ROOMY)
+        .max_states(1_000)
+        .check(&History::from_ops(ops));
+    assert!(
+        matches!(checked, Err(Failure::NotLinearizable(_))),
+        "{checked:?}"
+    );
+}
+
 // ---- pending calls ------------------------------------------------------------
 
 #[test]
