@@ -23,6 +23,15 @@
 //!    exactly like "no id" (lookup finds nothing, then the same checks in
 //!    the same order), so this changes only the name of the booking.
 //!
+//!    Not checked: that one order explains the ids and the seats at once.
+//!    The ids are checked against real time, the seats event by event; an
+//!    id order that contradicts only the orders the search chose for two
+//!    events' overlapping calls goes unseen, as checking both together
+//!    would couple every event. A CANCEL of a server id that no reply
+//!    issued must answer UNKNOWN_BOOKING; while RESERVEs without an id are
+//!    pending, one of them may have created it, and the history is refused
+//!    as [`Failure::Unsupported`].
+//!
 //! 2. **The history is split into independent parts** (P-compositionality).
 //!    Every call touches one event's seats and at most one booking id: a
 //!    QUERY or RESERVE its event, a RESERVE with an id also that id, a
