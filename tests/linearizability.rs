@@ -10,9 +10,12 @@
 //!
 //! Sizes: 16 client threads × 400 calls per mode by default (a few seconds
 //! in all). `GUICHET_LINCHECK_SCALE=N` multiplies the calls per thread,
-//! `GUICHET_LINCHECK_THREADS=N` sets the threads, `GUICHET_LINCHECK_SEED`
-//! replays the clients' choices (not the scheduling). Run with
-//! `--nocapture` to see history sizes and checking times.
+//! `GUICHET_LINCHECK_THREADS=N` sets the threads,
+//! `GUICHET_LINCHECK_ABANDON=N` the idempotent calls abandoned and retried
+//! (per mille, 30 by default; see `linearizability/workload.rs`),
+//! `GUICHET_LINCHECK_SEED` replays the clients' choices (not the
+//! scheduling). Run with `--nocapture` to see history sizes and checking
+//! times.
 
 mod support;
 
