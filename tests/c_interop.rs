@@ -5,10 +5,13 @@
 //! else `c++`), and `python3` for the Python example. A test whose tool is
 //! missing prints `SKIPPED ...` on stderr and passes, unless
 //! `GUICHET_REQUIRE_TOOLS=1` is set, which makes it fail instead (for CI).
-//! Everything is built in a temporary directory; no queue is used.
+//! Everything is built in a temporary directory. One test runs the C client
+//! against a live server, on a queue keyed with ftok(3) on a file of its own
+//! temporary directory (the C client needs a key); the server removes the
+//! queue when it shuts down.
 
 use std::any::type_name_of_val;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::io::Write;
 use std::mem::{offset_of, size_of, size_of_val};
@@ -17,6 +20,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use guichet::codec::Op;
+use guichet::ledger::BookingState;
+use guichet::server::{Server, ServerError};
+use guichet::sysv::{ftok, Key, Queue};
 use guichet::wire::{
     self, ReplyBody, ReplyMessage, RequestBody, RequestMessage, ANSWERABLE_PREFIX, BODY_SIZE,
     MAGIC, MESSAGE_SIZE, MIN_REPLY_TO, REQUEST_MTYPE, SERVER_BOOKING_BIT, VERSION,
@@ -401,6 +407,173 @@ fn c_client_compiles_and_checks_its_arguments() {
         assert!(out.stdout.is_empty(), "client {args:?} printed to stdout");
         assert!(!out.stderr.is_empty(), "client {args:?} gave no message");
     }
+}
+
+// ---- the C client against a live server -------------------------------------
+
+/// A server with events Concert (3 seats) and Opera (1) on a new queue whose
+/// key is ftok(3) of `path`: the first project id whose key no queue has.
+fn serve_on_ftok_key(path: &Path) -> (Server, Key) {
+    for proj_id in b'G'..=b'Z' {
+        let key = ftok(path, proj_id).expect("ftok of a file that exists");
+        let spawned = Server::builder()
+            .key(key)
+            .event("Concert", 3)
+            .event("Opera", 1)
+            .spawn();
+        match spawned {
+            Ok(server) => return (server, key),
+            // Another queue happens to have this key: not ours to touch.
+            Err(ServerError::QueueExists { .. }) => continue,
+            Err(error) => panic!("start the server: {error}"),
+        }
+    }
+    panic!(
+        "every ftok key of {} names an existing queue",
+        path.display()
+    );
+}
+
+/// What one run of the C client printed: its exit code and the
+/// `name=value` fields of its line.
+struct CReply {
+    code: Option<i32>,
+    lines: usize,
+    fields: BTreeMap<String, String>,
+    stderr: String,
+}
+
+impl CReply {
+    /// Asserts the exit code and the reply fields (all but `request_id`,
+    /// which must be a number).
+    #[track_caller]
+    fn expect(&self, code: i32, status: &str, booking: &str, nums: [u32; 4]) {
+        let [event, quantity, remaining, capacity] = nums.map(|n| n.to_string());
+        let want: BTreeMap<String, String> = [
+            ("status", status),
+            ("booking_id", booking),
+            ("event_id", event.as_str()),
+            ("quantity", quantity.as_str()),
+            ("remaining", remaining.as_str()),
+            ("capacity", capacity.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        assert_eq!(self.lines, 1, "one line per reply: {:?}", self.fields);
+        let mut got = self.fields.clone();
+        let request_id = got.remove("request_id");
+        assert!(
+            request_id.is_some_and(|id| id.parse::<u64>().is_ok()),
+            "no numeric request_id: {:?}",
+            self.fields
+        );
+        assert_eq!(
+            (self.code, &got),
+            (Some(code), &want),
+            "stderr: {}",
+            self.stderr
+        );
+    }
+}
+
+#[test]
+fn c_client_against_a_live_server() {
+    let Some(cc) = c_compiler("c_client_against_a_live_server") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let client = compile(
+        &cc,
+        C_FLAGS,
+        &[root("examples/c/client.c")],
+        dir.path(),
+        "client",
+    );
+    let key_file = dir.path().join("queue-key");
+    std::fs::write(&key_file, b"").expect("write the key file");
+    let (server, key) = serve_on_ftok_key(&key_file);
+    // The timeout is a liveness bound for a noisy machine, not a speed check.
+    let call = |args: &[&str]| {
+        let mut all = vec!["-t".to_owned(), "20000".to_owned(), key.to_string()];
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        let out = run(&client, &all, b"");
+        let stdout = String::from_utf8(out.stdout).expect("utf-8");
+        let fields = stdout
+            .split_whitespace()
+            .filter_map(|f| f.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        CReply {
+            code: out.status.code(),
+            lines: stdout.lines().count(),
+            fields,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    const S1: &str = "0x8000000000000001";
+    const S2: &str = "0x8000000000000002";
+
+    call(&["query", "1"]).expect(0, "OK", "0x0", [1, 0, 3, 3]);
+    call(&["reserve", "1", "2"]).expect(0, "OK", S1, [1, 2, 1, 3]);
+    // Two seats of the one left: sold out, exit 1, nothing booked.
+    call(&["reserve", "1", "2", "42"]).expect(1, "SOLD_OUT", "0x0", [1, 0, 1, 3]);
+    call(&["reserve", "1", "1", "42"]).expect(0, "OK", "0x2a", [1, 1, 0, 3]);
+    // The same id again (in hex): idempotent, the same booking.
+    call(&["reserve", "1", "1", "0x2a"]).expect(0, "OK", "0x2a", [1, 1, 0, 3]);
+    call(&["reserve", "1", "1"]).expect(1, "SOLD_OUT", "0x0", [1, 0, 0, 3]);
+    call(&["cancel", S1]).expect(0, "OK", S1, [1, 2, 2, 3]);
+    call(&["cancel", S1]).expect(0, "OK", S1, [1, 2, 2, 3]);
+    call(&["cancel", "999"]).expect(1, "UNKNOWN_BOOKING", "0x3e7", [0, 0, 0, 0]);
+    call(&["query", "7"]).expect(1, "UNKNOWN_EVENT", "0x0", [7, 0, 0, 0]);
+    // Server ids are one sequence across events.
+    call(&["reserve", "2", "1"]).expect(0, "OK", S2, [2, 1, 0, 1]);
+
+    server
+        .with_ledger(|ledger| {
+            ledger.check_invariants().expect("invariants");
+            let seats: Vec<_> = ledger.events().map(|e| e.seats.remaining).collect();
+            assert_eq!(seats, [2, 0]);
+            assert_eq!(ledger.booking_count(), 3);
+            let booking = |raw: u64| ledger.booking(BookingId::new(raw).unwrap()).unwrap();
+            let s1 = booking(SERVER_BOOKING_BIT | 1);
+            assert_eq!(
+                (s1.event.get(), s1.quantity.get(), s1.state),
+                (1, 2, BookingState::Cancelled)
+            );
+            let b42 = booking(42);
+            assert_eq!(
+                (b42.event.get(), b42.quantity.get(), b42.state),
+                (1, 1, BookingState::Active)
+            );
+            let s2 = booking(SERVER_BOOKING_BIT | 2);
+            assert_eq!(
+                (s2.event.get(), s2.quantity.get(), s2.state),
+                (2, 1, BookingState::Active)
+            );
+        })
+        .expect("ledger lock");
+    let stats = server.shutdown().expect("clean shutdown");
+    assert_eq!(stats.replies(Status::Ok), 7, "{stats:?}");
+    assert_eq!(stats.replies(Status::SoldOut), 2, "{stats:?}");
+    assert_eq!(stats.replies(Status::UnknownBooking), 1, "{stats:?}");
+    assert_eq!(stats.replies(Status::UnknownEvent), 1, "{stats:?}");
+    assert_eq!(stats.replies_sent(), 11, "{stats:?}");
+
+    // The queue went with the server; the client says so and exits 2.
+    assert!(Queue::open(key).is_err(), "the queue outlived the server");
+    let gone = call(&["query", "1"]);
+    assert_eq!(
+        (gone.code, gone.lines),
+        (Some(2), 0),
+        "stderr: {}",
+        gone.stderr
+    );
+    assert!(
+        gone.stderr.contains("is the server running?"),
+        "{}",
+        gone.stderr
+    );
 }
 
 // ---- bytes: C -> Rust and Rust -> C -------------------------------------------

@@ -1,7 +1,10 @@
 //! Code shared by the property suites.
 #![allow(dead_code)]
 
+pub mod history;
+pub mod linearizability;
 pub mod model;
+pub mod rng;
 
 use std::num::NonZeroU32;
 
