@@ -595,10 +595,9 @@ fn handle_seeds_reach_every_status() {
         if !path.starts_with("seeds/handle") {
             continue;
         }
-        let (setup, mut rest) = Setup::read(&bytes);
+        let (setup, rest) = Setup::read(&bytes);
         let mut ledger = setup.ledger().expect("valid set-up");
-        while let Some((body, shutting_down, tail)) = input::next_message(rest) {
-            rest = tail;
+        for (body, shutting_down) in input::messages(rest) {
             let handled = handle_message(body, shutting_down, |op| {
                 Ok::<_, Infallible>(ledger.apply(op))
             })

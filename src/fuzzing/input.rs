@@ -29,6 +29,13 @@
 //! `[kind, a, b, c]`, `kind % 3` choosing: 0 QUERY of [`event`]`(a)`;
 //! 1 RESERVE of [`event`]`(a)`, [`quantity`]`(b)` seats, booking id
 //! [`client_booking`]`(c)`; 2 CANCEL of [`booking`]`(a)`.
+//!
+//! # Bounds
+//!
+//! A run reads at most [`MAX_MESSAGES`] messages or [`MAX_RECORDS`]
+//! records and ignores the rest: the reference model is quadratic on
+//! purpose, and longer runs would cost the fuzzer far more executions than
+//! they add states (no pool above holds more than 16 ids).
 
 use core::num::{NonZeroU32, NonZeroU64};
 
@@ -45,6 +52,10 @@ pub const RECORD_LEN: usize = 4;
 pub const MAX_MESSAGE_LEN: usize = 0x3F;
 /// Control bytes at or above this mark a message handled while shutting down.
 pub const SHUTTING_DOWN_CTL: u8 = 0xC0;
+/// Most `handle` messages a run reads.
+pub const MAX_MESSAGES: usize = 64;
+/// Most `ledger` records a run reads.
+pub const MAX_RECORDS: usize = 256;
 /// Most events a set-up configures.
 pub const MAX_EVENTS: usize = 4;
 /// The largest client-chosen booking id: bit 63 clear, every other bit set.
@@ -201,14 +212,16 @@ pub fn operation(record: [u8; RECORD_LEN]) -> Operation {
     }
 }
 
-/// The operations of a `ledger` input's body (after the header); a trailing
-/// partial record is ignored.
+/// The operations of a `ledger` input's body (after the header): the
+/// first [`MAX_RECORDS`] whole records.
 pub fn operations(body: &[u8]) -> impl Iterator<Item = Operation> + '_ {
-    body.chunks_exact(RECORD_LEN).map(|chunk| {
-        let mut record = [0u8; RECORD_LEN];
-        record.copy_from_slice(chunk);
-        operation(record)
-    })
+    body.chunks_exact(RECORD_LEN)
+        .take(MAX_RECORDS)
+        .map(|chunk| {
+            let mut record = [0u8; RECORD_LEN];
+            record.copy_from_slice(chunk);
+            operation(record)
+        })
 }
 
 /// The record [`operation`] reads back as `op`, or `None` if the pools
@@ -265,17 +278,25 @@ fn booking_byte(booking: BookingId) -> Option<u8> {
     }
 }
 
-/// The next `handle` message of `data` (after the header): its body, whether
-/// the server is shutting down for it, and the bytes after it; `None` once
-/// `data` is empty.
-pub fn next_message(data: &[u8]) -> Option<(&[u8], bool, &[u8])> {
-    let (&ctl, rest) = data.split_first()?;
-    let len = usize::from(ctl) & MAX_MESSAGE_LEN;
-    let (body, rest) = rest.split_at(len.min(rest.len()));
-    Some((body, ctl >= SHUTTING_DOWN_CTL, rest))
+/// One `handle` message: its body, and whether the server is shutting down.
+pub type Message<'a> = (&'a [u8], bool);
+
+/// The `handle` messages of `data` (after the header): the first
+/// [`MAX_MESSAGES`], each a control byte and the body it announces (cut
+/// short by the end of `data`).
+pub fn messages(data: &[u8]) -> impl Iterator<Item = Message<'_>> + '_ {
+    let mut rest = data;
+    core::iter::from_fn(move || {
+        let (&ctl, tail) = rest.split_first()?;
+        let len = usize::from(ctl) & MAX_MESSAGE_LEN;
+        let (body, tail) = tail.split_at(len.min(tail.len()));
+        rest = tail;
+        Some((body, ctl >= SHUTTING_DOWN_CTL))
+    })
+    .take(MAX_MESSAGES)
 }
 
-/// The bytes [`next_message`] reads as `body`, or `None` for a body over
+/// The bytes [`messages`] reads as `body`, or `None` for a body over
 /// [`MAX_MESSAGE_LEN`] bytes.
 pub fn message(body: &[u8], shutting_down: bool) -> Option<Vec<u8>> {
     let len = u8::try_from(body.len())

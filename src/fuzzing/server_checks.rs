@@ -9,7 +9,7 @@ use crate::status::Status;
 use crate::wire::{BODY_SIZE, MIN_REPLY_TO};
 
 use super::codec_checks::answerable;
-use super::input::{next_message, Setup};
+use super::input::{messages, Setup};
 use super::model::Model;
 
 /// A ledger set up from the first bytes, then every message after them
@@ -22,27 +22,37 @@ use super::model::Model;
 /// `reply_to` and `request_id`); if a message is answered or dropped against
 /// PROTOCOL.md, or with another status than its decode error, SHUTTING_DOWN
 /// or the reference model calls for; if the ledger changes without the
-/// outcome reporting a change; or if its invariants break.
+/// outcome reporting it (a replica fed only the reported changes must stay
+/// equal); or if its invariants break.
 pub fn handle(data: &[u8]) {
-    let (setup, mut rest) = Setup::read(data);
-    let mut ledger = match setup.ledger() {
-        Ok(ledger) => ledger,
-        Err(e) => panic!("{setup:?} is a valid set-up, yet: {e}"),
+    let (setup, rest) = Setup::read(data);
+    // The replica sees only the changes the outcomes report, so comparing
+    // it with the ledger after each message catches any unreported change.
+    let (mut ledger, mut replica) = match (setup.ledger(), setup.ledger()) {
+        (Ok(ledger), Ok(replica)) => (ledger, replica),
+        (Err(e), _) | (_, Err(e)) => panic!("{setup:?} is a valid set-up, yet: {e}"),
     };
     let mut model = Model::new(&setup.capacities, setup.max_bookings);
-    while let Some((body, shutting_down, tail)) = next_message(rest) {
-        rest = tail;
-        let before = ledger.clone();
+    for (body, shutting_down) in messages(rest) {
         let handled = match handle_message(body, shutting_down, |op| {
             Ok::<_, Infallible>(ledger.apply(op))
         }) {
             Ok(handled) => handled,
             Err(never) => match never {},
         };
-        let changed = check_one(body, shutting_down, &handled, &mut model);
-        if !changed {
-            assert_eq!(ledger, before, "{handled:?} changed the ledger");
+        check_one(body, shutting_down, &handled, &mut model);
+        if let Handled::Reply {
+            outcome: Some(outcome),
+            ..
+        } = handled
+        {
+            if let Some(change) = outcome.change() {
+                if let Err(e) = replica.replay(&change) {
+                    panic!("replaying {change:?}: {e}");
+                }
+            }
         }
+        assert_eq!(ledger, replica, "{handled:?} changed the ledger unreported");
         if let Err(e) = ledger.check_invariants() {
             panic!("after {handled:?}: {e}");
         }
@@ -50,8 +60,8 @@ pub fn handle(data: &[u8]) {
 }
 
 /// Checks what was done with one message against what PROTOCOL.md and the
-/// model call for; returns whether the ledger may have changed.
-fn check_one(body: &[u8], shutting_down: bool, handled: &Handled, model: &mut Model) -> bool {
+/// model call for.
+fn check_one(body: &[u8], shutting_down: bool, handled: &Handled, model: &mut Model) {
     if let Handled::Reply { to, reply, .. } = handled {
         // Valid on the wire, whatever it answers.
         let encoded = reply.encode();
@@ -86,7 +96,7 @@ fn check_one(body: &[u8], shutting_down: bool, handled: &Handled, model: &mut Mo
                     Status::BadMessage | Status::InvalidRequest
                 ));
             }
-            return false;
+            return;
         }
         Ok(request) => request,
     };
@@ -97,7 +107,7 @@ fn check_one(body: &[u8], shutting_down: bool, handled: &Handled, model: &mut Mo
             outcome: None,
         };
         assert_eq!(*handled, expected, "{request:?} while shutting down");
-        return false;
+        return;
     }
     let (predicted, model_changed) = model.apply(&request.operation);
     let Handled::Reply {
@@ -118,10 +128,9 @@ fn check_one(body: &[u8], shutting_down: bool, handled: &Handled, model: &mut Mo
         predicted,
         "{request:?}: the ledger and the reference model disagree"
     );
-    let changed = outcome.change().is_some();
     assert_eq!(
-        changed, model_changed,
+        outcome.change().is_some(),
+        model_changed,
         "{request:?}: whether it changed anything"
     );
-    changed
 }
