@@ -130,6 +130,39 @@ fn every_check_has_a_fuzz_target_and_back() {
     }
 }
 
+/// Every directory under `fuzz/regressions/` is a target's, and holds only
+/// files: an input kept under a misspelt name would never be replayed.
+#[test]
+fn every_regression_directory_is_a_target() {
+    let Ok(entries) = fs::read_dir(fuzz_dir().join("regressions")) else {
+        return;
+    };
+    for entry in entries {
+        let path = entry.expect("readable directory").path();
+        if !path.is_dir() {
+            continue;
+        }
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        assert!(
+            TARGETS.iter().any(|(target, _)| *target == name),
+            "{} is not a fuzz target's directory",
+            path.display()
+        );
+        let nested: Vec<PathBuf> = fs::read_dir(&path)
+            .expect("readable directory")
+            .map(|e| e.expect("readable entry").path())
+            .filter(|p| p.is_dir())
+            .collect();
+        assert!(
+            nested.is_empty(),
+            "nested directories are not replayed: {nested:?}"
+        );
+    }
+}
+
 /// A named regression whose file is gone fails instead of passing on nothing.
 #[test]
 fn a_missing_regression_file_fails() {
