@@ -38,6 +38,13 @@ impl EventId {
     }
 }
 
+/// Every non-zero `u32` is a valid event id.
+impl From<NonZeroU32> for EventId {
+    fn from(id: NonZeroU32) -> Self {
+        Self(id)
+    }
+}
+
 impl fmt::Display for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "event {}", self.0)
@@ -85,6 +92,13 @@ impl BookingId {
     /// Whether the server picked this id (bit 63 set).
     pub const fn is_server_assigned(self) -> bool {
         self.get() & SERVER_BOOKING_BIT != 0
+    }
+}
+
+/// Every non-zero `u64` is a valid booking id (bit 63 tells whose).
+impl From<NonZeroU64> for BookingId {
+    fn from(id: NonZeroU64) -> Self {
+        Self(id)
     }
 }
 
@@ -209,5 +223,66 @@ pub struct RequestId(pub u64);
 impl fmt::Display for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
+    }
+}
+
+/// `Arbitrary` for the ids, by hand so that every value generated is one the
+/// constructors accept (non-zero event, bit 63 clear on a client id,
+/// `reply_to >= 2`): a derive would build them from raw fields and break
+/// those invariants.
+#[cfg(feature = "arbitrary")]
+mod arbitrary_impls {
+    use arbitrary::{Arbitrary, Error, Result, Unstructured};
+
+    use super::{BookingId, ClientBookingId, EventId, ReplyTo, RequestId, SERVER_BOOKING_BIT};
+
+    impl<'a> Arbitrary<'a> for EventId {
+        fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+            Self::new(u.int_in_range(1..=u32::MAX)?).ok_or(Error::IncorrectFormat)
+        }
+
+        fn size_hint(depth: usize) -> (usize, Option<usize>) {
+            u32::size_hint(depth)
+        }
+    }
+
+    impl<'a> Arbitrary<'a> for BookingId {
+        fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+            Self::new(u.int_in_range(1..=u64::MAX)?).ok_or(Error::IncorrectFormat)
+        }
+
+        fn size_hint(depth: usize) -> (usize, Option<usize>) {
+            u64::size_hint(depth)
+        }
+    }
+
+    impl<'a> Arbitrary<'a> for ClientBookingId {
+        fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+            Self::new(u.int_in_range(1..=SERVER_BOOKING_BIT - 1)?).ok_or(Error::IncorrectFormat)
+        }
+
+        fn size_hint(depth: usize) -> (usize, Option<usize>) {
+            u64::size_hint(depth)
+        }
+    }
+
+    impl<'a> Arbitrary<'a> for ReplyTo {
+        fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+            Self::new(u.int_in_range(super::MIN_REPLY_TO..=i64::MAX)?).ok_or(Error::IncorrectFormat)
+        }
+
+        fn size_hint(depth: usize) -> (usize, Option<usize>) {
+            i64::size_hint(depth)
+        }
+    }
+
+    impl<'a> Arbitrary<'a> for RequestId {
+        fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+            u64::arbitrary(u).map(Self)
+        }
+
+        fn size_hint(depth: usize) -> (usize, Option<usize>) {
+            u64::size_hint(depth)
+        }
     }
 }

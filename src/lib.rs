@@ -10,6 +10,10 @@
 //! - [`server`]: the dispatcher (thread-per-request, pool, sequential);
 //! - [`client`]: typed calls with timeouts;
 //! - [`mod@bench`]: the benchmark harness (echo floor, load driver, reports).
+//!
+//! Feature `arbitrary` implements `arbitrary::Arbitrary` for the codec's
+//! types; feature `fuzzing` adds `guichet::fuzzing`, the checks the fuzz
+//! targets in `fuzz/` run.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -22,6 +26,8 @@ compile_error!(
 pub mod bench;
 pub mod client;
 pub mod codec;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod ids;
 pub mod ledger;
 pub mod server;
@@ -35,6 +41,12 @@ pub use ids::{BookingId, ClientBookingId, EventId, ReplyTo, RequestId};
 pub use ledger::Ledger;
 pub use server::Server;
 pub use status::Status;
+
+// `guichet::fuzzing` compiles the property tests' reference model
+// (`tests/support/model.rs`), which names this crate `guichet` as any test
+// does; this alias lets that one file serve both without a copy.
+#[cfg(feature = "fuzzing")]
+extern crate self as guichet;
 
 // The README's examples are compiled and run as doctests.
 #[cfg(doctest)]

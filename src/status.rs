@@ -12,6 +12,7 @@ use core::fmt;
 /// assert_eq!(Status::from_code(10), None);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[repr(u16)]
 pub enum Status {
     /// Done.

@@ -19,6 +19,7 @@ use super::error::Violation;
 /// assert_eq!(decode_reply(&reply.encode()), Ok(reply));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Reply {
     /// What happened.
     pub status: Status,

@@ -54,7 +54,10 @@ impl fmt::Display for Op {
 }
 
 /// What a request asks for. Only values the protocol allows are representable.
+// The derive upholds every invariant: the fields are checked types whose own
+// `Arbitrary` impls only make valid values (`NonZeroU32`'s never yields 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Operation {
     /// Read `event`'s remaining seats and capacity.
     Query {
@@ -103,6 +106,7 @@ impl Operation {
 /// assert_eq!(decode_request(&body), Ok(request));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Request {
     /// `mtype` of the reply.
     pub reply_to: ReplyTo,

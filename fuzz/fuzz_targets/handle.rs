@@ -1,0 +1,5 @@
+//! Message bodies through the server's per-message core against a small ledger.
+//! The check is `guichet::fuzzing::handle`, shared with `cargo test`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| guichet::fuzzing::handle(data));
