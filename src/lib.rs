@@ -7,6 +7,7 @@
 //!   and the decoder that turns any bytes into one of them or a typed error;
 //! - [`ledger`]: the seat ledger, whose invariants are asserted on every change;
 //! - [`sysv`]: the only module with `unsafe`, a typed System V queue API;
+//! - [`journal`]: the durable record of the ledger's changes, replayed at start;
 //! - [`server`]: the dispatcher (thread-per-request, pool, sequential);
 //! - [`client`]: typed calls with timeouts.
 #![deny(unsafe_code)]
@@ -21,6 +22,7 @@ compile_error!(
 pub mod client;
 pub mod codec;
 mod ids;
+pub mod journal;
 pub mod ledger;
 pub mod server;
 mod status;
