@@ -79,7 +79,7 @@ use writer::{FileState, State};
 /// Journal size at which a compaction is first considered, by default.
 pub const DEFAULT_COMPACT_MIN_BYTES: u64 = 64 << 20;
 /// Smallest `compact_min_bytes` accepted (tests use small ones).
-pub const MIN_COMPACT_MIN_BYTES: u64 = 4 << 10;
+pub const MIN_COMPACT_MIN_BYTES: u64 = 1 << 10;
 /// Largest `compact_min_bytes` accepted.
 pub const MAX_COMPACT_MIN_BYTES: u64 = 1 << 40;
 /// A journal is compacted once it is this many times the size of its last

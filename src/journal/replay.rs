@@ -109,7 +109,9 @@ impl<'a> Reader<'a> {
 
 /// Scans and replays a whole journal file. Changes nothing on disk.
 pub(crate) fn scan(storage: &dyn Storage, name: &str) -> Result<Scanned, JournalError> {
-    let len = storage.len_bytes().map_err(JournalError::io("stat", name))?;
+    let len = storage
+        .len_bytes()
+        .map_err(JournalError::io("stat", name))?;
     let mut reader = Reader::new(storage, len);
     let corrupt = |offset: u64, reason: String| JournalError::Corrupt {
         name: name.to_owned(),

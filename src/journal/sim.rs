@@ -82,6 +82,15 @@ struct State {
     /// Writes so far, and the one to fail, if any.
     writes: u64,
     fail_write_number: Option<u64>,
+    /// Operations that change the disk (writes, syncs, truncations, name
+    /// changes) so far; the one before which power is cut, if any, and the
+    /// disk that cut left.
+    changes: u64,
+    power_cut: Option<(u64, u64, CrashMode)>,
+    after_cut: Option<SimDisk>,
+    /// How long a file sync takes, so that threads overlap as they do on
+    /// a real disk.
+    sync_delay: std::time::Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -168,6 +177,12 @@ impl SimDisk {
         s.fail_write_number = Some(s.writes + n);
     }
 
+    /// Makes every file sync take `delay` (slept before the disk is
+    /// touched, without blocking other operations), as a real fsync does.
+    pub fn set_sync_delay(&self, delay: std::time::Duration) {
+        self.lock().sync_delay = delay;
+    }
+
     /// Syncs (file and directory) done so far, failed ones included.
     pub fn syncs(&self) -> u64 {
         self.lock().syncs
@@ -214,56 +229,94 @@ impl SimDisk {
     /// `seed` and `mode`, and makes every handle of this one fail from now
     /// on (its process is dead). Locks are released.
     pub fn crash(&self, seed: u64, mode: CrashMode) -> SimDisk {
+        crash(&mut self.lock(), seed, mode)
+    }
+
+    /// Cuts power just before the `n`th operation from now (1 = the next)
+    /// that would change the disk: a write, sync, truncation or name
+    /// change. That operation and every later one fail; [`SimDisk::after_cut`]
+    /// then holds the disk the machine restarts with. Deterministic: a
+    /// single-threaded run can be cut at every point in turn.
+    pub fn cut_power_before(&self, n: u64, seed: u64, mode: CrashMode) {
         let mut s = self.lock();
-        s.crashed = true;
-        let mut rng = Rng(seed);
-        let mut names = s.durable_names.clone();
-        let kept = rng.upto(s.pending_names.len());
-        for op in &s.pending_names[..kept] {
-            match op {
-                NameOp::Link(name, id) => {
-                    names.insert(name.clone(), *id);
-                }
-                NameOp::Rename(from, to) => {
-                    if let Some(id) = names.remove(from) {
-                        names.insert(to.clone(), id);
-                    }
-                }
-                NameOp::Unlink(name) => {
-                    names.remove(name);
+        s.power_cut = Some((s.changes + n, seed, mode));
+    }
+
+    /// The disk a [`SimDisk::cut_power_before`] left, once the cut happened.
+    pub fn after_cut(&self) -> Option<SimDisk> {
+        self.lock().after_cut.clone()
+    }
+
+    /// Operations that changed the disk so far (see [`SimDisk::cut_power_before`]).
+    pub fn changes(&self) -> u64 {
+        self.lock().changes
+    }
+}
+
+/// Counts one operation that changes the disk, cutting power first if it
+/// is the one chosen.
+fn change(s: &mut State) -> io::Result<()> {
+    s.changes += 1;
+    if let Some((n, seed, mode)) = s.power_cut {
+        if n == s.changes {
+            let after = crash(s, seed, mode);
+            s.after_cut = Some(after);
+            return Err(eio());
+        }
+    }
+    Ok(())
+}
+
+/// See [`SimDisk::crash`].
+fn crash(s: &mut State, seed: u64, mode: CrashMode) -> SimDisk {
+    s.crashed = true;
+    let mut rng = Rng(seed);
+    let mut names = s.durable_names.clone();
+    let kept = rng.upto(s.pending_names.len());
+    for op in &s.pending_names[..kept] {
+        match op {
+            NameOp::Link(name, id) => {
+                names.insert(name.clone(), *id);
+            }
+            NameOp::Rename(from, to) => {
+                if let Some(id) = names.remove(from) {
+                    names.insert(to.clone(), id);
                 }
             }
-        }
-        let mut files = HashMap::new();
-        for id in names.values() {
-            if files.contains_key(id) {
-                continue;
+            NameOp::Unlink(name) => {
+                names.remove(name);
             }
-            let Some(file) = s.files.get(id) else {
-                continue;
-            };
-            let bytes = match mode {
-                CrashMode::Ordered => ordered_crash(file, &mut rng),
-                CrashMode::Scrambled => scrambled_crash(file, &mut rng),
-            };
-            files.insert(
-                *id,
-                File {
-                    current: bytes.clone(),
-                    durable: bytes,
-                    pending: Vec::new(),
-                },
-            );
         }
-        SimDisk {
-            state: Arc::new(Mutex::new(State {
-                next_file: s.next_file,
-                files,
-                durable_names: names.clone(),
-                names,
-                ..State::default()
-            })),
+    }
+    let mut files = HashMap::new();
+    for id in names.values() {
+        if files.contains_key(id) {
+            continue;
         }
+        let Some(file) = s.files.get(id) else {
+            continue;
+        };
+        let bytes = match mode {
+            CrashMode::Ordered => ordered_crash(file, &mut rng),
+            CrashMode::Scrambled => scrambled_crash(file, &mut rng),
+        };
+        files.insert(
+            *id,
+            File {
+                current: bytes.clone(),
+                durable: bytes,
+                pending: Vec::new(),
+            },
+        );
+    }
+    SimDisk {
+        state: Arc::new(Mutex::new(State {
+            next_file: s.next_file,
+            files,
+            durable_names: names.clone(),
+            names,
+            ..State::default()
+        })),
     }
 }
 
@@ -383,6 +436,7 @@ impl Storage for SimFile {
 
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
         self.with(|s, id| {
+            change(s)?;
             s.writes += 1;
             let fail = s.fail_write_number == Some(s.writes);
             let offset = usize::try_from(offset).map_err(|_| eio())?;
@@ -402,7 +456,12 @@ impl Storage for SimFile {
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
+        let delay = self.disk.lock().sync_delay;
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
         self.with(|s, id| {
+            change(s)?;
             s.syncs += 1;
             if s.fail_sync_number == Some(s.syncs) {
                 return Err(eio());
@@ -416,6 +475,7 @@ impl Storage for SimFile {
 
     fn truncate(&mut self, len: u64) -> io::Result<()> {
         self.with(|s, id| {
+            change(s)?;
             let len = usize::try_from(len).map_err(|_| eio())?;
             let op = FileOp::Truncate(len);
             let file = file_mut(s, id)?;
@@ -459,6 +519,7 @@ impl Dir for SimDisk {
 
     fn create(&self, name: &str) -> io::Result<Box<dyn Storage>> {
         let mut s = self.live()?;
+        change(&mut s)?;
         let id = match s.names.get(name).copied() {
             Some(id) => {
                 let file = file_mut(&mut s, id)?;
@@ -484,6 +545,7 @@ impl Dir for SimDisk {
 
     fn rename(&self, from: &str, to: &str) -> io::Result<()> {
         let mut s = self.live()?;
+        change(&mut s)?;
         let id = s.names.remove(from).ok_or_else(not_found)?;
         s.names.insert(to.to_owned(), id);
         s.pending_names
@@ -493,6 +555,7 @@ impl Dir for SimDisk {
 
     fn remove(&self, name: &str) -> io::Result<bool> {
         let mut s = self.live()?;
+        change(&mut s)?;
         if s.names.remove(name).is_none() {
             return Ok(false);
         }
@@ -502,6 +565,7 @@ impl Dir for SimDisk {
 
     fn sync(&self) -> io::Result<()> {
         let mut s = self.live()?;
+        change(&mut s)?;
         s.syncs += 1;
         if s.fail_sync_number == Some(s.syncs) {
             return Err(eio());
