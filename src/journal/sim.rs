@@ -91,6 +91,8 @@ struct State {
     /// How long a file sync takes, so that threads overlap as they do on
     /// a real disk.
     sync_delay: std::time::Duration,
+    /// While set, file syncs wait (see [`SimDisk::hold_syncs`]).
+    gate: Option<Arc<(Mutex<bool>, std::sync::Condvar)>>,
 }
 
 #[derive(Clone, Debug)]
@@ -181,6 +183,15 @@ impl SimDisk {
     /// touched, without blocking other operations), as a real fsync does.
     pub fn set_sync_delay(&self, delay: std::time::Duration) {
         self.lock().sync_delay = delay;
+    }
+
+    /// Makes file syncs wait until the returned gate is opened (or
+    /// dropped): a test can then look at what happens while a change is
+    /// written but not yet durable.
+    pub fn hold_syncs(&self) -> SyncGate {
+        let gate = Arc::new((Mutex::new(true), std::sync::Condvar::new()));
+        self.lock().gate = Some(Arc::clone(&gate));
+        SyncGate(gate)
     }
 
     /// Syncs (file and directory) done so far, failed ones included.
@@ -399,6 +410,29 @@ fn scrambled_crash(file: &File, rng: &mut Rng) -> Vec<u8> {
     bytes
 }
 
+/// Holds file syncs of a [`SimDisk`] until opened or dropped.
+pub struct SyncGate(Arc<(Mutex<bool>, std::sync::Condvar)>);
+
+impl SyncGate {
+    /// Lets every waiting and later sync through.
+    pub fn open(&self) {
+        *self.0 .0.lock().unwrap_or_else(PoisonError::into_inner) = false;
+        self.0 .1.notify_all();
+    }
+}
+
+impl Drop for SyncGate {
+    fn drop(&mut self) {
+        self.open();
+    }
+}
+
+impl std::fmt::Debug for SyncGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SyncGate")
+    }
+}
+
 /// A file of a [`SimDisk`].
 struct SimFile {
     disk: SimDisk,
@@ -456,9 +490,19 @@ impl Storage for SimFile {
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
-        let delay = self.disk.lock().sync_delay;
+        let (delay, gate) = {
+            let s = self.disk.lock();
+            (s.sync_delay, s.gate.clone())
+        };
         if !delay.is_zero() {
             std::thread::sleep(delay);
+        }
+        if let Some(gate) = gate {
+            let (held, opened) = &*gate;
+            let mut held = held.lock().unwrap_or_else(PoisonError::into_inner);
+            while *held {
+                held = opened.wait(held).unwrap_or_else(PoisonError::into_inner);
+            }
         }
         self.with(|s, id| {
             change(s)?;
