@@ -54,8 +54,9 @@ pub enum JournalError {
         #[source]
         source: InvariantError,
     },
-    /// The header holds a configuration no ledger accepts.
-    #[error("journal {name}: its header holds an invalid ledger configuration: {source}")]
+    /// The configuration given for a new journal, or the one an existing
+    /// journal's header holds, is one no ledger accepts.
+    #[error("journal {name}: invalid ledger configuration: {source}")]
     Config {
         /// The journal file.
         name: String,

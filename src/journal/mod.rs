@@ -104,7 +104,8 @@ pub struct JournalConfig {
     /// Likewise for `max_bookings` (`None`: the journal's, or
     /// [`DEFAULT_MAX_BOOKINGS`] for a new one).
     pub max_bookings: Option<usize>,
-    /// Journal size under which it is never compacted.
+    /// Journal size under which it is never compacted; clamped to
+    /// [`MIN_COMPACT_MIN_BYTES`]..=[`MAX_COMPACT_MIN_BYTES`].
     pub compact_min_bytes: u64,
 }
 

@@ -115,6 +115,32 @@ pub trait Dir: Send + Sync {
     fn describe(&self) -> String;
 }
 
+/// A shared directory, so that a test keeps a handle on the disk a journal
+/// owns.
+impl<D: Dir + ?Sized> Dir for std::sync::Arc<D> {
+    fn open(&self, name: &str) -> io::Result<Option<Box<dyn Storage>>> {
+        (**self).open(name)
+    }
+    fn create(&self, name: &str) -> io::Result<Box<dyn Storage>> {
+        (**self).create(name)
+    }
+    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        (**self).rename(from, to)
+    }
+    fn remove(&self, name: &str) -> io::Result<bool> {
+        (**self).remove(name)
+    }
+    fn sync(&self) -> io::Result<()> {
+        (**self).sync()
+    }
+    fn lock(&self, name: &str) -> io::Result<Option<LockGuard>> {
+        (**self).lock(name)
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}
+
 /// A directory of the file system.
 ///
 /// ```

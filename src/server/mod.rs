@@ -97,33 +97,6 @@ impl std::fmt::Debug for JournalAt {
     }
 }
 
-/// Lends a shared [`Dir`] to [`Journal::open`], which takes ownership.
-struct SharedDir(Arc<dyn Dir>);
-
-impl Dir for SharedDir {
-    fn open(&self, name: &str) -> std::io::Result<Option<Box<dyn crate::journal::Storage>>> {
-        self.0.open(name)
-    }
-    fn create(&self, name: &str) -> std::io::Result<Box<dyn crate::journal::Storage>> {
-        self.0.create(name)
-    }
-    fn rename(&self, from: &str, to: &str) -> std::io::Result<()> {
-        self.0.rename(from, to)
-    }
-    fn remove(&self, name: &str) -> std::io::Result<bool> {
-        self.0.remove(name)
-    }
-    fn sync(&self) -> std::io::Result<()> {
-        self.0.sync()
-    }
-    fn lock(&self, name: &str) -> std::io::Result<Option<crate::journal::LockGuard>> {
-        self.0.lock(name)
-    }
-    fn describe(&self) -> String {
-        self.0.describe()
-    }
-}
-
 impl Builder {
     /// Adds an event; events are numbered 1, 2, 3… in the order added.
     pub fn event(mut self, name: impl Into<String>, capacity: u32) -> Self {
@@ -256,7 +229,7 @@ impl Builder {
                 let opened = match path {
                     JournalAt::Path(path) => Journal::open_path(path, &config)?,
                     JournalAt::Dir(dir, name) => {
-                        Journal::open(Box::new(SharedDir(Arc::clone(dir))), name, &config)?
+                        Journal::open(Box::new(Arc::clone(dir)), name, &config)?
                     }
                 };
                 (opened.ledger, Some(Arc::new(opened.journal)))
