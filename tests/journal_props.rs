@@ -117,6 +117,52 @@ proptest! {
         }
     }
 
+    /// A compacted journal's snapshot only ever appears whole (it is synced
+    /// before it takes the journal's name), so a cut inside it is damage,
+    /// refused; a cut after it reopens to the snapshot plus the changes
+    /// held whole.
+    #[test]
+    fn a_compacted_journal_cut_at_any_byte_refuses_or_reopens_to_a_prefix(
+        (config, ops) in history(),
+        split in any::<prop::sample::Index>(),
+    ) {
+        let (before, after) = ops.split_at(split.index(ops.len()));
+        let disk = SimDisk::new();
+        let opened = open(&disk, &config).expect("a new journal");
+        let journal = opened.journal;
+        let ledger = Mutex::new(opened.ledger);
+        let apply = |op: &Operation| {
+            let mut ledger = ledger.lock().unwrap();
+            if let Some(change) = ledger.apply(op).change() {
+                let lsn = journal.append(&change).expect("append");
+                journal.wait_durable(lsn).expect("durable");
+                return Some((journal.stats().file_bytes, ledger.clone()));
+            }
+            None
+        };
+        before.iter().for_each(|op| { apply(op); });
+        prop_assert!(journal.compact(&ledger).expect("compaction"));
+        let base = journal.stats().file_bytes;
+        let mut states = vec![(base, ledger.lock().unwrap().clone())];
+        states.extend(after.iter().filter_map(apply));
+        let bytes = disk.contents("j").expect("the journal");
+        for cut in 0..=bytes.len() {
+            let cut_disk = SimDisk::new();
+            cut_disk.put("j", &bytes[..cut]);
+            let result = open(&cut_disk, &config);
+            if (cut as u64) < base {
+                prop_assert!(
+                    matches!(result, Err(JournalError::NotAJournal { .. } | JournalError::Corrupt { .. })),
+                    "cut {} inside the snapshot: {:?}", cut, result.map(|o| o.recovery)
+                );
+                continue;
+            }
+            let opened = result.map_err(|e| TestCaseError::fail(format!("cut {cut}: {e}")))?;
+            let whole = states.iter().filter(|(end, _)| *end <= cut as u64).count();
+            prop_assert_eq!(&opened.ledger, &states[whole - 1].1, "cut {}", cut);
+        }
+    }
+
     #[test]
     fn a_flipped_byte_is_refused_in_the_middle_and_cut_off_at_the_end(
         (config, ops) in history(),
