@@ -24,6 +24,7 @@ const CLIENTS: u64 = 4;
 const EVENTS: [(&str, u32); 2] = [("A", 1_000_000_000), ("B", 1_000_000_000)];
 /// Small, so compactions happen during the loop.
 const COMPACT_BYTES: u64 = 8 << 10;
+const MAX_BOOKINGS: usize = guichet::ledger::MAX_BOOKINGS_LIMIT;
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Generous: the machine may be loaded, and no test waits on it normally.
 const CALL_TIMEOUT_MS: u32 = 10_000;
@@ -108,7 +109,9 @@ impl Guard {
         command
             .args(["serve", "--key", &self.key.to_string(), "--journal"])
             .arg(journal)
-            .args(["--journal-compact-bytes", &COMPACT_BYTES.to_string()]);
+            .args(["--journal-compact-bytes", &COMPACT_BYTES.to_string()])
+            // Room for a 1,000-cycle run (about 1,100 bookings a cycle).
+            .args(["--max-bookings", &MAX_BOOKINGS.to_string()]);
         for (name, capacity) in EVENTS {
             command.args(["--event", &format!("{name}={capacity}")]);
         }
