@@ -10,7 +10,10 @@
 //! - `GUICHET_BENCH_DIR`: where the journal goes (default the temp dir: it
 //!   must be a real disk for the numbers to mean anything, not tmpfs);
 //! - `GUICHET_BENCH_DISPATCH`: the server's dispatch mode (default
-//!   thread-per-request).
+//!   thread-per-request);
+//! - `GUICHET_BENCH_DELAY_US`: the journal's group-commit delay, and
+//!   `GUICHET_BENCH_PREALLOCATE_BYTES` its preallocation (default the
+//!   library's).
 //!
 //! Self-contained on purpose (plain `main`, no harness): `guichet bench`
 //! is a separate tool.
@@ -32,13 +35,23 @@ struct Measured {
     fsyncs: u64,
 }
 
-fn measure(clients: usize, journal: Option<PathBuf>, dispatch: Dispatch, secs: f64) -> Measured {
+fn measure(
+    clients: usize,
+    journal: Option<PathBuf>,
+    dispatch: Dispatch,
+    delay_us: u32,
+    preallocate_bytes: u64,
+    secs: f64,
+) -> Measured {
     let mut builder = Server::builder()
         .event("Bench", u32::MAX)
         .max_bookings(MAX_BOOKINGS_LIMIT)
         .dispatch(dispatch);
     if let Some(path) = &journal {
-        builder = builder.journal(path);
+        builder = builder
+            .journal(path)
+            .journal_group_commit_delay_us(delay_us)
+            .journal_preallocate_bytes(preallocate_bytes);
     }
     let server = builder.spawn().expect("server");
     let client = server.client().with_timeout_ms(30_000);
@@ -103,12 +116,21 @@ fn main() {
         .ok()
         .map(|v| v.parse().expect("dispatch mode"))
         .unwrap_or_default();
+    let delay_us: u32 = std::env::var("GUICHET_BENCH_DELAY_US")
+        .ok()
+        .map(|v| v.parse().expect("a delay in microseconds"))
+        .unwrap_or(guichet::journal::DEFAULT_GROUP_COMMIT_DELAY_US);
+    let preallocate_bytes: u64 = std::env::var("GUICHET_BENCH_PREALLOCATE_BYTES")
+        .ok()
+        .map(|v| v.parse().expect("a size in bytes"))
+        .unwrap_or(guichet::journal::DEFAULT_PREALLOCATE_BYTES);
     let base = std::env::var_os("GUICHET_BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
     let dir = tempfile::tempdir_in(&base).expect("bench dir");
     println!(
-        "durability: RESERVE ops/s, {secs} s per configuration, dispatch {dispatch}, journal in {}",
+        "durability: RESERVE ops/s, {secs} s per configuration, dispatch {dispatch}, \
+         group-commit delay {delay_us} us, preallocation {preallocate_bytes} bytes, journal in {}",
         base.display()
     );
     println!(
@@ -116,9 +138,16 @@ fn main() {
         "clients", "no journal", "journal", "ratio", "changes/fsync", "fsyncs"
     );
     for clients in CLIENTS {
-        let plain = measure(clients, None, dispatch, secs);
+        let plain = measure(clients, None, dispatch, delay_us, preallocate_bytes, secs);
         let path = dir.path().join(format!("journal-{clients}"));
-        let durable = measure(clients, Some(path), dispatch, secs);
+        let durable = measure(
+            clients,
+            Some(path),
+            dispatch,
+            delay_us,
+            preallocate_bytes,
+            secs,
+        );
         println!(
             "{:>7} | {:>14.0} | {:>14.0} | {:>6.2} | {:>14.2} | {:>7}",
             clients,

@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::thread;
 
-use guichet::journal::{JournalStats, Recovery, DEFAULT_COMPACT_MIN_BYTES};
+use guichet::journal::{
+    JournalStats, Recovery, DEFAULT_COMPACT_MIN_BYTES, DEFAULT_GROUP_COMMIT_DELAY_US,
+};
 use guichet::server::{Dispatch, Server, Stats, DEFAULT_MAX_IN_FLIGHT};
 use guichet::sysv::Key;
 use guichet::Status;
@@ -45,6 +47,10 @@ pub struct ServeArgs {
     /// is compacted whenever it reaches twice the size of its last snapshot.
     #[arg(long, default_value_t = DEFAULT_COMPACT_MIN_BYTES, value_name = "BYTES")]
     journal_compact_bytes: u64,
+    /// Microseconds a group commit waits for more changes when others are
+    /// committing too (0 to 10000).
+    #[arg(long, default_value_t = DEFAULT_GROUP_COMMIT_DELAY_US, value_name = "US")]
+    journal_group_commit_delay_us: u32,
 }
 
 fn parse_event(s: &str) -> Result<(String, u32), String> {
@@ -97,7 +103,8 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     if let Some(path) = &args.journal {
         builder = builder
             .journal(path)
-            .journal_compact_min_bytes(args.journal_compact_bytes);
+            .journal_compact_min_bytes(args.journal_compact_bytes)
+            .journal_group_commit_delay_us(args.journal_group_commit_delay_us);
     }
     for (name, capacity) in &events {
         builder = builder.event(name.clone(), *capacity);

@@ -286,6 +286,7 @@ impl Journal {
         rename_into_place(&*self.dir, &self.aside_name, &self.name).map_err(Stop::Fatal)?;
         file.storage = aside;
         file.len_bytes = image_len + tail.len() as u64;
+        file.allocated_bytes = file.len_bytes;
         file.next_seq = seq;
         file.compact_at_bytes = compact_at(self.compact_min_bytes, file.len_bytes);
         self.counters

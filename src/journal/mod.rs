@@ -87,6 +87,14 @@ pub const MAX_COMPACT_MIN_BYTES: u64 = 1 << 40;
 /// constant factor of the live state, and compaction work stays linear in
 /// the changes written.
 pub const COMPACT_GROWTH_FACTOR: u64 = 2;
+/// `preallocate_bytes` when none is given.
+pub const DEFAULT_PREALLOCATE_BYTES: u64 = 1 << 20;
+/// Largest `preallocate_bytes` accepted.
+pub const MAX_PREALLOCATE_BYTES: u64 = 64 << 20;
+/// `group_commit_delay_us` when none is given.
+pub const DEFAULT_GROUP_COMMIT_DELAY_US: u32 = 0;
+/// Largest `group_commit_delay_us` accepted.
+pub const MAX_GROUP_COMMIT_DELAY_US: u32 = 10_000;
 /// Most changes written and synced in one batch.
 pub const MAX_BATCH_CHANGES: usize = 4096;
 /// Most changes waiting for the disk at once. The server never comes near
@@ -107,6 +115,18 @@ pub struct JournalConfig {
     /// Journal size under which it is never compacted; clamped to
     /// [`MIN_COMPACT_MIN_BYTES`]..=[`MAX_COMPACT_MIN_BYTES`].
     pub compact_min_bytes: u64,
+    /// Zeros written ahead of the journal's end, so that most fsyncs only
+    /// overwrite data in place and need no metadata update (the file's size
+    /// changes once per this many bytes); 0 writes none. Clamped to
+    /// [`MAX_PREALLOCATE_BYTES`]. A journal ends at its first all-zero
+    /// region.
+    pub preallocate_bytes: u64,
+    /// How long a group-commit leader waits, when the last batch held more
+    /// than one change, for the clients it just answered to send their next
+    /// change, so that they join this batch instead of the next one (like
+    /// PostgreSQL's `commit_delay`). 0 never waits; clamped to
+    /// [`MAX_GROUP_COMMIT_DELAY_US`].
+    pub group_commit_delay_us: u32,
 }
 
 impl Default for JournalConfig {
@@ -115,6 +135,8 @@ impl Default for JournalConfig {
             events: None,
             max_bookings: None,
             compact_min_bytes: DEFAULT_COMPACT_MIN_BYTES,
+            preallocate_bytes: DEFAULT_PREALLOCATE_BYTES,
+            group_commit_delay_us: DEFAULT_GROUP_COMMIT_DELAY_US,
         }
     }
 }
@@ -220,6 +242,8 @@ pub struct Journal {
     /// Where a new journal or a compaction is written before it takes the name.
     aside_name: String,
     compact_min_bytes: u64,
+    preallocate_bytes: u64,
+    group_commit_delay: std::time::Duration,
     state: Mutex<State>,
     /// Signalled whenever a flush ends or the journal fails.
     flushed: Condvar,
@@ -334,6 +358,8 @@ impl Journal {
                 let scanned = replay::scan(&*storage, name)?;
                 check_config(name, config, &scanned.header)?;
                 if let Some((offset, bytes)) = scanned.torn {
+                    // Preallocated zeros after it go too; the next append
+                    // writes new ones.
                     storage
                         .truncate(offset)
                         .map_err(JournalError::io("truncate", name))?;
@@ -355,6 +381,13 @@ impl Journal {
             name: name.to_owned(),
             aside_name,
             compact_min_bytes,
+            preallocate_bytes: config.preallocate_bytes.min(MAX_PREALLOCATE_BYTES),
+            group_commit_delay: std::time::Duration::from_micros(
+                config
+                    .group_commit_delay_us
+                    .min(MAX_GROUP_COMMIT_DELAY_US)
+                    .into(),
+            ),
             state: Mutex::new(State::default()),
             flushed: Condvar::new(),
             file: Mutex::new(file),

@@ -32,6 +32,8 @@ pub(crate) struct Scanned {
     pub(crate) snapshot_bookings: u64,
     /// `Some((offset, bytes))` if a torn tail starts at `offset`.
     pub(crate) torn: Option<(u64, u64)>,
+    /// The file's length, preallocated zeros included.
+    pub(crate) physical_bytes: u64,
 }
 
 /// Reads a file through a window, so that a large journal is never held in
@@ -86,6 +88,20 @@ impl<'a> Reader<'a> {
             Ok(payload) => Ok((frame.seq, payload, total)),
             Err(reason) => Err(reason),
         })
+    }
+
+    /// Whether every byte from `offset` to the end is zero: preallocated
+    /// space, never written.
+    fn zeros_from(&mut self, offset: u64) -> io::Result<bool> {
+        let mut at = offset;
+        while at < self.len {
+            let chunk = self.get(at, WINDOW_BYTES)?;
+            if chunk.iter().any(|b| *b != 0) {
+                return Ok(false);
+            }
+            at += chunk.len() as u64;
+        }
+        Ok(true)
     }
 
     /// Whether any checksum-valid frame starts after `offset`.
@@ -209,6 +225,13 @@ pub(crate) fn scan(storage: &dyn Storage, name: &str) -> Result<Scanned, Journal
                 changes += 1;
             }
             Err(reason) => {
+                // The end of what was written, in preallocated space.
+                if reader
+                    .zeros_from(offset)
+                    .map_err(JournalError::io("read", name))?
+                {
+                    break;
+                }
                 if let Some(valid) = reader
                     .valid_frame_after(offset)
                     .map_err(JournalError::io("read", name))?
@@ -238,6 +261,7 @@ pub(crate) fn scan(storage: &dyn Storage, name: &str) -> Result<Scanned, Journal
         changes,
         snapshot_bookings,
         torn,
+        physical_bytes: len,
     })
 }
 

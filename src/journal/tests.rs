@@ -14,6 +14,9 @@ fn config() -> JournalConfig {
         events: Some(vec![("A".into(), 1_000_000), ("B".into(), 7)]),
         max_bookings: Some(100_000),
         compact_min_bytes: MIN_COMPACT_MIN_BYTES,
+        // Small, so the simulated disk stays small, but the path is taken.
+        preallocate_bytes: 512,
+        ..JournalConfig::default()
     }
 }
 
@@ -180,11 +183,34 @@ fn journal_bytes(n_ops: usize) -> (Vec<u8>, Vec<u64>, Ledger) {
             offsets.pop();
         }
     }
-    (
-        disk.contents("j").unwrap(),
-        offsets,
-        ledger.into_inner().unwrap(),
-    )
+    // Without the preallocated zeros.
+    let mut bytes = disk.contents("j").unwrap();
+    bytes.truncate(opened.journal.stats().file_bytes as usize);
+    (bytes, offsets, ledger.into_inner().unwrap())
+}
+
+#[test]
+fn preallocated_zeros_are_the_end_not_a_torn_tail() {
+    let disk = SimDisk::new();
+    let opened = open(&disk).unwrap();
+    let ledger = Mutex::new(opened.ledger);
+    run(&opened.journal, &ledger, &ops(11, 100)).unwrap();
+    let logical = opened.journal.stats().file_bytes;
+    drop(opened.journal);
+    let physical = disk.contents("j").unwrap().len() as u64;
+    assert!(physical > logical, "{physical} <= {logical}");
+    let reopened = open(&disk).unwrap();
+    assert_eq!(reopened.recovery.torn_tail, None);
+    assert_eq!(reopened.journal.stats().file_bytes, logical);
+    assert_eq!(reopened.ledger, ledger.into_inner().unwrap());
+    // A partial record in the zeros is torn, and cut off with them.
+    let mut bytes = disk.contents("j").unwrap();
+    bytes[logical as usize] = 17;
+    drop(reopened);
+    disk.put("j", &bytes);
+    let torn = open(&disk).unwrap().recovery.torn_tail.unwrap();
+    assert_eq!((torn.offset, torn.bytes), (logical, physical - logical));
+    assert_eq!(disk.contents("j").unwrap().len() as u64, logical);
 }
 
 #[test]
@@ -353,9 +379,19 @@ fn a_stale_compaction_file_is_removed_at_start() {
 
 #[test]
 fn many_threads_share_fsyncs() {
+    for delay_us in [0, 300] {
+        threads_share_fsyncs(delay_us);
+    }
+}
+
+fn threads_share_fsyncs(delay_us: u32) {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("journal");
-    let opened = Journal::open_path(&path, &config()).unwrap();
+    let config = JournalConfig {
+        group_commit_delay_us: delay_us,
+        ..config()
+    };
+    let opened = Journal::open_path(&path, &config).unwrap();
     let (journal, ledger) = (opened.journal, Mutex::new(opened.ledger));
     std::thread::scope(|s| {
         for t in 0..8u64 {

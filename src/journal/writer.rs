@@ -37,6 +37,8 @@ pub(crate) struct State {
     pub(crate) failed: Option<Arc<JournalError>>,
     /// Set while a compaction runs.
     pub(crate) retained: Option<Retained>,
+    /// Changes in the last batch flushed.
+    pub(crate) last_batch: usize,
 }
 
 /// Changes synced to the old file after a compaction's snapshot.
@@ -52,6 +54,8 @@ pub(crate) struct FileState {
     pub(crate) storage: Box<dyn Storage>,
     /// Where the next record goes.
     pub(crate) len_bytes: u64,
+    /// The file's length: zeros from `len_bytes` to here.
+    pub(crate) allocated_bytes: u64,
     /// Number of the next record.
     pub(crate) next_seq: u64,
     /// Reused encoding buffer: at most a batch of records.
@@ -66,6 +70,7 @@ impl FileState {
         Self {
             storage,
             len_bytes,
+            allocated_bytes: len_bytes,
             next_seq: image.next_seq,
             scratch: Vec::new(),
             compact_at_bytes: compact_at(compact_min_bytes, len_bytes),
@@ -80,6 +85,12 @@ impl FileState {
         Self {
             storage,
             len_bytes: scanned.end_bytes,
+            // A torn tail was cut off, zeros after it included.
+            allocated_bytes: if scanned.torn.is_some() {
+                scanned.end_bytes
+            } else {
+                scanned.physical_bytes
+            },
             next_seq: scanned.next_seq,
             scratch: Vec::new(),
             compact_at_bytes: compact_at(compact_min_bytes, scanned.base_bytes),
@@ -237,9 +248,17 @@ impl Journal {
         &'a self,
         mut st: std::sync::MutexGuard<'a, State>,
     ) -> std::sync::MutexGuard<'a, State> {
+        st.flushing = true;
+        if st.last_batch > 1 && !self.group_commit_delay.is_zero() {
+            // Others are committing too: give those just answered a moment
+            // to append their next change to this batch.
+            drop(st);
+            std::thread::sleep(self.group_commit_delay);
+            st = self.lock_state();
+        }
         let n = st.pending.len().min(MAX_BATCH_CHANGES);
         let batch: Vec<(u64, Change)> = st.pending.drain(..n).collect();
-        st.flushing = true;
+        st.last_batch = n;
         drop(st);
         let result = self.write_batch(&batch);
         let mut st = self.lock_state();
@@ -275,10 +294,23 @@ impl Journal {
         for (i, (_, change)) in batch.iter().enumerate() {
             record::encode_change(&mut file.scratch, file.next_seq + i as u64, change);
         }
+        let records_bytes = file.scratch.len() as u64;
+        let end = file.len_bytes + records_bytes;
+        let allocated = if end > file.allocated_bytes && self.preallocate_bytes > 0 {
+            // Zeros ahead, in the same write: the size (metadata) changes
+            // once per `preallocate_bytes`, and the fdatasyncs in between
+            // only overwrite data in place.
+            file.scratch
+                .resize((records_bytes + self.preallocate_bytes) as usize, 0);
+            end + self.preallocate_bytes
+        } else {
+            file.allocated_bytes.max(end)
+        };
         file.storage
             .write_at(file.len_bytes, &file.scratch)
             .map_err(JournalError::io("write", &self.name))?;
-        file.len_bytes += file.scratch.len() as u64;
+        file.len_bytes = end;
+        file.allocated_bytes = allocated;
         file.next_seq += batch.len() as u64;
         file.storage
             .sync_data()
@@ -287,8 +319,7 @@ impl Journal {
         c.fsyncs.fetch_add(1, Ordering::Relaxed);
         c.changes_synced
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        c.bytes_written
-            .fetch_add(file.scratch.len() as u64, Ordering::Relaxed);
+        c.bytes_written.fetch_add(records_bytes, Ordering::Relaxed);
         c.largest_batch
             .fetch_max(batch.len() as u64, Ordering::Relaxed);
         c.file_bytes.store(file.len_bytes, Ordering::Relaxed);

@@ -37,7 +37,8 @@ pub use stats::Stats;
 use crate::client::Client;
 use crate::journal::{
     Dir, Journal, JournalConfig, JournalStats, Recovery, DEFAULT_COMPACT_MIN_BYTES,
-    MAX_COMPACT_MIN_BYTES, MIN_COMPACT_MIN_BYTES,
+    DEFAULT_GROUP_COMMIT_DELAY_US, DEFAULT_PREALLOCATE_BYTES, MAX_COMPACT_MIN_BYTES,
+    MAX_GROUP_COMMIT_DELAY_US, MIN_COMPACT_MIN_BYTES,
 };
 use crate::ledger::Ledger;
 use crate::sysv::{Key, Mode, OwnedQueue, QueueId, SendFlags, SysvError};
@@ -79,6 +80,8 @@ pub struct Builder {
     max_bookings_set: bool,
     journal: Option<JournalAt>,
     journal_compact_min_bytes: Option<u64>,
+    journal_group_commit_delay_us: Option<u32>,
+    journal_preallocate_bytes: Option<u64>,
 }
 
 /// Where the journal is: a path, or a [`Dir`] and a name.
@@ -183,6 +186,20 @@ impl Builder {
         self
     }
 
+    /// Zeros written ahead of the journal's end (see
+    /// [`JournalConfig::preallocate_bytes`]); 1 MiB by default.
+    pub fn journal_preallocate_bytes(mut self, bytes: u64) -> Self {
+        self.journal_preallocate_bytes = Some(bytes);
+        self
+    }
+
+    /// How long a group commit waits for more changes when others are
+    /// committing too (see [`JournalConfig::group_commit_delay_us`]).
+    pub fn journal_group_commit_delay_us(mut self, delay_us: u32) -> Self {
+        self.journal_group_commit_delay_us = Some(delay_us);
+        self
+    }
+
     /// How long a reply waits for room in a full queue.
     pub fn reply_timeout_ms(mut self, reply_timeout_ms: u32) -> Self {
         self.limits.reply_timeout_ms = reply_timeout_ms;
@@ -221,10 +238,25 @@ impl Builder {
                         max: MAX_COMPACT_MIN_BYTES,
                     }));
                 }
+                let group_commit_delay_us = self
+                    .journal_group_commit_delay_us
+                    .unwrap_or(DEFAULT_GROUP_COMMIT_DELAY_US);
+                if group_commit_delay_us > MAX_GROUP_COMMIT_DELAY_US {
+                    return Err(ServerError::Limit(LimitError {
+                        name: "journal_group_commit_delay_us",
+                        value: group_commit_delay_us.into(),
+                        min: 0,
+                        max: MAX_GROUP_COMMIT_DELAY_US.into(),
+                    }));
+                }
                 let config = JournalConfig {
                     events: (!self.events.is_empty()).then_some(self.events),
                     max_bookings: self.max_bookings_set.then_some(self.limits.max_bookings),
                     compact_min_bytes,
+                    group_commit_delay_us,
+                    preallocate_bytes: self
+                        .journal_preallocate_bytes
+                        .unwrap_or(DEFAULT_PREALLOCATE_BYTES),
                 };
                 let opened = match path {
                     JournalAt::Path(path) => Journal::open_path(path, &config)?,
