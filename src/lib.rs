@@ -7,6 +7,7 @@
 //!   and the decoder that turns any bytes into one of them or a typed error;
 //! - [`ledger`]: the seat ledger, whose invariants are asserted on every change;
 //! - [`sysv`]: the only module with `unsafe`, a typed System V queue API;
+//! - [`journal`]: the durable record of the ledger's changes, replayed at start;
 //! - [`server`]: the dispatcher (thread-per-request, pool, sequential);
 //! - [`client`]: typed calls with timeouts;
 //! - [`mod@bench`]: the benchmark harness (echo floor, load driver, reports).
@@ -29,6 +30,7 @@ pub mod codec;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod ids;
+pub mod journal;
 pub mod ledger;
 pub mod server;
 mod status;

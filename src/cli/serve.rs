@@ -1,8 +1,12 @@
 //! `guichet serve`: run a server on a key until SIGINT or SIGTERM.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::thread;
 
+use guichet::journal::{
+    JournalStats, Recovery, DEFAULT_COMPACT_MIN_BYTES, DEFAULT_GROUP_COMMIT_DELAY_US,
+};
 use guichet::server::{Dispatch, Server, Stats, DEFAULT_MAX_IN_FLIGHT};
 use guichet::sysv::Key;
 use guichet::Status;
@@ -21,7 +25,8 @@ pub struct ServeArgs {
     #[arg(long, default_value = DEFAULT_KEY, value_parser = parse_key)]
     key: Key,
     /// An event as NAME=CAPACITY; repeat for more (numbered 1, 2, … in this
-    /// order). Default: Concert=100, Opera=50, Theatre=20.
+    /// order). Default: Concert=100, Opera=50, Theatre=20. With an existing
+    /// journal the events are the journal's, and any given must match them.
     #[arg(long = "event", value_name = "NAME=CAPACITY", value_parser = parse_event)]
     events: Vec<(String, u32)>,
     /// thread-per-request, pool, pool:N or sequential.
@@ -30,9 +35,22 @@ pub struct ServeArgs {
     /// Most requests in flight at once.
     #[arg(long, default_value_t = DEFAULT_MAX_IN_FLIGHT)]
     max_in_flight: usize,
-    /// Most bookings the ledger holds, cancelled ones included.
-    #[arg(long, default_value_t = guichet::ledger::DEFAULT_MAX_BOOKINGS)]
-    max_bookings: usize,
+    /// Most bookings the ledger holds, cancelled ones included. Default:
+    /// the journal's, or 1048576.
+    #[arg(long)]
+    max_bookings: Option<usize>,
+    /// Journal file: every change is synced to it before it is answered OK,
+    /// and the ledger is replayed from it at start. Created if missing.
+    #[arg(long, value_name = "PATH")]
+    journal: Option<PathBuf>,
+    /// Journal size in bytes under which it is never compacted; past it, it
+    /// is compacted whenever it reaches twice the size of its last snapshot.
+    #[arg(long, default_value_t = DEFAULT_COMPACT_MIN_BYTES, value_name = "BYTES")]
+    journal_compact_bytes: u64,
+    /// Microseconds a group commit waits for more changes when others are
+    /// committing too (0 to 10000).
+    #[arg(long, default_value_t = DEFAULT_GROUP_COMMIT_DELAY_US, value_name = "US")]
+    journal_group_commit_delay_us: u32,
 }
 
 fn parse_event(s: &str) -> Result<(String, u32), String> {
@@ -56,7 +74,18 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let events = if args.events.is_empty() {
+    // The defaults are for a new ledger: an existing journal brings its own.
+    let journal_exists = match &args.journal {
+        Some(path) => match path.try_exists() {
+            Ok(exists) => exists,
+            Err(e) => {
+                err(format_args!("guichet: journal {}: {e}", path.display()));
+                return ExitCode::FAILURE;
+            }
+        },
+        None => false,
+    };
+    let events = if args.events.is_empty() && !journal_exists {
         DEFAULT_EVENTS
             .iter()
             .map(|(name, capacity)| ((*name).to_owned(), *capacity))
@@ -67,8 +96,16 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     let mut builder = Server::builder()
         .key(args.key)
         .dispatch(args.dispatch)
-        .max_in_flight(args.max_in_flight)
-        .max_bookings(args.max_bookings);
+        .max_in_flight(args.max_in_flight);
+    if let Some(max_bookings) = args.max_bookings {
+        builder = builder.max_bookings(max_bookings);
+    }
+    if let Some(path) = &args.journal {
+        builder = builder
+            .journal(path)
+            .journal_compact_min_bytes(args.journal_compact_bytes)
+            .journal_group_commit_delay_us(args.journal_group_commit_delay_us);
+    }
     for (name, capacity) in &events {
         builder = builder.event(name.clone(), *capacity);
     }
@@ -79,6 +116,9 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let (Some(path), Some(recovery)) = (&args.journal, server.journal_recovery()) {
+        report_recovery(path, &recovery);
+    }
     out(format_args!(
         "guichet: serving key {} (queue id {}), dispatch {}, pid {}",
         server.key(),
@@ -86,8 +126,19 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         server.dispatch(),
         std::process::id()
     ));
-    for (id, (name, capacity)) in (1..).zip(&events) {
-        out(format_args!("  event {id}: {name}, {capacity} seats"));
+    let listed = server.with_ledger(|ledger| {
+        for e in ledger.events() {
+            out(format_args!(
+                "  event {}: {}, {} seats, {} remaining",
+                e.id.get(),
+                e.name,
+                e.seats.capacity,
+                e.seats.remaining
+            ));
+        }
+    });
+    if let Err(e) = listed {
+        err(format_args!("guichet: {e}"));
     }
     out(format_args!("guichet: stop with Ctrl-C or SIGTERM"));
 
@@ -114,6 +165,43 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     }
 }
 
+fn report_recovery(path: &Path, recovery: &Recovery) {
+    let path = path.display();
+    if recovery.stale_compaction_removed {
+        err(format_args!(
+            "guichet: journal {path}: removed the file of a compaction a crash interrupted"
+        ));
+    }
+    if let Some(torn) = recovery.torn_tail {
+        err(format_args!(
+            "guichet: journal {path}: truncated a torn tail of {} bytes at offset {} \
+             (a write cut short by a crash, never acknowledged)",
+            torn.bytes, torn.offset
+        ));
+    }
+    if recovery.created {
+        err(format_args!("guichet: journal {path}: created"));
+    } else {
+        err(format_args!(
+            "guichet: journal {path}: replayed {} snapshot bookings and {} changes",
+            recovery.snapshot_bookings, recovery.changes_replayed
+        ));
+    }
+}
+
+fn report_journal(journal: &JournalStats) {
+    err(format_args!(
+        "guichet: journal: {} changes in {} fsyncs ({:.2} per fsync, at most {}), {} compactions ({} abandoned), {} bytes",
+        journal.changes_synced,
+        journal.fsyncs,
+        journal.changes_per_fsync(),
+        journal.largest_batch,
+        journal.compactions,
+        journal.compactions_failed,
+        journal.file_bytes
+    ));
+}
+
 fn report(stats: &Stats) {
     let statuses: Vec<String> = Status::ALL
         .iter()
@@ -129,4 +217,7 @@ fn report(stats: &Stats) {
         stats.replies_abandoned,
         stats.peak_in_flight
     ));
+    if let Some(journal) = &stats.journal {
+        report_journal(journal);
+    }
 }

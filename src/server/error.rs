@@ -1,3 +1,4 @@
+use crate::journal::JournalError;
 use crate::ledger::ConfigError;
 use crate::sysv::{Key, SysvError};
 
@@ -41,6 +42,11 @@ pub enum ServerError {
     /// inconsistent, so the server stopped rather than serve from it.
     #[error("a server thread panicked while holding the ledger; the server stopped")]
     LedgerPoisoned,
+    /// The journal could not be opened (damaged, locked, configuration
+    /// disagreeing), or failed while serving: the server stopped, and sent
+    /// no reply that depended on it.
+    #[error("{0}")]
+    Journal(#[from] JournalError),
     /// Removing the queue at shutdown failed.
     #[error("could not remove the message queue at shutdown: {0}")]
     RemoveQueue(#[source] SysvError),

@@ -20,6 +20,7 @@ mod reply;
 mod shared;
 mod stats;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -35,6 +36,11 @@ pub use handler::{handle_message, Handled};
 pub use stats::Stats;
 
 use crate::client::Client;
+use crate::journal::{
+    Dir, Journal, JournalConfig, JournalStats, Recovery, DEFAULT_COMPACT_MIN_BYTES,
+    DEFAULT_GROUP_COMMIT_DELAY_US, DEFAULT_PREALLOCATE_BYTES, MAX_COMPACT_MIN_BYTES,
+    MAX_GROUP_COMMIT_DELAY_US, MIN_COMPACT_MIN_BYTES,
+};
 use crate::ledger::Ledger;
 use crate::sysv::{Key, Mode, OwnedQueue, QueueId, SendFlags, SysvError};
 use crate::wire::REQUEST_MTYPE;
@@ -76,6 +82,28 @@ pub struct Builder {
     mode: Mode,
     dispatch: Dispatch,
     limits: Limits,
+    /// Whether `max_bookings` was set (a journal's is checked against it only then).
+    max_bookings_set: bool,
+    journal: Option<JournalAt>,
+    journal_compact_min_bytes: Option<u64>,
+    journal_group_commit_delay_us: Option<u32>,
+    journal_preallocate_bytes: Option<u64>,
+}
+
+/// Where the journal is: a path, or a [`Dir`] and a name.
+#[derive(Clone)]
+enum JournalAt {
+    Path(PathBuf),
+    Dir(Arc<dyn Dir>, String),
+}
+
+impl std::fmt::Debug for JournalAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JournalAt::Path(path) => write!(f, "{}", path.display()),
+            JournalAt::Dir(dir, name) => write!(f, "{name} in {}", dir.describe()),
+        }
+    }
 }
 
 impl Builder {
@@ -107,6 +135,7 @@ impl Builder {
     /// Every limit at once.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self.max_bookings_set = true;
         self
     }
 
@@ -119,6 +148,61 @@ impl Builder {
     /// Bookings the ledger holds before answering LEDGER_FULL.
     pub fn max_bookings(mut self, max_bookings: usize) -> Self {
         self.limits.max_bookings = max_bookings;
+        self.max_bookings_set = true;
+        self
+    }
+
+    /// Journals every change to the file at `path`, and answers OK only
+    /// once the change is on disk (see [`crate::journal`]). If the file
+    /// exists, the ledger is replayed from it, and its events and
+    /// `max_bookings` are the journal's: events or `max_bookings` set on
+    /// the builder must then match them. If not, a new journal is created
+    /// with the builder's.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("journal");
+    /// let server = guichet::Server::builder().event("Concert", 10).journal(&path).spawn()?;
+    /// server.client().reserve_with_id(1, 3, 42)?;
+    /// server.shutdown()?;
+    ///
+    /// // Events come from the journal; the booking is still there.
+    /// let server = guichet::Server::builder().journal(&path).spawn()?;
+    /// assert_eq!(server.client().query(1)?.remaining, 7);
+    /// assert_eq!(server.journal_recovery().map(|r| r.changes_replayed), Some(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn journal(mut self, path: impl Into<PathBuf>) -> Self {
+        self.journal = Some(JournalAt::Path(path.into()));
+        self
+    }
+
+    /// Like [`Builder::journal`], with the journal `name` in `dir`: for
+    /// tests on a simulated disk ([`crate::journal::sim::SimDisk`]).
+    pub fn journal_in(mut self, dir: impl Dir + 'static, name: impl Into<String>) -> Self {
+        self.journal = Some(JournalAt::Dir(Arc::new(dir), name.into()));
+        self
+    }
+
+    /// Journal size under which it is never compacted
+    /// ([`DEFAULT_COMPACT_MIN_BYTES`] by default); past it, the journal is
+    /// compacted once it reaches twice the size of its last snapshot.
+    pub fn journal_compact_min_bytes(mut self, bytes: u64) -> Self {
+        self.journal_compact_min_bytes = Some(bytes);
+        self
+    }
+
+    /// Zeros written ahead of the journal's end (see
+    /// [`JournalConfig::preallocate_bytes`]); 1 MiB by default.
+    pub fn journal_preallocate_bytes(mut self, bytes: u64) -> Self {
+        self.journal_preallocate_bytes = Some(bytes);
+        self
+    }
+
+    /// How long a group commit waits for more changes when others are
+    /// committing too (see [`JournalConfig::group_commit_delay_us`]).
+    pub fn journal_group_commit_delay_us(mut self, delay_us: u32) -> Self {
+        self.journal_group_commit_delay_us = Some(delay_us);
         self
     }
 
@@ -141,10 +225,54 @@ impl Builder {
     /// - [`ServerError::Ledger`] / [`ServerError::Limit`]: bad configuration;
     /// - [`ServerError::QueueExists`]: a queue already has the key;
     /// - [`ServerError::CreateQueue`]: msgget(2) failed otherwise;
-    /// - [`ServerError::Spawn`]: a receive thread could not start.
+    /// - [`ServerError::Spawn`]: a receive thread could not start;
+    /// - [`ServerError::Journal`]: the journal could not be opened or
+    ///   replayed, or disagrees with the configuration.
     pub fn spawn(self) -> Result<Server, ServerError> {
         self.limits.check(self.dispatch)?;
-        let ledger = Ledger::new(self.events, self.limits.max_bookings)?;
+        let (ledger, journal) = match &self.journal {
+            None => (Ledger::new(self.events, self.limits.max_bookings)?, None),
+            Some(path) => {
+                let compact_min_bytes = self
+                    .journal_compact_min_bytes
+                    .unwrap_or(DEFAULT_COMPACT_MIN_BYTES);
+                if !(MIN_COMPACT_MIN_BYTES..=MAX_COMPACT_MIN_BYTES).contains(&compact_min_bytes) {
+                    return Err(ServerError::Limit(LimitError {
+                        name: "journal_compact_min_bytes",
+                        value: compact_min_bytes,
+                        min: MIN_COMPACT_MIN_BYTES,
+                        max: MAX_COMPACT_MIN_BYTES,
+                    }));
+                }
+                let group_commit_delay_us = self
+                    .journal_group_commit_delay_us
+                    .unwrap_or(DEFAULT_GROUP_COMMIT_DELAY_US);
+                if group_commit_delay_us > MAX_GROUP_COMMIT_DELAY_US {
+                    return Err(ServerError::Limit(LimitError {
+                        name: "journal_group_commit_delay_us",
+                        value: group_commit_delay_us.into(),
+                        min: 0,
+                        max: MAX_GROUP_COMMIT_DELAY_US.into(),
+                    }));
+                }
+                let config = JournalConfig {
+                    events: (!self.events.is_empty()).then_some(self.events),
+                    max_bookings: self.max_bookings_set.then_some(self.limits.max_bookings),
+                    compact_min_bytes,
+                    group_commit_delay_us,
+                    preallocate_bytes: self
+                        .journal_preallocate_bytes
+                        .unwrap_or(DEFAULT_PREALLOCATE_BYTES),
+                };
+                let opened = match path {
+                    JournalAt::Path(path) => Journal::open_path(path, &config)?,
+                    JournalAt::Dir(dir, name) => {
+                        Journal::open(Box::new(Arc::clone(dir)), name, &config)?
+                    }
+                };
+                (opened.ledger, Some(Arc::new(opened.journal)))
+            }
+        };
         let owned = match self.key {
             None => OwnedQueue::create_private(self.mode),
             Some(key) => OwnedQueue::create_exclusive(key, self.mode),
@@ -154,7 +282,9 @@ impl Builder {
             (error, _) => ServerError::CreateQueue(error),
         })?;
         let receivers = self.dispatch.receivers();
-        let shared = Arc::new(Shared::new(owned.queue(), ledger, self.limits, receivers));
+        let shared = Arc::new(
+            Shared::new(owned.queue(), ledger, self.limits, receivers).with_journal(journal),
+        );
         let handoff = match self.dispatch {
             Dispatch::ThreadPerRequest => Handoff::SpawnPerRequest,
             Dispatch::Pool(_) | Dispatch::Sequential => Handoff::Inline,
@@ -270,7 +400,21 @@ impl Server {
 
     /// The counters so far.
     pub fn stats(&self) -> Stats {
-        self.shared.counters.snapshot()
+        Stats {
+            journal: self.journal_stats(),
+            ..self.shared.counters.snapshot()
+        }
+    }
+
+    /// The journal's counters, if the server has one.
+    pub fn journal_stats(&self) -> Option<JournalStats> {
+        self.shared.journal.as_ref().map(|j| j.stats())
+    }
+
+    /// What opening the journal found and did (a torn tail cut off, changes
+    /// replayed…), if the server has one.
+    pub fn journal_recovery(&self) -> Option<Recovery> {
+        self.shared.journal.as_ref().map(|j| j.recovery().clone())
     }
 
     /// Runs `f` on the ledger under its lock (for tests and audits: it
@@ -340,10 +484,13 @@ impl Server {
             let _ = handle.join();
         }
         shared.wait_idle(Instant::now() + AFTER_REMOVE_GRACE);
+        // Waits for a compaction in progress and syncs whatever is left.
+        let journal_closed = shared.journal.as_ref().map_or(Ok(()), |j| j.close());
         if let Some(failure) = shared.take_failure() {
             return Err(failure);
         }
         removed.map_err(ServerError::RemoveQueue)?;
+        journal_closed?;
         Ok(self.stats())
     }
 }

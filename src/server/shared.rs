@@ -6,6 +6,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use crate::codec::Operation;
+use crate::journal::Journal;
 use crate::ledger::{Ledger, Outcome};
 use crate::sysv::Queue;
 
@@ -17,6 +18,8 @@ use super::stats::Counters;
 pub(crate) struct Shared {
     pub(crate) queue: Queue,
     ledger: Mutex<Ledger>,
+    /// Where changes are made durable before they are answered, if anywhere.
+    pub(crate) journal: Option<Arc<Journal>>,
     pub(crate) counters: Counters,
     pub(crate) limits: Limits,
     pub(crate) tags: ReplyTags,
@@ -49,6 +52,7 @@ impl Shared {
         Self {
             queue,
             ledger: Mutex::new(ledger),
+            journal: None,
             counters: Counters::default(),
             limits,
             tags: ReplyTags::default(),
@@ -62,13 +66,38 @@ impl Shared {
         }
     }
 
-    /// Applies one operation under the ledger lock, and nothing else under it.
+    /// The same state, journaling every change to `journal`.
+    pub(crate) fn with_journal(mut self, journal: Option<Arc<Journal>>) -> Self {
+        self.journal = journal;
+        self
+    }
+
+    /// Applies one operation under the ledger lock, and nothing else under
+    /// it. With a journal, returns only once what the outcome shows is
+    /// durable (see the `journal` module docs: every reply waits for the
+    /// changes appended before it read the ledger, so none shows a change
+    /// a crash could take back). A journal failure is returned as an error:
+    /// the caller fails the server and sends no reply, because the change
+    /// may or may not have reached the disk.
     pub(crate) fn apply(&self, operation: &Operation) -> Result<Outcome, ServerError> {
         let mut ledger = self
             .ledger
             .lock()
             .map_err(|_| ServerError::LedgerPoisoned)?;
-        Ok(ledger.apply(operation))
+        let outcome = ledger.apply(operation);
+        let Some(journal) = &self.journal else {
+            return Ok(outcome);
+        };
+        // Appended under the lock, so the journal's order is the ledger's.
+        let durable_at = match outcome.change() {
+            Some(change) => journal.append(&change),
+            None => Ok(journal.appended()),
+        };
+        // Never hold the ledger across the write and fsync.
+        drop(ledger);
+        journal.wait_durable(durable_at?)?;
+        journal.compact_if_due(&self.ledger)?;
+        Ok(outcome)
     }
 
     /// Runs `f` on the ledger under its lock.

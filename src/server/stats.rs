@@ -29,6 +29,8 @@ pub struct Stats {
     pub spawn_failures: u64,
     /// Receive errors the loop survived (other than the queue's removal).
     pub receive_errors: u64,
+    /// The journal's counters (fsyncs, changes per fsync…), if it has one.
+    pub journal: Option<crate::journal::JournalStats>,
 }
 
 impl Stats {
@@ -94,6 +96,7 @@ impl Counters {
             peak_in_flight: load(&self.peak_in_flight),
             spawn_failures: load(&self.spawn_failures),
             receive_errors: load(&self.receive_errors),
+            journal: None,
         }
     }
 }

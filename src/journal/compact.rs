@@ -1,0 +1,326 @@
+//! Compaction: once the journal has grown past its limit, the ledger is
+//! written as a snapshot to a new file, which replaces the journal.
+//!
+//! Crash-safe at every point, because the journal's name only ever moves
+//! from one complete, synced file to another:
+//!
+//! 1. under the ledger lock, the ledger is encoded (header + snapshot
+//!    records) and the number of the last change it holds noted;
+//! 2. without any lock, the image is written to `NAME.compact` and synced,
+//!    while the server goes on appending to the old journal;
+//! 3. owning the file (no flush runs), the changes synced to the old file
+//!    since the snapshot are appended to the new one, which is synced,
+//!    renamed over `NAME`, and the directory synced;
+//! 4. appends go to the new file from then on.
+//!
+//! A crash before the rename leaves the old journal whole (and a stale
+//! `NAME.compact`, removed at the next start); after it, the new one.
+//! Failures before the rename abandon the compaction and keep the old
+//! journal; from the rename on, the state on disk is unknown and the
+//! journal fails.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::ledger::{BookingState, Ledger};
+
+use super::error::JournalError;
+use super::record::{self, Header, MAX_SNAPSHOT_BOOKINGS_PER_RECORD};
+use super::storage::{Dir, Storage};
+use super::writer::{compact_at, Retained};
+use super::Journal;
+
+/// A journal file's content as a compaction (or a new journal) starts it.
+pub(crate) struct Image {
+    pub(crate) bytes: Vec<u8>,
+    /// Records in it: the number of the next one.
+    pub(crate) next_seq: u64,
+}
+
+/// Encodes `ledger` as a header and snapshot records. Cancelled bookings
+/// come first, so replaying each as "reserve, then cancel" always finds
+/// its seats free; ids are sorted so the same ledger gives the same bytes.
+pub(crate) fn encode_image(ledger: &Ledger) -> Image {
+    let mut bookings: Vec<_> = ledger.bookings().collect();
+    bookings.sort_unstable_by_key(|(id, b)| (b.state == BookingState::Active, *id));
+    let chunks = bookings.chunks(MAX_SNAPSHOT_BOOKINGS_PER_RECORD);
+    let header = Header {
+        max_bookings: ledger.max_bookings() as u64,
+        snapshot_records: chunks.len() as u64,
+        events: ledger
+            .events()
+            .map(|e| (e.name.to_owned(), e.seats.capacity))
+            .collect(),
+    };
+    let mut bytes = Vec::new();
+    record::encode_header(&mut bytes, &header);
+    let mut next_seq = 1;
+    for chunk in chunks {
+        record::encode_snapshot(&mut bytes, next_seq, chunk);
+        next_seq += 1;
+    }
+    Image { bytes, next_seq }
+}
+
+/// Writes `bytes` as the whole of file `aside` and syncs it.
+pub(crate) fn write_aside(
+    dir: &dyn Dir,
+    aside: &str,
+    bytes: &[u8],
+) -> Result<Box<dyn Storage>, JournalError> {
+    let mut file = dir
+        .create(aside)
+        .map_err(JournalError::io("create", aside))?;
+    file.write_at(0, bytes)
+        .map_err(JournalError::io("write", aside))?;
+    file.sync_data()
+        .map_err(JournalError::io("fdatasync", aside))?;
+    Ok(file)
+}
+
+/// Renames `aside` over `name` and syncs the directory.
+pub(crate) fn rename_into_place(
+    dir: &dyn Dir,
+    aside: &str,
+    name: &str,
+) -> Result<(), JournalError> {
+    dir.rename(aside, name)
+        .map_err(JournalError::io("rename", aside))?;
+    dir.sync()
+        .map_err(JournalError::io("fsync", &dir.describe()))
+}
+
+/// How a compaction ended badly.
+enum Stop {
+    /// Before the rename: the old journal is intact and stays in use.
+    Abandoned(JournalError),
+    /// From the rename on: the journal fails.
+    Fatal(JournalError),
+}
+
+impl Journal {
+    /// If the journal has outgrown its limit (and no compaction runs),
+    /// snapshots `ledger` — the ledger this journal records, whose lock
+    /// every [`append`](Journal::append) is made under — and installs the
+    /// snapshot from a background thread. Returns whether it started one.
+    /// Cheap when no compaction is due: one atomic load.
+    ///
+    /// The snapshot is encoded under the ledger lock, in this thread: about
+    /// 17 bytes per booking.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::LedgerPoisoned`]. Failures of the compaction itself
+    /// are not returned: before its rename it is abandoned (counted in
+    /// [`JournalStats::compactions_failed`](super::JournalStats)); after,
+    /// the journal fails.
+    pub fn compact_if_due(self: &Arc<Self>, ledger: &Mutex<Ledger>) -> Result<bool, JournalError> {
+        if !self.compaction_due.load(Ordering::Acquire)
+            || self.compacting.swap(true, Ordering::AcqRel)
+        {
+            return Ok(false);
+        }
+        self.compaction_due.store(false, Ordering::Release);
+        let (image, after) = match self.snapshot(ledger) {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                self.compacting.store(false, Ordering::Release);
+                return Err(error);
+            }
+        };
+        let mut slot = self
+            .compactor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(finished) = slot.take() {
+            // `compacting` was clear, so it has returned or is returning.
+            let _ = finished.join();
+        }
+        let journal = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("guichet-compact".into())
+            .spawn(move || {
+                // Its outcome is in the journal's state and counters.
+                let _ = journal.install(image, after);
+            });
+        match spawned {
+            Ok(handle) => {
+                *slot = Some(handle);
+                Ok(true)
+            }
+            Err(source) => {
+                drop(slot);
+                let _ = self.finish(Err(Stop::Abandoned(JournalError::Io {
+                    op: "spawn compaction thread",
+                    name: self.name.clone(),
+                    source,
+                })));
+                Ok(false)
+            }
+        }
+    }
+
+    /// Compacts now, in this thread, whatever the journal's size: snapshots
+    /// `ledger` (see [`Journal::compact_if_due`]) and installs it. Returns
+    /// `false` if another compaction was running.
+    ///
+    /// ```
+    /// # use std::sync::Mutex;
+    /// # use guichet::journal::{Journal, JournalConfig, sim::SimDisk};
+    /// let disk = SimDisk::new();
+    /// let config = JournalConfig { events: Some(vec![("E".into(), 5)]), ..Default::default() };
+    /// let opened = Journal::open(Box::new(disk.clone()), "j", &config)?;
+    /// let ledger = Mutex::new(opened.ledger);
+    /// assert!(opened.journal.compact(&ledger)?);
+    /// assert_eq!(opened.journal.stats().compactions, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Why it was abandoned (the old journal stays in use), or
+    /// [`JournalError::Failed`] if the journal failed.
+    pub fn compact(&self, ledger: &Mutex<Ledger>) -> Result<bool, JournalError> {
+        if self.compacting.swap(true, Ordering::AcqRel) {
+            return Ok(false);
+        }
+        let (image, after) = match self.snapshot(ledger) {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                self.compacting.store(false, Ordering::Release);
+                return Err(error);
+            }
+        };
+        self.install(image, after).map(|()| true)
+    }
+
+    /// Step 1: the image of the ledger, and the last change it holds.
+    fn snapshot(&self, ledger: &Mutex<Ledger>) -> Result<(Image, u64), JournalError> {
+        let ledger = ledger.lock().map_err(|_| JournalError::LedgerPoisoned)?;
+        let image = encode_image(&ledger);
+        let mut st = self.lock_state();
+        if let Some(cause) = &st.failed {
+            return Err(JournalError::Failed(Arc::clone(cause)));
+        }
+        let after = st.appended;
+        st.retained = Some(Retained {
+            after,
+            changes: Vec::new(),
+            overflowed: false,
+        });
+        Ok((image, after))
+    }
+
+    /// Steps 2 to 4, then clears `compacting`.
+    fn install(&self, image: Image, after: u64) -> Result<(), JournalError> {
+        let result = self.install_steps(image, after);
+        self.finish(result)
+    }
+
+    fn install_steps(&self, image: Image, after: u64) -> Result<(), Stop> {
+        let aside =
+            write_aside(&*self.dir, &self.aside_name, &image.bytes).map_err(Stop::Abandoned)?;
+        // Own the file: wait for the running flush, then keep others out.
+        let mut st = self.lock_state();
+        while st.flushing && st.failed.is_none() {
+            st = self
+                .flushed
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        if let Some(cause) = &st.failed {
+            return Err(Stop::Abandoned(JournalError::Failed(Arc::clone(cause))));
+        }
+        let retained = match st.retained.take() {
+            Some(r) if !r.overflowed => r,
+            _ => {
+                return Err(Stop::Abandoned(JournalError::Backlog {
+                    pending: super::writer::MAX_RETAINED_CHANGES,
+                    max: super::writer::MAX_RETAINED_CHANGES,
+                }))
+            }
+        };
+        st.flushing = true;
+        drop(st);
+        let swapped = self.swap(aside, &image, &retained);
+        let mut st = self.lock_state();
+        st.flushing = false;
+        if swapped.is_ok() {
+            // Changes up to `after` not yet flushed are in the snapshot,
+            // which is now the journal: durable, and not to be written again.
+            while st.pending.front().is_some_and(|(lsn, _)| *lsn <= after) {
+                st.pending.pop_front();
+            }
+            st.durable = st.durable.max(after);
+        }
+        self.flushed.notify_all();
+        drop(st);
+        swapped
+    }
+
+    /// Step 3, owning the file.
+    fn swap(
+        &self,
+        mut aside: Box<dyn Storage>,
+        image: &Image,
+        retained: &Retained,
+    ) -> Result<(), Stop> {
+        let mut file = self.lock_file();
+        let mut tail = Vec::new();
+        let mut seq = image.next_seq;
+        for change in &retained.changes {
+            record::encode_change(&mut tail, seq, change);
+            seq += 1;
+        }
+        let image_len = image.bytes.len() as u64;
+        if !tail.is_empty() {
+            aside
+                .write_at(image_len, &tail)
+                .map_err(JournalError::io("write", &self.aside_name))
+                .map_err(Stop::Abandoned)?;
+            aside
+                .sync_data()
+                .map_err(JournalError::io("fdatasync", &self.aside_name))
+                .map_err(Stop::Abandoned)?;
+        }
+        rename_into_place(&*self.dir, &self.aside_name, &self.name).map_err(Stop::Fatal)?;
+        file.storage = aside;
+        file.len_bytes = image_len + tail.len() as u64;
+        file.allocated_bytes = file.len_bytes;
+        file.next_seq = seq;
+        file.compact_at_bytes = compact_at(self.compact_min_bytes, file.len_bytes);
+        self.counters
+            .file_bytes
+            .store(file.len_bytes, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Publishes a compaction's end and clears `compacting`.
+    fn finish(&self, result: Result<(), Stop>) -> Result<(), JournalError> {
+        let outcome = match result {
+            Ok(()) => {
+                self.counters.compactions.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(Stop::Abandoned(error)) => {
+                // Best effort: a leftover file is removed at the next start.
+                let _ = self.dir.remove(&self.aside_name);
+                self.lock_state().retained = None;
+                self.counters
+                    .compactions_failed
+                    .fetch_add(1, Ordering::Relaxed);
+                let mut file = self.lock_file();
+                // Try again after as much growth again, not at every flush.
+                file.compact_at_bytes = file.len_bytes.saturating_add(self.compact_min_bytes);
+                Err(error)
+            }
+            Err(Stop::Fatal(error)) => {
+                let mut st = self.lock_state();
+                let cause = self.fail(&mut st, error);
+                Err(JournalError::Failed(cause))
+            }
+        };
+        self.compacting.store(false, Ordering::Release);
+        outcome
+    }
+}

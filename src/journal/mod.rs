@@ -1,0 +1,477 @@
+//! The journal: an append-only file of checksummed records from which a
+//! ledger is rebuilt after a crash, so that no booking answered OK is lost.
+//!
+//! - [`record`]: the bytes of one record (`len`, `seq`, CRC32C, payload);
+//! - [`storage`]: the [`Storage`]/[`Dir`] operations the journal needs, on
+//!   the real file system ([`FsDir`]);
+//! - [`sim`]: an in-memory disk that simulates power loss, for tests;
+//! - `writer`: appends and group commit (one `fdatasync` for many changes);
+//! - `replay`: reading a journal back, torn tail versus corruption;
+//! - `compact`: replacing a grown journal by a snapshot, crash-safely.
+//!
+//! # How the server uses it
+//!
+//! Under the ledger lock, the server applies an operation and, if it
+//! changed the ledger, [`append`](Journal::append)s the change (a memory
+//! copy, no syscall), so the journal's order is the ledger's. It releases
+//! the lock, then [`wait_durable`](Journal::wait_durable)s: the first waiter
+//! writes and syncs every change appended so far, the others wait for it, so
+//! one `fdatasync` covers a whole batch. Only then does it reply.
+//!
+//! Every reply waits, not only those that changed something: a QUERY, a
+//! refusal or an idempotent retry waits for [`appended`](Journal::appended)
+//! as it stood when the operation read the ledger. Otherwise a reply could
+//! show a change that is not yet durable — a retried RESERVE could be
+//! answered OK from a booking whose own OK is still waiting for its fsync —
+//! and a crash would then take back something a client was told. When
+//! nothing is waiting for the disk the wait returns at once.
+//!
+//! ```
+//! use std::sync::Mutex;
+//! use guichet::journal::{Journal, JournalConfig};
+//! use guichet::{EventId, Operation};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("journal");
+//! let config = JournalConfig {
+//!     events: Some(vec![("Concert".into(), 10)]),
+//!     ..JournalConfig::default()
+//! };
+//! let opened = Journal::open_path(&path, &config)?;
+//! let (journal, ledger) = (opened.journal, Mutex::new(opened.ledger));
+//!
+//! let event = EventId::new(1).unwrap();
+//! let reserve = Operation::Reserve { event, quantity: 2.try_into()?, booking: None };
+//! let lsn = {
+//!     let mut ledger = ledger.lock().unwrap();
+//!     let outcome = ledger.apply(&reserve);
+//!     journal.append(&outcome.change().unwrap())?
+//! };
+//! journal.wait_durable(lsn)?; // now the booking survives a crash
+//! journal.close()?;
+//! drop(journal);
+//!
+//! let reopened = Journal::open_path(&path, &JournalConfig::default())?;
+//! assert_eq!(reopened.ledger, ledger.into_inner().unwrap());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod compact;
+mod error;
+pub mod record;
+mod replay;
+pub mod sim;
+pub mod storage;
+mod writer;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+
+pub use error::JournalError;
+pub use storage::{Dir, FsDir, LockGuard, Storage};
+
+use crate::ledger::{Ledger, DEFAULT_MAX_BOOKINGS};
+
+use writer::{FileState, State};
+
+/// Journal size at which a compaction is first considered, by default.
+pub const DEFAULT_COMPACT_MIN_BYTES: u64 = 64 << 20;
+/// Smallest `compact_min_bytes` accepted (tests use small ones).
+pub const MIN_COMPACT_MIN_BYTES: u64 = 1 << 10;
+/// Largest `compact_min_bytes` accepted.
+pub const MAX_COMPACT_MIN_BYTES: u64 = 1 << 40;
+/// A journal is compacted once it is this many times the size of its last
+/// snapshot (and at least `compact_min_bytes`): its size stays within a
+/// constant factor of the live state, and compaction work stays linear in
+/// the changes written.
+pub const COMPACT_GROWTH_FACTOR: u64 = 2;
+/// `preallocate_bytes` when none is given.
+pub const DEFAULT_PREALLOCATE_BYTES: u64 = 1 << 20;
+/// Largest `preallocate_bytes` accepted.
+pub const MAX_PREALLOCATE_BYTES: u64 = 64 << 20;
+/// `group_commit_delay_us` when none is given.
+pub const DEFAULT_GROUP_COMMIT_DELAY_US: u32 = 0;
+/// Largest `group_commit_delay_us` accepted.
+pub const MAX_GROUP_COMMIT_DELAY_US: u32 = 10_000;
+/// Most changes written and synced in one batch.
+pub const MAX_BATCH_CHANGES: usize = 4096;
+/// Most changes waiting for the disk at once. The server never comes near
+/// it (each request in flight appends at most one change, and at most
+/// 4096 are in flight); past it, [`Journal::append`] fails.
+pub const MAX_PENDING_CHANGES: usize = 1 << 16;
+
+/// What a journal is opened with: the configuration of a new journal, and
+/// what an existing one is checked against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalConfig {
+    /// The events. For a new journal, its events (`None`: none); for an
+    /// existing one, `Some` must equal what it records (`None`: take them).
+    pub events: Option<Vec<(String, u32)>>,
+    /// Likewise for `max_bookings` (`None`: the journal's, or
+    /// [`DEFAULT_MAX_BOOKINGS`] for a new one).
+    pub max_bookings: Option<usize>,
+    /// Journal size under which it is never compacted; clamped to
+    /// [`MIN_COMPACT_MIN_BYTES`]..=[`MAX_COMPACT_MIN_BYTES`].
+    pub compact_min_bytes: u64,
+    /// Zeros written ahead of the journal's end, so that most fsyncs only
+    /// overwrite data in place and need no metadata update (the file's size
+    /// changes once per this many bytes); 0 writes none. Clamped to
+    /// [`MAX_PREALLOCATE_BYTES`]. A journal ends at its first all-zero
+    /// region.
+    pub preallocate_bytes: u64,
+    /// How long a group-commit leader waits, when the last batch held more
+    /// than one change, for the clients it just answered to send their next
+    /// change, so that they join this batch instead of the next one (like
+    /// PostgreSQL's `commit_delay`). 0 never waits; clamped to
+    /// [`MAX_GROUP_COMMIT_DELAY_US`].
+    pub group_commit_delay_us: u32,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        Self {
+            events: None,
+            max_bookings: None,
+            compact_min_bytes: DEFAULT_COMPACT_MIN_BYTES,
+            preallocate_bytes: DEFAULT_PREALLOCATE_BYTES,
+            group_commit_delay_us: DEFAULT_GROUP_COMMIT_DELAY_US,
+        }
+    }
+}
+
+/// A journal just opened, with the ledger it holds.
+#[derive(Debug)]
+pub struct Opened {
+    /// The journal, ready to append to.
+    pub journal: Journal,
+    /// The ledger replayed from it (empty for a new journal).
+    pub ledger: Ledger,
+    /// What opening it found and did.
+    pub recovery: Recovery,
+}
+
+/// What opening a journal found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// No journal existed: a new one was created (and synced, name included).
+    pub created: bool,
+    /// Bookings restored from the snapshot of the last compaction.
+    pub snapshot_bookings: u64,
+    /// Changes replayed after the snapshot.
+    pub changes_replayed: u64,
+    /// A torn tail that was cut off.
+    pub torn_tail: Option<TornTail>,
+    /// A compaction a crash interrupted left its file behind; it was removed.
+    pub stale_compaction_removed: bool,
+}
+
+/// A partial or damaged last record, with nothing valid after it: what a
+/// crash during a write leaves. It was never synced, so never acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TornTail {
+    /// Where it started; the file was cut there.
+    pub offset: u64,
+    /// Bytes removed.
+    pub bytes: u64,
+}
+
+/// A position in the sequence of changes appended since the journal was
+/// opened: [`Journal::wait_durable`] waits until every change up to it is
+/// on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Lsn(u64);
+
+impl Lsn {
+    /// Changes appended since opening, up to and including this one.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// Counters of a journal.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JournalStats {
+    /// Changes appended since opening.
+    pub changes_appended: u64,
+    /// Changes written and synced by group commits.
+    pub changes_synced: u64,
+    /// `fdatasync`s of group commits (each covers one batch of changes).
+    pub fsyncs: u64,
+    /// Most changes one group commit covered.
+    pub largest_batch: u64,
+    /// Bytes written by group commits.
+    pub bytes_written: u64,
+    /// The journal file's length now.
+    pub file_bytes: u64,
+    /// Compactions completed.
+    pub compactions: u64,
+    /// Compactions abandoned before they replaced the journal (the old
+    /// journal stayed in use).
+    pub compactions_failed: u64,
+}
+
+impl JournalStats {
+    /// Mean changes per group-commit fsync; 0 before the first.
+    pub fn changes_per_fsync(&self) -> f64 {
+        if self.fsyncs == 0 {
+            return 0.0;
+        }
+        self.changes_synced as f64 / self.fsyncs as f64
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    changes_appended: AtomicU64,
+    changes_synced: AtomicU64,
+    fsyncs: AtomicU64,
+    largest_batch: AtomicU64,
+    bytes_written: AtomicU64,
+    file_bytes: AtomicU64,
+    compactions: AtomicU64,
+    compactions_failed: AtomicU64,
+}
+
+/// A journal open for appending. Share it between threads (`&Journal` or
+/// `Arc<Journal>`); see the [module docs](self) for the protocol.
+pub struct Journal {
+    dir: Box<dyn Dir>,
+    name: String,
+    /// Where a new journal or a compaction is written before it takes the name.
+    aside_name: String,
+    compact_min_bytes: u64,
+    preallocate_bytes: u64,
+    group_commit_delay: std::time::Duration,
+    state: Mutex<State>,
+    /// Signalled whenever a flush ends or the journal fails.
+    flushed: Condvar,
+    /// Only the thread that owns the flush (`State::flushing`) locks it.
+    file: Mutex<FileState>,
+    compaction_due: AtomicBool,
+    compacting: AtomicBool,
+    compactor: Mutex<Option<JoinHandle<()>>>,
+    counters: Counters,
+    recovery: Recovery,
+    _lock: LockGuard,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("dir", &self.dir.describe())
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Journal {
+    /// Opens the journal at `path`, creating it if there is none; see
+    /// [`Journal::open`].
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Journal::open`]; [`JournalError::Io`] if `path` has no
+    /// file name or one that is not UTF-8.
+    pub fn open_path(path: &Path, config: &JournalConfig) -> Result<Opened, JournalError> {
+        let bad_path = || JournalError::Io {
+            op: "open",
+            name: path.display().to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "a journal path must end in a UTF-8 file name",
+            ),
+        };
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(bad_path)?;
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        Self::open(Box::new(FsDir::new(parent)), name, config)
+    }
+
+    /// Opens the journal `name` in `dir`, creating it if there is none.
+    ///
+    /// A new journal is written under another name, synced, renamed into
+    /// place and its directory synced, so a journal never exists without
+    /// its header. An existing one is replayed: a torn tail is cut off (and
+    /// reported in [`Recovery`]); anything else wrong refuses.
+    ///
+    /// # Errors
+    ///
+    /// - [`JournalError::Locked`]: another process has it open;
+    /// - [`JournalError::NotAJournal`], [`JournalError::Corrupt`],
+    ///   [`JournalError::Replay`], [`JournalError::Invariant`],
+    ///   [`JournalError::Config`]: the file is damaged or not a journal —
+    ///   nothing on disk was changed;
+    /// - [`JournalError::Mismatch`]: `config` disagrees with the journal;
+    /// - [`JournalError::Io`]: a file operation failed.
+    pub fn open(
+        dir: Box<dyn Dir>,
+        name: &str,
+        config: &JournalConfig,
+    ) -> Result<Opened, JournalError> {
+        let lock_name = format!("{name}.lock");
+        let lock = dir
+            .lock(&lock_name)
+            .map_err(JournalError::io("lock", &lock_name))?
+            .ok_or_else(|| JournalError::Locked {
+                name: name.to_owned(),
+                lock: lock_name.clone(),
+            })?;
+        let aside_name = format!("{name}.compact");
+        let mut recovery = Recovery::default();
+        // A compaction that a crash interrupted before its rename: the
+        // journal under `name` is complete without it.
+        if dir
+            .remove(&aside_name)
+            .map_err(JournalError::io("remove", &aside_name))?
+        {
+            dir.sync()
+                .map_err(JournalError::io("fsync", &dir.describe()))?;
+            recovery.stale_compaction_removed = true;
+        }
+        let compact_min_bytes = config
+            .compact_min_bytes
+            .clamp(MIN_COMPACT_MIN_BYTES, MAX_COMPACT_MIN_BYTES);
+        let (ledger, file) = match dir.open(name).map_err(JournalError::io("open", name))? {
+            None => {
+                let events = config.events.clone().unwrap_or_default();
+                let max_bookings = config.max_bookings.unwrap_or(DEFAULT_MAX_BOOKINGS);
+                let ledger =
+                    Ledger::new(events, max_bookings).map_err(|source| JournalError::Config {
+                        name: name.to_owned(),
+                        source,
+                    })?;
+                let image = compact::encode_image(&ledger);
+                let storage = compact::write_aside(&*dir, &aside_name, &image.bytes)?;
+                compact::rename_into_place(&*dir, &aside_name, name)?;
+                recovery.created = true;
+                let file = FileState::new(storage, &image, compact_min_bytes);
+                (ledger, file)
+            }
+            Some(mut storage) => {
+                let scanned = replay::scan(&*storage, name)?;
+                check_config(name, config, &scanned.header)?;
+                if let Some((offset, bytes)) = scanned.torn {
+                    // Preallocated zeros after it go too; the next append
+                    // writes new ones.
+                    storage
+                        .truncate(offset)
+                        .map_err(JournalError::io("truncate", name))?;
+                    storage
+                        .sync_data()
+                        .map_err(JournalError::io("fdatasync", name))?;
+                    recovery.torn_tail = Some(TornTail { offset, bytes });
+                }
+                recovery.snapshot_bookings = scanned.snapshot_bookings;
+                recovery.changes_replayed = scanned.changes;
+                let file = FileState::opened(storage, &scanned, compact_min_bytes);
+                (scanned.ledger, file)
+            }
+        };
+        let counters = Counters::default();
+        counters.file_bytes.store(file.len_bytes, Ordering::Relaxed);
+        let journal = Journal {
+            dir,
+            name: name.to_owned(),
+            aside_name,
+            compact_min_bytes,
+            preallocate_bytes: config.preallocate_bytes.min(MAX_PREALLOCATE_BYTES),
+            group_commit_delay: std::time::Duration::from_micros(
+                config
+                    .group_commit_delay_us
+                    .min(MAX_GROUP_COMMIT_DELAY_US)
+                    .into(),
+            ),
+            state: Mutex::new(State::default()),
+            flushed: Condvar::new(),
+            file: Mutex::new(file),
+            compaction_due: AtomicBool::new(false),
+            compacting: AtomicBool::new(false),
+            compactor: Mutex::new(None),
+            counters,
+            recovery: recovery.clone(),
+            _lock: lock,
+        };
+        Ok(Opened {
+            journal,
+            ledger,
+            recovery,
+        })
+    }
+
+    /// What opening the journal found and did.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    /// The journal's file name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its counters so far.
+    pub fn stats(&self) -> JournalStats {
+        let c = &self.counters;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        JournalStats {
+            changes_appended: load(&c.changes_appended),
+            changes_synced: load(&c.changes_synced),
+            fsyncs: load(&c.fsyncs),
+            largest_batch: load(&c.largest_batch),
+            bytes_written: load(&c.bytes_written),
+            file_bytes: load(&c.file_bytes),
+            compactions: load(&c.compactions),
+            compactions_failed: load(&c.compactions_failed),
+        }
+    }
+
+    // Both locks guard plain data and no code that can panic runs under
+    // them, so a poisoned one still holds consistent values.
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn lock_file(&self) -> MutexGuard<'_, FileState> {
+        self.file.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Refuses a configuration that disagrees with the journal's.
+fn check_config(
+    name: &str,
+    config: &JournalConfig,
+    header: &record::Header,
+) -> Result<(), JournalError> {
+    let mismatch = |recorded: String, given: String| JournalError::Mismatch {
+        name: name.to_owned(),
+        recorded,
+        given,
+    };
+    let list = |events: &[(String, u32)]| {
+        let items: Vec<String> = events.iter().map(|(n, c)| format!("{n}={c}")).collect();
+        format!("events [{}]", items.join(", "))
+    };
+    if let Some(events) = &config.events {
+        if *events != header.events {
+            return Err(mismatch(list(&header.events), list(events)));
+        }
+    }
+    if let Some(max) = config.max_bookings {
+        if u64::try_from(max).ok() != Some(header.max_bookings) {
+            return Err(mismatch(
+                format!("max_bookings {}", header.max_bookings),
+                format!("max_bookings {max}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

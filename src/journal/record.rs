@@ -1,0 +1,475 @@
+//! The bytes of one journal record: a checksummed frame around a payload.
+//!
+//! ```text
+//! offset  size  field
+//!      0     4  len      payload bytes, 1 to MAX_PAYLOAD_BYTES (u32 LE)
+//!      4     8  seq      record number in this file: 0 for the header (u64 LE)
+//!     12     4  crc      CRC32C of bytes 0..12 then of the payload (u32 LE)
+//!     16   len  payload  kind (u8), then the kind's fields
+//! ```
+//!
+//! Little-endian whatever the host: a journal is a file and may be copied to
+//! another machine, unlike the wire protocol's messages. The checksum covers
+//! `len` and `seq` too, so a damaged length or number is caught like a
+//! damaged payload.
+//!
+//! Payload kinds:
+//!
+//! | kind | name      | fields |
+//! |-----:|-----------|--------|
+//! | 1    | header    | magic `b"GCHJ"`, format version u16, max_bookings u64, snapshot records u64, event count u32, then per event: name length u8, name (UTF-8), capacity u32 |
+//! | 2    | reserved  | booking u64, event u32, quantity u32 |
+//! | 3    | cancelled | booking u64 |
+//! | 4    | snapshot  | count u32, then per booking: id u64, event u32, quantity u32, state u8 (0 active, 1 cancelled) |
+
+use std::num::NonZeroU32;
+
+use crate::ids::{BookingId, EventId};
+use crate::ledger::{Booking, BookingState, Change, MAX_EVENTS, MAX_EVENT_NAME_BYTES};
+
+/// Bytes before the payload: `len`, `seq`, `crc`.
+pub const FRAME_HEADER_BYTES: usize = 16;
+/// Largest payload a record may have: room for a header with
+/// [`MAX_EVENTS`] events of [`MAX_EVENT_NAME_BYTES`]-byte names (about
+/// 283 KiB), with margin. Bounds what a reader allocates for one record.
+pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
+/// Bookings in one snapshot record: 4096 × 17 bytes, about 68 KiB.
+pub const MAX_SNAPSHOT_BOOKINGS_PER_RECORD: usize = 4096;
+/// First bytes of the header payload, after its kind.
+pub const MAGIC: [u8; 4] = *b"GCHJ";
+/// The format version this code writes and reads.
+pub const FORMAT_VERSION: u16 = 1;
+
+const KIND_HEADER: u8 = 1;
+const KIND_RESERVED: u8 = 2;
+const KIND_CANCELLED: u8 = 3;
+const KIND_SNAPSHOT: u8 = 4;
+
+const SNAPSHOT_BOOKING_BYTES: usize = 8 + 4 + 4 + 1;
+
+/// The first record of every journal file: the ledger's configuration, and
+/// how many snapshot records follow it (all of which must be present).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// The ledger's `max_bookings`.
+    pub max_bookings: u64,
+    /// Snapshot records right after the header; a compacted journal's base.
+    pub snapshot_records: u64,
+    /// Events with their capacities, event 1 first.
+    pub events: Vec<(String, u32)>,
+}
+
+/// A decoded payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Payload {
+    /// The header.
+    Header(Header),
+    /// A change to the ledger.
+    Change(Change),
+    /// Part of a snapshot: bookings as a compaction found them.
+    Snapshot(Vec<(BookingId, Booking)>),
+}
+
+/// Why the bytes at some offset are not a sound record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameError {
+    /// Fewer bytes remain than the frame needs: a write cut short.
+    Incomplete,
+    /// `len` is 0 or over [`MAX_PAYLOAD_BYTES`].
+    BadLength(u32),
+    /// The checksum does not match.
+    BadChecksum,
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::Incomplete => f.write_str("incomplete record"),
+            FrameError::BadLength(len) => write!(f, "impossible record length {len}"),
+            FrameError::BadChecksum => f.write_str("checksum mismatch"),
+        }
+    }
+}
+
+/// A frame whose checksum matched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// Its record number.
+    pub seq: u64,
+    /// Its payload, not yet decoded.
+    pub payload: &'a [u8],
+}
+
+impl Frame<'_> {
+    /// Bytes the frame takes in the file.
+    pub fn total_bytes(&self) -> usize {
+        FRAME_HEADER_BYTES + self.payload.len()
+    }
+}
+
+/// The payload length a frame header announces, if `bytes` holds the
+/// header and the length is possible.
+pub fn announced_len(bytes: &[u8]) -> Result<usize, FrameError> {
+    let Some(len) = bytes.get(0..4) else {
+        return Err(FrameError::Incomplete);
+    };
+    let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]);
+    match usize::try_from(len) {
+        Ok(n) if (1..=MAX_PAYLOAD_BYTES).contains(&n) => Ok(n),
+        _ => Err(FrameError::BadLength(len)),
+    }
+}
+
+/// Parses the frame at the start of `bytes` (which may hold more after it).
+///
+/// # Errors
+///
+/// [`FrameError`] when the bytes are too few, the length impossible or the
+/// checksum wrong.
+pub fn parse_frame(bytes: &[u8]) -> Result<Frame<'_>, FrameError> {
+    if bytes.len() < FRAME_HEADER_BYTES {
+        // A length already impossible says more than "incomplete".
+        if bytes.len() >= 4 {
+            announced_len(bytes)?;
+        }
+        return Err(FrameError::Incomplete);
+    }
+    let len = announced_len(bytes)?;
+    let Some(payload) = bytes.get(FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + len) else {
+        return Err(FrameError::Incomplete);
+    };
+    let mut seq = [0u8; 8];
+    seq.copy_from_slice(&bytes[4..12]);
+    let mut crc = [0u8; 4];
+    crc.copy_from_slice(&bytes[12..16]);
+    if checksum(&bytes[0..12], payload) != u32::from_le_bytes(crc) {
+        return Err(FrameError::BadChecksum);
+    }
+    Ok(Frame {
+        seq: u64::from_le_bytes(seq),
+        payload,
+    })
+}
+
+fn checksum(head: &[u8], payload: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(head), payload)
+}
+
+/// Appends one record to `out`: frame header, then the payload `write_payload`
+/// puts after it.
+fn encode_with(out: &mut Vec<u8>, seq: u64, write_payload: impl FnOnce(&mut Vec<u8>)) {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; FRAME_HEADER_BYTES]);
+    write_payload(out);
+    let payload_len = out.len() - start - FRAME_HEADER_BYTES;
+    // Every payload this module builds is far below MAX_PAYLOAD_BYTES (the
+    // header is bounded by MAX_EVENTS, snapshots by their chunk size).
+    debug_assert!((1..=MAX_PAYLOAD_BYTES).contains(&payload_len));
+    let len = u32::try_from(payload_len).unwrap_or(u32::MAX);
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    out[start + 4..start + 12].copy_from_slice(&seq.to_le_bytes());
+    let crc = checksum(&out[start..start + 12], &out[start + FRAME_HEADER_BYTES..]);
+    out[start + 12..start + 16].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Appends the record of a change.
+pub fn encode_change(out: &mut Vec<u8>, seq: u64, change: &Change) {
+    encode_with(out, seq, |out| match *change {
+        Change::Reserved {
+            booking,
+            event,
+            quantity,
+        } => {
+            out.push(KIND_RESERVED);
+            out.extend_from_slice(&booking.get().to_le_bytes());
+            out.extend_from_slice(&event.get().to_le_bytes());
+            out.extend_from_slice(&quantity.get().to_le_bytes());
+        }
+        Change::Cancelled { booking } => {
+            out.push(KIND_CANCELLED);
+            out.extend_from_slice(&booking.get().to_le_bytes());
+        }
+    });
+}
+
+/// Appends a header record (always record 0).
+///
+/// Event names longer than [`MAX_EVENT_NAME_BYTES`] cannot come from a
+/// [`Ledger`](crate::Ledger), which refuses them; they would be cut here.
+pub fn encode_header(out: &mut Vec<u8>, header: &Header) {
+    encode_with(out, 0, |out| {
+        out.push(KIND_HEADER);
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&header.max_bookings.to_le_bytes());
+        out.extend_from_slice(&header.snapshot_records.to_le_bytes());
+        let count = u32::try_from(header.events.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&count.to_le_bytes());
+        for (name, capacity) in &header.events {
+            let name = &name.as_bytes()[..name.len().min(MAX_EVENT_NAME_BYTES)];
+            out.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
+            out.extend_from_slice(name);
+            out.extend_from_slice(&capacity.to_le_bytes());
+        }
+    });
+}
+
+/// Appends a snapshot record of at most [`MAX_SNAPSHOT_BOOKINGS_PER_RECORD`]
+/// bookings (the caller chunks).
+pub fn encode_snapshot(out: &mut Vec<u8>, seq: u64, bookings: &[(BookingId, Booking)]) {
+    debug_assert!(bookings.len() <= MAX_SNAPSHOT_BOOKINGS_PER_RECORD);
+    encode_with(out, seq, |out| {
+        out.push(KIND_SNAPSHOT);
+        let count = u32::try_from(bookings.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&count.to_le_bytes());
+        for (id, b) in bookings {
+            out.extend_from_slice(&id.get().to_le_bytes());
+            out.extend_from_slice(&b.event.get().to_le_bytes());
+            out.extend_from_slice(&b.quantity.get().to_le_bytes());
+            out.push(u8::from(b.state == BookingState::Cancelled));
+        }
+    });
+}
+
+/// Reads fields off a payload, failing with a description instead of panicking.
+struct Fields<'a>(&'a [u8]);
+
+impl<'a> Fields<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], &'static str> {
+        if self.0.len() < n {
+            return Err("payload shorter than its fields");
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], &'static str> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8, &'static str> {
+        Ok(self.array::<1>()?[0])
+    }
+    fn u16(&mut self) -> Result<u16, &'static str> {
+        self.array().map(u16::from_le_bytes)
+    }
+    fn u32(&mut self) -> Result<u32, &'static str> {
+        self.array().map(u32::from_le_bytes)
+    }
+    fn u64(&mut self) -> Result<u64, &'static str> {
+        self.array().map(u64::from_le_bytes)
+    }
+    fn booking(&mut self) -> Result<BookingId, &'static str> {
+        BookingId::new(self.u64()?).ok_or("booking id 0")
+    }
+    fn event(&mut self) -> Result<EventId, &'static str> {
+        EventId::new(self.u32()?).ok_or("event id 0")
+    }
+    fn quantity(&mut self) -> Result<NonZeroU32, &'static str> {
+        NonZeroU32::new(self.u32()?).ok_or("quantity 0")
+    }
+    fn end(&self) -> Result<(), &'static str> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err("payload longer than its fields")
+        }
+    }
+}
+
+/// Decodes a payload whose frame checksum matched.
+///
+/// # Errors
+///
+/// A description of what is wrong: unknown kind, fields missing or left
+/// over, a zero id, a bad magic or version, a name that is not UTF-8.
+pub fn decode_payload(payload: &[u8]) -> Result<Payload, String> {
+    let mut f = Fields(payload);
+    let decoded = match f.u8()? {
+        KIND_HEADER => Payload::Header(decode_header(&mut f)?),
+        KIND_RESERVED => Payload::Change(Change::Reserved {
+            booking: f.booking()?,
+            event: f.event()?,
+            quantity: f.quantity()?,
+        }),
+        KIND_CANCELLED => Payload::Change(Change::Cancelled {
+            booking: f.booking()?,
+        }),
+        KIND_SNAPSHOT => {
+            let count = f.u32()? as usize;
+            if count > MAX_SNAPSHOT_BOOKINGS_PER_RECORD
+                || f.0.len() != count * SNAPSHOT_BOOKING_BYTES
+            {
+                return Err(format!("snapshot record announces {count} bookings"));
+            }
+            let mut bookings = Vec::with_capacity(count);
+            for _ in 0..count {
+                let id = f.booking()?;
+                let event = f.event()?;
+                let quantity = f.quantity()?;
+                let state = match f.u8()? {
+                    0 => BookingState::Active,
+                    1 => BookingState::Cancelled,
+                    other => return Err(format!("booking state {other}")),
+                };
+                bookings.push((
+                    id,
+                    Booking {
+                        event,
+                        quantity,
+                        state,
+                    },
+                ));
+            }
+            Payload::Snapshot(bookings)
+        }
+        other => return Err(format!("unknown record kind {other}")),
+    };
+    f.end()?;
+    Ok(decoded)
+}
+
+fn decode_header(f: &mut Fields<'_>) -> Result<Header, String> {
+    if f.array::<4>()? != MAGIC {
+        return Err("bad magic: not a guichet journal".into());
+    }
+    let version = f.u16()?;
+    if version != FORMAT_VERSION {
+        return Err(format!(
+            "journal format version {version}; this build reads version {FORMAT_VERSION}"
+        ));
+    }
+    let max_bookings = f.u64()?;
+    let snapshot_records = f.u64()?;
+    let count = f.u32()? as usize;
+    if count > MAX_EVENTS {
+        return Err(format!("{count} events; at most {MAX_EVENTS} are allowed"));
+    }
+    let mut events = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = usize::from(f.u8()?);
+        let name = std::str::from_utf8(f.take(len)?)
+            .map_err(|_| "event name is not UTF-8".to_owned())?
+            .to_owned();
+        events.push((name, f.u32()?));
+    }
+    Ok(Header {
+        max_bookings,
+        snapshot_records,
+        events,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change_reserved() -> Change {
+        Change::Reserved {
+            booking: BookingId::new(7).unwrap(),
+            event: EventId::new(2).unwrap(),
+            quantity: NonZeroU32::new(3).unwrap(),
+        }
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let header = Header {
+            max_bookings: 10,
+            snapshot_records: 1,
+            events: vec![("Concert".into(), 100), ("Opéra".into(), u32::MAX)],
+        };
+        let snapshot = vec![(
+            BookingId::server(1).unwrap(),
+            Booking {
+                event: EventId::new(1).unwrap(),
+                quantity: NonZeroU32::new(4).unwrap(),
+                state: BookingState::Cancelled,
+            },
+        )];
+        let cancelled = Change::Cancelled {
+            booking: BookingId::new(7).unwrap(),
+        };
+        let mut out = Vec::new();
+        encode_header(&mut out, &header);
+        encode_snapshot(&mut out, 1, &snapshot);
+        encode_change(&mut out, 2, &change_reserved());
+        encode_change(&mut out, 3, &cancelled);
+        let expected = [
+            Payload::Header(header),
+            Payload::Snapshot(snapshot),
+            Payload::Change(change_reserved()),
+            Payload::Change(cancelled),
+        ];
+        let mut rest = &out[..];
+        for (seq, want) in expected.iter().enumerate() {
+            let frame = parse_frame(rest).unwrap();
+            assert_eq!(frame.seq, seq as u64);
+            assert_eq!(&decode_payload(frame.payload).unwrap(), want);
+            rest = &rest[frame.total_bytes()..];
+        }
+        assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn a_reserved_record_is_33_bytes_and_little_endian() {
+        let mut out = Vec::new();
+        encode_change(&mut out, 0x0102, &change_reserved());
+        assert_eq!(out.len(), 33);
+        assert_eq!(&out[0..4], &17u32.to_le_bytes());
+        assert_eq!(&out[4..12], &0x0102u64.to_le_bytes());
+        assert_eq!(out[16], KIND_RESERVED);
+        assert_eq!(&out[17..25], &7u64.to_le_bytes());
+    }
+
+    #[test]
+    fn every_flipped_bit_is_caught() {
+        let mut out = Vec::new();
+        encode_change(&mut out, 5, &change_reserved());
+        for byte in 0..out.len() {
+            for bit in 0..8 {
+                let mut bad = out.clone();
+                bad[byte] ^= 1 << bit;
+                assert!(parse_frame(&bad).is_err(), "byte {byte} bit {bit}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_cut_is_incomplete() {
+        let mut out = Vec::new();
+        encode_change(&mut out, 5, &change_reserved());
+        for cut in 0..out.len() {
+            assert_eq!(parse_frame(&out[..cut]), Err(FrameError::Incomplete));
+        }
+    }
+
+    #[test]
+    fn impossible_lengths_are_refused_before_reading() {
+        assert_eq!(parse_frame(&[0; 16]), Err(FrameError::BadLength(0)));
+        let mut huge = [0u8; 16];
+        huge[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(parse_frame(&huge), Err(FrameError::BadLength(u32::MAX)));
+        assert_eq!(
+            parse_frame(&huge[..5]),
+            Err(FrameError::BadLength(u32::MAX))
+        );
+    }
+
+    #[test]
+    fn bad_payloads_are_described_not_panicked_on() {
+        for payload in [
+            &[][..],
+            &[0],
+            &[KIND_RESERVED, 1, 2],
+            &[KIND_CANCELLED, 0, 0, 0, 0, 0, 0, 0, 0],
+            &[KIND_CANCELLED, 1, 0, 0, 0, 0, 0, 0, 0, 9],
+            &[KIND_SNAPSHOT, 255, 255, 255, 255],
+            &[KIND_HEADER, b'G', b'C', b'H', b'X'],
+            &[99],
+        ] {
+            assert!(decode_payload(payload).is_err(), "{payload:?}");
+        }
+    }
+}

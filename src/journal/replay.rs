@@ -1,0 +1,293 @@
+//! Reading a journal back at start: the header, the snapshot, then every
+//! change, replayed onto a fresh ledger; and telling a torn tail (cut short
+//! by a crash: truncate it) from corruption (refuse to start).
+
+use std::io;
+
+use crate::ledger::{Booking, BookingState, Change, Ledger};
+
+use super::error::JournalError;
+use super::record::{
+    announced_len, decode_payload, parse_frame, FrameError, Header, Payload, FRAME_HEADER_BYTES,
+    MAX_PAYLOAD_BYTES,
+};
+use super::storage::Storage;
+
+/// Bytes read from the file at a time.
+const WINDOW_BYTES: usize = 4 << 20;
+
+/// What a scan found.
+pub(crate) struct Scanned {
+    pub(crate) header: Header,
+    pub(crate) ledger: Ledger,
+    /// End of the last sound record: where the next one goes.
+    pub(crate) end_bytes: u64,
+    /// End of the header and snapshot: the size of the last compaction.
+    pub(crate) base_bytes: u64,
+    /// Number of the next record.
+    pub(crate) next_seq: u64,
+    /// Changes replayed after the snapshot.
+    pub(crate) changes: u64,
+    /// Bookings restored from the snapshot.
+    pub(crate) snapshot_bookings: u64,
+    /// `Some((offset, bytes))` if a torn tail starts at `offset`.
+    pub(crate) torn: Option<(u64, u64)>,
+    /// The file's length, preallocated zeros included.
+    pub(crate) physical_bytes: u64,
+}
+
+/// Reads a file through a window, so that a large journal is never held in
+/// memory whole.
+struct Reader<'a> {
+    storage: &'a dyn Storage,
+    len: u64,
+    start: u64,
+    window: Vec<u8>,
+}
+
+impl<'a> Reader<'a> {
+    fn new(storage: &'a dyn Storage, len: u64) -> Self {
+        Self {
+            storage,
+            len,
+            start: 0,
+            window: Vec::new(),
+        }
+    }
+
+    /// Up to `n` bytes at `offset`: fewer only where the file ends.
+    fn get(&mut self, offset: u64, n: usize) -> io::Result<&[u8]> {
+        let available = usize::try_from(self.len.saturating_sub(offset)).unwrap_or(usize::MAX);
+        let n = n.min(available);
+        let end = self.start + self.window.len() as u64;
+        if offset < self.start || offset + n as u64 > end {
+            let size = n.max(WINDOW_BYTES).min(available);
+            self.window.resize(size, 0);
+            self.storage.read_at(offset, &mut self.window)?;
+            self.start = offset;
+        }
+        let at = (offset - self.start) as usize;
+        Ok(&self.window[at..at + n])
+    }
+
+    /// The frame at `offset`, checked.
+    fn frame(&mut self, offset: u64) -> io::Result<Result<(u64, Payload, u64), String>> {
+        let head = self.get(offset, FRAME_HEADER_BYTES)?;
+        let len = match announced_len(head) {
+            Ok(len) => len,
+            Err(FrameError::Incomplete) => return Ok(Err(FrameError::Incomplete.to_string())),
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let bytes = self.get(offset, FRAME_HEADER_BYTES + len)?;
+        let frame = match parse_frame(bytes) {
+            Ok(frame) => frame,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let total = frame.total_bytes() as u64;
+        Ok(match decode_payload(frame.payload) {
+            Ok(payload) => Ok((frame.seq, payload, total)),
+            Err(reason) => Err(reason),
+        })
+    }
+
+    /// Whether every byte from `offset` to the end is zero: preallocated
+    /// space, never written.
+    fn zeros_from(&mut self, offset: u64) -> io::Result<bool> {
+        let mut at = offset;
+        while at < self.len {
+            let chunk = self.get(at, WINDOW_BYTES)?;
+            if chunk.iter().any(|b| *b != 0) {
+                return Ok(false);
+            }
+            at += chunk.len() as u64;
+        }
+        Ok(true)
+    }
+
+    /// Whether any checksum-valid frame starts after `offset`.
+    fn valid_frame_after(&mut self, offset: u64) -> io::Result<Option<u64>> {
+        let mut at = offset + 1;
+        while at + FRAME_HEADER_BYTES as u64 <= self.len {
+            let head = self.get(at, FRAME_HEADER_BYTES)?;
+            if let Ok(len) = announced_len(head) {
+                if at + (FRAME_HEADER_BYTES + len) as u64 <= self.len {
+                    let bytes = self.get(at, FRAME_HEADER_BYTES + len)?;
+                    if parse_frame(bytes).is_ok() {
+                        return Ok(Some(at));
+                    }
+                }
+            }
+            at += 1;
+        }
+        Ok(None)
+    }
+}
+
+/// Scans and replays a whole journal file. Changes nothing on disk.
+pub(crate) fn scan(storage: &dyn Storage, name: &str) -> Result<Scanned, JournalError> {
+    let len = storage
+        .len_bytes()
+        .map_err(JournalError::io("stat", name))?;
+    let mut reader = Reader::new(storage, len);
+    let corrupt = |offset: u64, reason: String| JournalError::Corrupt {
+        name: name.to_owned(),
+        offset,
+        reason,
+    };
+    let not_a_journal = |reason: String| JournalError::NotAJournal {
+        name: name.to_owned(),
+        reason,
+    };
+    let read = JournalError::io("read", name);
+    if len == 0 {
+        return Err(not_a_journal("the file is empty".into()));
+    }
+    // The header. A journal file only ever appears under its name complete
+    // (it is written aside, synced, then renamed), so a bad header is never
+    // a torn write: it is damage, or another file.
+    let (header, mut offset) = match reader.frame(0).map_err(read)? {
+        Ok((0, Payload::Header(header), total)) => (header, total),
+        Ok(_) => return Err(not_a_journal("its first record is not a header".into())),
+        Err(reason) => return Err(not_a_journal(format!("no valid header ({reason})"))),
+    };
+    let mut ledger =
+        Ledger::new(header.events.clone(), usize_of(header.max_bookings)).map_err(|source| {
+            JournalError::Config {
+                name: name.to_owned(),
+                source,
+            }
+        })?;
+    let mut seq = 1u64;
+    // The snapshot: every record of it must be there (it was synced before
+    // the file got its name), so any damage here is corruption.
+    let mut snapshot_bookings = 0u64;
+    for _ in 0..header.snapshot_records {
+        let bookings = match reader
+            .frame(offset)
+            .map_err(JournalError::io("read", name))?
+        {
+            Ok((s, Payload::Snapshot(bookings), total)) if s == seq => {
+                offset += total;
+                bookings
+            }
+            Ok((s, _, _)) if s != seq => {
+                return Err(corrupt(
+                    offset,
+                    format!("record number {s} where {seq} was expected"),
+                ))
+            }
+            Ok(_) => return Err(corrupt(offset, "a snapshot record was expected".into())),
+            Err(reason) => {
+                return Err(corrupt(
+                    offset,
+                    format!("damaged snapshot record ({reason}); a snapshot is written whole"),
+                ))
+            }
+        };
+        for (id, booking) in bookings {
+            restore(&mut ledger, id, booking).map_err(|source| JournalError::Replay {
+                name: name.to_owned(),
+                offset,
+                source,
+            })?;
+            snapshot_bookings += 1;
+        }
+        seq += 1;
+    }
+    let base_bytes = offset;
+    // The changes, up to the end or a torn tail.
+    let mut changes = 0u64;
+    let mut torn = None;
+    while offset < len {
+        match reader
+            .frame(offset)
+            .map_err(JournalError::io("read", name))?
+        {
+            Ok((s, payload, total)) => {
+                if s != seq {
+                    return Err(corrupt(
+                        offset,
+                        format!("record number {s} where {seq} was expected"),
+                    ));
+                }
+                let Payload::Change(change) = payload else {
+                    return Err(corrupt(offset, "a header or snapshot among changes".into()));
+                };
+                ledger
+                    .replay(&change)
+                    .map_err(|source| JournalError::Replay {
+                        name: name.to_owned(),
+                        offset,
+                        source,
+                    })?;
+                offset += total;
+                seq += 1;
+                changes += 1;
+            }
+            Err(reason) => {
+                // The end of what was written, in preallocated space.
+                if reader
+                    .zeros_from(offset)
+                    .map_err(JournalError::io("read", name))?
+                {
+                    break;
+                }
+                if let Some(valid) = reader
+                    .valid_frame_after(offset)
+                    .map_err(JournalError::io("read", name))?
+                {
+                    return Err(corrupt(
+                        offset,
+                        format!("bad record ({reason}) followed by a valid one at offset {valid}"),
+                    ));
+                }
+                torn = Some((offset, len - offset));
+                break;
+            }
+        }
+    }
+    ledger
+        .check_invariants()
+        .map_err(|source| JournalError::Invariant {
+            name: name.to_owned(),
+            source,
+        })?;
+    Ok(Scanned {
+        header,
+        ledger,
+        end_bytes: offset,
+        base_bytes,
+        next_seq: seq,
+        changes,
+        snapshot_bookings,
+        torn,
+        physical_bytes: len,
+    })
+}
+
+/// Puts back one booking of a snapshot. Snapshots list cancelled bookings
+/// before active ones, so each cancelled one finds its seats free (it once
+/// fitted an event with at most its current active bookings).
+fn restore(
+    ledger: &mut Ledger,
+    id: crate::BookingId,
+    b: Booking,
+) -> Result<(), crate::ledger::ReplayError> {
+    ledger.replay(&Change::Reserved {
+        booking: id,
+        event: b.event,
+        quantity: b.quantity,
+    })?;
+    if b.state == BookingState::Cancelled {
+        ledger.replay(&Change::Cancelled { booking: id })?;
+    }
+    Ok(())
+}
+
+fn usize_of(n: u64) -> usize {
+    // A value past usize is past MAX_BOOKINGS_LIMIT too: Ledger::new refuses it.
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+// The bound the frame parser relies on fits in a window.
+const _: () = assert!(MAX_PAYLOAD_BYTES + FRAME_HEADER_BYTES <= WINDOW_BYTES);

@@ -1,0 +1,331 @@
+//! Appending changes and group commit: many threads append, one of them
+//! writes and syncs everything appended so far while the others wait, so
+//! one `fdatasync` covers a whole batch and durability does not serialise
+//! the server.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
+
+use crate::ledger::Change;
+
+use super::compact::Image;
+use super::error::JournalError;
+use super::record;
+use super::replay::Scanned;
+use super::storage::Storage;
+use super::{Journal, Lsn, COMPACT_GROWTH_FACTOR, MAX_BATCH_CHANGES, MAX_PENDING_CHANGES};
+
+/// Most changes a compaction in progress keeps aside (those synced to the
+/// old file after its snapshot, to be copied to the new one). Past it the
+/// compaction is abandoned and retried later.
+pub(crate) const MAX_RETAINED_CHANGES: usize = 1 << 20;
+
+/// Sequencing, under the state lock. Every change numbered in
+/// `(durable, appended]` is in `pending` or in the batch being flushed.
+#[derive(Default)]
+pub(crate) struct State {
+    /// Last number given to a change.
+    pub(crate) appended: u64,
+    /// Every change up to this number is on disk.
+    pub(crate) durable: u64,
+    /// Changes not yet taken by a flush, in order.
+    pub(crate) pending: VecDeque<(u64, Change)>,
+    /// A thread owns the file: a leader flushing, or a compaction swapping.
+    pub(crate) flushing: bool,
+    /// The first failure; once set, nothing more is written or acknowledged.
+    pub(crate) failed: Option<Arc<JournalError>>,
+    /// Set while a compaction runs.
+    pub(crate) retained: Option<Retained>,
+    /// Changes in the last batch flushed.
+    pub(crate) last_batch: usize,
+}
+
+/// Changes synced to the old file after a compaction's snapshot.
+pub(crate) struct Retained {
+    /// The snapshot holds every change up to this number.
+    pub(crate) after: u64,
+    pub(crate) changes: Vec<Change>,
+    pub(crate) overflowed: bool,
+}
+
+/// The file, owned by whoever holds `State::flushing`.
+pub(crate) struct FileState {
+    pub(crate) storage: Box<dyn Storage>,
+    /// Where the next record goes.
+    pub(crate) len_bytes: u64,
+    /// The file's length: zeros from `len_bytes` to here.
+    pub(crate) allocated_bytes: u64,
+    /// Number of the next record.
+    pub(crate) next_seq: u64,
+    /// Reused encoding buffer: at most a batch of records.
+    scratch: Vec<u8>,
+    /// Compaction is due once the file reaches this size.
+    pub(crate) compact_at_bytes: u64,
+}
+
+impl FileState {
+    pub(crate) fn new(storage: Box<dyn Storage>, image: &Image, compact_min_bytes: u64) -> Self {
+        let len_bytes = image.bytes.len() as u64;
+        Self {
+            storage,
+            len_bytes,
+            allocated_bytes: len_bytes,
+            next_seq: image.next_seq,
+            scratch: Vec::new(),
+            compact_at_bytes: compact_at(compact_min_bytes, len_bytes),
+        }
+    }
+
+    pub(crate) fn opened(
+        storage: Box<dyn Storage>,
+        scanned: &Scanned,
+        compact_min_bytes: u64,
+    ) -> Self {
+        Self {
+            storage,
+            len_bytes: scanned.end_bytes,
+            // A torn tail was cut off, zeros after it included.
+            allocated_bytes: if scanned.torn.is_some() {
+                scanned.end_bytes
+            } else {
+                scanned.physical_bytes
+            },
+            next_seq: scanned.next_seq,
+            scratch: Vec::new(),
+            compact_at_bytes: compact_at(compact_min_bytes, scanned.base_bytes),
+        }
+    }
+}
+
+/// Size at which a journal whose last snapshot took `base_bytes` is compacted.
+pub(crate) fn compact_at(compact_min_bytes: u64, base_bytes: u64) -> u64 {
+    compact_min_bytes.max(base_bytes.saturating_mul(COMPACT_GROWTH_FACTOR))
+}
+
+impl Journal {
+    /// Records a change the ledger just made; call it under the ledger's
+    /// lock, right after the change, so the journal's order is the
+    /// ledger's. A memory copy: no syscall, no wait. The change is durable
+    /// once [`Journal::wait_durable`] for the returned number returns Ok.
+    ///
+    /// ```
+    /// # use guichet::journal::{Journal, JournalConfig, sim::SimDisk};
+    /// # let config = JournalConfig { events: Some(vec![("E".into(), 5)]), ..Default::default() };
+    /// # let opened = Journal::open(Box::new(SimDisk::new()), "j", &config)?;
+    /// # let (journal, mut ledger) = (opened.journal, opened.ledger);
+    /// let outcome = ledger.reserve(guichet::EventId::new(1).unwrap(), 2.try_into()?, None);
+    /// let lsn = journal.append(&outcome.change().expect("a new booking"))?;
+    /// assert_eq!(journal.appended(), lsn);
+    /// journal.wait_durable(lsn)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::Failed`] once the journal has failed;
+    /// [`JournalError::Backlog`] (which fails the journal, since the ledger
+    /// now holds a change the journal does not) past
+    /// [`MAX_PENDING_CHANGES`] changes waiting.
+    pub fn append(&self, change: &Change) -> Result<Lsn, JournalError> {
+        let mut st = self.lock_state();
+        if let Some(cause) = &st.failed {
+            return Err(JournalError::Failed(Arc::clone(cause)));
+        }
+        let pending = st.pending.len();
+        if pending >= MAX_PENDING_CHANGES {
+            let cause = self.fail(
+                &mut st,
+                JournalError::Backlog {
+                    pending,
+                    max: MAX_PENDING_CHANGES,
+                },
+            );
+            return Err(JournalError::Failed(cause));
+        }
+        st.appended += 1;
+        let lsn = st.appended;
+        st.pending.push_back((lsn, *change));
+        self.counters
+            .changes_appended
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(Lsn(lsn))
+    }
+
+    /// The number of the last change appended. A reply that read the
+    /// ledger waits for it (taken under the ledger lock) so it never shows
+    /// a change that is not durable yet.
+    pub fn appended(&self) -> Lsn {
+        Lsn(self.lock_state().appended)
+    }
+
+    /// The number of the last change known to be on disk.
+    pub fn durable(&self) -> Lsn {
+        Lsn(self.lock_state().durable)
+    }
+
+    /// Whether the journal has failed (see [`JournalError::Failed`]).
+    pub fn is_failed(&self) -> bool {
+        self.lock_state().failed.is_some()
+    }
+
+    /// Waits until every change up to `lsn` is on disk. If no flush is
+    /// running, this thread writes and syncs every change appended so far
+    /// (up to [`MAX_BATCH_CHANGES`] at a time) for all waiters; otherwise it
+    /// waits for the running one. Returns at once if `lsn` is durable.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::Failed`] if the journal has failed, now or earlier,
+    /// even if `lsn` itself reached the disk: after a failure the server
+    /// sends no reply that depends on the journal.
+    pub fn wait_durable(&self, lsn: Lsn) -> Result<(), JournalError> {
+        let mut st = self.lock_state();
+        loop {
+            if let Some(cause) = &st.failed {
+                return Err(JournalError::Failed(Arc::clone(cause)));
+            }
+            // An Lsn from another journal could name a change never
+            // appended here; waiting for it would never end.
+            if st.durable >= lsn.0.min(st.appended) {
+                return Ok(());
+            }
+            if st.flushing {
+                st = self
+                    .flushed
+                    .wait(st)
+                    .unwrap_or_else(PoisonError::into_inner);
+            } else if st.pending.is_empty() {
+                // Unreachable by the invariant on `State`; fail loudly
+                // rather than spin or acknowledge.
+                let cause = self.fail(
+                    &mut st,
+                    JournalError::Io {
+                        op: "group commit",
+                        name: self.name.clone(),
+                        source: std::io::Error::other(
+                            "internal error: changes neither pending nor durable",
+                        ),
+                    },
+                );
+                return Err(JournalError::Failed(cause));
+            } else {
+                st = self.lead_flush(st);
+            }
+        }
+    }
+
+    /// Stops: waits for a running compaction, then writes and syncs every
+    /// change appended.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::Failed`] if the journal failed, now or earlier.
+    pub fn close(&self) -> Result<(), JournalError> {
+        let compactor = self
+            .compactor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = compactor {
+            // The compactor returns its errors through the journal's state;
+            // a panic there is a bug, and leaves the old journal in use.
+            let _ = handle.join();
+        }
+        self.wait_durable(self.appended())
+    }
+
+    /// Records the first failure and wakes every waiter; returns the cause.
+    pub(crate) fn fail(&self, st: &mut State, error: JournalError) -> Arc<JournalError> {
+        let cause = Arc::clone(st.failed.get_or_insert_with(|| Arc::new(error)));
+        self.flushed.notify_all();
+        cause
+    }
+
+    /// Takes a batch, writes and syncs it without the state lock, then
+    /// publishes the result. Called with `flushing` clear.
+    fn lead_flush<'a>(
+        &'a self,
+        mut st: std::sync::MutexGuard<'a, State>,
+    ) -> std::sync::MutexGuard<'a, State> {
+        st.flushing = true;
+        if st.last_batch > 1 && !self.group_commit_delay.is_zero() {
+            // Others are committing too: give those just answered a moment
+            // to append their next change to this batch.
+            drop(st);
+            std::thread::sleep(self.group_commit_delay);
+            st = self.lock_state();
+        }
+        let n = st.pending.len().min(MAX_BATCH_CHANGES);
+        let batch: Vec<(u64, Change)> = st.pending.drain(..n).collect();
+        st.last_batch = n;
+        drop(st);
+        let result = self.write_batch(&batch);
+        let mut st = self.lock_state();
+        st.flushing = false;
+        match result {
+            Ok(()) => {
+                if let Some(&(last, _)) = batch.last() {
+                    st.durable = st.durable.max(last);
+                }
+                if let Some(retained) = &mut st.retained {
+                    let after = retained.after;
+                    retained
+                        .changes
+                        .extend(batch.iter().filter(|(l, _)| *l > after).map(|(_, c)| *c));
+                    if retained.changes.len() > MAX_RETAINED_CHANGES {
+                        retained.overflowed = true;
+                        retained.changes.clear();
+                    }
+                }
+                self.flushed.notify_all();
+            }
+            Err(error) => {
+                self.fail(&mut st, error);
+            }
+        }
+        st
+    }
+
+    fn write_batch(&self, batch: &[(u64, Change)]) -> Result<(), JournalError> {
+        let mut file = self.lock_file();
+        let file = &mut *file;
+        file.scratch.clear();
+        for (i, (_, change)) in batch.iter().enumerate() {
+            record::encode_change(&mut file.scratch, file.next_seq + i as u64, change);
+        }
+        let records_bytes = file.scratch.len() as u64;
+        let end = file.len_bytes + records_bytes;
+        let allocated = if end > file.allocated_bytes && self.preallocate_bytes > 0 {
+            // Zeros ahead, in the same write: the size (metadata) changes
+            // once per `preallocate_bytes`, and the fdatasyncs in between
+            // only overwrite data in place.
+            file.scratch
+                .resize((records_bytes + self.preallocate_bytes) as usize, 0);
+            end + self.preallocate_bytes
+        } else {
+            file.allocated_bytes.max(end)
+        };
+        file.storage
+            .write_at(file.len_bytes, &file.scratch)
+            .map_err(JournalError::io("write", &self.name))?;
+        file.len_bytes = end;
+        file.allocated_bytes = allocated;
+        file.next_seq += batch.len() as u64;
+        file.storage
+            .sync_data()
+            .map_err(JournalError::io("fdatasync", &self.name))?;
+        let c = &self.counters;
+        c.fsyncs.fetch_add(1, Ordering::Relaxed);
+        c.changes_synced
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        c.bytes_written.fetch_add(records_bytes, Ordering::Relaxed);
+        c.largest_batch
+            .fetch_max(batch.len() as u64, Ordering::Relaxed);
+        c.file_bytes.store(file.len_bytes, Ordering::Relaxed);
+        if file.len_bytes >= file.compact_at_bytes && !self.compacting.load(Ordering::Acquire) {
+            self.compaction_due.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,214 @@
+//! The server with a journal: restarts keep every booking, replies wait for
+//! durability (reads included), a journal failure stops the server without
+//! an OK reply.
+
+use std::time::{Duration, Instant};
+
+use guichet::journal::sim::{CrashMode, SimDisk};
+use guichet::journal::JournalError;
+use guichet::server::{Dispatch, Server, ServerError};
+use guichet::{ClientError, Status};
+
+#[test]
+fn a_restarted_server_has_every_booking_and_issues_new_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let server = Server::builder()
+        .event("A", 10)
+        .event("B", 5)
+        .journal(&path)
+        .spawn()
+        .unwrap();
+    let client = server.client();
+    client.reserve_with_id(1, 3, 42).unwrap();
+    let server_id = client.reserve(2, 2).unwrap().booking;
+    client.reserve_with_id(1, 1, 43).unwrap();
+    client.cancel(43u64).unwrap();
+    let stats = server.shutdown().unwrap();
+    let journal = stats.journal.expect("journal counters");
+    assert_eq!(journal.changes_synced, 4, "{journal:?}");
+    assert!(journal.fsyncs >= 1 && journal.fsyncs <= 4, "{journal:?}");
+
+    let server = Server::builder().journal(&path).spawn().unwrap();
+    let recovery = server.journal_recovery().unwrap();
+    assert_eq!(recovery.changes_replayed, 4);
+    assert!(recovery.torn_tail.is_none());
+    let client = server.client();
+    assert_eq!(client.query(1).unwrap().remaining, 7);
+    assert_eq!(client.query(2).unwrap().remaining, 3);
+    assert_eq!(client.reserve_with_id(1, 3, 42).unwrap().quantity, 3);
+    assert!(matches!(
+        client.reserve_with_id(1, 1, 43),
+        Err(ClientError::BookingCancelled { .. })
+    ));
+    assert_eq!(client.cancel(server_id).unwrap().quantity, 2);
+    let next = client.reserve(2, 1).unwrap().booking;
+    assert!(next > server_id, "{next} reissues {server_id}?");
+    server
+        .with_ledger(|l| l.check_invariants())
+        .unwrap()
+        .unwrap();
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn events_or_limits_that_disagree_with_the_journal_are_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    Server::builder()
+        .event("A", 10)
+        .journal(&path)
+        .spawn()
+        .unwrap()
+        .shutdown()
+        .unwrap();
+    let err = Server::builder()
+        .event("A", 11)
+        .journal(&path)
+        .spawn()
+        .unwrap_err();
+    assert!(
+        matches!(err, ServerError::Journal(JournalError::Mismatch { .. })),
+        "{err}"
+    );
+    assert!(err.to_string().contains("A=10"), "{err}");
+    let err = Server::builder()
+        .max_bookings(7)
+        .journal(&path)
+        .spawn()
+        .unwrap_err();
+    assert!(err.to_string().contains("max_bookings"), "{err}");
+    // The same events are fine.
+    Server::builder()
+        .event("A", 10)
+        .journal(&path)
+        .spawn()
+        .unwrap()
+        .shutdown()
+        .unwrap();
+}
+
+#[test]
+fn a_journal_in_use_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let first = Server::builder()
+        .event("A", 1)
+        .journal(&path)
+        .spawn()
+        .unwrap();
+    let err = Server::builder().journal(&path).spawn().unwrap_err();
+    assert!(
+        matches!(err, ServerError::Journal(JournalError::Locked { .. })),
+        "{err}"
+    );
+    first.shutdown().unwrap();
+}
+
+/// Waits until the ledger holds booking `id`.
+fn until_applied(server: &Server, id: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let id = guichet::BookingId::new(id).unwrap();
+    while server.with_ledger(|l| l.booking(id)).unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the RESERVE never reached the ledger"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn no_reply_shows_a_change_before_it_is_durable() {
+    for dispatch in [Dispatch::ThreadPerRequest, Dispatch::Pool(4)] {
+        let disk = SimDisk::new();
+        let server = Server::builder()
+            .event("A", 10)
+            .dispatch(dispatch)
+            .journal_in(disk.clone(), "j")
+            .spawn()
+            .unwrap();
+        let client = server.client();
+        let gate = disk.hold_syncs();
+        std::thread::scope(|s| {
+            let booking = s.spawn(|| client.reserve_with_id(1, 4, 7));
+            until_applied(&server, 7);
+            // The change is in the ledger, not on disk: a QUERY, an
+            // idempotent retry and a refusal must all wait for it.
+            let quick = client.with_timeout_ms(300);
+            for (what, result) in [
+                ("query", quick.query(1).map(|a| a.remaining)),
+                ("retry", quick.reserve_with_id(1, 4, 7).map(|r| r.remaining)),
+                ("sold out", quick.reserve(1, 7).map(|r| r.remaining)),
+            ] {
+                assert!(
+                    matches!(result, Err(ClientError::Timeout { .. })),
+                    "{dispatch}: {what} answered before the change was durable: {result:?}"
+                );
+            }
+            gate.open();
+            assert_eq!(booking.join().unwrap().unwrap().remaining, 6);
+        });
+        assert_eq!(client.query(1).unwrap().remaining, 6);
+        server.shutdown().unwrap();
+    }
+}
+
+#[test]
+fn a_crash_before_the_fsync_loses_only_what_nobody_was_told() {
+    let disk = SimDisk::new();
+    let server = Server::builder()
+        .event("A", 10)
+        .journal_in(disk.clone(), "j")
+        .spawn()
+        .unwrap();
+    let client = server.client();
+    client.reserve_with_id(1, 2, 1).unwrap();
+    let gate = disk.hold_syncs();
+    let after = std::thread::scope(|s| {
+        let pending = s.spawn(|| client.with_timeout_ms(1_000).reserve_with_id(1, 3, 2));
+        until_applied(&server, 2);
+        let after = disk.crash(9, CrashMode::Ordered);
+        gate.open();
+        // Its fsync fails on the dead disk: no reply, the server stops.
+        assert!(matches!(
+            pending.join().unwrap(),
+            Err(ClientError::Timeout { .. })
+        ));
+        after
+    });
+    let stats = server.stats();
+    assert_eq!(stats.replies(Status::Ok), 1, "{stats:?}");
+    let err = server.shutdown().unwrap_err();
+    assert!(matches!(err, ServerError::Journal(_)), "{err}");
+
+    let server = Server::builder().journal_in(after, "j").spawn().unwrap();
+    let client = server.client();
+    assert_eq!(client.reserve_with_id(1, 2, 1).unwrap().quantity, 2);
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn a_failed_fsync_stops_the_server_with_no_ok_reply() {
+    let disk = SimDisk::new();
+    let server = Server::builder()
+        .event("A", 10)
+        .journal_in(disk.clone(), "j")
+        .spawn()
+        .unwrap();
+    let client = server.client().with_timeout_ms(1_000);
+    disk.fail_sync_after(1);
+    assert!(matches!(
+        client.reserve(1, 1),
+        Err(ClientError::Timeout { .. })
+    ));
+    // Stopped: later requests are not applied.
+    assert!(client.reserve(1, 1).is_err());
+    let stats = server.stats();
+    assert_eq!(stats.replies(Status::Ok), 0, "{stats:?}");
+    let err = server.shutdown().unwrap_err();
+    assert!(
+        err.to_string().contains("fdatasync") && err.to_string().contains("os error 5"),
+        "{err}"
+    );
+}
