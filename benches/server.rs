@@ -1,6 +1,7 @@
 //! `cargo bench --bench server`: the same run as `guichet bench` with its
 //! defaults (every dispatch mode and the original C server against the echo
-//! floor, 1/4/16 clients, RESERVE and QUERY), through the library harness.
+//! floor, 1/4/16 clients, RESERVE and QUERY; thread-per-request and pool:2
+//! with their journals on, RESERVE only), through the library harness.
 //!
 //! Pass `-- --json` for JSON on stdout; progress goes to stderr. Set
 //! `GUICHET_BENCH_DURATION_MS` to change the measured time of each cell.

@@ -1,8 +1,10 @@
 //! The benchmark harness works end to end: every target answers the
-//! workloads correctly and leaves no queue behind. Speed is never asserted
-//! here (see `guichet bench` and `benches/`).
+//! workloads correctly and leaves no queue (or journal) behind. Speed is
+//! never asserted here (see `guichet bench` and `benches/`).
 
-use guichet::bench::{drive, run, EchoFloor, Load, OriginalBuild, Plan, Target, Workload};
+use guichet::bench::{
+    drive, run, EchoFloor, JournalPlan, Load, OriginalBuild, Plan, Target, Workload,
+};
 use guichet::server::Dispatch;
 use guichet::sysv::Queue;
 use guichet::Client;
@@ -21,14 +23,22 @@ fn require_tools() -> bool {
 
 #[test]
 fn a_small_plan_measures_every_target_against_the_floor() {
+    let journals = tempfile::tempdir().unwrap();
     let plan = Plan {
         targets: vec![
             Target::Floor(1),
             Target::Server(Dispatch::ThreadPerRequest),
             Target::Server(Dispatch::Pool(2)),
             Target::Server(Dispatch::Sequential),
+            Target::Durable(Dispatch::ThreadPerRequest),
+            Target::Durable(Dispatch::Pool(2)),
         ],
         workloads: Workload::ALL.to_vec(),
+        durable_workloads: vec![Workload::Reserve],
+        journal: JournalPlan {
+            dir: Some(journals.path().to_owned()),
+            ..JournalPlan::default()
+        },
         clients: vec![1, 3],
         warmup_ms: 10,
         duration_ms: 50,
@@ -54,9 +64,28 @@ fn a_small_plan_measures_every_target_against_the_floor() {
             "{row:?}"
         );
         assert!(row.ops_vs_floor.is_some(), "{row:?}");
+        if row.is_durable {
+            // Only RESERVE, each OK after its change was synced: every
+            // fsync covers at least one change.
+            assert_eq!(row.workload, Workload::Reserve, "{row:?}");
+            assert!(row.fsyncs.is_some_and(|n| n > 0), "{row:?}");
+            assert!(row.changes_per_fsync.is_some_and(|c| c >= 1.0), "{row:?}");
+            assert!(row.ops_vs_plain.is_some(), "{row:?}");
+        } else {
+            assert_eq!(row.fsyncs, None, "{row:?}");
+            assert_eq!(row.ops_vs_plain, None, "{row:?}");
+        }
     }
+    let durable = report.rows.iter().filter(|r| r.is_durable).count();
+    assert_eq!(durable, 2 * plan.clients.len());
+    let setup = report.journal.as_ref().unwrap();
+    assert_eq!(setup.dir, journals.path().display().to_string());
     let json = report.json();
     assert_eq!(json.matches("\"target\":").count(), plan.cells());
+    assert_eq!(json.matches("\"durable\":true").count(), durable);
+    // Every cell's journal directory was removed.
+    let left: Vec<_> = std::fs::read_dir(journals.path()).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 #[test]

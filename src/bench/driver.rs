@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::client::Client;
 use crate::codec::Operation;
 use crate::ids::EventId;
+use crate::journal::JournalStats;
 use crate::status::Status;
 use crate::sysv::QueueId;
 
@@ -121,6 +122,43 @@ pub struct Measurement {
     /// Latency of each OK round trip, in nanoseconds, as the client saw it
     /// (from before the send to after the reply was decoded).
     pub latency_ns: Histogram,
+    /// What the server's journal did in the measured time (`None` for a
+    /// target without one).
+    pub journal: Option<Synced>,
+}
+
+/// A journal's group commits over some time: changes made durable and the
+/// `fdatasync`s that did it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Synced {
+    /// Changes written and synced.
+    pub changes: u64,
+    /// Group-commit `fdatasync`s.
+    pub fsyncs: u64,
+}
+
+impl Synced {
+    /// What happened between two readings of the same journal's counters.
+    #[must_use]
+    pub fn between(before: &JournalStats, after: &JournalStats) -> Synced {
+        Synced {
+            changes: after.changes_synced.saturating_sub(before.changes_synced),
+            fsyncs: after.fsyncs.saturating_sub(before.fsyncs),
+        }
+    }
+
+    /// Mean changes per `fdatasync` (`None` without any).
+    #[must_use]
+    pub fn changes_per_fsync(&self) -> Option<f64> {
+        (self.fsyncs > 0).then(|| self.changes as f64 / self.fsyncs as f64)
+    }
+}
+
+impl std::ops::AddAssign for Synced {
+    fn add_assign(&mut self, other: Synced) {
+        self.changes += other.changes;
+        self.fsyncs += other.fsyncs;
+    }
 }
 
 impl Measurement {
@@ -150,6 +188,17 @@ struct Phases {
 /// [`BenchError::Spawn`] if a client thread cannot start (those started
 /// are stopped first).
 pub fn drive(queue: QueueId, workload: Workload, load: Load) -> Result<Measurement, BenchError> {
+    drive_sampled(queue, workload, load, &|| None)
+}
+
+/// [`drive`], reading the server's journal counters with `journal` when the
+/// measured time starts and when it ends, for [`Measurement::journal`].
+pub(crate) fn drive_sampled(
+    queue: QueueId,
+    workload: Workload,
+    load: Load,
+    journal: &dyn Fn() -> Option<JournalStats>,
+) -> Result<Measurement, BenchError> {
     load.check()?;
     let operation = workload.operation();
     let client = Client::from_id(queue).with_timeout_ms(load.timeout_ms);
@@ -157,7 +206,7 @@ pub fn drive(queue: QueueId, workload: Workload, load: Load) -> Result<Measureme
     // times are set (`None` means a spawn failed: stop at once).
     let phases: RwLock<Option<Phases>> = RwLock::new(None);
     let gate = phases.write().unwrap_or_else(PoisonError::into_inner);
-    let results = thread::scope(|scope| {
+    let (results, synced) = thread::scope(|scope| {
         let mut handles = Vec::with_capacity(load.clients);
         let mut spawn_error = None;
         for index in 0..load.clients {
@@ -174,18 +223,27 @@ pub fn drive(queue: QueueId, workload: Workload, load: Load) -> Result<Measureme
             }
         }
         let mut gate = gate;
+        let mut window = None;
         if spawn_error.is_none() {
             let measure_from = Instant::now() + Duration::from_millis(load.warmup_ms.into());
-            *gate = Some(Phases {
-                measure_from,
-                end: measure_from + Duration::from_millis(load.duration_ms.into()),
-            });
+            let end = measure_from + Duration::from_millis(load.duration_ms.into());
+            *gate = Some(Phases { measure_from, end });
+            window = Some((measure_from, end));
         }
         drop(gate);
+        // The journal's counters at the edges of the measured time, read
+        // while the clients run.
+        let synced = window.and_then(|(measure_from, end)| {
+            sleep_until(measure_from);
+            let before = journal()?;
+            sleep_until(end);
+            let after = journal()?;
+            Some(Synced::between(&before, &after))
+        });
         let results: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
         match spawn_error {
             Some(error) => Err(BenchError::Spawn(error)),
-            None => Ok(results),
+            None => Ok((results, synced)),
         }
     })?;
     let mut total = Measurement {
@@ -193,6 +251,7 @@ pub fn drive(queue: QueueId, workload: Workload, load: Load) -> Result<Measureme
         errors: 0,
         elapsed: Duration::from_millis(load.duration_ms.into()),
         latency_ns: Histogram::new(),
+        journal: synced,
     };
     for result in results {
         match result {
@@ -206,6 +265,10 @@ pub fn drive(queue: QueueId, workload: Workload, load: Load) -> Result<Measureme
         }
     }
     Ok(total)
+}
+
+fn sleep_until(deadline: Instant) {
+    thread::sleep(deadline.saturating_duration_since(Instant::now()));
 }
 
 /// One client: round trips until the end, measuring those that start

@@ -10,6 +10,12 @@
 //! with the same clients: its ratio says how close the server comes to
 //! what the queue itself allows on this machine.
 //!
+//! Durable targets (`thread-per-request+journal`, `pool:2+journal`) are
+//! servers with their journal on, each in a fresh temporary directory
+//! removed afterwards. Their rows also say how many changes each
+//! `fdatasync` covered in the measured time (group commit), and their
+//! ops/s over the same dispatch mode's without a journal, in the same group.
+//!
 //! ```no_run
 //! use guichet::bench::{run, Plan};
 //!
@@ -28,14 +34,16 @@ mod original_c;
 mod report;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 
-pub use driver::{drive, Load, Measurement, Workload, MAX_CLIENTS, MAX_PHASE_MS};
+pub use driver::{drive, Load, Measurement, Synced, Workload, MAX_CLIENTS, MAX_PHASE_MS};
 pub use floor::{EchoFloor, MAX_FLOOR_LOOPS};
 pub use histogram::Histogram;
 pub use original_c::{OriginalBuild, OriginalServer};
-pub use report::{Machine, Report, Row};
+pub use report::{JournalSetup, Machine, Report, Row};
 
+use crate::journal::{JournalStats, DEFAULT_GROUP_COMMIT_DELAY_US, DEFAULT_PREALLOCATE_BYTES};
 use crate::ledger::MAX_BOOKINGS_LIMIT;
 use crate::server::{Dispatch, Server, ServerError};
 use crate::sysv::SysvError;
@@ -80,18 +88,28 @@ pub enum Target {
     Floor(usize),
     /// A guichet [`Server`] in this dispatch mode.
     Server(Dispatch),
+    /// A guichet [`Server`] in this dispatch mode with its journal on
+    /// (every change `fdatasync`ed before its OK), in a fresh temporary
+    /// directory under [`JournalPlan::dir`], removed afterwards.
+    Durable(Dispatch),
     /// `benches/c/original_server.c`: a detached pthread per request.
     OriginalC,
-    // Durable variants (a server with its journal on) go here once the
-    // journal lands: a `Target::Durable(Dispatch)` started like `Server`
-    // with the journal enabled, added to `Plan::default`'s list.
 }
+
+/// What a durable target's name adds to its dispatch mode's.
+pub const JOURNAL_SUFFIX: &str = "+journal";
 
 impl Target {
     /// Whether this target is a floor, which the others are compared with.
     #[must_use]
     pub fn is_floor(self) -> bool {
         matches!(self, Target::Floor(_))
+    }
+
+    /// Whether this target journals its changes.
+    #[must_use]
+    pub fn is_durable(self) -> bool {
+        matches!(self, Target::Durable(_))
     }
 }
 
@@ -101,6 +119,7 @@ impl fmt::Display for Target {
             Target::Floor(1) => f.write_str("floor"),
             Target::Floor(n) => write!(f, "floor:{n}"),
             Target::Server(dispatch) => write!(f, "{dispatch}"),
+            Target::Durable(dispatch) => write!(f, "{dispatch}{JOURNAL_SUFFIX}"),
             Target::OriginalC => f.write_str("original-c"),
         }
     }
@@ -110,8 +129,15 @@ impl FromStr for Target {
     type Err = BenchError;
 
     /// `floor`, `floor:N`, `original-c`, or a dispatch mode
-    /// (`thread-per-request`, `pool`, `pool:N`, `sequential`).
+    /// (`thread-per-request`, `pool`, `pool:N`, `sequential`), optionally
+    /// followed by `+journal`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(dispatch) = s.strip_suffix(JOURNAL_SUFFIX) {
+            return dispatch
+                .parse::<Dispatch>()
+                .map(Target::Durable)
+                .map_err(|e| BenchError::Config(format!("{s:?}: {JOURNAL_SUFFIX} follows {e}")));
+        }
         match s {
             "floor" => return Ok(Target::Floor(1)),
             "original-c" => return Ok(Target::OriginalC),
@@ -125,9 +151,11 @@ impl FromStr for Target {
                 ))),
             };
         }
-        s.parse::<Dispatch>()
-            .map(Target::Server)
-            .map_err(|e| BenchError::Config(format!("{e}, floor, floor:N or original-c")))
+        s.parse::<Dispatch>().map(Target::Server).map_err(|e| {
+            BenchError::Config(format!(
+                "{e} (with or without {JOURNAL_SUFFIX}), floor, floor:N or original-c"
+            ))
+        })
     }
 }
 
@@ -136,6 +164,32 @@ pub const MAX_TARGETS: usize = 16;
 /// Most rounds of each cell.
 pub const MAX_ROUNDS: u32 = 20;
 
+/// Where and how the durable targets keep their journals.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalPlan {
+    /// The directory each durable cell makes its temporary directory in
+    /// (`None`: the system's, `$TMPDIR` or `/tmp`). It must be on the disk
+    /// to measure: on tmpfs an `fdatasync` costs nothing.
+    pub dir: Option<PathBuf>,
+    /// The journals' group-commit delay
+    /// ([`Builder::journal_group_commit_delay_us`](crate::server::Builder::journal_group_commit_delay_us)).
+    pub group_commit_delay_us: u32,
+    /// Zeros kept ahead of each journal's end
+    /// ([`Builder::journal_preallocate_bytes`](crate::server::Builder::journal_preallocate_bytes)).
+    pub preallocate_bytes: u64,
+}
+
+/// The library's defaults, in the system's temporary directory.
+impl Default for JournalPlan {
+    fn default() -> Self {
+        JournalPlan {
+            dir: None,
+            group_commit_delay_us: DEFAULT_GROUP_COMMIT_DELAY_US,
+            preallocate_bytes: DEFAULT_PREALLOCATE_BYTES,
+        }
+    }
+}
+
 /// What one run measures, and for how long.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
@@ -143,6 +197,15 @@ pub struct Plan {
     pub targets: Vec<Target>,
     /// The workloads.
     pub workloads: Vec<Workload>,
+    /// The workloads the durable targets are measured in (those also in
+    /// `workloads`). By default RESERVE only: a QUERY through a journal
+    /// waits for the disk only while changes are pending, and the QUERY
+    /// workload makes none, so a durable QUERY cell would measure the
+    /// same server as the non-durable one, plus two short critical
+    /// sections on the journal's state lock.
+    pub durable_workloads: Vec<Workload>,
+    /// Where and how the durable targets keep their journals.
+    pub journal: JournalPlan,
     /// The client counts.
     pub clients: Vec<usize>,
     /// Warm-up of each cell, not measured.
@@ -158,9 +221,9 @@ pub struct Plan {
     pub timeout_ms: u32,
 }
 
-/// Defaults: 6 targets × 2 workloads × 3 client counts × 3 rounds ×
-/// (0.1 + 0.3) s is about 43 s of driving, plus starts and stops: under a
-/// minute.
+/// Defaults: (6 targets × 2 workloads + 2 durable targets × RESERVE) ×
+/// 3 client counts × 3 rounds × (0.1 + 0.3) s is about 50 s of driving,
+/// plus starts and stops: under a minute.
 impl Default for Plan {
     fn default() -> Self {
         Plan {
@@ -171,8 +234,12 @@ impl Default for Plan {
                 Target::Server(Dispatch::Pool(2)),
                 Target::Server(Dispatch::Sequential),
                 Target::OriginalC,
+                Target::Durable(Dispatch::ThreadPerRequest),
+                Target::Durable(Dispatch::Pool(2)),
             ],
             workloads: Workload::ALL.to_vec(),
+            durable_workloads: vec![Workload::Reserve],
+            journal: JournalPlan::default(),
             clients: vec![1, 4, 16],
             warmup_ms: 100,
             duration_ms: 300,
@@ -183,10 +250,27 @@ impl Default for Plan {
 }
 
 impl Plan {
+    /// Whether `target` is measured in `workload`: every target is, except
+    /// durable ones outside [`Plan::durable_workloads`].
+    #[must_use]
+    pub fn measures(&self, target: Target, workload: Workload) -> bool {
+        !target.is_durable() || self.durable_workloads.contains(&workload)
+    }
+
     /// Cells in the run.
     #[must_use]
     pub fn cells(&self) -> usize {
-        self.targets.len() * self.workloads.len() * self.clients.len()
+        let per_client_count: usize = self
+            .workloads
+            .iter()
+            .map(|&w| {
+                self.targets
+                    .iter()
+                    .filter(|&&t| self.measures(t, w))
+                    .count()
+            })
+            .sum();
+        per_client_count * self.clients.len()
     }
 
     /// Measurements in the run: cells × rounds.
@@ -206,6 +290,13 @@ impl Plan {
                 "a plan needs a workload and 1 to 16 client counts".into(),
             ));
         }
+        if self.cells() == 0 {
+            return Err(BenchError::Config(
+                "the plan measures nothing: its only targets are durable, and none of its \
+                 workloads is a durable workload"
+                    .into(),
+            ));
+        }
         if !(1..=MAX_ROUNDS).contains(&self.rounds) {
             return Err(BenchError::Config(format!(
                 "rounds must be 1 to {MAX_ROUNDS}, not {}",
@@ -214,6 +305,14 @@ impl Plan {
         }
         for &clients in &self.clients {
             self.load(clients).check()?;
+        }
+        if let Some(dir) = &self.journal.dir {
+            if self.targets.iter().any(|t| t.is_durable()) && !dir.is_dir() {
+                return Err(BenchError::Config(format!(
+                    "the journal directory {} is not a directory",
+                    dir.display()
+                )));
+            }
         }
         Ok(())
     }
@@ -306,6 +405,11 @@ const BENCH_CAPACITY: u32 = u32::MAX;
 enum Running {
     Floor(EchoFloor),
     Server(Server),
+    /// A server with its journal in `dir`, which outlives it.
+    Durable {
+        server: Server,
+        dir: tempfile::TempDir,
+    },
     Original(OriginalServer),
 }
 
@@ -313,22 +417,67 @@ impl Running {
     fn queue_id(&self) -> crate::sysv::QueueId {
         match self {
             Running::Floor(f) => f.queue_id(),
-            Running::Server(s) => s.queue_id(),
+            Running::Server(s) | Running::Durable { server: s, .. } => s.queue_id(),
             Running::Original(o) => o.queue_id(),
+        }
+    }
+
+    fn journal_stats(&self) -> Option<JournalStats> {
+        match self {
+            Running::Durable { server, .. } => server.journal_stats(),
+            _ => None,
+        }
+    }
+
+    /// Stops the target and removes what it left (queue, journal).
+    fn stop(self) -> Result<(), BenchError> {
+        match self {
+            Running::Server(server) => server.shutdown().map(drop).map_err(BenchError::Server),
+            Running::Durable { server, dir } => {
+                // On an error `dir` is dropped, which removes it too.
+                server.shutdown().map_err(BenchError::Server)?;
+                dir.close().map_err(BenchError::Io)
+            }
+            // Dropping them removes their queues.
+            Running::Floor(_) | Running::Original(_) => Ok(()),
         }
     }
 }
 
-fn start(target: Target, original: Option<&OriginalBuild>) -> Result<Running, BenchError> {
+fn server_builder(dispatch: Dispatch) -> crate::server::Builder {
+    Server::builder()
+        .event("bench", BENCH_CAPACITY)
+        .dispatch(dispatch)
+        .max_bookings(MAX_BOOKINGS_LIMIT)
+}
+
+fn start(
+    target: Target,
+    original: Option<&OriginalBuild>,
+    journal: &JournalPlan,
+) -> Result<Running, BenchError> {
     match target {
         Target::Floor(loops) => EchoFloor::spawn(loops).map(Running::Floor),
-        Target::Server(dispatch) => Server::builder()
-            .event("bench", BENCH_CAPACITY)
-            .dispatch(dispatch)
-            .max_bookings(MAX_BOOKINGS_LIMIT)
+        Target::Server(dispatch) => server_builder(dispatch)
             .spawn()
             .map(Running::Server)
             .map_err(BenchError::Server),
+        Target::Durable(dispatch) => {
+            let mut dir = tempfile::Builder::new();
+            dir.prefix("guichet-bench-journal-");
+            let dir = match &journal.dir {
+                Some(base) => dir.tempdir_in(base),
+                None => dir.tempdir(),
+            }
+            .map_err(BenchError::Io)?;
+            let server = server_builder(dispatch)
+                .journal(dir.path().join("journal"))
+                .journal_group_commit_delay_us(journal.group_commit_delay_us)
+                .journal_preallocate_bytes(journal.preallocate_bytes)
+                .spawn()
+                .map_err(BenchError::Server)?;
+            Ok(Running::Durable { server, dir })
+        }
         Target::OriginalC => match original {
             Some(build) => build.start(BENCH_CAPACITY).map(Running::Original),
             None => Err(BenchError::Config(
@@ -342,14 +491,15 @@ fn start(target: Target, original: Option<&OriginalBuild>) -> Result<Running, Be
 fn measure(
     target: Target,
     original: Option<&OriginalBuild>,
+    journal: &JournalPlan,
     workload: Workload,
     load: Load,
 ) -> Result<Measurement, BenchError> {
-    let running = start(target, original)?;
-    let measured = drive(running.queue_id(), workload, load);
-    if let Running::Server(server) = running {
-        server.shutdown().map_err(BenchError::Server)?;
-    }
+    let running = start(target, original, journal)?;
+    let measured = driver::drive_sampled(running.queue_id(), workload, load, &|| {
+        running.journal_stats()
+    });
+    running.stop()?;
     measured
 }
 
@@ -367,6 +517,13 @@ fn measure(
 pub fn run(plan: &Plan, progress: &mut dyn FnMut(&Progress)) -> Result<Report, BenchError> {
     plan.check()?;
     let mut report = Report::new(Machine::probe());
+    if plan.workloads.iter().any(|&w| {
+        plan.targets
+            .iter()
+            .any(|&t| t.is_durable() && plan.measures(t, w))
+    }) {
+        report.journal = Some(JournalSetup::probe(&plan.journal));
+    }
     let mut targets = plan.targets.clone();
     let original = if targets.contains(&Target::OriginalC) {
         match OriginalBuild::compile() {
@@ -385,9 +542,18 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(&Progress)) -> Result<Report, B
     } else {
         None
     };
-    let total = targets.len() * plan.workloads.len() * plan.clients.len() * plan.rounds as usize;
+    let measured = Plan {
+        targets: targets.clone(),
+        ..plan.clone()
+    };
+    let total = measured.measurements();
     let mut index = 0;
     for &workload in &plan.workloads {
+        let targets: Vec<Target> = targets
+            .iter()
+            .copied()
+            .filter(|&t| plan.measures(t, workload))
+            .collect();
         for &clients in &plan.clients {
             // One list of measurements per target, filled round by round.
             let mut group: Vec<Vec<Measurement>> = vec![Vec::new(); targets.len()];
@@ -402,7 +568,13 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(&Progress)) -> Result<Report, B
                         workload,
                         clients,
                     });
-                    let m = measure(target, original.as_ref(), workload, plan.load(clients))?;
+                    let m = measure(
+                        target,
+                        original.as_ref(),
+                        &plan.journal,
+                        workload,
+                        plan.load(clients),
+                    )?;
                     progress(&Progress::Measured {
                         ops_per_s: m.ops_per_s(),
                         p50_ns: m.latency_ns.quantile(0.5),
@@ -421,5 +593,57 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(&Progress)) -> Result<Report, B
     }
     report.machine.load_after = report::loadavg();
     report.compare_with_floors();
+    report.compare_durable_with_plain();
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_names_round_trip() {
+        for name in [
+            "floor",
+            "floor:2",
+            "thread-per-request",
+            "pool:2",
+            "sequential",
+            "original-c",
+            "thread-per-request+journal",
+            "pool:2+journal",
+            "sequential+journal",
+        ] {
+            let target: Target = name.parse().unwrap();
+            assert_eq!(target.to_string(), name);
+        }
+        assert!(matches!(
+            "pool+journal".parse::<Target>(),
+            Ok(Target::Durable(Dispatch::Pool(_)))
+        ));
+        for bad in [
+            "floor+journal",
+            "original-c+journal",
+            "+journal",
+            "pool:0+journal",
+        ] {
+            assert!(bad.parse::<Target>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durable_targets_run_only_in_durable_workloads() {
+        let plan = Plan::default();
+        // 6 targets in both workloads, 2 durable ones in RESERVE alone.
+        assert_eq!(plan.cells(), (6 * 2 + 2) * plan.clients.len());
+        assert!(plan.measures(Target::Durable(Dispatch::Pool(2)), Workload::Reserve));
+        assert!(!plan.measures(Target::Durable(Dispatch::Pool(2)), Workload::Query));
+        assert!(plan.measures(Target::Server(Dispatch::Pool(2)), Workload::Query));
+        let nothing = Plan {
+            targets: vec![Target::Durable(Dispatch::Sequential)],
+            workloads: vec![Workload::Query],
+            ..Plan::default()
+        };
+        assert!(matches!(nothing.check(), Err(BenchError::Config(_))));
+    }
 }

@@ -2,9 +2,10 @@
 //! machine they were taken on; printed as a table or as JSON.
 
 use std::fmt::Write as _;
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{Histogram, Measurement, Target, Workload};
+use super::{Histogram, JournalPlan, Measurement, Synced, Target, Workload, JOURNAL_SUFFIX};
 
 /// One cell's figures.
 #[derive(Clone, Debug, PartialEq)]
@@ -13,6 +14,8 @@ pub struct Row {
     pub target: String,
     /// Whether it is a floor.
     pub is_floor: bool,
+    /// Whether it journals its changes.
+    pub is_durable: bool,
     /// The workload.
     pub workload: Workload,
     /// Client threads.
@@ -41,6 +44,15 @@ pub struct Row {
     pub ops_vs_floor: Option<f64>,
     /// `p99_ns` over the group floor's.
     pub p99_vs_floor: Option<f64>,
+    /// Group-commit `fdatasync`s in the measured time, all rounds (`None`
+    /// for a target without a journal).
+    pub fsyncs: Option<u64>,
+    /// Mean changes each of those `fdatasync`s covered (`None` without a
+    /// journal or without any).
+    pub changes_per_fsync: Option<f64>,
+    /// A durable row's `ops_per_s` over that of the same dispatch mode
+    /// without a journal in its group (`None` otherwise).
+    pub ops_vs_plain: Option<f64>,
 }
 
 impl Row {
@@ -58,11 +70,19 @@ impl Row {
             ops += m.ops;
             errors += m.errors;
         }
+        let journal = rounds
+            .iter()
+            .filter_map(|m| m.journal)
+            .reduce(|mut sum, m| {
+                sum += m;
+                sum
+            });
         let mut rates: Vec<f64> = rounds.iter().map(Measurement::ops_per_s).collect();
         rates.sort_by(f64::total_cmp);
         Row {
             target: target.to_string(),
             is_floor: target.is_floor(),
+            is_durable: target.is_durable(),
             workload,
             clients,
             rounds: rounds.len(),
@@ -77,8 +97,60 @@ impl Row {
             max_ns: latency.max(),
             ops_vs_floor: None,
             p99_vs_floor: None,
+            fsyncs: journal.map(|j| j.fsyncs),
+            changes_per_fsync: journal.as_ref().and_then(Synced::changes_per_fsync),
+            ops_vs_plain: None,
         }
     }
+}
+
+/// Where the durable targets' journals were, on what, and how configured.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JournalSetup {
+    /// The directory the temporary journal directories were made in.
+    pub dir: String,
+    /// Its file system type from `/proc/self/mounts` (`ext4`, `tmpfs`…;
+    /// empty if unknown).
+    pub filesystem: String,
+    /// The group-commit delay.
+    pub group_commit_delay_us: u32,
+    /// The preallocation.
+    pub preallocate_bytes: u64,
+}
+
+impl JournalSetup {
+    /// Describes `plan`'s journals.
+    #[must_use]
+    pub fn probe(plan: &JournalPlan) -> JournalSetup {
+        let dir = plan.dir.clone().unwrap_or_else(std::env::temp_dir);
+        JournalSetup {
+            filesystem: filesystem_of(&dir).unwrap_or_default(),
+            dir: dir.display().to_string(),
+            group_commit_delay_us: plan.group_commit_delay_us,
+            preallocate_bytes: plan.preallocate_bytes,
+        }
+    }
+}
+
+/// The type of the file system holding `dir`: that of the longest mount
+/// point in `/proc/self/mounts` that contains it.
+fn filesystem_of(dir: &Path) -> Option<String> {
+    let dir = std::fs::canonicalize(dir).ok()?;
+    let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let _device = fields.next()?;
+            // Spaces in mount points are written `\040`.
+            let point = fields.next()?.replace("\\040", " ");
+            let kind = fields.next()?;
+            dir.starts_with(&point)
+                .then(|| (point.len(), kind.to_owned()))
+        })
+        // The last of equally long ones: a later mount hides an earlier.
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, kind)| kind)
 }
 
 /// Where and when a run was taken.
@@ -136,6 +208,8 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// Targets left out, with why.
     pub skipped: Vec<String>,
+    /// The durable targets' journals (`None` if the run measured none).
+    pub journal: Option<JournalSetup>,
 }
 
 fn us(ns: u64) -> f64 {
@@ -144,6 +218,10 @@ fn us(ns: u64) -> f64 {
 
 fn ratio(r: Option<f64>) -> String {
     r.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}"))
+}
+
+fn per_fsync(r: Option<f64>) -> String {
+    r.map_or_else(|| "-".to_owned(), |r| format!("{r:.1}"))
 }
 
 /// `s` as a JSON string literal.
@@ -201,6 +279,29 @@ impl Report {
         }
     }
 
+    /// Fills each durable row's [`Row::ops_vs_plain`] from the row of the
+    /// same dispatch mode without a journal in its (workload, clients)
+    /// group.
+    pub(crate) fn compare_durable_with_plain(&mut self) {
+        let plain: Vec<(String, Workload, usize, f64)> = self
+            .rows
+            .iter()
+            .filter(|r| !r.is_durable && !r.is_floor)
+            .map(|r| (r.target.clone(), r.workload, r.clients, r.ops_per_s))
+            .collect();
+        for row in self.rows.iter_mut().filter(|r| r.is_durable) {
+            let Some(base) = row.target.strip_suffix(JOURNAL_SUFFIX) else {
+                continue;
+            };
+            let same = plain
+                .iter()
+                .find(|p| p.0 == base && p.1 == row.workload && p.2 == row.clients);
+            if let Some(&(_, _, _, ops)) = same {
+                row.ops_vs_plain = (ops > 0.0).then(|| row.ops_per_s / ops);
+            }
+        }
+    }
+
     /// The results as a fixed-width table, with a header naming the
     /// machine and its load.
     ///
@@ -217,9 +318,24 @@ impl Report {
             "# {} CPU(s), {}; load average before {} / after {}",
             m.cpus, m.cpu_model, m.load_before, m.load_after
         );
+        if let Some(j) = &self.journal {
+            let _ = writeln!(
+                out,
+                "# +journal: each cell's journal in a new directory in {} ({}), \
+                 group-commit delay {} µs, preallocation {} bytes",
+                j.dir,
+                if j.filesystem.is_empty() {
+                    "file system unknown"
+                } else {
+                    &j.filesystem
+                },
+                j.group_commit_delay_us,
+                j.preallocate_bytes
+            );
+        }
         let _ = writeln!(
             out,
-            "{:<8} {:>7}  {:<20} {:>9} {:>17} {:>9} {:>9} {:>9} {:>6} {:>9} {:>9}",
+            "{:<8} {:>7}  {:<26} {:>9} {:>17} {:>9} {:>9} {:>9} {:>6} {:>9} {:>10} {:>9} {:>9}",
             "workload",
             "clients",
             "target",
@@ -230,12 +346,14 @@ impl Report {
             "p999 µs",
             "errors",
             "×floor/s",
-            "×floor p99"
+            "×floor p99",
+            "×plain/s",
+            "chg/fsync"
         );
         for r in &self.rows {
             let _ = writeln!(
                 out,
-                "{:<8} {:>7}  {:<20} {:>9.0} {:>17} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>9} {:>9}",
+                "{:<8} {:>7}  {:<26} {:>9.0} {:>17} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>9} {:>10} {:>9} {:>9}",
                 r.workload.name(),
                 r.clients,
                 r.target,
@@ -246,7 +364,9 @@ impl Report {
                 us(r.p999_ns),
                 r.errors,
                 ratio(r.ops_vs_floor),
-                ratio(r.p99_vs_floor)
+                ratio(r.p99_vs_floor),
+                ratio(r.ops_vs_plain),
+                per_fsync(r.changes_per_fsync)
             );
         }
         for s in &self.skipped {
@@ -255,8 +375,9 @@ impl Report {
         out
     }
 
-    /// The results as one JSON object: `machine`, `rows` (one object per
-    /// cell, latencies in ns, missing ratios `null`) and `skipped`.
+    /// The results as one JSON object: `machine`, `journal` (`null`
+    /// without durable targets), `rows` (one object per cell, latencies in
+    /// ns, missing ratios and journal figures `null`) and `skipped`.
     ///
     /// ```
     /// let json = guichet::bench::Report::default().json();
@@ -268,20 +389,34 @@ impl Report {
         let mut out = String::new();
         let _ = write!(
             out,
-            "{{\"machine\":{{\"cpus\":{},\"cpu_model\":{},\"load_before\":{},\"load_after\":{},\"started_unix_s\":{}}},\"rows\":[",
+            "{{\"machine\":{{\"cpus\":{},\"cpu_model\":{},\"load_before\":{},\"load_after\":{},\"started_unix_s\":{}}}",
             m.cpus,
             json_string(&m.cpu_model),
             json_string(&m.load_before),
             json_string(&m.load_after),
             m.started_unix_s
         );
+        match &self.journal {
+            Some(j) => {
+                let _ = write!(
+                    out,
+                    ",\"journal\":{{\"dir\":{},\"filesystem\":{},\"group_commit_delay_us\":{},\"preallocate_bytes\":{}}}",
+                    json_string(&j.dir),
+                    json_string(&j.filesystem),
+                    j.group_commit_delay_us,
+                    j.preallocate_bytes
+                );
+            }
+            None => out.push_str(",\"journal\":null"),
+        }
+        out.push_str(",\"rows\":[");
         for (i, r) in self.rows.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
             let _ = write!(
                 out,
-                "{{\"target\":{},\"floor\":{},\"workload\":{},\"clients\":{},\"rounds\":{},\"ops\":{},\"errors\":{},\"ops_per_s\":{},\"ops_per_s_min\":{},\"ops_per_s_max\":{},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"ops_vs_floor\":{},\"p99_vs_floor\":{}}}",
+                "{{\"target\":{},\"floor\":{},\"workload\":{},\"clients\":{},\"rounds\":{},\"ops\":{},\"errors\":{},\"ops_per_s\":{},\"ops_per_s_min\":{},\"ops_per_s_max\":{},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"ops_vs_floor\":{},\"p99_vs_floor\":{},\"durable\":{},\"fsyncs\":{},\"changes_per_fsync\":{},\"ops_vs_plain\":{}}}",
                 json_string(&r.target),
                 r.is_floor,
                 json_string(r.workload.name()),
@@ -297,7 +432,11 @@ impl Report {
                 r.p999_ns,
                 r.max_ns,
                 json_f64(r.ops_vs_floor),
-                json_f64(r.p99_vs_floor)
+                json_f64(r.p99_vs_floor),
+                r.is_durable,
+                r.fsyncs.map_or_else(|| "null".to_owned(), |n| n.to_string()),
+                json_f64(r.changes_per_fsync),
+                json_f64(r.ops_vs_plain)
             );
         }
         out.push_str("],\"skipped\":[");
@@ -312,18 +451,11 @@ impl Report {
 mod tests {
     use super::*;
 
-    #[test]
-    fn json_strings_are_escaped() {
-        assert_eq!(json_string("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
-        assert_eq!(json_f64(Some(f64::NAN)), "null");
-        assert_eq!(json_f64(None), "null");
-    }
-
-    #[test]
-    fn ratios_come_from_the_best_floor_of_the_group() {
-        let row = |target: &str, is_floor, clients, ops_per_s, p99_ns| Row {
+    fn row(target: &str, is_floor: bool, clients: usize, ops_per_s: f64, p99_ns: u64) -> Row {
+        Row {
             target: target.into(),
             is_floor,
+            is_durable: target.ends_with(JOURNAL_SUFFIX),
             workload: Workload::Query,
             clients,
             rounds: 1,
@@ -338,7 +470,21 @@ mod tests {
             max_ns: 1,
             ops_vs_floor: None,
             p99_vs_floor: None,
-        };
+            fsyncs: None,
+            changes_per_fsync: None,
+            ops_vs_plain: None,
+        }
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(json_string("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
+        assert_eq!(json_f64(Some(f64::NAN)), "null");
+        assert_eq!(json_f64(None), "null");
+    }
+
+    #[test]
+    fn ratios_come_from_the_best_floor_of_the_group() {
         let mut report = Report {
             rows: vec![
                 row("floor", true, 4, 100.0, 10),
@@ -353,5 +499,40 @@ mod tests {
         assert_eq!(report.rows[2].p99_vs_floor, Some(1.5));
         assert_eq!(report.rows[3].ops_vs_floor, None);
         assert!(report.json().contains("\"ops_vs_floor\":0.7500"));
+    }
+
+    #[test]
+    fn durable_rows_compare_with_the_same_mode_in_their_group() {
+        let mut report = Report {
+            rows: vec![
+                row("floor", true, 4, 400.0, 10),
+                row("pool:2", false, 4, 200.0, 30),
+                row("thread-per-request", false, 4, 100.0, 30),
+                row("pool:2+journal", false, 4, 50.0, 30),
+                row("thread-per-request+journal", false, 4, 50.0, 30),
+                row("pool:2+journal", false, 16, 50.0, 30),
+            ],
+            ..Report::default()
+        };
+        report.rows[3].fsyncs = Some(10);
+        report.rows[3].changes_per_fsync = Some(2.5);
+        report.compare_durable_with_plain();
+        let plain: Vec<Option<f64>> = report.rows.iter().map(|r| r.ops_vs_plain).collect();
+        assert_eq!(plain, [None, None, None, Some(0.25), Some(0.5), None]);
+        let table = report.table();
+        assert!(table.contains("chg/fsync"), "{table}");
+        let json = report.json();
+        assert!(json.contains("\"journal\":null"), "{json}");
+        assert!(
+            json.contains("\"durable\":true,\"fsyncs\":10,\"changes_per_fsync\":2.5000,\"ops_vs_plain\":0.2500"),
+            "{json}"
+        );
+        assert!(json.contains("\"durable\":false,\"fsyncs\":null,\"changes_per_fsync\":null"));
+    }
+
+    #[test]
+    fn the_file_system_of_the_root_is_found() {
+        // Every Linux system mounts something on `/`.
+        assert!(filesystem_of(Path::new("/")).is_some_and(|fs| !fs.is_empty()));
     }
 }

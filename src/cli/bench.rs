@@ -1,20 +1,39 @@
 //! `guichet bench`: each dispatch mode against the echo floor, in one run.
 
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use guichet::bench::{run, Plan, Progress, Target, Workload};
+use guichet::bench::{run, JournalPlan, Plan, Progress, Target, Workload};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// Targets, comma-separated: floor, floor:N, thread-per-request, pool,
-    /// pool:N, sequential, original-c. Default: floor, floor:2,
-    /// thread-per-request, pool:2, sequential, original-c.
+    /// pool:N, sequential, original-c; a dispatch mode followed by +journal
+    /// (pool:2+journal) is that server with its journal on. Default: floor,
+    /// floor:2, thread-per-request, pool:2, sequential, original-c,
+    /// thread-per-request+journal, pool:2+journal.
     #[arg(long, value_delimiter = ',', value_parser = parse_target)]
     targets: Vec<Target>,
     /// Workloads, comma-separated: reserve, query.
     #[arg(long, value_delimiter = ',', default_value = "reserve,query", value_parser = parse_workload)]
     workloads: Vec<Workload>,
+    /// Workloads the +journal targets are measured in (of --workloads). A
+    /// QUERY waits for the disk only while changes are pending, and the
+    /// query workload makes none.
+    #[arg(long, value_delimiter = ',', default_value = "reserve", value_parser = parse_workload)]
+    durable_workloads: Vec<Workload>,
+    /// Where the +journal targets' temporary journal directories go
+    /// (default: the system's temporary directory). Use the disk to
+    /// measure: on tmpfs an fsync costs nothing.
+    #[arg(long, value_name = "DIR")]
+    journal_dir: Option<PathBuf>,
+    /// The +journal targets' group-commit delay.
+    #[arg(long, value_name = "US", default_value_t = JournalPlan::default().group_commit_delay_us)]
+    journal_group_commit_delay_us: u32,
+    /// Zeros the +journal targets keep ahead of their journals' ends.
+    #[arg(long, value_name = "BYTES", default_value_t = JournalPlan::default().preallocate_bytes)]
+    journal_preallocate_bytes: u64,
     /// Client thread counts, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
     clients: Vec<usize>,
@@ -54,6 +73,12 @@ pub fn bench(args: BenchArgs) -> ExitCode {
             args.targets
         },
         workloads: args.workloads,
+        durable_workloads: args.durable_workloads,
+        journal: JournalPlan {
+            dir: args.journal_dir,
+            group_commit_delay_us: args.journal_group_commit_delay_us,
+            preallocate_bytes: args.journal_preallocate_bytes,
+        },
         clients: args.clients,
         warmup_ms: args.warmup_ms,
         duration_ms: args.duration_ms,
