@@ -7,11 +7,59 @@
 //! value here, and only the [`codec`](crate::codec) turns them into checked
 //! domain types. Use the codec unless you are writing a foreign-language
 //! binding or a test of the layout itself.
+//!
+//! # Examples
+//!
+//! A QUERY built field by field, as a foreign binding would, then checked
+//! by the codec. msgsnd(2)'s `msgsz` counts the body only, never `mtype`:
+//!
+//! ```
+//! use guichet::wire::{
+//!     RequestBody, RequestMessage, BODY_SIZE, MAGIC, MESSAGE_SIZE, OP_QUERY, REQUEST_MTYPE,
+//!     VERSION,
+//! };
+//! use guichet::{decode_request, EventId, Operation};
+//! use zerocopy::IntoBytes;
+//!
+//! let message = RequestMessage {
+//!     mtype: REQUEST_MTYPE,
+//!     body: RequestBody {
+//!         magic: MAGIC,
+//!         version: VERSION,
+//!         op: OP_QUERY,
+//!         reply_to: 2,
+//!         request_id: 7,
+//!         event_id: 1,
+//!         ..RequestBody::default()
+//!     },
+//! };
+//! let bytes = message.as_bytes();
+//! assert_eq!((bytes.len(), bytes.len() - BODY_SIZE), (MESSAGE_SIZE, 8));
+//! let request = decode_request(&bytes[8..])?;
+//! let event = EventId::new(1).ok_or("no event 0")?;
+//! assert_eq!(request.operation, Operation::Query { event });
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use core::mem::{offset_of, size_of};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-/// `magic` of every v1 message: the bytes `"THCG"` read as a native `u32`.
+/// `magic` of every v1 message, `0x47434854`: the bytes `"THCG"` read as
+/// a little-endian `u32`.
+///
+/// Byte order on the wire is the host's (PROTOCOL.md), so a hex dump shows
+/// `THCG` on little-endian hosts (x86-64, AArch64) and `GCHT` on big-endian
+/// ones; the value compared is the same.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::wire::MAGIC;
+///
+/// assert_eq!(MAGIC, u32::from_le_bytes(*b"THCG"));
+/// let stored = if cfg!(target_endian = "little") { *b"THCG" } else { *b"GCHT" };
+/// assert_eq!(MAGIC.to_ne_bytes(), stored);
+/// ```
 pub const MAGIC: u32 = 0x4743_4854;
 /// `version` of every message this crate speaks.
 pub const VERSION: u16 = 1;
@@ -26,6 +74,25 @@ pub const BODY_SIZE: usize = 40;
 pub const MESSAGE_SIZE: usize = size_of::<libc::c_long>() + BODY_SIZE;
 /// A malformed message is answerable only if its body reaches this far:
 /// through `request_id`, so the reply can be tagged and addressed.
+///
+/// # Examples
+///
+/// A body cut short is answered BAD_MESSAGE if it holds a right magic, a
+/// usable `reply_to` and the `request_id`, and dropped one byte shorter:
+///
+/// ```
+/// use guichet::wire::{ANSWERABLE_PREFIX, MAGIC};
+/// use guichet::{decode_request, RequestId, Status};
+///
+/// let mut body = [0u8; ANSWERABLE_PREFIX];
+/// body[0..4].copy_from_slice(&MAGIC.to_ne_bytes());
+/// body[8..16].copy_from_slice(&5i64.to_ne_bytes()); // reply_to
+/// body[16..24].copy_from_slice(&9u64.to_ne_bytes()); // request_id
+/// let answer = decode_request(&body).unwrap_err().answer().ok_or("dropped")?;
+/// assert_eq!((answer.status, answer.request_id), (Status::BadMessage, RequestId(9)));
+/// assert!(decode_request(&body[..ANSWERABLE_PREFIX - 1]).unwrap_err().answer().is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const ANSWERABLE_PREFIX: usize = 24;
 
 /// Operation code of a QUERY request.
@@ -36,9 +103,32 @@ pub const OP_RESERVE: u16 = 2;
 pub const OP_CANCEL: u16 = 3;
 
 /// Server-assigned booking ids have this bit set; client-chosen ids must not.
+///
+/// Two halves of one id space, so that a client can pick ids (for
+/// idempotent RESERVEs) without asking the server, and neither side can
+/// take an id the other will use. See [`BookingId`](crate::BookingId).
 pub const SERVER_BOOKING_BIT: u64 = 1 << 63;
 
 /// A request body (the 40 bytes after `mtype`).
+///
+/// Fields unused by an op must be 0 (PROTOCOL.md, *Operations*); nothing
+/// here enforces it, [`decode_request`](crate::decode_request) does.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::wire::{RequestBody, OP_CANCEL};
+/// use guichet::{BookingId, Operation, ReplyTo, Request, RequestId};
+///
+/// let request = Request {
+///     reply_to: ReplyTo::new(2).ok_or("reply_to below 2")?,
+///     request_id: RequestId(1),
+///     operation: Operation::Cancel { booking: BookingId::new(42).ok_or("0 is no booking")? },
+/// };
+/// let raw: RequestBody = request.to_wire();
+/// assert_eq!((raw.op, raw.booking_id, raw.event_id, raw.quantity), (OP_CANCEL, 42, 0, 0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
 )]
@@ -63,6 +153,23 @@ pub struct RequestBody {
 }
 
 /// A reply body (the 40 bytes after `mtype`).
+///
+/// Any bit pattern is a value here, so it can be read from whatever bytes
+/// arrived; [`decode_reply`](crate::decode_reply) then checks it.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::wire::ReplyBody;
+/// use guichet::{Reply, RequestId, Status};
+/// use zerocopy::FromBytes;
+///
+/// let bytes = Reply::bare(Status::SoldOut, RequestId(3)).encode();
+/// let raw = ReplyBody::read_from_bytes(&bytes[..]).map_err(|_| "not 40 bytes")?;
+/// assert_eq!((raw.status, raw.request_id, raw.event_id), (1, 3, 0));
+/// assert!(ReplyBody::read_from_bytes(&bytes[..39]).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
 )]
@@ -89,6 +196,20 @@ pub struct ReplyBody {
 }
 
 /// A whole request message as `msgsnd(2)` reads it: `mtype` then the body.
+///
+/// The layout of `struct guichet_request` in `include/guichet.h`: a C
+/// client passes a pointer to it and `msgsz = BODY_SIZE`.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::wire::{RequestMessage, MESSAGE_SIZE, REQUEST_MTYPE};
+/// use zerocopy::IntoBytes;
+///
+/// let message = RequestMessage { mtype: REQUEST_MTYPE, ..RequestMessage::default() };
+/// assert_eq!(message.as_bytes().len(), MESSAGE_SIZE);
+/// assert_eq!(message.as_bytes()[..8], REQUEST_MTYPE.to_ne_bytes());
+/// ```
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
 )]
@@ -101,6 +222,25 @@ pub struct RequestMessage {
 }
 
 /// A whole reply message as `msgsnd(2)` reads it: `mtype` then the body.
+///
+/// The layout of `struct guichet_reply` in `include/guichet.h`, and of
+/// the buffer a client's msgrcv(2) fills.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::wire::{ReplyMessage, MESSAGE_SIZE};
+/// use guichet::{decode_reply, Reply, RequestId, Status};
+/// use zerocopy::{FromBytes, IntoBytes};
+///
+/// let body = Reply::bare(Status::Ok, RequestId(1)).to_wire();
+/// let sent = ReplyMessage { mtype: 5, body };
+/// let received = ReplyMessage::read_from_bytes(sent.as_bytes()).map_err(|_| "not 48 bytes")?;
+/// assert_eq!(received.mtype, 5);
+/// assert_eq!(decode_reply(received.body.as_bytes())?.status, Status::Ok);
+/// assert_eq!(size_of::<ReplyMessage>(), MESSAGE_SIZE);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
 )]
