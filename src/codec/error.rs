@@ -8,6 +8,29 @@ use super::reply::Reply;
 use super::request::Op;
 
 /// A request or reply field named in a [`Violation`].
+///
+/// Displayed with its wire name, as PROTOCOL.md spells it.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::codec::{Field, Op};
+/// use guichet::{decode_request, EventId, Operation, ReplyTo, Request, RequestId, Violation};
+/// use zerocopy::IntoBytes;
+///
+/// let query = Request {
+///     reply_to: ReplyTo::new(2).ok_or("reply_to below 2")?,
+///     request_id: RequestId(1),
+///     operation: Operation::Query { event: EventId::new(1).ok_or("no event 0")? },
+/// };
+/// let mut raw = query.to_wire();
+/// raw.quantity = 3; // a QUERY has no quantity
+/// let err = decode_request(raw.as_bytes()).unwrap_err();
+/// let expected = Violation::NotZero { op: Op::Query, field: Field::Quantity, found: 3 };
+/// assert_eq!(*err.violation(), expected);
+/// assert_eq!(Field::Quantity.to_string(), "quantity");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Field {
     /// `booking_id`.
@@ -32,7 +55,21 @@ impl fmt::Display for Field {
 ///
 /// When a message breaks several, the decoder reports the first in the
 /// order the spec lists them: length, magic, version, op (or status),
-/// `reply_to`, then the fields in wire order.
+/// `reply_to`, then the fields in wire order. One fixed order makes the
+/// answer to a given message deterministic, whichever implementation
+/// decodes it.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::{decode_reply, Status, Violation};
+///
+/// // Wrong length is checked first, whatever else is wrong.
+/// let err = decode_reply(&[0xff; 12]).unwrap_err();
+/// assert_eq!(err, Violation::Length { len: 12 });
+/// assert_eq!(err.to_string(), "body is 12 bytes; wire v1 bodies are exactly 40");
+/// assert_eq!(err.status(), Status::BadMessage);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum Violation {
     /// The body is not exactly 40 bytes.
@@ -103,6 +140,19 @@ impl Violation {
     /// The status a server answers this violation with, if it can answer:
     /// BAD_MESSAGE for framing (length, magic, version, op, status),
     /// INVALID_REQUEST for a field rule.
+    ///
+    /// Whether it can answer is not this function's to say: a wrong magic
+    /// or a `reply_to` below 2 leaves no trustworthy address, so
+    /// [`DecodeError::answer`] is `None` for those whatever this returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::{Status, Violation};
+    ///
+    /// assert_eq!(Violation::Version { found: 2 }.status(), Status::BadMessage);
+    /// assert_eq!(Violation::ServerBookingBit { found: 1 << 63 }.status(), Status::InvalidRequest);
+    /// ```
     pub const fn status(&self) -> Status {
         match self {
             Violation::Length { .. }
@@ -119,6 +169,28 @@ impl Violation {
 }
 
 /// Where and how to answer a malformed request.
+///
+/// Only a [`DecodeError`] makes one, and only when PROTOCOL.md lets the
+/// server answer: see [`DecodeError::answer`].
+///
+/// # Examples
+///
+/// ```
+/// use guichet::{decode_request, EventId, Operation, ReplyTo, Request, RequestId, Status};
+/// use zerocopy::IntoBytes;
+///
+/// let query = Request {
+///     reply_to: ReplyTo::new(9).ok_or("reply_to below 2")?,
+///     request_id: RequestId(4),
+///     operation: Operation::Query { event: EventId::new(1).ok_or("no event 0")? },
+/// };
+/// let mut raw = query.to_wire();
+/// raw.version = 2; // from a newer client
+/// let answer = decode_request(raw.as_bytes()).unwrap_err().answer().ok_or("dropped")?;
+/// assert_eq!(answer.reply_to, query.reply_to);
+/// assert_eq!((answer.status, answer.request_id), (Status::BadMessage, RequestId(4)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Answer {
     /// The `mtype` to reply with.
@@ -131,6 +203,25 @@ pub struct Answer {
 
 impl Answer {
     /// The reply a server sends: the status and the tag, every other field 0.
+    ///
+    /// Nothing else of a malformed message is trusted enough to echo.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::codec::Answer;
+    /// use guichet::{ReplyTo, RequestId, Status};
+    ///
+    /// let answer = Answer {
+    ///     reply_to: ReplyTo::new(2).ok_or("reply_to below 2")?,
+    ///     request_id: RequestId(4),
+    ///     status: Status::InvalidRequest,
+    /// };
+    /// let reply = answer.reply();
+    /// assert_eq!((reply.status, reply.request_id), (Status::InvalidRequest, RequestId(4)));
+    /// assert_eq!((reply.booking, reply.event, reply.capacity), (None, None, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub const fn reply(&self) -> Reply {
         Reply::bare(self.status, self.request_id)
     }
@@ -143,11 +234,15 @@ impl Answer {
 /// right and its `reply_to` is at least 2; everything else is dropped (and
 /// counted). [`DecodeError::answer`] tells which.
 ///
+/// # Examples
+///
 /// ```
 /// use guichet::{decode_request, Status};
+///
 /// let err = decode_request(&[0u8; 3]).unwrap_err();
 /// assert!(err.answer().is_none()); // too short to say where to reply
 /// assert_eq!(err.violation().status(), Status::BadMessage);
+/// assert_eq!(err.to_string(), "body is 3 bytes; wire v1 bodies are exactly 40 (dropped)");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[error("{violation} ({})", match .answer { Some(a) => a.status.name(), None => "dropped" })]
@@ -167,12 +262,41 @@ impl DecodeError {
     }
 
     /// The rule that broke.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::{decode_request, Violation};
+    ///
+    /// let err = decode_request(&[0u8; 40]).unwrap_err();
+    /// assert_eq!(*err.violation(), Violation::Magic { found: 0 });
+    /// ```
     pub const fn violation(&self) -> &Violation {
         &self.violation
     }
 
     /// Where to send BAD_MESSAGE or INVALID_REQUEST, or `None` if the
     /// message must be dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::{decode_request, EventId, Operation, ReplyTo, Request, RequestId, Status};
+    /// use zerocopy::IntoBytes;
+    ///
+    /// let query = Request {
+    ///     reply_to: ReplyTo::new(2).ok_or("reply_to below 2")?,
+    ///     request_id: RequestId(1),
+    ///     operation: Operation::Query { event: EventId::new(1).ok_or("no event 0")? },
+    /// };
+    /// let mut raw = query.to_wire();
+    /// raw.event_id = 0; // a QUERY needs an event: answerable
+    /// let err = decode_request(raw.as_bytes()).unwrap_err();
+    /// assert_eq!(err.answer().map(|a| a.status), Some(Status::InvalidRequest));
+    /// raw.reply_to = 1; // and now nowhere to answer it
+    /// assert!(decode_request(raw.as_bytes()).unwrap_err().answer().is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub const fn answer(&self) -> Option<Answer> {
         self.answer
     }

@@ -12,6 +12,19 @@ use super::error::{DecodeError, Field, Violation};
 use super::read_at;
 
 /// An operation code, without its fields.
+///
+/// What a [`Violation`] names when a field breaks an op's rule; an
+/// [`Operation`] carries the fields too. Displayed as the protocol's name.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::codec::Op;
+///
+/// assert_eq!(Op::from_code(2), Some(Op::Reserve));
+/// assert_eq!(Op::Reserve.code(), 2);
+/// assert_eq!(Op::Reserve.to_string(), "RESERVE");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
     /// Read an event's remaining seats.
@@ -23,7 +36,17 @@ pub enum Op {
 }
 
 impl Op {
-    /// The wire code.
+    /// The wire code (`op` of a request body): one of the `OP_*`
+    /// constants of [`wire`](crate::wire).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::codec::Op;
+    /// use guichet::wire::OP_CANCEL;
+    ///
+    /// assert_eq!(Op::Cancel.code(), OP_CANCEL);
+    /// ```
     pub const fn code(self) -> u16 {
         match self {
             Op::Query => OP_QUERY,
@@ -32,7 +55,18 @@ impl Op {
         }
     }
 
-    /// The op for a wire code, or `None` for a code v1 does not define.
+    /// The op for a wire code, or `None` for a code v1 does not define
+    /// (which a server answers BAD_MESSAGE).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::codec::Op;
+    ///
+    /// assert_eq!(Op::from_code(1), Some(Op::Query));
+    /// assert_eq!(Op::from_code(0), None);
+    /// assert_eq!(Op::from_code(4), None);
+    /// ```
     pub const fn from_code(code: u16) -> Option<Self> {
         match code {
             OP_QUERY => Some(Op::Query),
@@ -54,6 +88,27 @@ impl fmt::Display for Op {
 }
 
 /// What a request asks for. Only values the protocol allows are representable.
+///
+/// Each variant holds exactly the fields its op uses, as checked types: a
+/// QUERY cannot carry a quantity, a RESERVE cannot ask for 0 seats or name
+/// a server-assigned id. The ledger takes these directly
+/// ([`Ledger::apply`](crate::Ledger::apply)).
+///
+/// # Examples
+///
+/// ```
+/// use std::num::NonZeroU32;
+/// use guichet::codec::Op;
+/// use guichet::{ClientBookingId, EventId, Operation};
+///
+/// let retry_safe = Operation::Reserve {
+///     event: EventId::new(1).ok_or("no event 0")?,
+///     quantity: NonZeroU32::new(2).ok_or("no seats")?,
+///     booking: ClientBookingId::new(42),
+/// };
+/// assert_eq!(retry_safe.op(), Op::Reserve);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 // The derive upholds every invariant: the fields are checked types whose own
 // `Arbitrary` impls only make valid values (`NonZeroU32`'s never yields 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -83,6 +138,17 @@ pub enum Operation {
 
 impl Operation {
     /// The operation code.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::codec::Op;
+    /// use guichet::{BookingId, Operation};
+    ///
+    /// let cancel = Operation::Cancel { booking: BookingId::new(7).ok_or("0 is no booking")? };
+    /// assert_eq!(cancel.op(), Op::Cancel);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub const fn op(&self) -> Op {
         match self {
             Operation::Query { .. } => Op::Query,
@@ -94,8 +160,11 @@ impl Operation {
 
 /// A decoded request: where to reply, the tag to echo, and the operation.
 ///
+/// # Examples
+///
 /// ```
 /// use guichet::{decode_request, EventId, Operation, ReplyTo, Request, RequestId};
+///
 /// let request = Request {
 ///     reply_to: ReplyTo::new(2).unwrap(),
 ///     request_id: RequestId(7),
@@ -117,7 +186,28 @@ pub struct Request {
 }
 
 impl Request {
-    /// The raw wire body.
+    /// The raw wire body, with the fields the operation does not use set to
+    /// 0, as PROTOCOL.md requires.
+    ///
+    /// For a test or a binding that needs to break a rule on purpose: edit
+    /// the raw body, then send its bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::wire::OP_QUERY;
+    /// use guichet::{EventId, Operation, ReplyTo, Request, RequestId};
+    ///
+    /// let request = Request {
+    ///     reply_to: ReplyTo::new(3).ok_or("reply_to below 2")?,
+    ///     request_id: RequestId(11),
+    ///     operation: Operation::Query { event: EventId::new(2).ok_or("no event 0")? },
+    /// };
+    /// let raw = request.to_wire();
+    /// assert_eq!((raw.op, raw.reply_to, raw.request_id), (OP_QUERY, 3, 11));
+    /// assert_eq!((raw.booking_id, raw.event_id, raw.quantity), (0, 2, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn to_wire(&self) -> RequestBody {
         let (booking_id, event_id, quantity) = match self.operation {
             Operation::Query { event } => (0, event.get(), 0),
@@ -145,6 +235,23 @@ impl Request {
     }
 
     /// The 40-byte body to pass to `msgsnd(2)` after `mtype` 1.
+    ///
+    /// Total and canonical: [`decode_request`] gives the same request back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::{decode_request, BookingId, Operation, ReplyTo, Request, RequestId};
+    ///
+    /// let booking = BookingId::server(1).ok_or("not a server id")?;
+    /// let request = Request {
+    ///     reply_to: ReplyTo::for_slot(1234, 1).ok_or("pid must be positive")?,
+    ///     request_id: RequestId(5),
+    ///     operation: Operation::Cancel { booking },
+    /// };
+    /// assert_eq!(decode_request(&request.encode())?, request);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn encode(&self) -> [u8; BODY_SIZE] {
         let mut body = [0u8; BODY_SIZE];
         // Sizes are equal by the compile-time asserts in `wire`.
@@ -159,8 +266,15 @@ impl Request {
 /// the per-op field rules of PROTOCOL.md (required fields non-zero, unused
 /// fields zero, bit 63 clear on a client-chosen booking id).
 ///
+/// Give it the whole body received: a server receives with `MSG_NOERROR`
+/// into a buffer larger than 40 bytes, so an over-long message arrives as
+/// over-long and is refused, rather than truncated into a valid one.
+///
+/// # Examples
+///
 /// ```
 /// use guichet::{decode_request, Status};
+///
 /// let mut body = [0u8; 40];
 /// body[0..4].copy_from_slice(&0x4743_4854u32.to_ne_bytes()); // magic
 /// body[4..6].copy_from_slice(&1u16.to_ne_bytes());           // version
@@ -172,8 +286,9 @@ impl Request {
 ///
 /// # Errors
 ///
-/// A [`DecodeError`] naming the first rule broken and, through
-/// [`DecodeError::answer`], whether the server may answer it.
+/// A [`DecodeError`] naming the first rule broken ([`DecodeError::violation`];
+/// any [`Violation`] but [`Violation::Status`], which only replies have)
+/// and, through [`DecodeError::answer`], whether the server may answer it.
 pub fn decode_request(body: &[u8]) -> Result<Request, DecodeError> {
     let Ok(raw) = RequestBody::read_from_bytes(body) else {
         return Err(DecodeError::new(
