@@ -2,9 +2,40 @@
 //!
 //! Plain single-threaded data; the server wraps it in a `Mutex`. Every
 //! change asserts the invariants it can touch (`remaining + booked ==
-//! capacity` for the event it changed, the booking's one allowed
-//! transition), and [`Ledger::check_invariants`] re-derives all of them from
-//! scratch for tests.
+//! capacity` for the event it changed, a new booking's id not already
+//! held); a booking's one allowed transition, active to cancelled, holds by
+//! construction, since nothing sets a booking active again.
+//! [`Ledger::check_invariants`] re-derives all of them from scratch for
+//! tests.
+//!
+//! No I/O and no clock: the same operations in the same order give the
+//! same outcomes and the same booking ids, which is what lets a journal
+//! replay them and a model-based test compare against a reference.
+//!
+//! # Examples
+//!
+//! An idempotent RESERVE, retried after (say) a lost reply, then cancelled:
+//!
+//! ```
+//! use std::num::NonZeroU32;
+//! use guichet::ledger::Outcome;
+//! use guichet::{BookingId, ClientBookingId, EventId, Ledger, Operation};
+//!
+//! let mut ledger = Ledger::new([("Concert", 10)], 100)?;
+//! let reserve = Operation::Reserve {
+//!     event: EventId::new(1).ok_or("no event 0")?,
+//!     quantity: NonZeroU32::new(4).ok_or("no seats")?,
+//!     booking: ClientBookingId::new(42),
+//! };
+//! assert!(matches!(ledger.apply(&reserve), Outcome::Reserved { created: true, .. }));
+//! assert!(matches!(ledger.apply(&reserve), Outcome::Reserved { created: false, .. }));
+//! let booking = BookingId::new(42).ok_or("0 is no booking")?;
+//! let cancelled = ledger.apply(&Operation::Cancel { booking });
+//! assert!(matches!(cancelled, Outcome::Cancelled { cancelled_now: true, .. }));
+//! assert_eq!(ledger.events().next().map(|e| e.seats.remaining), Some(10));
+//! ledger.check_invariants()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod outcome;
 
@@ -17,8 +48,13 @@ use crate::codec::Operation;
 use crate::ids::{BookingId, ClientBookingId, EventId};
 
 /// Most events a ledger holds.
+///
+/// With [`MAX_EVENT_NAME_BYTES`], it bounds a journal's header record,
+/// which lists every event by name and must fit the payload limit of a
+/// [journal record](crate::journal::record).
 pub const MAX_EVENTS: usize = 4096;
-/// Longest event name, in bytes.
+/// Longest event name, in bytes (of UTF-8, not characters); see
+/// [`MAX_EVENTS`] for why it is bounded.
 pub const MAX_EVENT_NAME_BYTES: usize = 64;
 /// Largest `max_bookings` a ledger accepts: bounds its memory (a booking
 /// costs a few dozen bytes).
@@ -27,6 +63,28 @@ pub const MAX_BOOKINGS_LIMIT: usize = 1 << 24;
 pub const DEFAULT_MAX_BOOKINGS: usize = 1 << 20;
 
 /// A booking's life: created active, cancelled at most once, never back.
+///
+/// Cancelled bookings are kept, not removed, so that a retried RESERVE
+/// with a client-chosen id is answered BOOKING_CANCELLED rather than
+/// booked again, and a retried CANCEL answers OK again.
+///
+/// # Examples
+///
+/// ```
+/// use std::num::NonZeroU32;
+/// use guichet::ledger::{BookingState, Outcome};
+/// use guichet::{EventId, Ledger};
+///
+/// let mut ledger = Ledger::new([("Concert", 10)], 100)?;
+/// let event = EventId::new(1).ok_or("no event 0")?;
+/// let Outcome::Reserved { booking, .. } = ledger.reserve(event, NonZeroU32::MIN, None) else {
+///     return Err("not reserved".into());
+/// };
+/// assert_eq!(ledger.booking(booking).map(|b| b.state), Some(BookingState::Active));
+/// ledger.cancel(booking);
+/// assert_eq!(ledger.booking(booking).map(|b| b.state), Some(BookingState::Cancelled));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BookingState {
     /// Its seats are taken.
@@ -36,6 +94,25 @@ pub enum BookingState {
 }
 
 /// A booking as the ledger holds it. Its event and quantity never change.
+///
+/// Returned by value ([`Ledger::booking`], [`Ledger::bookings`]): a
+/// snapshot, not a handle into the ledger.
+///
+/// # Examples
+///
+/// ```
+/// use std::num::NonZeroU32;
+/// use guichet::ledger::{Booking, BookingState};
+/// use guichet::{BookingId, ClientBookingId, EventId, Ledger};
+///
+/// let mut ledger = Ledger::new([("Concert", 10)], 100)?;
+/// let event = EventId::new(1).ok_or("no event 0")?;
+/// let quantity = NonZeroU32::new(3).ok_or("no seats")?;
+/// ledger.reserve(event, quantity, ClientBookingId::new(7));
+/// let booking = ledger.booking(BookingId::new(7).ok_or("0 is no booking")?);
+/// assert_eq!(booking, Some(Booking { event, quantity, state: BookingState::Active }));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Booking {
     /// The event booked.
@@ -47,6 +124,20 @@ pub struct Booking {
 }
 
 /// One event's configuration and counts, as [`Ledger::events`] shows them.
+///
+/// Borrows the name from the ledger, so listing events allocates nothing.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::Ledger;
+///
+/// let ledger = Ledger::new([("Concert", 10), ("Opera", 4)], 100)?;
+/// let opera = ledger.events().nth(1).ok_or("no second event")?;
+/// assert_eq!((opera.id.get(), opera.name), (2, "Opera"));
+/// assert_eq!((opera.seats.remaining, opera.seats.capacity), (4, 4));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventView<'a> {
     /// Its id.
@@ -87,12 +178,28 @@ impl Event {
 }
 
 /// Why a ledger could not be built.
+///
+/// Every variant is a configuration mistake, caught before any request is
+/// served: a server with a bad event list does not start.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::ledger::ConfigError;
+/// use guichet::Ledger;
+///
+/// let err = Ledger::new([("Concert", 10), ("Concert", 5)], 100).unwrap_err();
+/// assert_eq!(err, ConfigError::DuplicateName { name: "Concert".into() });
+/// assert_eq!(err.to_string(), "event name \"Concert\" is configured twice");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     /// More than [`MAX_EVENTS`] events.
     #[error("{count} events configured; at most {MAX_EVENTS} are allowed")]
     TooManyEvents {
-        /// Events given.
+        /// Events counted when the limit was found broken: always
+        /// `MAX_EVENTS + 1`, since the list is not read past the first
+        /// event over the limit (it may be an endless iterator).
         count: usize,
     },
     /// An empty name, one over [`MAX_EVENT_NAME_BYTES`], or with control characters.
@@ -118,11 +225,45 @@ pub enum ConfigError {
 }
 
 /// Why [`Ledger::check_invariants`] failed: a bug, never a client's doing.
+///
+/// Its message describes the first broken invariant, for a test failure
+/// or an audit log; it is not meant to be matched on.
+///
+/// # Examples
+///
+/// A ledger built and changed through its API never breaks an invariant:
+///
+/// ```
+/// use guichet::ledger::InvariantError;
+/// use guichet::Ledger;
+///
+/// let ledger = Ledger::new([("Concert", 10)], 100)?;
+/// let checked: Result<(), InvariantError> = ledger.check_invariants();
+/// assert!(checked.is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("ledger invariant broken: {0}")]
 pub struct InvariantError(String);
 
 /// Why a recorded [`Change`] cannot be replayed onto this ledger.
+///
+/// A journal replayed onto the ledger it was recorded from never gets one;
+/// seeing it means the journal and the configuration disagree, or the
+/// journal is damaged in a way its checksums did not catch.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::ledger::{Change, ReplayError};
+/// use guichet::{BookingId, Ledger, Status};
+///
+/// let mut ledger = Ledger::new([("Concert", 10)], 100)?;
+/// let change = Change::Cancelled { booking: BookingId::new(42).ok_or("0 is no booking")? };
+/// let err = ledger.replay(&change).unwrap_err();
+/// assert_eq!(err, ReplayError::Refused { change, status: Status::UnknownBooking });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ReplayError {
     /// The change does not apply: the ledger answered this instead.
@@ -136,6 +277,13 @@ pub enum ReplayError {
 }
 
 /// The seat ledger.
+///
+/// Holds the events (fixed at creation) and every booking ever made,
+/// cancelled ones included, up to `max_bookings`. Server-assigned booking
+/// ids are issued in order (`BookingId::server(1)`, `(2)`…), so equal
+/// histories give equal ids.
+///
+/// # Examples
 ///
 /// ```
 /// use std::num::NonZeroU32;
@@ -164,9 +312,35 @@ impl Ledger {
     /// `max_bookings` bookings, cancelled ones included (they are kept so a
     /// retried RESERVE or CANCEL stays idempotent).
     ///
+    /// A capacity of 0 is allowed: such an event answers SOLD_OUT to every
+    /// RESERVE. Events are read in order and no further than the first
+    /// over [`MAX_EVENTS`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::ledger::{ConfigError, DEFAULT_MAX_BOOKINGS};
+    /// use guichet::Ledger;
+    ///
+    /// let events = vec![("Concert".to_string(), 100), ("Opera".to_string(), 0)];
+    /// let ledger = Ledger::new(events, DEFAULT_MAX_BOOKINGS)?;
+    /// assert_eq!(ledger.events().len(), 2);
+    /// assert_eq!(
+    ///     Ledger::new([("Concert", 100)], 0),
+    ///     Err(ConfigError::MaxBookings { max_bookings: 0 })
+    /// );
+    /// assert!(Ledger::new([("", 1)], 10).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
-    /// [`ConfigError`] if a limit is broken or a name is empty or repeated.
+    /// - [`ConfigError::MaxBookings`] if `max_bookings` is 0 or over
+    ///   [`MAX_BOOKINGS_LIMIT`] (checked first);
+    /// - [`ConfigError::TooManyEvents`] past [`MAX_EVENTS`] events;
+    /// - [`ConfigError::BadName`] for a name that is empty, over
+    ///   [`MAX_EVENT_NAME_BYTES`], or holds a control character;
+    /// - [`ConfigError::DuplicateName`] for a name given twice.
     pub fn new<I, S>(events: I, max_bookings: usize) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = (S, u32)>,
@@ -214,9 +388,31 @@ impl Ledger {
     /// RESERVE with a client-chosen id looks the id up first, so a retry is
     /// answered from the stored booking alone: OK with the same booking if
     /// event and quantity match and it is active, BOOKING_CONFLICT if they
-    /// differ, BOOKING_CANCELLED if it was cancelled. A new booking then
-    /// needs a known event (UNKNOWN_EVENT), enough seats (SOLD_OUT) and room
-    /// in the ledger (LEDGER_FULL), in that order.
+    /// differ (cancelled or not), BOOKING_CANCELLED if they match and it was
+    /// cancelled. A new booking then needs a known event (UNKNOWN_EVENT),
+    /// enough seats (SOLD_OUT) and room in the ledger (LEDGER_FULL), in that
+    /// order.
+    ///
+    /// Never fails: every refusal is an [`Outcome`] a client is answered
+    /// with, and only an OK outcome changed anything ([`Outcome::change`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use guichet::{ClientBookingId, EventId, Ledger, Operation, Status};
+    ///
+    /// let mut ledger = Ledger::new([("Concert", 10)], 100)?;
+    /// let event = EventId::new(1).ok_or("no event 0")?;
+    /// let booking = ClientBookingId::new(42);
+    /// let two = NonZeroU32::new(2).ok_or("no seats")?;
+    /// let three = NonZeroU32::new(3).ok_or("no seats")?;
+    /// let reserve = |quantity| Operation::Reserve { event, quantity, booking };
+    /// assert_eq!(ledger.apply(&reserve(two)).status(), Status::Ok);
+    /// assert_eq!(ledger.apply(&reserve(two)).status(), Status::Ok); // a retry
+    /// assert_eq!(ledger.apply(&reserve(three)).status(), Status::BookingConflict);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn apply(&mut self, operation: &Operation) -> Outcome {
         match *operation {
             Operation::Query { event } => self.query(event),
@@ -230,6 +426,21 @@ impl Ledger {
     }
 
     /// QUERY: an event's seats. Changes nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::ledger::{Outcome, Seats};
+    /// use guichet::{EventId, Ledger};
+    ///
+    /// let ledger = Ledger::new([("Concert", 10)], 100)?;
+    /// let event = EventId::new(1).ok_or("no event 0")?;
+    /// let seats = Seats { remaining: 10, capacity: 10 };
+    /// assert_eq!(ledger.query(event), Outcome::Queried { event, seats });
+    /// let unknown = EventId::new(2).ok_or("no event 0")?;
+    /// assert_eq!(ledger.query(unknown), Outcome::UnknownEvent { event: unknown });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn query(&self, event: EventId) -> Outcome {
         match self.event(event) {
             Some(e) => Outcome::Queried {
@@ -240,7 +451,30 @@ impl Ledger {
         }
     }
 
-    /// RESERVE: books `quantity` seats of `event`, all or nothing; see [`Ledger::apply`].
+    /// RESERVE: books `quantity` seats of `event`, all or nothing; see
+    /// [`Ledger::apply`] for the order of the checks.
+    ///
+    /// With `booking: None` the ledger picks the next server id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use guichet::ledger::Outcome;
+    /// use guichet::{BookingId, EventId, Ledger, Status};
+    ///
+    /// let mut ledger = Ledger::new([("Concert", 3)], 100)?;
+    /// let event = EventId::new(1).ok_or("no event 0")?;
+    /// let two = NonZeroU32::new(2).ok_or("no seats")?;
+    /// let Outcome::Reserved { booking, seats, .. } = ledger.reserve(event, two, None) else {
+    ///     return Err("not reserved".into());
+    /// };
+    /// assert_eq!(Some(booking), BookingId::server(1));
+    /// assert_eq!(seats.remaining, 1);
+    /// // All or nothing: 2 seats asked, 1 left, none taken.
+    /// assert_eq!(ledger.reserve(event, two, None).status(), Status::SoldOut);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn reserve(
         &mut self,
         event: EventId,
@@ -275,7 +509,27 @@ impl Ledger {
     }
 
     /// CANCEL: returns a booking's seats to its event. Cancelling a
-    /// cancelled booking changes nothing and answers OK again.
+    /// cancelled booking changes nothing and answers OK again, with the
+    /// same quantity, so a client may retry a CANCEL whose reply it lost.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use guichet::ledger::Outcome;
+    /// use guichet::{BookingId, EventId, Ledger, Status};
+    ///
+    /// let mut ledger = Ledger::new([("Concert", 3)], 100)?;
+    /// let event = EventId::new(1).ok_or("no event 0")?;
+    /// let Outcome::Reserved { booking, .. } = ledger.reserve(event, NonZeroU32::MIN, None) else {
+    ///     return Err("not reserved".into());
+    /// };
+    /// assert!(matches!(ledger.cancel(booking), Outcome::Cancelled { cancelled_now: true, .. }));
+    /// assert!(matches!(ledger.cancel(booking), Outcome::Cancelled { cancelled_now: false, .. }));
+    /// let nobody = BookingId::new(99).ok_or("0 is no booking")?;
+    /// assert_eq!(ledger.cancel(nobody).status(), Status::UnknownBooking);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cancel(&mut self, booking: BookingId) -> Outcome {
         let Some(entry) = self.bookings.get_mut(&booking) else {
             return Outcome::UnknownBooking { booking };
@@ -302,10 +556,37 @@ impl Ledger {
 
     /// Replays a change a journal recorded, with the booking id it recorded.
     ///
+    /// Stricter than [`Ledger::apply`]: a change is a fact to redo, not a
+    /// request, so what `apply` would answer idempotently (a booking that
+    /// already exists, a second cancel) is refused here. Replaying a
+    /// server-assigned id also advances the ledger's id counter past it, so
+    /// the ids issued after replay are the ones issued after the original.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use guichet::ledger::Outcome;
+    /// use guichet::{EventId, Ledger};
+    ///
+    /// let mut original = Ledger::new([("Concert", 10)], 100)?;
+    /// let event = EventId::new(1).ok_or("no event 0")?;
+    /// let change = original.reserve(event, NonZeroU32::MIN, None).change().ok_or("no change")?;
+    ///
+    /// let mut replayed = Ledger::new([("Concert", 10)], 100)?;
+    /// replayed.replay(&change)?;
+    /// assert_eq!(replayed, original);
+    /// assert!(replayed.replay(&change).is_err()); // that booking exists now
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`ReplayError::Refused`] if the change does not apply to this state
-    /// (the journal and the ledger disagree); the ledger is then unchanged.
+    /// (the journal and the ledger disagree), with the status that says why:
+    /// for [`Change::Reserved`], BOOKING_CONFLICT if the id is taken,
+    /// UNKNOWN_EVENT, SOLD_OUT or LEDGER_FULL; for [`Change::Cancelled`],
+    /// UNKNOWN_BOOKING or BOOKING_CANCELLED. The ledger is then unchanged.
     pub fn replay(&mut self, change: &Change) -> Result<(), ReplayError> {
         let refused = |status| ReplayError::Refused {
             change: *change,
@@ -345,7 +626,18 @@ impl Ledger {
         }
     }
 
-    /// The events, in id order.
+    /// The events, in id order, with their current seats.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::Ledger;
+    ///
+    /// let ledger = Ledger::new([("Concert", 10), ("Opera", 4)], 100)?;
+    /// let names: Vec<&str> = ledger.events().map(|e| e.name).collect();
+    /// assert_eq!(names, ["Concert", "Opera"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn events(&self) -> impl ExactSizeIterator<Item = EventView<'_>> + '_ {
         self.events.iter().map(|e| EventView {
             id: e.id,
@@ -354,22 +646,80 @@ impl Ledger {
         })
     }
 
-    /// A booking, if the ledger holds one with this id.
+    /// A booking, if the ledger holds one with this id (active or
+    /// cancelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::{BookingId, Ledger};
+    ///
+    /// let ledger = Ledger::new([("Concert", 10)], 100)?;
+    /// assert_eq!(ledger.booking(BookingId::new(1).ok_or("0 is no booking")?), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn booking(&self, id: BookingId) -> Option<Booking> {
         self.bookings.get(&id).copied()
     }
 
-    /// Every booking, in no particular order.
+    /// Every booking, cancelled ones included, in no particular order (sort
+    /// them if a stable order matters, as a snapshot's writer does).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use guichet::ledger::BookingState;
+    /// use guichet::{EventId, Ledger};
+    ///
+    /// let mut ledger = Ledger::new([("Concert", 10)], 100)?;
+    /// let event = EventId::new(1).ok_or("no event 0")?;
+    /// ledger.reserve(event, NonZeroU32::MIN, None);
+    /// ledger.reserve(event, NonZeroU32::MIN, None);
+    /// let mut ids: Vec<_> = ledger.bookings().map(|(id, _)| id).collect();
+    /// ids.sort();
+    /// assert_eq!(ids.len(), 2);
+    /// assert!(ledger.bookings().all(|(_, b)| b.state == BookingState::Active));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn bookings(&self) -> impl Iterator<Item = (BookingId, Booking)> + '_ {
         self.bookings.iter().map(|(id, b)| (*id, *b))
     }
 
-    /// Bookings held, cancelled ones included.
+    /// Bookings held, cancelled ones included: what counts against
+    /// [`Ledger::max_bookings`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use guichet::ledger::Outcome;
+    /// use guichet::{EventId, Ledger, Status};
+    ///
+    /// let mut ledger = Ledger::new([("Concert", 10)], 1)?;
+    /// let event = EventId::new(1).ok_or("no event 0")?;
+    /// let Outcome::Reserved { booking, .. } = ledger.reserve(event, NonZeroU32::MIN, None) else {
+    ///     return Err("not reserved".into());
+    /// };
+    /// ledger.cancel(booking);
+    /// assert_eq!(ledger.booking_count(), 1); // still held, though cancelled
+    /// assert_eq!(ledger.reserve(event, NonZeroU32::MIN, None).status(), Status::LedgerFull);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn booking_count(&self) -> usize {
         self.bookings.len()
     }
 
     /// The configured maximum of bookings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::Ledger;
+    ///
+    /// assert_eq!(Ledger::new([("Concert", 10)], 500)?.max_bookings(), 500);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_bookings(&self) -> usize {
         self.max_bookings
     }
@@ -381,6 +731,21 @@ impl Ledger {
     ///
     /// O(events + bookings): for tests and audits, not the request path,
     /// which asserts the same facts incrementally.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use guichet::{EventId, Ledger};
+    ///
+    /// let mut ledger = Ledger::new([("Concert", 10), ("Opera", 5)], 100)?;
+    /// for event in [1, 2, 1] {
+    ///     let event = EventId::new(event).ok_or("no event 0")?;
+    ///     ledger.reserve(event, NonZeroU32::MIN, None);
+    ///     ledger.check_invariants()?;
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///

@@ -5,6 +5,22 @@ use crate::ids::{BookingId, EventId, RequestId};
 use crate::status::Status;
 
 /// An event's seat counts at one moment.
+///
+/// Taken under the ledger's lock together with the change it follows, so
+/// `remaining` is exact for that moment: the `remaining` a reply carries is
+/// what the request left, not what a later read saw.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::ledger::Seats;
+/// use guichet::Ledger;
+///
+/// let ledger = Ledger::new([("Concert", 10)], 100)?;
+/// let seats = ledger.events().next().ok_or("no event")?.seats;
+/// assert_eq!(seats, Seats { remaining: 10, capacity: 10 });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Seats {
     /// Seats not booked.
@@ -13,8 +29,30 @@ pub struct Seats {
     pub capacity: u32,
 }
 
-/// What an operation did to the ledger: one variant per reply status, so a
-/// reply is a pure function of it ([`Outcome::reply`]).
+/// What an operation did to the ledger: one variant per way it can end
+/// (three of them OK: queried, reserved, cancelled), so a reply is a pure
+/// function of it ([`Outcome::reply`]).
+///
+/// The statuses no ledger gives (INVALID_REQUEST, BAD_MESSAGE,
+/// SHUTTING_DOWN) have no variant: the server answers those before a
+/// request reaches the ledger.
+///
+/// # Examples
+///
+/// ```
+/// use std::num::NonZeroU32;
+/// use guichet::ledger::Outcome;
+/// use guichet::{EventId, Ledger, Status};
+///
+/// let mut ledger = Ledger::new([("Concert", 1)], 100)?;
+/// let event = EventId::new(1).ok_or("no event 0")?;
+/// let outcome = ledger.reserve(event, NonZeroU32::MIN, None);
+/// assert!(matches!(outcome, Outcome::Reserved { created: true, .. }));
+/// let outcome = ledger.reserve(event, NonZeroU32::MIN, None);
+/// assert!(matches!(outcome, Outcome::SoldOut { seats, .. } if seats.remaining == 0));
+/// assert_eq!(outcome.status(), Status::SoldOut);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Outcome {
     /// QUERY answered OK.
@@ -96,6 +134,25 @@ pub enum Outcome {
 }
 
 /// A change to the ledger: what a journal must record to replay it.
+///
+/// Only what changed state: a retry that changed nothing, a refusal, or a
+/// QUERY makes no change, so the journal stays as short as the history of
+/// the seats. Replayed with [`Ledger::replay`](crate::Ledger::replay).
+///
+/// # Examples
+///
+/// ```
+/// use std::num::NonZeroU32;
+/// use guichet::ledger::Change;
+/// use guichet::{BookingId, EventId, Ledger};
+///
+/// let mut ledger = Ledger::new([("Concert", 10)], 100)?;
+/// let event = EventId::new(1).ok_or("no event 0")?;
+/// let change = ledger.reserve(event, NonZeroU32::MIN, None).change();
+/// let booking = BookingId::server(1).ok_or("not a server id")?;
+/// assert_eq!(change, Some(Change::Reserved { booking, event, quantity: NonZeroU32::MIN }));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Change {
     /// A booking was created.
@@ -116,6 +173,17 @@ pub enum Change {
 
 impl Outcome {
     /// The reply status this outcome is answered with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::{EventId, Ledger, Status};
+    ///
+    /// let ledger = Ledger::new([("Concert", 10)], 100)?;
+    /// let unknown = EventId::new(9).ok_or("no event 0")?;
+    /// assert_eq!(ledger.query(unknown).status(), Status::UnknownEvent);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub const fn status(&self) -> Status {
         match self {
             Outcome::Queried { .. } | Outcome::Reserved { .. } | Outcome::Cancelled { .. } => {
@@ -130,7 +198,30 @@ impl Outcome {
         }
     }
 
-    /// The change this outcome made, if any.
+    /// The change this outcome made, if any: `Some` only for a RESERVE
+    /// that created its booking and a CANCEL that cancelled it now.
+    ///
+    /// A server journals exactly these, and must have them on disk before
+    /// it answers OK.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use guichet::ledger::Change;
+    /// use guichet::{ClientBookingId, EventId, Ledger};
+    ///
+    /// let mut ledger = Ledger::new([("Concert", 10)], 100)?;
+    /// let event = EventId::new(1).ok_or("no event 0")?;
+    /// let id = ClientBookingId::new(42);
+    /// assert!(ledger.reserve(event, NonZeroU32::MIN, id).change().is_some());
+    /// assert_eq!(ledger.reserve(event, NonZeroU32::MIN, id).change(), None); // a retry
+    /// assert_eq!(ledger.query(event).change(), None);
+    /// let booking = id.ok_or("not a client id")?.booking_id();
+    /// assert_eq!(ledger.cancel(booking).change(), Some(Change::Cancelled { booking }));
+    /// assert_eq!(ledger.cancel(booking).change(), None); // already cancelled
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub const fn change(&self) -> Option<Change> {
         match *self {
             Outcome::Reserved {
@@ -153,14 +244,25 @@ impl Outcome {
         }
     }
 
-    /// The reply to the request tagged `request_id`, as PROTOCOL.md fills it.
+    /// The reply to the request tagged `request_id`, as PROTOCOL.md fills it:
+    /// `remaining` and `capacity` whenever the event is known, `quantity`
+    /// only for an OK RESERVE or CANCEL, ids when the outcome names them.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use guichet::{EventId, Ledger, Operation, RequestId, Status};
-    /// let mut ledger = Ledger::new([("Concert", 2)], 10).unwrap();
-    /// let event = EventId::new(1).unwrap();
+    ///
+    /// let mut ledger = Ledger::new([("Concert", 2)], 10)?;
+    /// let event = EventId::new(1).ok_or("no event 0")?;
     /// let reply = ledger.apply(&Operation::Query { event }).reply(RequestId(5));
     /// assert_eq!((reply.status, reply.remaining, reply.capacity), (Status::Ok, 2, 2));
+    /// assert_eq!((reply.request_id, reply.booking, reply.quantity), (RequestId(5), None, 0));
+    ///
+    /// let unknown = EventId::new(3).ok_or("no event 0")?;
+    /// let reply = ledger.query(unknown).reply(RequestId(6));
+    /// assert_eq!((reply.event, reply.capacity), (Some(unknown), 0)); // echoed, not known
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reply(&self, request_id: RequestId) -> Reply {
         let mut reply = Reply::bare(self.status(), request_id);
