@@ -198,8 +198,8 @@ pub enum ConfigError {
     #[error("{count} events configured; at most {MAX_EVENTS} are allowed")]
     TooManyEvents {
         /// Events counted when the limit was found broken: always
-        /// `MAX_EVENTS + 1`, since the list is not read past the first
-        /// event over the limit (it may be an endless iterator).
+        /// `MAX_EVENTS + 1`, not the length of the list given, which is
+        /// not read past its first event over the limit.
         count: usize,
     },
     /// An empty name, one over [`MAX_EVENT_NAME_BYTES`], or with control characters.
