@@ -5,6 +5,31 @@ use crate::sysv::SysvError;
 
 /// Why a call did not succeed: each non-OK status of the protocol, and each
 /// way the transport can fail.
+///
+/// A refusal carries what the reply said (the seats left, the id refused),
+/// so the caller can act on it without another call. [`ClientError::status`]
+/// tells refusals, which the server decided, from transport failures, after
+/// which the request may or may not have been applied.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::ClientError;
+///
+/// let server = guichet::Server::builder().event("Concert", 4).spawn()?;
+/// let client = server.client();
+/// let wanted = 6;
+/// let booked = match client.reserve(1, wanted) {
+///     Ok(receipt) => receipt.quantity,
+///     // Take what is left rather than nothing.
+///     Err(ClientError::SoldOut { remaining, .. }) if remaining > 0 => {
+///         client.reserve(1, remaining)?.quantity
+///     }
+///     Err(other) => return Err(other.into()),
+/// };
+/// assert_eq!(booked, 4);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
@@ -54,14 +79,17 @@ pub enum ClientError {
     /// SHUTTING_DOWN: the server is stopping and did not apply the request.
     #[error("the server is shutting down; the request was not applied")]
     ShuttingDown,
-    /// No reply within the call's timeout. The request may still be
-    /// applied later; retrying with a client-chosen booking id is safe.
+    /// No reply within the call's timeout (or no room in the queue to send
+    /// the request). The request may still be applied later; retrying with
+    /// a client-chosen booking id is safe.
     #[error("no reply within {timeout_ms} ms")]
     Timeout {
         /// The timeout.
         timeout_ms: u32,
     },
-    /// The server's queue no longer exists: the server stopped.
+    /// The server's queue no longer exists: the server stopped. Also what
+    /// [`Client::open`](crate::Client::open) returns when no queue has the
+    /// key.
     #[error("the server's queue is gone: {0}")]
     QueueGone(#[source] SysvError),
     /// Any other queue failure.
@@ -89,6 +117,20 @@ pub enum ClientError {
 
 impl ClientError {
     /// The reply status this error reports, if it came from a reply.
+    ///
+    /// `Some` means the server answered and applied nothing; `None` means
+    /// the call failed on this side or in transit, where the request may
+    /// have been applied (a timeout) or not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::{ClientError, Status};
+    ///
+    /// assert_eq!(ClientError::LedgerFull.status(), Some(Status::LedgerFull));
+    /// assert_eq!(ClientError::Timeout { timeout_ms: 5 }.status(), None);
+    /// assert_eq!(ClientError::InvalidArgument("event ids start at 1").status(), None);
+    /// ```
     pub fn status(&self) -> Option<Status> {
         Some(match self {
             ClientError::SoldOut { .. } => Status::SoldOut,

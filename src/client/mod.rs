@@ -1,5 +1,11 @@
 //! The client: typed calls over a server's queue, with a timeout on each.
 //!
+//! Each typed call ([`Client::query`], [`Client::reserve`]…) turns a non-OK
+//! status into a [`ClientError`], so `?` stops at a refusal;
+//! [`Client::send`] returns the raw [`Reply`] whatever its status.
+//!
+//! # Examples
+//!
 //! ```
 //! use guichet::ClientError;
 //! let server = guichet::Server::builder().event("Concert", 3).spawn()?;
@@ -29,10 +35,23 @@ use crate::wire::{BODY_SIZE, REQUEST_MTYPE};
 
 use slots::{next_request_id, Slot};
 
-/// Timeout of a call when none is set.
+/// Timeout of a call when none is set, in milliseconds. A call that times
+/// out may still be applied, so it errs on the long side; change it with
+/// [`Client::with_timeout_ms`].
 pub const DEFAULT_TIMEOUT_MS: u32 = 5_000;
 
 /// Seats of an event, as a QUERY answered them.
+///
+/// A snapshot: other clients may book or cancel the moment after.
+///
+/// # Examples
+///
+/// ```
+/// let server = guichet::Server::builder().event("Concert", 10).spawn()?;
+/// let seats = server.client().query(1)?;
+/// assert_eq!((seats.event.get(), seats.remaining, seats.capacity), (1, 10, 10));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Availability {
     /// The event.
@@ -44,6 +63,23 @@ pub struct Availability {
 }
 
 /// A booking, as an OK RESERVE or CANCEL answered it.
+///
+/// `remaining` is the event's count right after this call, under the
+/// server's lock: exact for that moment, unlike a separate QUERY.
+///
+/// # Examples
+///
+/// ```
+/// let server = guichet::Server::builder().event("Concert", 10).spawn()?;
+/// let client = server.client();
+/// let booked = client.reserve(1, 3)?;
+/// assert!(booked.booking.is_server_assigned());
+/// assert_eq!((booked.quantity, booked.remaining, booked.capacity), (3, 7, 10));
+/// let cancelled = client.cancel(booked.booking)?;
+/// assert_eq!((cancelled.booking, cancelled.quantity), (booked.booking, 3));
+/// assert_eq!(cancelled.remaining, 10);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Receipt {
     /// The booking's id (keep it to cancel).
@@ -60,6 +96,25 @@ pub struct Receipt {
 
 /// A client of one server queue. Cheap to copy, safe to share between
 /// threads: each call in flight gets its own reply tag.
+///
+/// Holds no connection and no buffer: just the queue id and the timeout.
+/// A call sends its request with msgsnd(2), then polls msgrcv(2) on its own
+/// tag (SysV has no timed receive) until the reply comes or the timeout
+/// passes.
+///
+/// # Examples
+///
+/// ```
+/// let server = guichet::Server::builder().event("Concert", 100).spawn()?;
+/// let client = server.client();
+/// std::thread::scope(|s| {
+///     for _ in 0..4 {
+///         s.spawn(move || client.reserve(1, 1));
+///     }
+/// });
+/// assert_eq!(client.query(1)?.remaining, 96);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Client {
     queue: Queue,
@@ -69,10 +124,37 @@ pub struct Client {
 impl Client {
     /// A client of the server whose queue has `key`.
     ///
+    /// Resolves the key to the queue's id once, now: a server restarted
+    /// under the same key serves a new queue, which this client does not
+    /// follow (its calls fail with [`ClientError::QueueGone`]; open again).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::sysv::ftok;
+    /// use guichet::{Client, ClientError, Server};
+    ///
+    /// let file = tempfile::NamedTempFile::new()?;
+    /// // ftok(3) keys can collide: on a clash, try another project id.
+    /// let (server, key) = (b'a'..=b'z')
+    ///     .find_map(|proj| {
+    ///         let key = ftok(file.path(), proj).ok()?;
+    ///         let server = Server::builder().event("Concert", 10).key(key).spawn().ok()?;
+    ///         Some((server, key))
+    ///     })
+    ///     .ok_or("every key is taken")?;
+    /// let client = Client::open(key)?;
+    /// assert_eq!(client.query(1)?.capacity, 10);
+    /// drop(server); // removes the queue
+    /// assert!(matches!(Client::open(key), Err(ClientError::QueueGone(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`ClientError::QueueGone`] if no queue has the key (no server runs),
-    /// [`ClientError::Transport`] for other msgget(2) failures.
+    /// [`ClientError::Transport`] for other msgget(2) failures (no
+    /// permission, say) and for [`Key::PRIVATE`], which names no queue.
     pub fn open(key: Key) -> Result<Self, ClientError> {
         Queue::open(key)
             .map(Self::from_queue)
@@ -80,11 +162,43 @@ impl Client {
     }
 
     /// A client of the queue with this id (how private queues are reached).
+    ///
+    /// Nothing is checked now: a dead id shows as [`ClientError::QueueGone`]
+    /// on the first call (an id of some other live queue, as a timeout or
+    /// [`ClientError::Transport`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::sysv::QueueId;
+    /// use guichet::{Client, ClientError, Server};
+    ///
+    /// let server = Server::builder().event("Concert", 10).spawn()?;
+    /// // A private queue has no key: its id is handed over instead.
+    /// let id: QueueId = server.queue_id().to_string().parse()?;
+    /// let client = Client::from_id(id);
+    /// assert_eq!(client.query(1)?.capacity, 10);
+    /// drop(server);
+    /// assert!(matches!(client.query(1), Err(ClientError::QueueGone(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_id(id: QueueId) -> Self {
         Self::from_queue(Queue::from_id(id))
     }
 
-    /// A client of `queue`.
+    /// A client of `queue`, with [`DEFAULT_TIMEOUT_MS`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::sysv::Queue;
+    /// use guichet::{Client, Server};
+    ///
+    /// let server = Server::builder().event("Concert", 10).spawn()?;
+    /// let client = Client::from_queue(Queue::from_id(server.queue_id()));
+    /// assert_eq!(client.query(1)?.remaining, 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_queue(queue: Queue) -> Self {
         Self {
             queue,
@@ -93,21 +207,67 @@ impl Client {
     }
 
     /// The same client with another timeout per call (send and reply).
+    ///
+    /// The timeout covers the whole call: waiting for room in a full queue
+    /// to send, then for the reply. 0 makes one attempt at each and fails
+    /// with [`ClientError::Timeout`] unless the reply is already there,
+    /// which in practice it never is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::sysv::{Mode, OwnedQueue};
+    /// use guichet::{Client, ClientError};
+    ///
+    /// let queue = OwnedQueue::create_private(Mode::DEFAULT)?; // nobody serves it
+    /// let client = Client::from_queue(queue.queue()).with_timeout_ms(20);
+    /// assert!(matches!(client.query(1), Err(ClientError::Timeout { timeout_ms: 20 })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_timeout_ms(self, timeout_ms: u32) -> Self {
         Self { timeout_ms, ..self }
     }
 
-    /// The timeout per call.
+    /// The timeout per call, in milliseconds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::client::DEFAULT_TIMEOUT_MS;
+    /// use guichet::sysv::QueueId;
+    /// use guichet::Client;
+    ///
+    /// let client = Client::from_id(QueueId::new(0)?);
+    /// assert_eq!(client.timeout_ms(), DEFAULT_TIMEOUT_MS);
+    /// assert_eq!(client.with_timeout_ms(250).timeout_ms(), 250);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn timeout_ms(&self) -> u32 {
         self.timeout_ms
     }
 
-    /// QUERY: the seats of `event`.
+    /// QUERY: the seats of `event`. Changes nothing, so always safe to retry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::ClientError;
+    ///
+    /// let server = guichet::Server::builder().event("Concert", 10).spawn()?;
+    /// let client = server.client();
+    /// assert_eq!(client.query(1)?.remaining, 10);
+    /// assert!(matches!(client.query(2), Err(ClientError::UnknownEvent { event: 2 })));
+    /// assert!(matches!(client.query(0), Err(ClientError::InvalidArgument(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
-    /// [`ClientError::UnknownEvent`], a transport error, or
-    /// [`ClientError::InvalidArgument`] for event 0.
+    /// [`ClientError::UnknownEvent`]; [`ClientError::InvalidArgument`] for
+    /// event 0, before anything is sent; [`ClientError::ShuttingDown`];
+    /// [`ClientError::Timeout`], [`ClientError::QueueGone`],
+    /// [`ClientError::Transport`], [`ClientError::BadReply`] or
+    /// [`ClientError::TooManyCalls`] as for [`Client::send`].
     pub fn query(&self, event: u32) -> Result<Availability, ClientError> {
         let event = event_id(event)?;
         let reply = self.call(Operation::Query { event })?;
@@ -123,11 +283,28 @@ impl Client {
     /// Not idempotent: a retry after a timeout may book twice. Use
     /// [`Client::reserve_with_id`] when retrying.
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::ClientError;
+    ///
+    /// let server = guichet::Server::builder().event("Concert", 3).spawn()?;
+    /// let client = server.client();
+    /// assert_eq!(client.reserve(1, 2)?.remaining, 1);
+    /// // All or nothing: 2 asked, 1 left, none booked.
+    /// let refused = client.reserve(1, 2);
+    /// assert!(matches!(refused, Err(ClientError::SoldOut { remaining: 1, capacity: 3, .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`ClientError::SoldOut`], [`ClientError::UnknownEvent`],
-    /// [`ClientError::LedgerFull`], a transport error, or
-    /// [`ClientError::InvalidArgument`] for event or quantity 0.
+    /// [`ClientError::LedgerFull`]; [`ClientError::InvalidArgument`] for
+    /// event or quantity 0, before anything is sent;
+    /// [`ClientError::ShuttingDown`]; [`ClientError::Timeout`], [`ClientError::QueueGone`],
+    /// [`ClientError::Transport`], [`ClientError::BadReply`] or
+    /// [`ClientError::TooManyCalls`] as for [`Client::send`].
     pub fn reserve(&self, event: u32, quantity: u32) -> Result<Receipt, ClientError> {
         self.reserve_as(event, quantity, None)
     }
@@ -135,10 +312,34 @@ impl Client {
     /// RESERVE with a client-chosen booking id (non-zero, bit 63 clear):
     /// idempotent, so safe to retry after a timeout.
     ///
+    /// A retry with the same id, event and quantity books nothing more and
+    /// answers the same booking. Ids are the client's to keep unique: the
+    /// server cannot tell a retry from another reservation that reused an
+    /// id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::ClientError;
+    ///
+    /// let server = guichet::Server::builder().event("Concert", 10).spawn()?;
+    /// let client = server.client();
+    /// let first = client.reserve_with_id(1, 2, 42)?;
+    /// let retry = client.reserve_with_id(1, 2, 42)?;
+    /// assert_eq!((retry.booking, retry.remaining), (first.booking, 8));
+    /// let other = client.reserve_with_id(1, 3, 42);
+    /// assert!(matches!(other, Err(ClientError::BookingConflict { .. })));
+    /// let server_half = client.reserve_with_id(1, 2, 1 << 63);
+    /// assert!(matches!(server_half, Err(ClientError::InvalidArgument(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
-    /// Those of [`Client::reserve`], and [`ClientError::BookingConflict`]
-    /// or [`ClientError::BookingCancelled`] when the id is taken.
+    /// Those of [`Client::reserve`]; [`ClientError::InvalidArgument`] for
+    /// `booking` 0 or with bit 63 set; and, when the id is taken,
+    /// [`ClientError::BookingConflict`] (another event or quantity) or
+    /// [`ClientError::BookingCancelled`] (that booking was cancelled).
     pub fn reserve_with_id(
         &self,
         event: u32,
@@ -151,12 +352,34 @@ impl Client {
         self.reserve_as(event, quantity, Some(booking))
     }
 
-    /// CANCEL a booking; cancelling it again answers OK again.
+    /// CANCEL a booking; cancelling it again answers OK again, with the same
+    /// booking and quantity, so a CANCEL is always safe to retry.
+    ///
+    /// Takes the id as a [`BookingId`](crate::BookingId) or a raw `u64`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::ClientError;
+    ///
+    /// let server = guichet::Server::builder().event("Concert", 10).spawn()?;
+    /// let client = server.client();
+    /// let booked = client.reserve(1, 2)?;
+    /// let first = client.cancel(booked.booking)?;
+    /// let again = client.cancel(booked.booking)?;
+    /// assert_eq!(first, again);
+    /// assert_eq!((again.quantity, again.remaining), (2, 10));
+    /// assert!(matches!(client.cancel(12_345u64), Err(ClientError::UnknownBooking { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
-    /// [`ClientError::UnknownBooking`], a transport error, or
-    /// [`ClientError::InvalidArgument`] for id 0.
+    /// [`ClientError::UnknownBooking`]; [`ClientError::InvalidArgument`]
+    /// for id 0, before anything is sent; [`ClientError::ShuttingDown`];
+    /// [`ClientError::Timeout`], [`ClientError::QueueGone`],
+    /// [`ClientError::Transport`], [`ClientError::BadReply`] or
+    /// [`ClientError::TooManyCalls`] as for [`Client::send`].
     pub fn cancel(&self, booking: impl Into<u64>) -> Result<Receipt, ClientError> {
         let booking = BookingId::new(booking.into()).ok_or(ClientError::InvalidArgument(
             "booking id 0 names no booking",
@@ -171,11 +394,37 @@ impl Client {
     /// call's tag by an earlier call that timed out are recognised by their
     /// `request_id` and discarded.
     ///
+    /// For callers that want every status as data (a load generator, a
+    /// protocol test) rather than as an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::{EventId, Operation, Status};
+    ///
+    /// let server = guichet::Server::builder().event("Concert", 10).spawn()?;
+    /// let unknown = Operation::Query { event: EventId::new(2).ok_or("no event 0")? };
+    /// let reply = server.client().send(unknown)?;
+    /// assert_eq!(reply.status, Status::UnknownEvent); // a reply, not an error
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
-    /// A transport error, [`ClientError::Timeout`], or
-    /// [`ClientError::BadReply`]. A non-OK status is *not* an error here;
-    /// the typed calls turn it into one.
+    /// - [`ClientError::Timeout`]: no room in the queue to send, or no
+    ///   reply, within the timeout;
+    /// - [`ClientError::QueueGone`]: the queue was removed (the server
+    ///   stopped); [`ClientError::Transport`]: any other msgsnd(2) or
+    ///   msgrcv(2) failure;
+    /// - [`ClientError::BadReply`]: the message on this call's tag is not a
+    ///   v1 reply;
+    /// - [`ClientError::TooManyCalls`]: [`MAX_CALLS_IN_FLIGHT`] calls of this
+    ///   process are already waiting;
+    /// - [`ClientError::InvalidArgument`]: this process's pid does not fit a
+    ///   reply tag (never on Linux, whose pids are below 2²²).
+    ///
+    /// A non-OK status is *not* an error here; the typed calls turn it into
+    /// one.
     pub fn send(&self, operation: Operation) -> Result<Reply, ClientError> {
         let slot = Slot::take().ok_or(ClientError::TooManyCalls {
             max: MAX_CALLS_IN_FLIGHT,

@@ -7,7 +7,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::ids::{ReplyTo, RequestId};
 
-/// Most calls in flight at once in one process.
+/// Most calls in flight at once in one process, across every
+/// [`Client`](super::Client): the number of reply tags a process hands out
+/// (slots 1 to 65 536 under its pid). A call past it fails at once with
+/// [`ClientError::TooManyCalls`](super::ClientError::TooManyCalls) rather
+/// than wait for a slot.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::client::MAX_CALLS_IN_FLIGHT;
+///
+/// assert_eq!(MAX_CALLS_IN_FLIGHT, 1 << 16);
+/// ```
 pub const MAX_CALLS_IN_FLIGHT: u32 = 65_536;
 
 struct Pool {
