@@ -6,6 +6,14 @@ use core::str::FromStr;
 use crate::ledger::DEFAULT_MAX_BOOKINGS;
 
 /// Most requests in flight a thread-per-request server allows by default.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::server::{Limits, DEFAULT_MAX_IN_FLIGHT};
+///
+/// assert_eq!(Limits::default().max_in_flight, DEFAULT_MAX_IN_FLIGHT);
+/// ```
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 /// Upper bound on `max_in_flight`: each request in flight is a thread.
 pub const MAX_IN_FLIGHT_LIMIT: usize = 4096;
@@ -30,6 +38,24 @@ pub const MAX_TIMEOUT_MS: u32 = 3_600_000;
 pub const MAX_TRACKED_REPLY_TAGS: usize = 65_536;
 
 /// How requests are spread over threads.
+///
+/// All three serve the same protocol with the same ledger; they differ in
+/// throughput and in how they behave under load, which is what
+/// `guichet bench` compares. Displayed and parsed (for `--dispatch`) as
+/// `thread-per-request`, `pool:N` and `sequential`.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::server::{Dispatch, Server};
+///
+/// let dispatch: Dispatch = "pool:2".parse()?;
+/// assert_eq!(dispatch, Dispatch::Pool(2));
+/// assert_eq!(dispatch.to_string(), "pool:2");
+/// let server = Server::builder().event("Concert", 10).dispatch(dispatch).spawn()?;
+/// assert_eq!(server.client().reserve(1, 2)?.remaining, 8);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Dispatch {
     /// The original C design: one receive loop hands each message, in a
@@ -38,7 +64,8 @@ pub enum Dispatch {
     /// receiving, so the queue itself pushes back on clients.
     #[default]
     ThreadPerRequest,
-    /// `n` long-lived workers, each receiving from the queue itself.
+    /// `n` long-lived workers, each receiving from the queue itself: at most
+    /// `n` requests in flight, whatever `max_in_flight` says.
     Pool(usize),
     /// One thread receives, applies and replies: the baseline.
     Sequential,
@@ -65,6 +92,18 @@ impl fmt::Display for Dispatch {
 }
 
 /// Why a dispatch mode did not parse.
+///
+/// Its message lists the accepted spellings, for a command line's error.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::server::{Dispatch, ParseDispatchError};
+///
+/// let err: ParseDispatchError = "pool:0".parse::<Dispatch>().unwrap_err();
+/// assert!(err.to_string().starts_with("\"pool:0\" is not a dispatch mode"));
+/// assert!("threads".parse::<Dispatch>().is_err());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0:?} is not a dispatch mode: use thread-per-request, pool, pool:N (1 to {MAX_POOL_WORKERS}) or sequential")]
 pub struct ParseDispatchError(String);
@@ -72,8 +111,24 @@ pub struct ParseDispatchError(String);
 impl FromStr for Dispatch {
     type Err = ParseDispatchError;
 
-    /// `thread-per-request`, `sequential`, `pool` (one worker per CPU) or
-    /// `pool:N`.
+    /// `thread-per-request`, `sequential`, `pool` (one worker per CPU, at
+    /// most [`MAX_POOL_WORKERS`]) or `pool:N` (1 to [`MAX_POOL_WORKERS`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::server::Dispatch;
+    ///
+    /// assert_eq!("sequential".parse::<Dispatch>()?, Dispatch::Sequential);
+    /// assert!(matches!("pool".parse::<Dispatch>()?, Dispatch::Pool(n) if n >= 1));
+    /// assert!("pool:257".parse::<Dispatch>().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ParseDispatchError`] for any other string, `pool:0` and `pool:N`
+    /// over [`MAX_POOL_WORKERS`] included.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || ParseDispatchError(s.to_owned());
         match s {
@@ -100,21 +155,44 @@ impl FromStr for Dispatch {
 }
 
 /// Every bound a server keeps. Units are in the names.
+///
+/// The bounds a server can be tuned with; the fixed ones are this module's
+/// constants ([`MAX_TRACKED_REPLY_TAGS`]…).
+/// [`Builder::spawn`](crate::server::Builder::spawn) checks every field, in
+/// every mode, and refuses to start with one out of its range
+/// ([`LimitError`]).
+///
+/// # Examples
+///
+/// ```
+/// use guichet::server::{Limits, Server};
+///
+/// let limits = Limits { max_in_flight: 8, max_bookings: 1_000, ..Limits::default() };
+/// let server = Server::builder().event("Concert", 10).limits(limits).spawn()?;
+/// assert_eq!(server.with_ledger(|ledger| ledger.max_bookings())?, 1_000);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Requests in flight at once (thread-per-request: threads).
+    /// Requests in flight at once in [`Dispatch::ThreadPerRequest`], each a
+    /// thread; 1 to [`MAX_IN_FLIGHT_LIMIT`]. The other modes check it but
+    /// do not use it: their receive loops (`n` workers, or one) bound what
+    /// is in flight.
     pub max_in_flight: usize,
-    /// Bookings the ledger holds, cancelled ones included.
+    /// Bookings the ledger holds, cancelled ones included; 1 to
+    /// [`MAX_BOOKINGS_LIMIT`](crate::ledger::MAX_BOOKINGS_LIMIT).
     pub max_bookings: usize,
     /// How long a reply waits for room in a full queue before it is
-    /// abandoned (and counted).
+    /// abandoned (and counted); 1 to [`MAX_TIMEOUT_MS`].
     pub reply_timeout_ms: u32,
-    /// How long a graceful shutdown may take.
+    /// How long a graceful shutdown may take; 1 to [`MAX_TIMEOUT_MS`].
     pub shutdown_timeout_ms: u32,
-    /// When the queue is full, replies whose tag got nothing for this long
-    /// are purged even if their client still lives (it stopped reading).
+    /// When the queue is full, replies to a tag that was last sent one this
+    /// long ago are purged even if their client still lives (it stopped
+    /// reading); 1 to [`MAX_TIMEOUT_MS`].
     pub stale_reply_ms: u32,
-    /// Stack size of a per-request thread.
+    /// Stack size of a per-request thread; [`MIN_WORKER_STACK_BYTES`] to
+    /// 64 MiB.
     pub worker_stack_bytes: usize,
 }
 
@@ -132,6 +210,24 @@ impl Default for Limits {
 }
 
 /// A limit out of its range.
+///
+/// Names the limit and the range it must be in, so the message alone says
+/// how to fix it.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::server::{LimitError, Server, ServerError, MAX_IN_FLIGHT_LIMIT};
+///
+/// let refused = Server::builder().event("Concert", 10).max_in_flight(0).spawn();
+/// let Err(ServerError::Limit(err)) = refused else {
+///     return Err("max_in_flight 0 accepted".into());
+/// };
+/// let max = MAX_IN_FLIGHT_LIMIT as u64;
+/// assert_eq!(err, LimitError { name: "max_in_flight", value: 0, min: 1, max });
+/// assert_eq!(err.to_string(), format!("max_in_flight is 0; it must be 1 to {max}"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{name} is {value}; it must be {min} to {max}")]
 pub struct LimitError {

@@ -8,6 +8,31 @@ use crate::ledger::Outcome;
 use crate::status::Status;
 
 /// What to do after handling one message.
+///
+/// A value rather than an action, so that the queue work (and its
+/// failures) stays with the caller and this part can be tested and fuzzed
+/// without one.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::server::{handle_message, Handled};
+/// use guichet::{EventId, Ledger, Operation, ReplyTo, Request, RequestId, Status};
+///
+/// let mut ledger = Ledger::new([("Concert", 10)], 100)?;
+/// let request = Request {
+///     reply_to: ReplyTo::new(7).ok_or("reply_to below 2")?,
+///     request_id: RequestId(1),
+///     operation: Operation::Query { event: EventId::new(1).ok_or("no event 0")? },
+/// };
+/// let handled = handle_message(&request.encode(), false, |op| Ok::<_, ()>(ledger.apply(op)));
+/// let Ok(Handled::Reply { to, reply, outcome }) = handled else {
+///     return Err("no reply".into());
+/// };
+/// assert_eq!((to, reply.status, reply.remaining), (request.reply_to, Status::Ok, 10));
+/// assert!(outcome.is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Handled {
     /// Send `reply` with `mtype = to`.
@@ -26,6 +51,28 @@ pub enum Handled {
 
 impl Handled {
     /// The status of the reply, or `None` for a dropped message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::server::handle_message;
+    /// use guichet::{EventId, Ledger, Operation, ReplyTo, Request, RequestId, Status};
+    ///
+    /// let mut ledger = Ledger::new([("Concert", 10)], 100)?;
+    /// let mut apply = |op: &_| Ok::<_, ()>(ledger.apply(op));
+    /// // Zero magic: nothing says where to answer.
+    /// let dropped = handle_message(&[0u8; 40], false, &mut apply);
+    /// assert_eq!(dropped.map(|h| h.status()), Ok(None));
+    ///
+    /// let query = Request {
+    ///     reply_to: ReplyTo::new(2).ok_or("reply_to below 2")?,
+    ///     request_id: RequestId(1),
+    ///     operation: Operation::Query { event: EventId::new(1).ok_or("no event 0")? },
+    /// };
+    /// let stopping = handle_message(&query.encode(), true, &mut apply);
+    /// assert_eq!(stopping.map(|h| h.status()), Ok(Some(Status::ShuttingDown)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn status(&self) -> Option<Status> {
         match self {
             Handled::Reply { reply, .. } => Some(reply.status),
@@ -41,6 +88,12 @@ impl Handled {
 /// not. A well-formed request is answered SHUTTING_DOWN without touching the
 /// ledger when `shutting_down` is set, and otherwise passed to `apply`, which
 /// is where the caller takes its lock: decoding and encoding stay outside it.
+///
+/// `body` is the whole body received, of any length: the server receives
+/// with `MSG_NOERROR` into a buffer larger than 40 bytes (msgrcv(2)), so an
+/// over-long message reaches here over-long and is refused.
+///
+/// # Examples
 ///
 /// ```
 /// use guichet::server::{handle_message, Handled};

@@ -1,10 +1,35 @@
 //! Counters the server keeps while it runs; read as a [`Stats`] snapshot.
+//!
+//! Statistics, not synchronisation: a snapshot taken while the server runs
+//! may lag a reply the client already has (the count follows the send).
+//! The [`Stats`] that [`Server::shutdown`](crate::Server::shutdown) returns
+//! counts everything.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::status::Status;
 
 /// A snapshot of a server's counters.
+///
+/// From [`Server::stats`](crate::Server::stats) while it runs, or from
+/// [`Server::shutdown`](crate::Server::shutdown) (or `wait`) once every
+/// request has been answered, when the figures are final.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::Status;
+///
+/// let server = guichet::Server::builder().event("Concert", 10).spawn()?;
+/// let client = server.client();
+/// client.reserve(1, 2)?;
+/// assert!(client.query(9).is_err()); // UNKNOWN_EVENT
+/// let stats = server.shutdown()?;
+/// assert_eq!((stats.received, stats.replies_sent(), stats.dropped), (2, 2, 0));
+/// assert_eq!(stats.replies(Status::UnknownEvent), 1);
+/// assert_eq!(stats.journal, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Messages received from the queue (wake-ups for shutdown excluded).
@@ -22,7 +47,8 @@ pub struct Stats {
     /// the reply's client was dead, or because the queue was removed under
     /// them (a shutdown past its deadline, or someone else's removal).
     pub replies_abandoned: u64,
-    /// Most requests in flight at once (thread-per-request mode: threads).
+    /// Most requests in flight at once, in thread-per-request mode (each a
+    /// thread); always 0 in the other modes, which do not count them.
     pub peak_in_flight: u64,
     /// Worker threads that could not be spawned; their requests were
     /// processed inline by the receive loop instead.
@@ -35,11 +61,34 @@ pub struct Stats {
 
 impl Stats {
     /// Replies sent with `status`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::server::Stats;
+    /// use guichet::Status;
+    ///
+    /// let mut stats = Stats::default();
+    /// stats.replies_by_status[usize::from(Status::SoldOut.code())] = 3;
+    /// assert_eq!(stats.replies(Status::SoldOut), 3);
+    /// assert_eq!(stats.replies(Status::Ok), 0);
+    /// ```
     pub fn replies(&self, status: Status) -> u64 {
         self.replies_by_status[usize::from(status.code())]
     }
 
-    /// Replies sent, all statuses.
+    /// Replies sent, all statuses: at most [`Stats::received`], since a
+    /// message dropped, a reply abandoned or a request still in flight has
+    /// none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::server::Stats;
+    ///
+    /// let stats = Stats { replies_by_status: [5, 1, 0, 0, 0, 0, 2, 0, 0, 0], ..Stats::default() };
+    /// assert_eq!(stats.replies_sent(), 8);
+    /// ```
     pub fn replies_sent(&self) -> u64 {
         self.replies_by_status.iter().sum()
     }
