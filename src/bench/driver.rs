@@ -27,6 +27,22 @@ const EVENT: EventId = match EventId::new(1) {
 };
 
 /// What each client asks, over and over.
+///
+/// RESERVE exercises the write path (and, on a durable target, the
+/// journal); QUERY the read path, which changes nothing.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::bench::Workload;
+/// use guichet::codec::Op;
+///
+/// let workload: Workload = "reserve".parse()?;
+/// assert_eq!(workload, Workload::Reserve);
+/// assert_eq!(workload.operation().op(), Op::Reserve);
+/// assert_eq!(Workload::ALL.map(Workload::name), ["reserve", "query"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Workload {
     /// RESERVE 1 seat of event 1 (a new booking each time; the bench gives
@@ -38,9 +54,29 @@ pub enum Workload {
 
 impl Workload {
     /// Both workloads, in the order the bench runs them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::Workload;
+    ///
+    /// assert_eq!(Workload::ALL, [Workload::Reserve, Workload::Query]);
+    /// ```
     pub const ALL: [Workload; 2] = [Workload::Reserve, Workload::Query];
 
-    /// The request it sends.
+    /// The request it sends: always to event 1, 1 seat, the server picking
+    /// the booking id (every bench target holds just that one event).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::Workload;
+    /// use guichet::{EventId, Operation};
+    ///
+    /// let event = EventId::new(1).ok_or("no event 0")?;
+    /// assert_eq!(Workload::Query.operation(), Operation::Query { event });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn operation(self) -> Operation {
         match self {
@@ -54,6 +90,14 @@ impl Workload {
     }
 
     /// Its name on the command line and in reports.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::Workload;
+    ///
+    /// assert_eq!(Workload::Query.name(), "query");
+    /// ```
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
@@ -66,6 +110,21 @@ impl Workload {
 impl std::str::FromStr for Workload {
     type Err = BenchError;
 
+    /// The workload of that [name](Workload::name): `reserve` or `query`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::Workload;
+    ///
+    /// assert_eq!("query".parse::<Workload>()?, Workload::Query);
+    /// assert!("QUERY".parse::<Workload>().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`BenchError::Config`] for any other string (names are lower-case).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Workload::ALL
             .into_iter()
@@ -75,16 +134,27 @@ impl std::str::FromStr for Workload {
 }
 
 /// How hard and how long to drive one target.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::bench::Load;
+///
+/// // A smoke test rather than a measurement: one client, no warm-up, 20 ms.
+/// let load = Load { clients: 1, warmup_ms: 0, duration_ms: 20, timeout_ms: 1_000 };
+/// assert!(load.warmup_ms + load.duration_ms < load.timeout_ms);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Load {
     /// Client threads, 1 to [`MAX_CLIENTS`].
     pub clients: usize,
-    /// Round trips made but not measured first, so caches, the allocator and
-    /// the scheduler settle.
+    /// How long round trips are made, but not measured, first, so caches,
+    /// the allocator and the scheduler settle; 0 to [`MAX_PHASE_MS`].
     pub warmup_ms: u32,
-    /// The measured time.
+    /// The measured time; 1 to [`MAX_PHASE_MS`].
     pub duration_ms: u32,
-    /// Each call's timeout; a call that times out counts as an error.
+    /// Each call's timeout; a call that times out counts as an error. 1 to
+    /// [`MAX_PHASE_MS`].
     pub timeout_ms: u32,
 }
 
@@ -111,6 +181,25 @@ impl Load {
 }
 
 /// What one measurement saw.
+///
+/// Raw counts: [`Row`](super::Row) turns a cell's rounds of these into the
+/// figures a report prints.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use guichet::bench::{Histogram, Measurement};
+///
+/// let m = Measurement {
+///     ops: 500,
+///     errors: 0,
+///     elapsed: Duration::from_millis(250),
+///     latency_ns: Histogram::new(),
+///     journal: None,
+/// };
+/// assert_eq!(m.ops_per_s(), 2_000.0);
+/// ```
 #[derive(Clone, Debug)]
 pub struct Measurement {
     /// Round trips answered OK within the measured time.
@@ -129,6 +218,20 @@ pub struct Measurement {
 
 /// A journal's group commits over some time: changes made durable and the
 /// `fdatasync`s that did it.
+///
+/// Their ratio is how well group commit amortises the disk: at 1 change
+/// per `fdatasync` every RESERVE pays a full sync.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::bench::Synced;
+///
+/// let mut total = Synced { changes: 40, fsyncs: 10 };
+/// total += Synced { changes: 20, fsyncs: 10 };
+/// assert_eq!(total, Synced { changes: 60, fsyncs: 20 });
+/// assert_eq!(total.changes_per_fsync(), Some(3.0));
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Synced {
     /// Changes written and synced.
@@ -139,6 +242,21 @@ pub struct Synced {
 
 impl Synced {
     /// What happened between two readings of the same journal's counters.
+    ///
+    /// Saturates rather than underflows, should `before` be the later
+    /// reading.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::Synced;
+    /// use guichet::journal::JournalStats;
+    ///
+    /// let before = JournalStats { changes_synced: 100, fsyncs: 40, ..JournalStats::default() };
+    /// let after = JournalStats { changes_synced: 160, fsyncs: 50, ..JournalStats::default() };
+    /// assert_eq!(Synced::between(&before, &after), Synced { changes: 60, fsyncs: 10 });
+    /// assert_eq!(Synced::between(&after, &before), Synced::default());
+    /// ```
     #[must_use]
     pub fn between(before: &JournalStats, after: &JournalStats) -> Synced {
         Synced {
@@ -147,7 +265,17 @@ impl Synced {
         }
     }
 
-    /// Mean changes per `fdatasync` (`None` without any).
+    /// Mean changes per `fdatasync` (`None` without any, rather than a
+    /// division by zero).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::Synced;
+    ///
+    /// assert_eq!(Synced { changes: 9, fsyncs: 3 }.changes_per_fsync(), Some(3.0));
+    /// assert_eq!(Synced::default().changes_per_fsync(), None);
+    /// ```
     #[must_use]
     pub fn changes_per_fsync(&self) -> Option<f64> {
         (self.fsyncs > 0).then(|| self.changes as f64 / self.fsyncs as f64)
@@ -162,7 +290,24 @@ impl std::ops::AddAssign for Synced {
 }
 
 impl Measurement {
-    /// OK round trips per second.
+    /// OK round trips per second over the measured time (0 for an empty
+    /// time).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use guichet::bench::{Histogram, Measurement};
+    ///
+    /// let m = Measurement {
+    ///     ops: 30,
+    ///     errors: 2,
+    ///     elapsed: Duration::from_millis(10),
+    ///     latency_ns: Histogram::new(),
+    ///     journal: None,
+    /// };
+    /// assert_eq!(m.ops_per_s(), 3_000.0); // errors do not count
+    /// ```
     #[must_use]
     pub fn ops_per_s(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
@@ -182,9 +327,27 @@ struct Phases {
 /// Drives the server on `queue` with `load.clients` threads doing
 /// `workload` round trips: a warm-up, then `duration_ms` measured.
 ///
+/// Each thread makes one call at a time through a real
+/// [`Client`](crate::Client), as an application would. A target that does
+/// not answer is not an error here: its calls time out and are counted in
+/// [`Measurement::errors`].
+///
+/// # Examples
+///
+/// ```
+/// use guichet::bench::{drive, EchoFloor, Load, Workload};
+///
+/// let floor = EchoFloor::spawn(1)?;
+/// let load = Load { clients: 1, warmup_ms: 0, duration_ms: 20, timeout_ms: 1_000 };
+/// let m = drive(floor.queue_id(), Workload::Query, load)?;
+/// assert_eq!(m.latency_ns.count(), m.ops);
+/// assert!(m.journal.is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// # Errors
 ///
-/// [`BenchError::Config`] for a load out of its limits;
+/// [`BenchError::Config`] for a load out of its limits (see [`Load`]);
 /// [`BenchError::Spawn`] if a client thread cannot start (those started
 /// are stopped first).
 pub fn drive(queue: QueueId, workload: Workload, load: Load) -> Result<Measurement, BenchError> {

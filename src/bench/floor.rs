@@ -29,6 +29,11 @@ const REPLY_REQUEST_ID: std::ops::Range<usize> = 8..16;
 /// A running echo floor on a private queue; dropping it removes the queue,
 /// which ends its loops, and joins them.
 ///
+/// It answers every request OK without looking at it, so only round-trip
+/// figures mean anything: a QUERY "answered" here says nothing about seats.
+///
+/// # Examples
+///
 /// ```
 /// use guichet::bench::EchoFloor;
 /// use guichet::{Client, Operation, EventId, Status};
@@ -61,6 +66,20 @@ impl EchoFloor {
     /// Creates a private queue and starts `loops` echo loops on it (1 to
     /// [`MAX_FLOOR_LOOPS`]).
     ///
+    /// Several loops measure what parallel receivers gain on this machine,
+    /// as [`Dispatch::Pool`](crate::server::Dispatch::Pool) workers do.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::{BenchError, EchoFloor};
+    ///
+    /// let floor = EchoFloor::spawn(2)?;
+    /// drop(floor); // the queue is removed, the loops end and are joined
+    /// assert!(matches!(EchoFloor::spawn(0), Err(BenchError::Config(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`BenchError::Config`] for a bad `loops`; [`BenchError::Sysv`] if the
@@ -91,7 +110,19 @@ impl EchoFloor {
         Ok(floor)
     }
 
-    /// The queue clients send to.
+    /// The queue clients send to; private, so this id is the only way in.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::EchoFloor;
+    /// use guichet::Client;
+    ///
+    /// let floor = EchoFloor::spawn(1)?;
+    /// let echoed = Client::from_id(floor.queue_id()).query(7)?; // any event: it is an echo
+    /// assert_eq!((echoed.remaining, echoed.capacity), (0, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn queue_id(&self) -> QueueId {
         self.id

@@ -1,5 +1,5 @@
 //! A fixed-size, log-linear latency histogram: 32 linear sub-buckets per
-//! power of two, so every recorded value is kept within 1/32 (3.2 %) of
+//! power of two, so every recorded value is kept within 1/32 (3.125 %) of
 //! its true value, in 15 KiB, for any `u64`.
 //!
 //! Hand-written rather than a dependency: the harness needs record, merge
@@ -12,6 +12,11 @@ const SUB: u64 = 1 << SUB_BITS;
 const BUCKETS: usize = ((64 - SUB_BITS + 1) as usize) * SUB as usize;
 
 /// Latencies in nanoseconds (or any `u64`), with quantiles.
+///
+/// Values below 32 are kept exactly; count, sum, min and max are exact
+/// whatever the value.
+///
+/// # Examples
 ///
 /// ```
 /// use guichet::bench::Histogram;
@@ -76,7 +81,17 @@ fn highest(index: usize) -> u64 {
 }
 
 impl Histogram {
-    /// An empty histogram.
+    /// An empty histogram. Allocates its 15 KiB of buckets now, so
+    /// recording never allocates.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::Histogram;
+    ///
+    /// let h = Histogram::new();
+    /// assert_eq!((h.count(), h.min(), h.max(), h.mean(), h.quantile(0.5)), (0, 0, 0, 0, 0));
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self {
@@ -88,7 +103,18 @@ impl Histogram {
         }
     }
 
-    /// Records one value.
+    /// Records one value. O(1), no allocation: fit for a measured loop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::Histogram;
+    ///
+    /// let mut h = Histogram::new();
+    /// h.record(u64::MAX); // any value has a bucket
+    /// h.record(0);
+    /// assert_eq!((h.count(), h.min(), h.max()), (2, 0, u64::MAX));
+    /// ```
     pub fn record(&mut self, value: u64) {
         if let Some(c) = self.counts.get_mut(index(value)) {
             *c += 1;
@@ -99,7 +125,21 @@ impl Histogram {
         self.max = self.max.max(value);
     }
 
-    /// Adds every value of `other`.
+    /// Adds every value of `other`, as if each had been recorded here: how
+    /// per-thread histograms become one without sharing a lock while
+    /// measuring.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::Histogram;
+    ///
+    /// let (mut a, mut b) = (Histogram::new(), Histogram::new());
+    /// a.record(10);
+    /// b.record(30);
+    /// a.merge(&b);
+    /// assert_eq!((a.count(), a.min(), a.max(), a.mean()), (2, 10, 30, 20));
+    /// ```
     pub fn merge(&mut self, other: &Histogram) {
         for (mine, theirs) in self.counts.iter_mut().zip(other.counts.iter()) {
             *mine += theirs;
@@ -111,18 +151,49 @@ impl Histogram {
     }
 
     /// Values recorded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::Histogram;
+    ///
+    /// let mut h = Histogram::new();
+    /// (0..5).for_each(|v| h.record(v));
+    /// assert_eq!(h.count(), 5);
+    /// ```
     #[must_use]
     pub fn count(&self) -> u64 {
         self.count
     }
 
     /// The largest value recorded, exactly; 0 if none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::Histogram;
+    ///
+    /// let mut h = Histogram::new();
+    /// h.record(1_234_567);
+    /// assert_eq!(h.max(), 1_234_567); // not rounded to its bucket
+    /// ```
     #[must_use]
     pub fn max(&self) -> u64 {
         self.max
     }
 
     /// The smallest value recorded, exactly; 0 if none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::Histogram;
+    ///
+    /// let mut h = Histogram::new();
+    /// h.record(1_234_567);
+    /// h.record(7_654_321);
+    /// assert_eq!(h.min(), 1_234_567);
+    /// ```
     #[must_use]
     pub fn min(&self) -> u64 {
         if self.count == 0 {
@@ -132,7 +203,18 @@ impl Histogram {
         }
     }
 
-    /// The mean, rounded down; 0 if empty.
+    /// The mean, rounded down; 0 if empty. Exact (from the sum, not the
+    /// buckets).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::Histogram;
+    ///
+    /// let mut h = Histogram::new();
+    /// [1_000, 2_000, 2_001].into_iter().for_each(|v| h.record(v));
+    /// assert_eq!(h.mean(), 1_667);
+    /// ```
     #[must_use]
     pub fn mean(&self) -> u64 {
         match u128::from(self.count) {
@@ -144,7 +226,24 @@ impl Histogram {
     /// The value at quantile `q` (0.5 for the median, 0.999 for p99.9): the
     /// upper edge of the bucket holding the `ceil(q * count)`-th smallest
     /// value, capped at the exact maximum, so it overstates by at most
-    /// 1/32. 0 if empty; `q` is clamped to `0..=1`.
+    /// 1/32. 0 if empty; `q` is clamped to `0..=1`, and NaN is taken as 1
+    /// (the maximum), so a bad `q` overstates rather than hides a tail.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::Histogram;
+    ///
+    /// let mut h = Histogram::new();
+    /// for ns in 1..=100_000 {
+    ///     h.record(ns);
+    /// }
+    /// let p99 = h.quantile(0.99);
+    /// assert!((99_000..=99_000 + 99_000 / 32).contains(&p99), "{p99}");
+    /// assert_eq!(h.quantile(1.0), 100_000); // capped at the exact maximum
+    /// assert_eq!(h.quantile(f64::NAN), 100_000);
+    /// assert_eq!(h.quantile(-1.0), h.quantile(0.0));
+    /// ```
     #[must_use]
     pub fn quantile(&self, q: f64) -> u64 {
         if self.count == 0 {

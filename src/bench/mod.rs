@@ -16,6 +16,11 @@
 //! `fdatasync` covered in the measured time (group commit), and their
 //! ops/s over the same dispatch mode's without a journal, in the same group.
 //!
+//! # Examples
+//!
+//! The full default run, as `guichet bench` makes it (about a minute, so
+//! not run here; [`run`] has a quick one):
+//!
 //! ```no_run
 //! use guichet::bench::{run, Plan};
 //!
@@ -49,6 +54,20 @@ use crate::server::{Dispatch, Server, ServerError};
 use crate::sysv::SysvError;
 
 /// Why a run could not go on.
+///
+/// A slow or failing target is not one: its failed calls are counted in
+/// its row ([`Row::errors`]). These are the failures that leave nothing to
+/// measure.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::bench::{BenchError, Target};
+///
+/// let err = "floor:0".parse::<Target>().unwrap_err();
+/// assert!(matches!(err, BenchError::Config(_)));
+/// assert_eq!(err.to_string(), "\"floor:0\": floor:N takes 1 to 64 loops");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BenchError {
@@ -81,6 +100,24 @@ pub enum BenchError {
 }
 
 /// One thing to measure.
+///
+/// Named on the command line and in reports as it displays: `floor`,
+/// `floor:N`, a dispatch mode (`pool:2`…), the same with `+journal`, or
+/// `original-c`.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::bench::Target;
+/// use guichet::server::Dispatch;
+///
+/// let target: Target = "pool:2+journal".parse()?;
+/// assert_eq!(target, Target::Durable(Dispatch::Pool(2)));
+/// assert!(target.is_durable() && !target.is_floor());
+/// assert_eq!(target.to_string(), "pool:2+journal");
+/// assert_eq!(Target::Floor(1).to_string(), "floor");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Target {
@@ -97,16 +134,46 @@ pub enum Target {
 }
 
 /// What a durable target's name adds to its dispatch mode's.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::bench::{Target, JOURNAL_SUFFIX};
+/// use guichet::server::Dispatch;
+///
+/// let name = format!("sequential{JOURNAL_SUFFIX}");
+/// assert_eq!(name.parse::<Target>()?, Target::Durable(Dispatch::Sequential));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const JOURNAL_SUFFIX: &str = "+journal";
 
 impl Target {
     /// Whether this target is a floor, which the others are compared with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::Target;
+    ///
+    /// assert!(Target::Floor(2).is_floor());
+    /// assert!(!Target::OriginalC.is_floor());
+    /// ```
     #[must_use]
     pub fn is_floor(self) -> bool {
         matches!(self, Target::Floor(_))
     }
 
     /// Whether this target journals its changes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::Target;
+    /// use guichet::server::Dispatch;
+    ///
+    /// assert!(Target::Durable(Dispatch::Sequential).is_durable());
+    /// assert!(!Target::Server(Dispatch::Sequential).is_durable());
+    /// ```
     #[must_use]
     pub fn is_durable(self) -> bool {
         matches!(self, Target::Durable(_))
@@ -130,7 +197,25 @@ impl FromStr for Target {
 
     /// `floor`, `floor:N`, `original-c`, or a dispatch mode
     /// (`thread-per-request`, `pool`, `pool:N`, `sequential`), optionally
-    /// followed by `+journal`.
+    /// followed by `+journal` (a dispatch mode only: floors and the C
+    /// server have no journal).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::Target;
+    ///
+    /// assert_eq!("floor:2".parse::<Target>()?, Target::Floor(2));
+    /// assert_eq!("original-c".parse::<Target>()?, Target::OriginalC);
+    /// assert!("floor+journal".parse::<Target>().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`BenchError::Config`] for anything else, `floor:N` outside 1 to
+    /// [`MAX_FLOOR_LOOPS`] and a dispatch mode that does not parse
+    /// included.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if let Some(dispatch) = s.strip_suffix(JOURNAL_SUFFIX) {
             return dispatch
@@ -165,6 +250,19 @@ pub const MAX_TARGETS: usize = 16;
 pub const MAX_ROUNDS: u32 = 20;
 
 /// Where and how the durable targets keep their journals.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::bench::{JournalPlan, Plan};
+///
+/// let disk = tempfile::tempdir()?; // on the disk to measure, not tmpfs
+/// let dir = Some(disk.path().to_owned());
+/// let journal = JournalPlan { dir, ..JournalPlan::default() };
+/// let plan = Plan { journal, ..Plan::default() };
+/// assert_eq!(plan.journal.preallocate_bytes, JournalPlan::default().preallocate_bytes);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JournalPlan {
     /// The directory each durable cell makes its temporary directory in
@@ -191,6 +289,26 @@ impl Default for JournalPlan {
 }
 
 /// What one run measures, and for how long.
+///
+/// Every field is bounded ([`MAX_TARGETS`], [`MAX_ROUNDS`],
+/// [`MAX_CLIENTS`], [`MAX_PHASE_MS`]…); [`run`] checks them all before
+/// measuring anything.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::bench::{Plan, Target, Workload};
+/// use guichet::server::Dispatch;
+///
+/// let plan = Plan {
+///     targets: vec![Target::Floor(1), Target::Server(Dispatch::Pool(2))],
+///     workloads: vec![Workload::Reserve],
+///     clients: vec![1, 8],
+///     rounds: 5,
+///     ..Plan::default()
+/// };
+/// assert_eq!((plan.cells(), plan.measurements()), (4, 20));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
     /// The targets, measured in this order within each group.
@@ -252,12 +370,35 @@ impl Default for Plan {
 impl Plan {
     /// Whether `target` is measured in `workload`: every target is, except
     /// durable ones outside [`Plan::durable_workloads`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::{Plan, Target, Workload};
+    /// use guichet::server::Dispatch;
+    ///
+    /// let plan = Plan::default();
+    /// let durable = Target::Durable(Dispatch::Sequential);
+    /// assert!(plan.measures(durable, Workload::Reserve));
+    /// assert!(!plan.measures(durable, Workload::Query));
+    /// assert!(plan.measures(Target::Floor(1), Workload::Query));
+    /// ```
     #[must_use]
     pub fn measures(&self, target: Target, workload: Workload) -> bool {
         !target.is_durable() || self.durable_workloads.contains(&workload)
     }
 
-    /// Cells in the run.
+    /// Cells in the run: (target, workload, client count) triples measured,
+    /// durable targets counted only in their workloads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::Plan;
+    ///
+    /// // 6 targets in 2 workloads and 2 durable ones in RESERVE, at 3 client counts.
+    /// assert_eq!(Plan::default().cells(), (6 * 2 + 2) * 3);
+    /// ```
     #[must_use]
     pub fn cells(&self) -> usize {
         let per_client_count: usize = self
@@ -273,7 +414,20 @@ impl Plan {
         per_client_count * self.clients.len()
     }
 
-    /// Measurements in the run: cells × rounds.
+    /// Measurements in the run: cells × rounds. Each is a target started,
+    /// driven for `warmup_ms + duration_ms` and stopped, so this times the
+    /// run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::Plan;
+    ///
+    /// let plan = Plan::default();
+    /// assert_eq!(plan.measurements(), plan.cells() * 3);
+    /// let driving_ms = plan.measurements() as u32 * (plan.warmup_ms + plan.duration_ms);
+    /// assert!(driving_ms < 60_000);
+    /// ```
     #[must_use]
     pub fn measurements(&self) -> usize {
         self.cells() * self.rounds as usize
@@ -328,6 +482,19 @@ impl Plan {
 }
 
 /// What the run is doing, for a progress display.
+///
+/// Displayed as the lines `guichet bench` prints on stderr.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::bench::{Progress, Target};
+///
+/// let skipped = Progress::Skipped { target: Target::OriginalC, reason: "no cc".into() };
+/// assert_eq!(skipped.to_string(), "skipping original-c: no cc");
+/// let measured = Progress::Measured { ops_per_s: 1e5, p50_ns: 9_000, p99_ns: 20_000, errors: 0 };
+/// assert_eq!(measured.to_string(), "    100000 ops/s, p50 9.0 µs, p99 20.0 µs, 0 error(s)");
+/// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Progress {
@@ -510,10 +677,50 @@ fn measure(
 /// ratios compare figures taken moments apart. `original-c` is skipped (and said so through
 /// `progress` and in the report) when it cannot be compiled.
 ///
+/// # Examples
+///
+/// A run of a few tens of milliseconds: a floor and one server mode, one
+/// client, one round. Speed is not asserted, only the report's shape:
+///
+/// ```
+/// use guichet::bench::{run, Plan, Progress, Target, Workload};
+/// use guichet::server::Dispatch;
+///
+/// let plan = Plan {
+///     targets: vec![Target::Floor(1), Target::Server(Dispatch::Sequential)],
+///     workloads: vec![Workload::Query],
+///     clients: vec![1],
+///     warmup_ms: 0,
+///     duration_ms: 20,
+///     rounds: 1,
+///     ..Plan::default()
+/// };
+/// let mut measured = 0;
+/// let report = run(&plan, &mut |progress| {
+///     if let Progress::Measured { .. } = progress {
+///         measured += 1;
+///     }
+/// })?;
+/// assert_eq!(measured, plan.measurements());
+/// let targets: Vec<&str> = report.rows.iter().map(|row| row.target.as_str()).collect();
+/// assert_eq!(targets, ["floor", "sequential"]);
+/// assert!(report.journal.is_none()); // no durable target
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// # Errors
 ///
-/// [`BenchError::Config`] for a plan out of its limits; any error that
-/// stops a target from starting or being driven.
+/// - [`BenchError::Config`] for a plan out of its limits, before anything
+///   runs: 0 or over [`MAX_TARGETS`] targets, no workload, 0 or over 16
+///   client counts, nothing to measure (only durable targets, none of their
+///   workloads), `rounds` outside 1 to [`MAX_ROUNDS`], a load out of the
+///   limits of [`drive`], or a [`JournalPlan::dir`] that is not a
+///   directory while a durable target is planned;
+/// - then whatever stops a target from starting, being driven or
+///   stopping: [`BenchError::Sysv`] (a floor's or the C server's queue),
+///   [`BenchError::Server`], [`BenchError::Spawn`], [`BenchError::Io`] (a
+///   journal's temporary directory, the C server's process). The run ends
+///   there; no partial report is returned.
 pub fn run(plan: &Plan, progress: &mut dyn FnMut(&Progress)) -> Result<Report, BenchError> {
     plan.check()?;
     let mut report = Report::new(Machine::probe());

@@ -15,6 +15,25 @@ const SOURCE: &str = include_str!("../../benches/c/original_server.c");
 const HEADER: &str = include_str!("../../include/guichet.h");
 
 /// A compiled `original_server`, in a temporary directory removed on drop.
+///
+/// Compiled once per run and started once per cell, so compile time stays
+/// out of the measurements.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::bench::{BenchError, OriginalBuild};
+///
+/// let build = match OriginalBuild::compile() {
+///     Ok(build) => build,
+///     Err(BenchError::NoCompiler { .. }) => return Ok(()), // nothing to compare with here
+///     Err(other) => return Err(other.into()),
+/// };
+/// let first = build.start(10)?;
+/// let second = build.start(10)?; // one binary, any number of servers
+/// assert_ne!(first.queue_id(), second.queue_id());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct OriginalBuild {
     dir: PathBuf,
@@ -22,7 +41,22 @@ pub struct OriginalBuild {
 }
 
 impl OriginalBuild {
-    /// Compiles the original server with `$CC` (default `cc`).
+    /// Compiles the original server with `$CC` (default `cc`), `-O2
+    /// -pthread`, from the source embedded in this crate: no checkout is
+    /// needed, only a C compiler.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::{BenchError, OriginalBuild};
+    ///
+    /// match OriginalBuild::compile() {
+    ///     Ok(build) => drop(build), // removes the binary and its directory
+    ///     Err(BenchError::NoCompiler { cc, .. }) => eprintln!("no {cc}: original-c skipped"),
+    ///     Err(other) => return Err(other.into()),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -68,6 +102,26 @@ impl OriginalBuild {
     /// Starts the server on a new private queue with one event of
     /// `capacity` seats.
     ///
+    /// Returns once the process is started, not once it receives: requests
+    /// sent before then wait in the queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::{BenchError, OriginalBuild};
+    /// use guichet::Client;
+    ///
+    /// let build = match OriginalBuild::compile() {
+    ///     Ok(build) => build,
+    ///     Err(BenchError::NoCompiler { .. }) => return Ok(()),
+    ///     Err(other) => return Err(other.into()),
+    /// };
+    /// let server = build.start(10)?;
+    /// let client = Client::from_id(server.queue_id()).with_timeout_ms(2_000);
+    /// assert_eq!(client.reserve(1, 3)?.remaining, 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`BenchError::Sysv`] for the queue, [`BenchError::Io`] if the
@@ -99,6 +153,27 @@ impl Drop for OriginalBuild {
 }
 
 /// A running original server; dropping it kills it and removes its queue.
+///
+/// Speaks wire v1 for what the bench sends (QUERY and RESERVE of event 1)
+/// and answers anything else BAD_MESSAGE: a yardstick, not a server to use.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::bench::{BenchError, OriginalBuild};
+/// use guichet::{Client, ClientError};
+///
+/// let build = match OriginalBuild::compile() {
+///     Ok(build) => build,
+///     Err(BenchError::NoCompiler { .. }) => return Ok(()),
+///     Err(other) => return Err(other.into()),
+/// };
+/// let server = build.start(10)?;
+/// let client = Client::from_id(server.queue_id()).with_timeout_ms(2_000);
+/// assert_eq!(client.query(1)?.capacity, 10);
+/// assert!(matches!(client.cancel(1u64), Err(ClientError::BadMessage)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct OriginalServer {
     id: QueueId,
@@ -109,6 +184,21 @@ pub struct OriginalServer {
 
 impl OriginalServer {
     /// The queue clients send to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::{BenchError, OriginalBuild};
+    ///
+    /// let build = match OriginalBuild::compile() {
+    ///     Ok(build) => build,
+    ///     Err(BenchError::NoCompiler { .. }) => return Ok(()),
+    ///     Err(other) => return Err(other.into()),
+    /// };
+    /// let server = build.start(1)?;
+    /// println!("ipcs -q -i {}", server.queue_id());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn queue_id(&self) -> QueueId {
         self.id

@@ -8,6 +8,34 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::{Histogram, JournalPlan, Measurement, Synced, Target, Workload, JOURNAL_SUFFIX};
 
 /// One cell's figures.
+///
+/// Plain data, so a caller can post-process a [`Report`] without parsing
+/// its table or JSON. Ratios are `None` rather than 0 or NaN when there is
+/// nothing to compare with.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::bench::{run, Plan, Target, Workload};
+///
+/// let plan = Plan {
+///     targets: vec![Target::Floor(1)],
+///     workloads: vec![Workload::Query],
+///     clients: vec![1],
+///     warmup_ms: 0,
+///     duration_ms: 10,
+///     rounds: 1,
+///     ..Plan::default()
+/// };
+/// let report = run(&plan, &mut |_| {})?;
+/// let row = report.rows.first().ok_or("no row")?;
+/// assert!(row.is_floor && !row.is_durable);
+/// assert_eq!((row.target.as_str(), row.workload), ("floor", Workload::Query));
+/// assert_eq!((row.clients, row.rounds), (1, 1));
+/// assert!(row.ops_per_s_min <= row.ops_per_s && row.ops_per_s <= row.ops_per_s_max);
+/// assert_eq!((row.fsyncs, row.ops_vs_plain), (None, None));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
     /// What was measured (`floor`, `pool:2`, `original-c`…).
@@ -105,6 +133,19 @@ impl Row {
 }
 
 /// Where the durable targets' journals were, on what, and how configured.
+///
+/// In the report because a durable figure means little without it: the
+/// same run on tmpfs and on a disk differ by the cost of an `fdatasync`.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::bench::{JournalPlan, JournalSetup};
+///
+/// let setup = JournalSetup::probe(&JournalPlan::default());
+/// assert_eq!(setup.dir, std::env::temp_dir().display().to_string());
+/// println!("journals on {} ({})", setup.dir, setup.filesystem);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JournalSetup {
     /// The directory the temporary journal directories were made in.
@@ -119,7 +160,22 @@ pub struct JournalSetup {
 }
 
 impl JournalSetup {
-    /// Describes `plan`'s journals.
+    /// Describes `plan`'s journals: the directory (the system's temporary
+    /// one when the plan names none) and, from `/proc/self/mounts`, its file
+    /// system. Never fails: what cannot be read is left empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::{JournalPlan, JournalSetup};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let plan = JournalPlan { dir: Some(dir.path().to_owned()), ..JournalPlan::default() };
+    /// let setup = JournalSetup::probe(&plan);
+    /// assert_eq!(setup.dir, dir.path().display().to_string());
+    /// assert_eq!(setup.group_commit_delay_us, plan.group_commit_delay_us);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn probe(plan: &JournalPlan) -> JournalSetup {
         let dir = plan.dir.clone().unwrap_or_else(std::env::temp_dir);
@@ -154,6 +210,19 @@ fn filesystem_of(dir: &Path) -> Option<String> {
 }
 
 /// Where and when a run was taken.
+///
+/// Figures from different machines, or from one machine under other load,
+/// do not compare: every report carries this so a reader can tell.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::bench::Machine;
+///
+/// let machine = Machine::probe();
+/// assert!(machine.cpus >= 1);
+/// assert!(machine.load_after.is_empty()); // filled in when a run ends
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Machine {
     /// CPUs this process may use.
@@ -175,7 +244,18 @@ pub(crate) fn loadavg() -> String {
 }
 
 impl Machine {
-    /// Reads the machine's description and current load.
+    /// Reads the machine's description and current load from `/proc`.
+    /// Never fails: what cannot be read is left empty (or 1 CPU).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::bench::Machine;
+    ///
+    /// let m = Machine::probe();
+    /// println!("{} CPU(s), {}, load {}", m.cpus, m.cpu_model, m.load_before);
+    /// assert!(m.started_unix_s > 1_600_000_000);
+    /// ```
     #[must_use]
     pub fn probe() -> Machine {
         let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
@@ -200,6 +280,30 @@ impl Machine {
 }
 
 /// A run's results.
+///
+/// Returned by [`run`](super::run); print it with [`Report::table`] or
+/// [`Report::json`].
+///
+/// # Examples
+///
+/// ```
+/// use guichet::bench::{run, Plan, Target, Workload};
+///
+/// let plan = Plan {
+///     targets: vec![Target::Floor(1)],
+///     workloads: vec![Workload::Reserve],
+///     clients: vec![1],
+///     warmup_ms: 0,
+///     duration_ms: 10,
+///     rounds: 1,
+///     ..Plan::default()
+/// };
+/// let report = run(&plan, &mut |_| {})?;
+/// assert_eq!(report.rows.len(), plan.cells());
+/// assert!(report.skipped.is_empty());
+/// assert!(report.json().contains("\"target\":\"floor\""));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Report {
     /// The machine and its load.
@@ -303,7 +407,9 @@ impl Report {
     }
 
     /// The results as a fixed-width table, with a header naming the
-    /// machine and its load.
+    /// machine and its load, and a last line per skipped target.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let table = guichet::bench::Report::default().table();
@@ -378,6 +484,11 @@ impl Report {
     /// The results as one JSON object: `machine`, `journal` (`null`
     /// without durable targets), `rows` (one object per cell, latencies in
     /// ns, missing ratios and journal figures `null`) and `skipped`.
+    ///
+    /// Strings are escaped and non-finite numbers become `null`, so the
+    /// output is valid JSON whatever the figures.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let json = guichet::bench::Report::default().json();
