@@ -355,7 +355,7 @@ impl Client {
     /// CANCEL a booking; cancelling it again answers OK again, with the same
     /// booking and quantity, so a CANCEL is always safe to retry.
     ///
-    /// Takes the id as a [`BookingId`](crate::BookingId) or a raw `u64`.
+    /// Takes the id as a [`BookingId`] or a raw `u64`.
     ///
     /// # Examples
     ///

@@ -191,8 +191,7 @@ pub struct Limits {
     /// long ago are purged even if their client still lives (it stopped
     /// reading); 1 to [`MAX_TIMEOUT_MS`].
     pub stale_reply_ms: u32,
-    /// Stack size of a per-request thread; [`MIN_WORKER_STACK_BYTES`] to
-    /// 64 MiB.
+    /// Stack size of a per-request thread; 32 KiB to 64 MiB.
     pub worker_stack_bytes: usize,
 }
 
