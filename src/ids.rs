@@ -297,8 +297,8 @@ impl fmt::Display for ClientBookingId {
 /// msgsnd(2) refuses an `mtype` below 1, and 1 is the request type: a
 /// reply sent with it would be received by the server as a request. By
 /// convention `(pid << 32) | slot`; a plain pid below 2³² means that pid.
-/// The server reads the pid only to purge replies left for clients that
-/// died.
+/// The server reads the pid only to recognise replies left for clients
+/// that died, so it can purge them.
 ///
 /// # Examples
 ///
