@@ -48,7 +48,8 @@
 
 /* ---- constants --------------------------------------------------------- */
 
-/* `magic` of every v1 message: the bytes "THCG" read as a native uint32_t. */
+/* `magic` of every v1 message, 0x47434854 ("GCHT" as a number; stored as the
+   bytes "THCG" on little-endian hosts, "GCHT" on big-endian ones). */
 #define GUICHET_MAGIC UINT32_C(0x47434854)
 /* `version` of every message of this protocol. */
 #define GUICHET_VERSION UINT16_C(1)
