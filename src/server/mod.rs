@@ -19,6 +19,8 @@ mod receive;
 mod reply;
 mod shared;
 mod stats;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::sync::Arc;
