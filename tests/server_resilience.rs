@@ -555,7 +555,9 @@ fn a_purge_under_way_never_takes_a_reply_sent_to_a_stale_tag_after_it_began() {
     // The purge here is the sweeper's, over thousands of stale tags, so it
     // runs long enough for the waiting clients' requests to get in through
     // the room it makes and be answered while it still runs.
-    let stale_reply_ms = 100;
+    // Long enough that no waiter, however descheduled, leaves its reply
+    // unread that long.
+    let stale_reply_ms = 300;
     let waiters = 32u32;
     let filler = 32u32; // unread replies that fill the queue
     let tags = scale(10_000, 30_000) as u32;

@@ -24,7 +24,8 @@
 //! re-checks a tag (no attempt under way, not answered since it was
 //! judged) and removes its replies in one step under that lock, so an
 //! attempt either happened before the check, which then leaves the tag
-//! alone, or starts after the removal. Only purges and evictions hold the
+//! alone, or starts after the removal. (A dead client's tag is purged even
+//! if answered since: nobody reads it.) Only purges and evictions hold the
 //! lock across syscalls: nonblocking receives for one tag at a time, and
 //! they run only when the queue is full or the table reaches its limit.
 
@@ -122,11 +123,21 @@ impl ReplyTags {
     fn end(&self, shared: &Shared, to: ReplyTo, sent_at: Option<Instant>) -> u64 {
         let tracked = {
             let mut sent = self.lock();
-            // Present: nothing removes a tag with an attempt under way.
-            if let Some(tag) = sent.get_mut(&to) {
-                tag.sending = tag.sending.saturating_sub(1);
-                if let Some(at) = sent_at {
-                    tag.at = at;
+            match sent.entry(to) {
+                Entry::Occupied(mut tag) => {
+                    let tag = tag.get_mut();
+                    tag.sending = tag.sending.saturating_sub(1);
+                    if let Some(at) = sent_at {
+                        tag.at = at;
+                    }
+                }
+                // Not reached: nothing removes a tag with an attempt under
+                // way. A reply that went out must be tracked all the same,
+                // or it could never be purged.
+                Entry::Vacant(tag) => {
+                    if let Some(at) = sent_at {
+                        tag.insert(Tag { at, sending: 0 });
+                    }
                 }
             }
             sent.len()
