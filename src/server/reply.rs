@@ -19,20 +19,22 @@
 //! A purge never takes a reply sent after it judged the tag stale: a
 //! client idle for `stale_reply_ms` that calls again on the same tag (the
 //! client library reuses its slots last-in first-out) is alive and waiting
-//! for that reply. Each attempt to send marks its tag under the tags lock
-//! before msgsnd(2) and records the time after it; a purge or an eviction
-//! re-checks a tag (no attempt under way, not answered since it was
-//! judged) and removes its replies in one step under that lock, so an
-//! attempt either happened before the check, which then leaves the tag
-//! alone, or starts after the removal. (A dead client's tag is purged even
-//! if answered since: nobody reads it.) Only purges and evictions hold the
-//! lock across syscalls: nonblocking receives for one tag at a time, and
-//! they run only when the queue is full or the table reaches its limit.
+//! for that reply. Each attempt to send counts itself on its tag before
+//! msgsnd(2) and records the time after it. A purge or an eviction marks
+//! the tag as being purged (attempts that start then wait until it is
+//! done), waits for the attempts under way to finish, re-checks the tag
+//! (not answered since it was judged stale or picked as the oldest) and
+//! only then removes its replies. So a reply either went out before the
+//! re-check, which then leaves the tag alone, or goes out after the
+//! removal. A dead client's tag is purged even if answered since: nobody
+//! reads it. The waits are short (attempts are nonblocking sends) and
+//! happen only in a purge or an eviction, when the queue is full or the
+//! table reaches its limit; no lock is held across a syscall.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -62,15 +64,20 @@ struct Tag {
     /// When a reply to it last went out (when it was first tried, for a
     /// tag none has reached yet).
     at: Instant,
-    /// Attempts to send to it under way (between the mark before msgsnd(2)
-    /// and the record after): a purge leaves the tag alone meanwhile.
+    /// Attempts to send to it under way (between the count before
+    /// msgsnd(2) and the record after).
     sending: u32,
+    /// A purge or an eviction is removing its replies: no attempt starts.
+    purging: bool,
 }
 
 /// Reply tags recently answered, with when; the candidates for a purge.
 #[derive(Default)]
 pub(crate) struct ReplyTags {
     sent: Mutex<HashMap<ReplyTo, Tag>>,
+    /// Notified when a tag being purged has no attempt left under way, and
+    /// when its purge is over.
+    purge_progress: Condvar,
     /// Held while purging so that one thread purges and the others retry.
     purging: Mutex<()>,
     /// Held while evicting, so that one thread evicts at a time.
@@ -103,17 +110,38 @@ impl ReplyTags {
         self.sent.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Marks an attempt to send to `to` as under way, right before its
+    fn wait<'a>(
+        &self,
+        sent: MutexGuard<'a, HashMap<ReplyTo, Tag>>,
+    ) -> MutexGuard<'a, HashMap<ReplyTo, Tag>> {
+        self.purge_progress
+            .wait(sent)
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts an attempt to send to `to` as under way, right before its
     /// msgsnd(2). Waits while a purge is removing `to`'s replies.
     fn begin(&self, to: ReplyTo) {
-        match self.lock().entry(to) {
-            Entry::Occupied(mut tag) => tag.get_mut().sending += 1,
-            Entry::Vacant(tag) => {
-                tag.insert(Tag {
-                    at: Instant::now(),
-                    sending: 1,
-                });
+        let mut sent = self.lock();
+        loop {
+            match sent.entry(to) {
+                Entry::Occupied(mut tag) => {
+                    let tag = tag.get_mut();
+                    if !tag.purging {
+                        tag.sending += 1;
+                        return;
+                    }
+                }
+                Entry::Vacant(tag) => {
+                    tag.insert(Tag {
+                        at: Instant::now(),
+                        sending: 1,
+                        purging: false,
+                    });
+                    return;
+                }
             }
+            sent = self.wait(sent);
         }
     }
 
@@ -130,13 +158,20 @@ impl ReplyTags {
                     if let Some(at) = sent_at {
                         tag.at = at;
                     }
+                    if tag.purging && tag.sending == 0 {
+                        self.purge_progress.notify_all();
+                    }
                 }
                 // Not reached: nothing removes a tag with an attempt under
                 // way. A reply that went out must be tracked all the same,
                 // or it could never be purged.
                 Entry::Vacant(tag) => {
                     if let Some(at) = sent_at {
-                        tag.insert(Tag { at, sending: 0 });
+                        tag.insert(Tag {
+                            at,
+                            sending: 0,
+                            purging: false,
+                        });
                     }
                 }
             }
@@ -173,11 +208,8 @@ impl ReplyTags {
                 return 0;
             }
             let quarter = sent.len() / 4;
-            let mut by_age: Vec<(Instant, ReplyTo)> = sent
-                .iter()
-                .filter(|(_, tag)| tag.sending == 0)
-                .map(|(to, tag)| (tag.at, *to))
-                .collect();
+            let mut by_age: Vec<(Instant, ReplyTo)> =
+                sent.iter().map(|(to, tag)| (tag.at, *to)).collect();
             if quarter < by_age.len() {
                 by_age.select_nth_unstable(quarter);
                 by_age.truncate(quarter);
@@ -196,13 +228,13 @@ impl ReplyTags {
             .sum()
     }
 
-    /// If `to` is tracked, has no attempt to send under way and `still`
-    /// holds of it: removes its queued replies, forgets it, and returns how
-    /// many replies it removed.
+    /// If `to` is tracked and, once the attempts to send to it under way
+    /// have finished, `still` holds of it: removes its queued replies,
+    /// forgets it, and returns how many replies it removed.
     ///
-    /// The check and the removal are one step for [`ReplyTags::begin`],
-    /// which waits for the lock: the lock is held across the receives
-    /// (nonblocking, at most [`MAX_PURGE_PER_TAG`], for this one tag).
+    /// The tag is marked first, so that no attempt starts until this is
+    /// over: the re-check and the removal are one step for senders. Attempts
+    /// are nonblocking sends, so the wait for those under way is short.
     fn take_if(
         &self,
         shared: &Shared,
@@ -211,12 +243,28 @@ impl ReplyTags {
         still: impl FnOnce(&Tag) -> bool,
     ) -> u64 {
         let mut sent = self.lock();
-        match sent.get(&to) {
-            Some(tag) if tag.sending == 0 && still(tag) => {}
+        match sent.get_mut(&to) {
+            // Another purge or eviction has it.
+            Some(tag) if !tag.purging => tag.purging = true,
             _ => return 0,
         }
+        // A marked tag stays: only its marker removes it.
+        while sent.get(&to).is_some_and(|tag| tag.sending > 0) {
+            sent = self.wait(sent);
+        }
+        if !sent.get(&to).is_some_and(still) {
+            if let Some(tag) = sent.get_mut(&to) {
+                tag.purging = false;
+            }
+            drop(sent);
+            self.purge_progress.notify_all();
+            return 0;
+        }
+        drop(sent);
         let taken = take_all(shared, to, buf);
-        sent.remove(&to);
+        self.lock().remove(&to);
+        // Attempts waiting for this tag start again, on a fresh entry.
+        self.purge_progress.notify_all();
         taken
     }
 
@@ -229,12 +277,8 @@ impl ReplyTags {
         let now = Instant::now();
         let stale_after = Duration::from_millis(shared.limits.stale_reply_ms.into());
         // Copy the candidates out: the liveness checks below are syscalls.
-        let tags: Vec<(ReplyTo, Instant)> = self
-            .lock()
-            .iter()
-            .filter(|(_, tag)| tag.sending == 0)
-            .map(|(to, tag)| (*to, tag.at))
-            .collect();
+        let tags: Vec<(ReplyTo, Instant)> =
+            self.lock().iter().map(|(to, tag)| (*to, tag.at)).collect();
         let Ok(mut buf) = MessageBuf::with_body_capacity(BODY_SIZE) else {
             return 0;
         };
