@@ -392,3 +392,42 @@ fn a_call_whose_stdout_is_closed_still_exits_by_the_servers_answer() {
     assert_eq!(server.client().query(1).unwrap().remaining, 2);
     stop(server);
 }
+
+#[test]
+fn serve_keeps_serving_and_stops_on_sigterm_when_nobody_reads_its_stdout() {
+    // `guichet serve > fifo` with nobody reading, or a pipe to a stalled
+    // logger: the listing of 3000 events (about 150 KB) fills the pipe
+    // (64 KiB) and the write blocks. That must hold up neither requests
+    // nor the shutdown.
+    let key_file = fresh_key();
+    let key = key_file.key;
+    let events = 3_000;
+    let mut child = guichet()
+        .args(["serve", "--key", &key.to_string()])
+        .args((1..=events).flat_map(|i| ["--event".to_owned(), format!("Event number {i}=7")]))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kept open and never read.
+    let _stalled_stdout = child.stdout.take();
+    let mut running = Running { child, queue: None };
+    let up = server_support::wait_until(PATIENCE, || {
+        Queue::open(key).is_ok() || !matches!(running.child.try_wait(), Ok(None))
+    });
+    assert!(up);
+    running.queue = Some(
+        Queue::open(key)
+            .unwrap_or_else(|e| panic!("guichet serve exited without serving: {e}"))
+            .id(),
+    );
+    let client = Client::open(key).unwrap().with_timeout_ms(PATIENCE_MS);
+    let last = client.query(events).unwrap();
+    assert_eq!((last.remaining, last.capacity), (7, 7));
+    send_signal(running.child.id(), "TERM");
+    let status = server_support::wait_exit(&mut running.child, PATIENCE)
+        .expect("guichet serve still runs after SIGTERM");
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(matches!(Queue::open(key), Err(SysvError::NotFound { .. })));
+}

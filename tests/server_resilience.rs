@@ -518,3 +518,186 @@ fn a_dead_client_is_purged_after_the_server_has_answered_many_distinct_tags() {
     assert!(stats.replies_purged > 0, "{stats:?}");
     stop(server);
 }
+
+/// Answers `count` distinct tags from `first` on, reading each reply at
+/// once (at most 100 outstanding, so the queue never fills).
+fn answer_distinct_tags(queue: Queue, first: u32, count: u32) {
+    let read = AtomicU64::new(0);
+    thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..count {
+                let reply = server_support::recv_reply(queue, tag(first + i), PATIENCE_MS);
+                assert_eq!(reply.request_id.0, u64::from(i));
+                read.store(u64::from(i) + 1, Ordering::Release);
+            }
+        });
+        for i in 0..count {
+            while u64::from(i) >= read.load(Ordering::Acquire) + 100 {
+                thread::yield_now();
+            }
+            send_raw(
+                queue,
+                &RawRequest::query(tag(first + i), u64::from(i), 1).bytes(),
+            );
+        }
+    });
+}
+
+#[test]
+#[serial]
+fn a_purge_under_way_never_takes_a_reply_sent_to_a_stale_tag_after_it_began() {
+    // A client idle for stale_reply_ms that calls again on the same tag
+    // (client slots are reused last-in first-out) has a stale tag. A purge
+    // that found the tag stale must not take the reply the server sends
+    // it meanwhile: the client is alive and waiting for it. (A RESERVE
+    // whose reply is lost that way books seats under an id nobody knows.)
+    //
+    // The purge here is the sweeper's, over thousands of stale tags, so it
+    // runs long enough for the waiting clients' requests to get in through
+    // the room it makes and be answered while it still runs.
+    // Long enough that no waiter, however descheduled, leaves its reply
+    // unread that long.
+    let stale_reply_ms = 300;
+    let waiters = 32u32;
+    let filler = 32u32; // unread replies that fill the queue
+    let tags = scale(10_000, 30_000) as u32;
+    for (round, mode) in MODES.into_iter().enumerate() {
+        let server = Server::builder()
+            .event("Big", 1_000_000)
+            .dispatch(mode)
+            .limits(Limits {
+                stale_reply_ms,
+                ..Limits::default()
+            })
+            .spawn()
+            .unwrap();
+        let queue = Queue::from_id(server.queue_id());
+        let first = round as u32 * (tags + waiters + filler) + 1_000_000;
+        // The waiters' tags among thousands of others, all answered, then
+        // idle.
+        answer_distinct_tags(queue, first, waiters + tags);
+        // Replies nobody reads, for the purge to remove.
+        let fill_first = first + waiters + tags;
+        let answered = server.stats().replies_sent();
+        for i in 0..filler {
+            send_raw(
+                queue,
+                &RawRequest::query(tag(fill_first + i), u64::from(i), 1).bytes(),
+            );
+        }
+        assert!(wait_until(PATIENCE, || server.stats().replies_sent()
+            == answered + u64::from(filler)));
+        // Every tag the server knows turns stale. The queue has room
+        // meanwhile, so nothing purges them yet.
+        thread::sleep(Duration::from_millis(u64::from(stale_reply_ms) * 3 / 2));
+        // Now it is full (of the unread replies alone): the waiters' requests
+        // block, the server goes idle, and the sweeper purges.
+        let full = u64::from(filler) * 40;
+        assert_eq!(queue.stat().unwrap().bytes, full, "{mode}");
+        queue.set_max_bytes(full).unwrap();
+        let before = server.stats();
+        let lost: Vec<String> = thread::scope(|s| {
+            let calls: Vec<_> = (0..waiters)
+                .map(|w| {
+                    s.spawn(move || {
+                        let to = tag(first + w);
+                        let request_id = 1_000 + u64::from(w);
+                        // Blocks until the sweeper makes room.
+                        send_raw(queue, &RawRequest::query(to, request_id, 1).bytes());
+                        match server_support::try_recv_reply(queue, to, PATIENCE_MS) {
+                            Ok(reply) => {
+                                assert_eq!(reply.request_id.0, request_id);
+                                None
+                            }
+                            Err(e) => Some(format!("waiter {w}: {e}")),
+                        }
+                    })
+                })
+                .collect();
+            calls
+                .into_iter()
+                .filter_map(|c| c.join().unwrap())
+                .collect()
+        });
+        let stats = server.stats();
+        eprintln!("{mode}: before {before:?}\n after {stats:?}");
+        assert!(lost.is_empty(), "{mode}: replies lost: {lost:?}; {stats:?}");
+        // The sweep may still be running: it removes every unread reply.
+        assert!(
+            wait_until(PATIENCE, || server.stats().replies_purged
+                == u64::from(filler)),
+            "{mode}: {:?}",
+            server.stats()
+        );
+        queue.set_max_bytes(16_384).unwrap();
+        stop(server);
+    }
+}
+
+#[test]
+#[serial]
+fn an_eviction_never_takes_a_reply_sent_after_it_picked_the_tag() {
+    // Past MAX_TRACKED_REPLY_TAGS the server forgets the tags answered
+    // longest ago and removes their unread replies. Clients whose tags are
+    // among those, calling again just then, are alive and waiting: the
+    // replies they get meanwhile must not be removed with the old ones.
+    // Not sequential: its one thread both evicts and answers, so no reply
+    // can be sent while it evicts.
+    let waiters = 32u32;
+    for (round, mode) in [
+        Dispatch::ThreadPerRequest,
+        Dispatch::Pool(4),
+        Dispatch::Pool(2),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let server = Server::builder()
+            .event("Big", 1_000_000)
+            .dispatch(mode)
+            .spawn()
+            .unwrap();
+        let queue = Queue::from_id(server.queue_id());
+        let first = round as u32 * (TRACKED_TAGS as u32 + waiters + 1) + 2_000_000;
+        // The waiters' tags are the oldest; the table is then exactly full.
+        answer_distinct_tags(queue, first, waiters);
+        answer_distinct_tags(queue, first + waiters, TRACKED_TAGS as u32 - waiters);
+        let trigger = tag(first + TRACKED_TAGS as u32);
+        let start = Barrier::new(waiters as usize + 1);
+        let lost: Vec<String> = thread::scope(|s| {
+            let calls: Vec<_> = (0..waiters)
+                .map(|w| {
+                    let start = &start;
+                    s.spawn(move || {
+                        let to = tag(first + w);
+                        let request_id = 1_000 + u64::from(w);
+                        start.wait();
+                        send_raw(queue, &RawRequest::query(to, request_id, 1).bytes());
+                        match server_support::try_recv_reply(queue, to, PATIENCE_MS) {
+                            Ok(reply) => {
+                                assert_eq!(reply.request_id.0, request_id);
+                                None
+                            }
+                            Err(e) => Some(format!("waiter {w}: {e}")),
+                        }
+                    })
+                })
+                .collect();
+            // One tag more than the table holds: right after its reply is
+            // sent, the server picks the oldest quarter of the tags and
+            // removes their replies, one tag after another, while the
+            // waiters call.
+            send_raw(queue, &RawRequest::query(trigger, 7, 1).bytes());
+            server_support::recv_reply(queue, trigger, PATIENCE_MS);
+            start.wait();
+            calls
+                .into_iter()
+                .filter_map(|c| c.join().unwrap())
+                .collect()
+        });
+        let stats = server.stats();
+        eprintln!("{mode}: {stats:?}");
+        assert!(lost.is_empty(), "{mode}: replies lost: {lost:?}; {stats:?}");
+        stop(server);
+    }
+}

@@ -293,7 +293,7 @@ fn shutdown_waits_for_a_reply_in_flight() {
 #[test]
 fn shutdown_is_bounded_by_its_timeout_even_with_a_reply_stuck() {
     let (server, queue, _blocker, reply_tag) = server_with_a_reply_stuck(Limits {
-        reply_timeout_ms: 60_000,
+        reply_timeout_ms: 120_000,
         shutdown_timeout_ms: 300,
         ..Limits::default()
     });
@@ -306,8 +306,8 @@ fn shutdown_is_bounded_by_its_timeout_even_with_a_reply_stuck() {
     // The reply that never found room was given up, and counted.
     assert_eq!(stats.replies_abandoned, 1, "{stats:?}");
     assert_accounted(&stats);
-    // Liveness bound: far below the 60 s the stuck reply would wait.
-    assert!(took < Duration::from_secs(10), "{took:?}");
+    // Liveness bound: far below the 120 s the stuck reply would wait.
+    assert!(took < Duration::from_secs(30), "{took:?}");
     assert_queue_gone(id);
     assert!(try_recv_reply(queue, reply_tag, 0).is_err());
 }
@@ -331,7 +331,8 @@ fn shutdown_is_bounded_while_a_client_keeps_flooding() {
     let queue = Queue::from_id(id);
     queue.set_max_bytes(64).unwrap();
     queue.send(tag(911), &[0u8; 40], SendFlags::NOWAIT).unwrap();
-    let flooding_for = Duration::from_secs(15);
+    // Ends as soon as the queue is gone; this long only if it never is.
+    let flooding_for = Duration::from_secs(120);
     let flooder = thread::spawn(move || {
         let request = RawRequest::query(tag(912), 1, 1).bytes();
         let start = Instant::now();
@@ -353,8 +354,8 @@ fn shutdown_is_bounded_while_a_client_keeps_flooding() {
     eprintln!("shutdown under a flood took {took:?} ({sent} requests sent): {result:?}");
     let stats = result.unwrap();
     // Liveness bound: the shutdown takes its 300 ms and some, not as long
-    // as the client floods (15 s).
-    assert!(took < Duration::from_secs(10), "{took:?}");
+    // as the client would flood (120 s).
+    assert!(took < Duration::from_secs(30), "{took:?}");
     assert_accounted(&stats);
     assert_queue_gone(id);
 }

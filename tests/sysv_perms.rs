@@ -3,11 +3,19 @@
 //! A process with `CAP_IPC_OWNER` (root, as in CI) bypasses SysV permission
 //! checks, so refusals cannot be seen in-process there. In that case the
 //! test re-runs this test binary as user `nobody` (uid/gid 65534, which
-//! drops every capability) and checks what *that* process is refused.
+//! drops every capability) and checks what *that* process is refused. The
+//! binary is run from a copy in a fresh temporary directory: the build
+//! directory may be somewhere `nobody` cannot enter (a clone under
+//! `/root`). When the child cannot run anyway, the test says SKIPPED on
+//! stderr, and fails under `GUICHET_REQUIRE_TOOLS=1` (as CI runs it).
 
 mod sysv_support;
 
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::Command;
 
 use guichet::sysv::{MessageBuf, Mode, Queue, QueueId, RecvFlags, SendFlags, SysvError};
@@ -40,11 +48,48 @@ fn probe_as_child() -> Result<(), SysvError> {
     Ok(())
 }
 
-/// Runs `probe_as_child` as `nobody` on `id`; `None` if this process cannot
-/// switch users (not root) or `nobody` cannot run the test binary.
-fn probe_as_nobody(id: QueueId) -> Option<Vec<String>> {
-    let exe = std::env::current_exe().ok()?;
-    let output = Command::new(exe)
+/// Reports a test that could not run: visibly (straight to stderr, which
+/// the test harness does not capture), or as a failure under
+/// `GUICHET_REQUIRE_TOOLS`.
+fn skip(test: &str, why: &str) {
+    let message = format!("SKIPPED sysv_perms::{test}: {why}");
+    if std::env::var_os("GUICHET_REQUIRE_TOOLS").is_some_and(|v| v != "0" && !v.is_empty()) {
+        panic!("{message} (GUICHET_REQUIRE_TOOLS is set)");
+    }
+    let _ = writeln!(std::io::stderr(), "{message}");
+}
+
+/// This test binary, copied into a directory of its own that anyone may
+/// enter; removed when dropped.
+struct ChildExe {
+    dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+fn copy_for_nobody() -> Result<ChildExe, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this test binary: {e}"))?;
+    let dir = tempfile::Builder::new()
+        .prefix("guichet-sysv-perms-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let path = dir.path().join("sysv_perms");
+    let copied = fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
+        .and_then(|()| fs::copy(&exe, &path))
+        .and_then(|_| fs::set_permissions(&path, fs::Permissions::from_mode(0o755)));
+    copied.map_err(|e| {
+        format!(
+            "cannot copy {} to {} for nobody to run: {e}",
+            exe.display(),
+            path.display()
+        )
+    })?;
+    Ok(ChildExe { dir, path })
+}
+
+/// Runs `probe_as_child` as `nobody` on `id`; the reason if the child could
+/// not run.
+fn probe_as_nobody(exe: &ChildExe, id: QueueId) -> Result<Vec<String>, String> {
+    let output = Command::new(&exe.path)
         .args([
             "--exact",
             "probe_as_child",
@@ -52,30 +97,24 @@ fn probe_as_nobody(id: QueueId) -> Option<Vec<String>> {
             "--test-threads=1",
         ])
         .env(CHILD_QID_ENV, id.to_string())
+        .current_dir(exe.dir.path())
         .uid(NOBODY)
         .gid(NOBODY)
-        .output();
-    let output = match output {
-        Ok(o) if o.status.success() => o,
-        Ok(o) => {
-            println!(
-                "child as nobody failed ({}): {}",
-                o.status,
-                String::from_utf8_lossy(&o.stderr)
-            );
-            return None;
-        }
-        Err(e) => {
-            println!("cannot run a child as nobody: {e}");
-            return None;
-        }
-    };
+        .output()
+        .map_err(|e| format!("cannot run {} as nobody: {e}", exe.path.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "the child run as nobody failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
     let lines = String::from_utf8_lossy(&output.stdout)
         .lines()
         // libtest may print "test probe_as_child ... " on the same line.
         .filter_map(|l| l.split_once("@@probe ").map(|(_, rest)| rest.to_owned()))
         .collect();
-    Some(lines)
+    Ok(lines)
 }
 
 #[test]
@@ -133,10 +172,21 @@ fn other_users_are_refused_by_mode_bits() -> Result<(), SysvError> {
     tracked(|created| {
         // Others may read: the kernel refuses send, allows recv/stat, and
         // only owner/creator may IPC_SET or IPC_RMID.
+        let test = "other_users_are_refused_by_mode_bits";
+        let exe = match copy_for_nobody() {
+            Ok(exe) => exe,
+            Err(why) => {
+                skip(test, &why);
+                return Ok(());
+            }
+        };
         let readable = created.private_with(Mode::new(0o604)?)?;
-        let Some(lines) = probe_as_nobody(readable.id()) else {
-            println!("SKIPPED other_users_are_refused_by_mode_bits: no child as nobody");
-            return Ok(());
+        let lines = match probe_as_nobody(&exe, readable.id()) {
+            Ok(lines) => lines,
+            Err(why) => {
+                skip(test, &why);
+                return Ok(());
+            }
         };
         assert_eq!(
             lines,
@@ -152,7 +202,8 @@ fn other_users_are_refused_by_mode_bits() -> Result<(), SysvError> {
 
         // No permission for others: everything is refused.
         let closed = created.private_with(Mode::new(0o600)?)?;
-        let lines = probe_as_nobody(closed.id()).unwrap_or_default();
+        // The child ran once: from now on, not running is a failure.
+        let lines = probe_as_nobody(&exe, closed.id()).unwrap_or_else(|why| panic!("{why}"));
         assert_eq!(
             lines,
             [
@@ -167,7 +218,7 @@ fn other_users_are_refused_by_mode_bits() -> Result<(), SysvError> {
 
         // Others may write: the send goes through.
         let writable = created.private_with(Mode::new(0o602)?)?;
-        let lines = probe_as_nobody(writable.id()).unwrap_or_default();
+        let lines = probe_as_nobody(&exe, writable.id()).unwrap_or_else(|why| panic!("{why}"));
         assert_eq!(
             lines.first().map(String::as_str),
             Some("send=ok"),

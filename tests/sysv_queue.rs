@@ -3,7 +3,7 @@
 mod sysv_support;
 
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use guichet::sysv::{
     MessageBuf, Queue, QueueId, Received, RecvFlags, SendFlags, SysvError, MAX_BODY_BYTES,
@@ -318,7 +318,6 @@ fn blocked_send_resumes_when_a_receiver_makes_room() -> Result<(), SysvError> {
 fn message_buf_moves_to_a_worker_thread() -> Result<(), SysvError> {
     tracked(|created| {
         let owned = created.private()?;
-        let start = Instant::now();
         let mut workers = Vec::new();
         for i in 0..4u8 {
             owned.send(1, &[i; 40], SendFlags::empty())?;
@@ -329,7 +328,6 @@ fn message_buf_moves_to_a_worker_thread() -> Result<(), SysvError> {
         for (i, w) in workers.into_iter().enumerate() {
             assert_eq!(w.join().expect("worker panicked"), vec![i as u8; 40]);
         }
-        assert!(start.elapsed() < Duration::from_secs(10));
         Ok(())
     })
 }

@@ -1,7 +1,9 @@
 //! Polling calls: `recv_timeout`, `send_timeout` and their stoppable forms.
 //!
-//! Bounds are generous (hundreds of ms) because CI machines are shared and
-//! have 2 cores; the point is "returns, and not before the deadline".
+//! What is checked is "returns, and not before the deadline", and for calls
+//! that must end for another reason, that they end by it and not by their
+//! timeout. Upper bounds on time are liveness bounds in seconds, never
+//! speed requirements: CI machines are shared and have 2 cores.
 
 mod sysv_support;
 
@@ -11,7 +13,13 @@ use std::time::{Duration, Instant};
 use guichet::sysv::{MessageBuf, RecvFlags, SendFlags, StopToken, SysvError};
 use sysv_support::tracked;
 
-const SLACK: Duration = Duration::from_millis(500);
+/// A liveness bound: a call due to return within milliseconds must return
+/// within this, however loaded the machine.
+const LIVENESS: Duration = Duration::from_secs(10);
+/// The timeout of calls that must end for another reason (a message, an
+/// error, a stop): far past [`LIVENESS`], so that ending by the timeout
+/// instead fails the test.
+const LONG_TIMEOUT_MS: u32 = 60_000;
 
 #[test]
 fn recv_timeout_times_out_on_an_empty_queue() -> Result<(), SysvError> {
@@ -33,7 +41,7 @@ fn recv_timeout_times_out_on_an_empty_queue() -> Result<(), SysvError> {
                 "{elapsed:?}"
             );
             assert!(
-                elapsed < Duration::from_millis(timeout_ms.into()) + SLACK,
+                elapsed < Duration::from_millis(timeout_ms.into()) + LIVENESS,
                 "{elapsed:?}"
             );
         }
@@ -52,12 +60,13 @@ fn recv_timeout_returns_a_message_that_arrives_mid_wait() -> Result<(), SysvErro
         });
         let start = Instant::now();
         let mut buf = MessageBuf::with_body_capacity(40)?;
-        let got = owned.recv_timeout(2, &mut buf, RecvFlags::empty(), 5_000)?;
+        let got = owned.recv_timeout(2, &mut buf, RecvFlags::empty(), LONG_TIMEOUT_MS)?;
         let elapsed = start.elapsed();
         sender.join().expect("sender panicked")?;
         assert_eq!((got.mtype, buf.body()), (2, &b"late reply"[..]));
         assert!(elapsed >= Duration::from_millis(50), "{elapsed:?}");
-        assert!(elapsed < Duration::from_millis(50) + SLACK, "{elapsed:?}");
+        // Returned when the message came, not at the deadline.
+        assert!(elapsed < LIVENESS, "{elapsed:?}");
         Ok(())
     })
 }
@@ -82,10 +91,11 @@ fn recv_timeout_reports_errors_other_than_no_message_at_once() -> Result<(), Sys
         let mut buf = MessageBuf::with_body_capacity(40)?;
         let start = Instant::now();
         let err = owned
-            .recv_timeout(1, &mut buf, RecvFlags::empty(), 10_000)
+            .recv_timeout(1, &mut buf, RecvFlags::empty(), LONG_TIMEOUT_MS)
             .unwrap_err();
         assert!(matches!(err, SysvError::TooBig { .. }), "{err:?}");
-        assert!(start.elapsed() < SLACK);
+        // At the first poll, not after polling until the deadline.
+        assert!(start.elapsed() < LIVENESS);
 
         let q = owned.queue();
         let remover = thread::spawn(move || {
@@ -93,12 +103,12 @@ fn recv_timeout_reports_errors_other_than_no_message_at_once() -> Result<(), Sys
             q.remove()
         });
         let err = owned
-            .recv_timeout(2, &mut buf, RecvFlags::empty(), 10_000)
+            .recv_timeout(2, &mut buf, RecvFlags::empty(), LONG_TIMEOUT_MS)
             .unwrap_err();
         remover.join().expect("remover panicked")?;
         // Polling never sleeps inside msgrcv, so a removal shows as EINVAL.
         assert!(matches!(err, SysvError::QueueRemoved { .. }), "{err:?}");
-        assert!(start.elapsed() < Duration::from_millis(30) + SLACK);
+        assert!(start.elapsed() < LIVENESS);
         Ok(())
     })
 }
@@ -124,7 +134,10 @@ fn send_timeout_waits_for_room_then_times_out() -> Result<(), SysvError> {
             "{err:?}"
         );
         assert!(elapsed >= Duration::from_millis(30), "{elapsed:?}");
-        assert!(elapsed < Duration::from_millis(30) + SLACK, "{elapsed:?}");
+        assert!(
+            elapsed < Duration::from_millis(30) + LIVENESS,
+            "{elapsed:?}"
+        );
 
         // A reader making room mid-wait lets the send through.
         let q = owned.queue();
@@ -133,7 +146,7 @@ fn send_timeout_waits_for_room_then_times_out() -> Result<(), SysvError> {
             let mut buf = MessageBuf::with_body_capacity(40)?;
             q.recv(2, &mut buf, RecvFlags::empty())
         });
-        owned.send_timeout(2, &[3; 40], 5_000)?;
+        owned.send_timeout(2, &[3; 40], LONG_TIMEOUT_MS)?;
         reader.join().expect("reader panicked")?;
         assert_eq!(owned.stat()?.messages, 1);
         Ok(())
@@ -155,20 +168,21 @@ fn stop_token_ends_polling_calls_promptly() -> Result<(), SysvError> {
         };
         let mut buf = MessageBuf::with_body_capacity(40)?;
         let err = owned
-            .recv_timeout_stoppable(2, &mut buf, RecvFlags::empty(), 60_000, &stop)
+            .recv_timeout_stoppable(2, &mut buf, RecvFlags::empty(), LONG_TIMEOUT_MS, &stop)
             .unwrap_err();
         let stopped_at = stopper.join().expect("stopper panicked");
         assert!(
             matches!(err, SysvError::Stopped { op: "msgrcv" }),
             "{err:?}"
         );
-        // One max-length backoff sleep (1 ms) plus scheduling.
-        assert!(stopped_at.elapsed() < Duration::from_millis(200));
+        // Ended by the stop (at the next poll, within a 1 ms backoff sleep
+        // on an idle machine), long before the timeout.
+        assert!(stopped_at.elapsed() < LIVENESS);
 
         owned.set_max_bytes(1)?;
         owned.send(1, b"x", SendFlags::empty())?;
         let err = owned
-            .send_timeout_stoppable(1, b"y", 60_000, &stop)
+            .send_timeout_stoppable(1, b"y", LONG_TIMEOUT_MS, &stop)
             .unwrap_err();
         assert!(
             matches!(err, SysvError::Stopped { op: "msgsnd" }),

@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::mpsc;
 use std::thread;
+use std::time::Duration;
 
 use guichet::journal::{
     JournalStats, Recovery, DEFAULT_COMPACT_MIN_BYTES, DEFAULT_GROUP_COMMIT_DELAY_US,
@@ -18,6 +20,10 @@ use super::{err, out, parse_key, DEFAULT_KEY};
 /// Events served when no `--event` is given, so that `guichet serve` alone
 /// gives something to book.
 const DEFAULT_EVENTS: [(&str, u32); 3] = [("Concert", 100), ("Opera", 50), ("Theatre", 20)];
+
+/// How long, after a shutdown, the start-up listing may still take to be
+/// written before the process exits without it.
+const PRINT_GRACE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -64,9 +70,14 @@ fn parse_event(s: &str) -> Result<(String, u32), String> {
 }
 
 pub fn serve(args: ServeArgs) -> ExitCode {
-    // Signals are routed to a thread of their own *before* the server's
-    // threads exist, so no server thread runs the handler mid-syscall for
-    // long: msgrcv(2) interrupted by it returns EINTR and is retried.
+    // The handlers are installed before the queue exists, so that SIGINT
+    // or SIGTERM at any moment after it is created goes through the
+    // graceful shutdown that removes it (the default action would leave
+    // it behind). signal-hook masks nothing: the kernel runs its handler,
+    // which only writes to a pipe, on whichever thread it picks, server
+    // threads included. A msgrcv(2) or msgsnd(2) it interrupts fails with
+    // EINTR (never restarted, SA_RESTART or not) and the sysv layer
+    // retries it; the listener thread below reads the pipe.
     let mut signals = match Signals::new([SIGINT, SIGTERM]) {
         Ok(signals) => signals,
         Err(e) => {
@@ -116,43 +127,69 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The listener runs before anything is printed: a write that blocks
+    // (stdout a pipe nobody reads) must not keep a signal from stopping us.
+    let stop = server.stop_handle();
+    let signals_handle = signals.handle();
+    let listener = thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            // Stop first: stderr may block too.
+            stop.stop();
+            err(format_args!("guichet: signal {signal}: shutting down"));
+        }
+    });
     if let (Some(path), Some(recovery)) = (&args.journal, server.journal_recovery()) {
         report_recovery(path, &recovery);
     }
-    out(format_args!(
+    // Copied under the ledger lock and printed after it is released: every
+    // request waits for that lock, and a write to stdout can block for ever.
+    let events = server.with_ledger(|ledger| {
+        ledger
+            .events()
+            .map(|e| (e.id.get(), e.name.to_owned(), e.seats))
+            .collect::<Vec<_>>()
+    });
+    let banner = format!(
         "guichet: serving key {} (queue id {}), dispatch {}, pid {}",
         server.key(),
         server.queue_id(),
         server.dispatch(),
         std::process::id()
-    ));
-    let listed = server.with_ledger(|ledger| {
-        for e in ledger.events() {
-            out(format_args!(
-                "  event {}: {}, {} seats, {} remaining",
-                e.id.get(),
-                e.name,
-                e.seats.capacity,
-                e.seats.remaining
-            ));
+    );
+    let print = move || {
+        out(format_args!("{banner}"));
+        match events {
+            Ok(events) => {
+                for (id, name, seats) in events {
+                    out(format_args!(
+                        "  event {id}: {name}, {} seats, {} remaining",
+                        seats.capacity, seats.remaining
+                    ));
+                }
+            }
+            Err(e) => err(format_args!("guichet: {e}")),
         }
-    });
-    if let Err(e) = listed {
-        err(format_args!("guichet: {e}"));
+        out(format_args!("guichet: stop with Ctrl-C or SIGTERM"));
+    };
+    // Printed by a thread of its own, so that a blocked stdout cannot keep
+    // this one from completing a shutdown either. At exit std flushes
+    // stdout only if its lock is free, so a printer stuck in a write does
+    // not hold up the exit.
+    let (printed_tx, printed) = mpsc::channel();
+    let printer = thread::Builder::new()
+        .name("guichet-print".into())
+        .spawn(move || {
+            print();
+            let _ = printed_tx.send(());
+        });
+    if let Err(e) = printer {
+        err(format_args!("guichet: cannot start a thread to print: {e}"));
     }
-    out(format_args!("guichet: stop with Ctrl-C or SIGTERM"));
-
-    let stop = server.stop_handle();
-    let signals_handle = signals.handle();
-    let listener = thread::spawn(move || {
-        if let Some(signal) = signals.forever().next() {
-            err(format_args!("guichet: signal {signal}: shutting down"));
-            stop.stop();
-        }
-    });
     let result = server.wait();
     signals_handle.close();
     let _ = listener.join();
+    // The listing is short: let it finish, unless stdout stays blocked.
+    let _ = printed.recv_timeout(PRINT_GRACE);
     match result {
         Ok(stats) => {
             report(&stats);

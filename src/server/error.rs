@@ -42,6 +42,13 @@ pub enum ServerError {
     /// inconsistent, so the server stopped rather than serve from it.
     #[error("a server thread panicked while holding the ledger; the server stopped")]
     LedgerPoisoned,
+    /// A receive loop panicked (a bug: no message can make one): the server
+    /// stopped rather than go on with fewer loops, or silently with none.
+    #[error("a receive loop of the server panicked (thread {thread}); the server stopped")]
+    ReceiverPanicked {
+        /// The name of the loop's thread.
+        thread: String,
+    },
     /// The journal could not be opened (damaged, locked, configuration
     /// disagreeing), or failed while serving: the server stopped, and sent
     /// no reply that depended on it.

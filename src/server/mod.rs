@@ -11,6 +11,41 @@
 //! assert_eq!(booked.remaining, 98);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Limits
+//!
+//! - **Clients are known by their pid.** A reply tag carries its client's
+//!   pid (`include/PROTOCOL.md`), and when the queue is full the server
+//!   checks it with kill(2) ([`process_alive`](crate::sysv::process_alive))
+//!   to purge the replies of clients that died. A client in another PID
+//!   namespace that shares the server's IPC namespace (a container run
+//!   with `docker run --ipc=host` but without `--pid=host`) puts the pid
+//!   of its own namespace in its tags, which in the server's names no
+//!   process, or a stranger. A client that names none looks dead: while
+//!   the queue is full its replies are purged at once, even one it is
+//!   waiting for, and a reply to it that finds the queue full with
+//!   nothing to purge is abandoned at once instead of waiting
+//!   `reply_timeout_ms` for room. While the queue has room nothing
+//!   changes. Run such clients in the server's PID namespace
+//!   (`--pid=host`, or `--pid=container:NAME` beside a containerised
+//!   server). No option turns the check off: without it, the replies of
+//!   clients that really died would wait `stale_reply_ms`, like those of
+//!   clients that stopped reading; one can be added if such deployments
+//!   need it.
+//! - **A flood of requests can make a pool or sequential server abandon
+//!   replies.** One queue carries both directions, and in these modes the
+//!   threads that receive are the ones that reply. If clients keep the
+//!   queue full of requests while every worker holds a reply for a live
+//!   client, each worker waits for room that only a receive would make,
+//!   and nothing receives: the replies are abandoned after
+//!   `reply_timeout_ms` (counted in [`Stats::replies_abandoned`]), then
+//!   the workers receive again. Purging cannot help, since requests are
+//!   never purged. Thread-per-request keeps receiving while its workers
+//!   wait, up to `max_in_flight` of them (past that the same holds).
+//!   Clients that wait for each reply before they send again (the client
+//!   library's calls) cannot cause this while their calls in flight are
+//!   fewer than the queue holds messages (409 of 40 bytes in Linux's
+//!   default 16 KiB queue).
 
 mod config;
 mod error;
@@ -19,6 +54,8 @@ mod receive;
 mod reply;
 mod shared;
 mod stats;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -21,7 +21,8 @@ pub(crate) const RECEIVE_BODY_BYTES: usize = BODY_SIZE + 24;
 /// Receive errors in a row (other than the queue's removal) after which the
 /// server gives up rather than spin on a broken queue.
 const MAX_RECEIVE_ERRORS_IN_A_ROW: u32 = 100;
-/// Pause after a receive error, doubled on each one in a row up to 100 ms.
+/// Pause after a receive error, doubled on each one in a row up to 128 ms
+/// (2^7 times this).
 const FIRST_ERROR_PAUSE: Duration = Duration::from_millis(1);
 
 /// Whether the loop hands each message to a new thread or handles it inline.

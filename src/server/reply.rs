@@ -15,10 +15,26 @@
 //! that the oldest are forgotten only together with their unread replies,
 //! since a reply whose tag is forgotten could never be purged. Messages
 //! whose type the server never answered are never purged.
+//!
+//! A purge never takes a reply sent after it judged the tag stale: a
+//! client idle for `stale_reply_ms` that calls again on the same tag (the
+//! client library reuses its slots last-in first-out) is alive and waiting
+//! for that reply. Each attempt to send counts itself on its tag before
+//! msgsnd(2) and records the time after it. A purge or an eviction marks
+//! the tag as being purged (attempts that start then wait until it is
+//! done), waits for the attempts under way to finish, re-checks the tag
+//! (not answered since it was judged stale or picked as the oldest) and
+//! only then removes its replies. So a reply either went out before the
+//! re-check, which then leaves the tag alone, or goes out after the
+//! removal. A dead client's tag is purged even if answered since: nobody
+//! reads it. The waits are short (attempts are nonblocking sends) and
+//! happen only in a purge or an eviction, when the queue is full or the
+//! table reaches its limit; no lock is held across a syscall.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -38,13 +54,34 @@ const MAX_PAUSE: Duration = Duration::from_millis(5);
 /// more messages than its byte limit (Linux caps both at `msg_qbytes`),
 /// 16 KiB by default.
 const MAX_PURGE_PER_TAG: usize = 1 << 16;
+/// Tags tracked past which a reply that finds another thread evicting waits
+/// for it rather than add more: the table's hard bound (plus one tag per
+/// thread sending at that moment).
+const HARD_TRACKED_REPLY_TAGS: usize = MAX_TRACKED_REPLY_TAGS + MAX_TRACKED_REPLY_TAGS / 4;
+
+/// What the server knows of one reply tag.
+struct Tag {
+    /// When a reply to it last went out (when it was first tried, for a
+    /// tag none has reached yet).
+    at: Instant,
+    /// Attempts to send to it under way (between the count before
+    /// msgsnd(2) and the record after).
+    sending: u32,
+    /// A purge or an eviction is removing its replies: no attempt starts.
+    purging: bool,
+}
 
 /// Reply tags recently answered, with when; the candidates for a purge.
 #[derive(Default)]
 pub(crate) struct ReplyTags {
-    sent: Mutex<HashMap<ReplyTo, Instant>>,
+    sent: Mutex<HashMap<ReplyTo, Tag>>,
+    /// Notified when a tag being purged has no attempt left under way, and
+    /// when its purge is over.
+    purge_progress: Condvar,
     /// Held while purging so that one thread purges and the others retry.
     purging: Mutex<()>,
+    /// Held while evicting, so that one thread evicts at a time.
+    evicting: Mutex<()>,
     /// Replies waiting for room right now. Each purges for itself and
     /// retries at once, before a blocked client sender can take the room.
     waiting: AtomicUsize,
@@ -67,41 +104,168 @@ impl Drop for Waiting<'_> {
 }
 
 impl ReplyTags {
-    /// Remembers that a reply just went to `to`; returns how many replies
-    /// it purged to stay within [`MAX_TRACKED_REPLY_TAGS`].
-    ///
-    /// Only a tracked tag's replies can ever be purged, so a tag is never
-    /// left untracked while replies of its may still be queued: past the
-    /// limit, the quarter of tags answered longest ago is forgotten and
-    /// whatever replies of theirs are still unread are purged (they have
-    /// waited while tens of thousands of other tags were answered).
-    fn record(&self, shared: &Shared, to: ReplyTo, now: Instant) -> u64 {
-        let evicted: Vec<(Instant, ReplyTo)> = {
-            let mut sent = self.sent.lock().unwrap_or_else(PoisonError::into_inner);
-            sent.insert(to, now);
+    // The table holds plain values, each update complete before the lock
+    // is released, so a poisoned lock still holds a consistent table.
+    fn lock(&self) -> MutexGuard<'_, HashMap<ReplyTo, Tag>> {
+        self.sent.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait<'a>(
+        &self,
+        sent: MutexGuard<'a, HashMap<ReplyTo, Tag>>,
+    ) -> MutexGuard<'a, HashMap<ReplyTo, Tag>> {
+        self.purge_progress
+            .wait(sent)
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts an attempt to send to `to` as under way, right before its
+    /// msgsnd(2). Waits while a purge is removing `to`'s replies.
+    fn begin(&self, to: ReplyTo) {
+        let mut sent = self.lock();
+        loop {
+            match sent.entry(to) {
+                Entry::Occupied(mut tag) => {
+                    let tag = tag.get_mut();
+                    if !tag.purging {
+                        tag.sending += 1;
+                        return;
+                    }
+                }
+                Entry::Vacant(tag) => {
+                    tag.insert(Tag {
+                        at: Instant::now(),
+                        sending: 1,
+                        purging: false,
+                    });
+                    return;
+                }
+            }
+            sent = self.wait(sent);
+        }
+    }
+
+    /// Ends the attempt [`ReplyTags::begin`] marked; `sent_at` is when
+    /// its reply went out, if it did. Returns how many replies it purged to
+    /// stay within [`MAX_TRACKED_REPLY_TAGS`].
+    fn end(&self, shared: &Shared, to: ReplyTo, sent_at: Option<Instant>) -> u64 {
+        let tracked = {
+            let mut sent = self.lock();
+            match sent.entry(to) {
+                Entry::Occupied(mut tag) => {
+                    let tag = tag.get_mut();
+                    tag.sending = tag.sending.saturating_sub(1);
+                    if let Some(at) = sent_at {
+                        tag.at = at;
+                    }
+                    if tag.purging && tag.sending == 0 {
+                        self.purge_progress.notify_all();
+                    }
+                }
+                // Not reached: nothing removes a tag with an attempt under
+                // way. A reply that went out must be tracked all the same,
+                // or it could never be purged.
+                Entry::Vacant(tag) => {
+                    if let Some(at) = sent_at {
+                        tag.insert(Tag {
+                            at,
+                            sending: 0,
+                            purging: false,
+                        });
+                    }
+                }
+            }
+            sent.len()
+        };
+        if tracked <= MAX_TRACKED_REPLY_TAGS {
+            return 0;
+        }
+        self.evict(shared)
+    }
+
+    /// Keeps the table within [`MAX_TRACKED_REPLY_TAGS`]: the quarter of
+    /// tags answered longest ago is forgotten, and whatever replies of
+    /// theirs are still unread are purged (they have waited while tens of
+    /// thousands of other tags were answered). Only a tracked tag's
+    /// replies can ever be purged, so a tag is never forgotten while
+    /// replies of its may still be queued.
+    fn evict(&self, shared: &Shared) -> u64 {
+        let _evicting = match self.evicting.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            // Another thread is evicting; add to the table while it does,
+            // up to its hard bound.
+            Err(TryLockError::WouldBlock) => {
+                if self.lock().len() <= HARD_TRACKED_REPLY_TAGS {
+                    return 0;
+                }
+                self.evicting.lock().unwrap_or_else(PoisonError::into_inner)
+            }
+        };
+        let oldest: Vec<(Instant, ReplyTo)> = {
+            let sent = self.lock();
             if sent.len() <= MAX_TRACKED_REPLY_TAGS {
                 return 0;
             }
+            let quarter = sent.len() / 4;
             let mut by_age: Vec<(Instant, ReplyTo)> =
-                sent.iter().map(|(to, at)| (*at, *to)).collect();
-            let oldest = by_age.len() / 4;
-            by_age.select_nth_unstable(oldest);
-            by_age.truncate(oldest);
-            for (_, to) in &by_age {
-                sent.remove(to);
+                sent.iter().map(|(to, tag)| (tag.at, *to)).collect();
+            if quarter < by_age.len() {
+                by_age.select_nth_unstable(quarter);
+                by_age.truncate(quarter);
             }
             by_age
         };
-        // The receives are syscalls: no lock held. A reply sent to one of
-        // these tags from now on is recorded again after its send. (The
-        // buffer cannot fail: BODY_SIZE is far below MAX_BODY_BYTES.)
+        // (The buffer cannot fail: BODY_SIZE is far below MAX_BODY_BYTES.)
         let Ok(mut buf) = MessageBuf::with_body_capacity(BODY_SIZE) else {
             return 0;
         };
-        evicted
+        // A tag answered again since it was picked is no longer among the
+        // oldest: it stays.
+        oldest
             .into_iter()
-            .map(|(_, to)| take_all(shared, to, &mut buf))
+            .map(|(at, to)| self.take_if(shared, to, &mut buf, |tag| tag.at == at))
             .sum()
+    }
+
+    /// If `to` is tracked and, once the attempts to send to it under way
+    /// have finished, `still` holds of it: removes its queued replies,
+    /// forgets it, and returns how many replies it removed.
+    ///
+    /// The tag is marked first, so that no attempt starts until this is
+    /// over: the re-check and the removal are one step for senders. Attempts
+    /// are nonblocking sends, so the wait for those under way is short.
+    fn take_if(
+        &self,
+        shared: &Shared,
+        to: ReplyTo,
+        buf: &mut MessageBuf,
+        still: impl FnOnce(&Tag) -> bool,
+    ) -> u64 {
+        let mut sent = self.lock();
+        match sent.get_mut(&to) {
+            // Another purge or eviction has it.
+            Some(tag) if !tag.purging => tag.purging = true,
+            _ => return 0,
+        }
+        // A marked tag stays: only its marker removes it.
+        while sent.get(&to).is_some_and(|tag| tag.sending > 0) {
+            sent = self.wait(sent);
+        }
+        if !sent.get(&to).is_some_and(still) {
+            if let Some(tag) = sent.get_mut(&to) {
+                tag.purging = false;
+            }
+            drop(sent);
+            self.purge_progress.notify_all();
+            return 0;
+        }
+        drop(sent);
+        let taken = take_all(shared, to, buf);
+        self.lock().remove(&to);
+        // Attempts waiting for this tag start again, on a fresh entry.
+        self.purge_progress.notify_all();
+        taken
     }
 
     /// Removes queued replies of clients that are dead or no longer read.
@@ -112,38 +276,26 @@ impl ReplyTags {
         };
         let now = Instant::now();
         let stale_after = Duration::from_millis(shared.limits.stale_reply_ms.into());
-        // Copy the candidates out: the liveness checks and receives below
-        // are syscalls, and no lock is held across a syscall.
-        let tags: Vec<(ReplyTo, Instant)> = self
-            .sent
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|(to, at)| (*to, *at))
-            .collect();
+        // Copy the candidates out: the liveness checks below are syscalls.
+        let tags: Vec<(ReplyTo, Instant)> =
+            self.lock().iter().map(|(to, tag)| (*to, tag.at)).collect();
         let Ok(mut buf) = MessageBuf::with_body_capacity(BODY_SIZE) else {
             return 0;
         };
         let mut purged = 0;
-        let mut forget = Vec::new();
         // One kill(2) per client process, not per tag: one process can
         // hold tens of thousands of tags, and a full queue purges often.
         let mut alive: HashMap<i64, bool> = HashMap::new();
         for (to, at) in tags {
             let stale = now.saturating_duration_since(at) >= stale_after;
             let pid = to.pid();
-            if !stale && *alive.entry(pid).or_insert_with(|| sysv::process_alive(pid)) {
+            let dead = !stale && !*alive.entry(pid).or_insert_with(|| sysv::process_alive(pid));
+            if !stale && !dead {
                 continue;
             }
-            purged += take_all(shared, to, &mut buf);
-            forget.push(to);
-        }
-        let mut sent = self.sent.lock().unwrap_or_else(PoisonError::into_inner);
-        for to in forget {
-            // A reply sent since the snapshot makes the tag fresh again.
-            if sent.get(&to).is_some_and(|at| *at <= now) {
-                sent.remove(&to);
-            }
+            // A stale tag answered since the snapshot is fresh again, and
+            // its client may be reading. A dead client reads nothing.
+            purged += self.take_if(shared, to, &mut buf, |tag| dead || tag.at == at);
         }
         purged
     }
@@ -226,13 +378,19 @@ pub(crate) fn send_reply(shared: &Shared, to: ReplyTo, reply: &Reply) {
     let mut pause = FIRST_PAUSE;
     let mut waiting = None;
     loop {
-        match shared.queue.send(to.get(), &body, SendFlags::NOWAIT) {
-            Ok(()) => {
-                shared.counters.replied(reply.status);
-                let purged = shared.tags.record(shared, to, Instant::now());
-                shared.counters.purged(purged);
-                return;
-            }
+        // Marked for each attempt alone, not for the whole wait: a client
+        // that stopped reading while requests of its keep coming must stay
+        // purgeable while its replies wait for room.
+        shared.tags.begin(to);
+        let attempt = shared.queue.send(to.get(), &body, SendFlags::NOWAIT);
+        let sent_at = attempt.is_ok().then(Instant::now);
+        if sent_at.is_some() {
+            shared.counters.replied(reply.status);
+        }
+        let purged = shared.tags.end(shared, to, sent_at);
+        shared.counters.purged(purged);
+        match attempt {
+            Ok(()) => return,
             Err(SysvError::WouldBlock { .. }) => {
                 waiting.get_or_insert_with(|| Waiting::new(&shared.tags.waiting));
                 let deadline = *deadline.get_or_insert_with(|| {

@@ -288,6 +288,16 @@ pub(crate) struct ReceiverGuard(pub(crate) Arc<Shared>);
 
 impl Drop for ReceiverGuard {
     fn drop(&mut self) {
+        // A loop that unwinds would otherwise just be gone: with no loop
+        // left nothing receives, and `Server::wait` waits for a stop that
+        // never comes.
+        if std::thread::panicking() {
+            let thread = std::thread::current()
+                .name()
+                .unwrap_or("unnamed")
+                .to_owned();
+            self.0.fail(ServerError::ReceiverPanicked { thread });
+        }
         self.0.receiver_exited();
     }
 }

@@ -1,8 +1,10 @@
 //! A safe, typed System V message-queue API over libc.
 //!
-//! This module holds every `unsafe` line of the crate, all of it in the
-//! private `sys` submodule (one syscall per `unsafe` block). Everything else
-//! is safe code that makes the queues hard to misuse:
+//! This module holds every `unsafe` line of the crate: the library's, all
+//! in the private `sys` submodule (one syscall per `unsafe` block), and two
+//! test-only blocks in its `#[cfg(test)]` `tests` submodule (a signal
+//! handler and `pthread_kill`, to test the retry of `EINTR`). Everything
+//! else is safe code that makes the queues hard to misuse:
 //!
 //! - [`OwnedQueue`] creates a queue and removes it when dropped; [`Queue`] is
 //!   a `Copy` handle for clients and worker threads.

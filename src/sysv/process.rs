@@ -10,6 +10,11 @@ use super::sys;
 /// reads as process groups), name no process. A pid can be reused by a new
 /// process, so "alive" may be a stranger; callers treat it as a hint.
 ///
+/// The pid is read in the caller's PID namespace. A pid that a process in
+/// another namespace got from getpid(2) (a container that shares the
+/// caller's IPC namespace but not its PID namespace) names a different
+/// process here, or none: such a process may look dead while it runs.
+///
 /// ```
 /// use guichet::sysv::process_alive;
 /// assert!(process_alive(i64::from(std::process::id())));

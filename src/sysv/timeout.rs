@@ -89,13 +89,24 @@ pub(crate) struct Backoff {
     sleep: Duration,
 }
 
+/// What [`Backoff`] does before the next poll.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pause {
+    Yield,
+    Sleep(Duration),
+}
+
 impl Backoff {
     /// A schedule ending `timeout_ms` from now.
     pub(crate) fn with_timeout_ms(timeout_ms: u32) -> Backoff {
+        // `None` (no deadline) only if the clock cannot represent
+        // now + 49 days; a u32 of milliseconds cannot overflow otherwise.
+        Self::until(Instant::now().checked_add(Duration::from_millis(u64::from(timeout_ms))))
+    }
+
+    fn until(deadline: Option<Instant>) -> Backoff {
         Backoff {
-            // `None` (no deadline) only if the clock cannot represent
-            // now + 49 days; a u32 of milliseconds cannot overflow otherwise.
-            deadline: Instant::now().checked_add(Duration::from_millis(u64::from(timeout_ms))),
+            deadline,
             polls: 0,
             sleep: schedule::FIRST_SLEEP,
         }
@@ -105,20 +116,35 @@ impl Backoff {
     /// deadline has passed: the caller then gives up after the poll it just
     /// made, so there is always one poll at or after the deadline.
     pub(crate) fn wait(&mut self) -> bool {
-        let now = Instant::now();
+        match self.next_pause(Instant::now()) {
+            None => false,
+            Some(Pause::Yield) => {
+                thread::yield_now();
+                true
+            }
+            Some(Pause::Sleep(pause)) => {
+                thread::sleep(pause);
+                true
+            }
+        }
+    }
+
+    /// The pause before the next poll when it is `now`; `None` once the
+    /// deadline has passed. (Apart from [`Backoff::wait`] so that tests can
+    /// follow the schedule on a clock of their own.)
+    fn next_pause(&mut self, now: Instant) -> Option<Pause> {
         let remaining = match self.deadline {
-            Some(deadline) if now >= deadline => return false,
+            Some(deadline) if now >= deadline => return None,
             Some(deadline) => deadline - now,
             None => Duration::MAX,
         };
         self.polls = self.polls.saturating_add(1);
         if self.polls <= schedule::YIELD_POLLS {
-            thread::yield_now();
-        } else {
-            thread::sleep(self.sleep.min(remaining));
-            self.sleep = (self.sleep * 2).min(schedule::MAX_SLEEP);
+            return Some(Pause::Yield);
         }
-        true
+        let pause = self.sleep.min(remaining);
+        self.sleep = (self.sleep * 2).min(schedule::MAX_SLEEP);
+        Some(Pause::Sleep(pause))
     }
 }
 
@@ -127,7 +153,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_ends_at_the_deadline_not_long_after() {
+    fn backoff_sleeps_never_run_past_the_deadline() {
+        // The schedule on a clock of the test's own, each sleep taken to
+        // last exactly what was asked: deterministic, whatever the load.
+        let start = Instant::now();
+        let deadline = start + Duration::from_millis(20);
+        let mut b = Backoff::until(Some(deadline));
+        let mut now = start;
+        let mut pauses = Vec::new();
+        while let Some(pause) = b.next_pause(now) {
+            if let Pause::Sleep(sleep) = pause {
+                assert!(sleep <= schedule::MAX_SLEEP, "{sleep:?}");
+                assert!(now + sleep <= deadline, "{sleep:?} at {:?}", now - start);
+                now += sleep;
+            }
+            pauses.push(pause);
+            assert!(pauses.len() < 1_000, "{pauses:?}");
+        }
+        // It stops exactly at the deadline: no sleep reaches past it.
+        assert_eq!(now, deadline);
+        // Yields first, then sleeps doubling from the first to the longest.
+        let yields = schedule::YIELD_POLLS as usize;
+        assert_eq!(
+            pauses[..yields],
+            [Pause::Yield; schedule::YIELD_POLLS as usize]
+        );
+        let sleeps: Vec<Duration> = pauses[yields..]
+            .iter()
+            .map(|p| match p {
+                Pause::Sleep(sleep) => *sleep,
+                Pause::Yield => panic!("a yield after the sleeps began: {pauses:?}"),
+            })
+            .collect();
+        assert_eq!(sleeps[0], schedule::FIRST_SLEEP);
+        for pair in sleeps[..sleeps.len() - 1].windows(2) {
+            assert_eq!(
+                pair[1],
+                (pair[0] * 2).min(schedule::MAX_SLEEP),
+                "{sleeps:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn backoff_ends_at_the_deadline_on_the_real_clock() {
         let start = Instant::now();
         let mut b = Backoff::with_timeout_ms(20);
         let mut waits = 0u32;
@@ -136,9 +205,17 @@ mod tests {
         }
         let elapsed = start.elapsed();
         assert!(elapsed >= Duration::from_millis(20), "{elapsed:?}");
-        assert!(elapsed < Duration::from_millis(200), "{elapsed:?}");
-        // 3 yields, ~7 growing sleeps up to 1 ms, then ~1 ms sleeps.
+        // A liveness bound, not a speed requirement: it ends.
+        assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
         assert!(waits > schedule::YIELD_POLLS, "{waits}");
+    }
+
+    #[test]
+    fn no_deadline_keeps_the_longest_sleep() {
+        let mut b = Backoff::until(None);
+        let now = Instant::now();
+        let last = (0..100).filter_map(|_| b.next_pause(now)).last();
+        assert_eq!(last, Some(Pause::Sleep(schedule::MAX_SLEEP)));
     }
 
     #[test]
