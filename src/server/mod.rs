@@ -145,25 +145,59 @@ impl std::fmt::Debug for JournalAt {
 
 impl Builder {
     /// Adds an event; events are numbered 1, 2, 3… in the order added.
+    ///
+    /// ```
+    /// let server = guichet::Server::builder().event("Concert", 100).event("Opera", 20).spawn()?;
+    /// assert_eq!(server.client().query(2)?.capacity, 20);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn event(mut self, name: impl Into<String>, capacity: u32) -> Self {
         self.events.push((name.into(), capacity));
         self
     }
 
-    /// Serves a new queue created under `key` (`IPC_CREAT | IPC_EXCL`)
-    /// instead of a private one.
+    /// Serves a new queue created under `key` (`IPC_CREAT | IPC_EXCL`,
+    /// msgget(2)) instead of a private one, so that other processes can
+    /// find it. A second server on the same key is refused with
+    /// [`ServerError::QueueExists`] at [`Builder::spawn`].
+    ///
+    /// ```
+    /// use guichet::sysv::ftok;
+    /// use guichet::{Client, Server};
+    /// let file = tempfile::NamedTempFile::new()?;
+    /// let key = ftok(file.path(), b'g')?;
+    /// let server = Server::builder().event("Concert", 10).key(key).spawn()?;
+    /// assert_eq!(Client::open(key)?.query(1)?.remaining, 10);
+    /// assert!(Server::builder().event("Concert", 10).key(key).spawn().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn key(mut self, key: Key) -> Self {
         self.key = Some(key);
         self
     }
 
-    /// Permissions of the queue the server creates; `0o600` by default.
+    /// Permissions of the queue the server creates; `0o600` by default
+    /// (only the owner's processes may send and receive).
+    ///
+    /// ```
+    /// use guichet::sysv::{Mode, Queue};
+    /// let server = guichet::Server::builder().event("E", 1).mode(Mode::new(0o660)?).spawn()?;
+    /// assert_eq!(Queue::from_id(server.queue_id()).stat()?.mode.bits(), 0o660);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn mode(mut self, mode: Mode) -> Self {
         self.mode = mode;
         self
     }
 
     /// The dispatch mode; [`Dispatch::ThreadPerRequest`] by default.
+    ///
+    /// ```
+    /// use guichet::server::{Dispatch, Server};
+    /// let server = Server::builder().event("E", 5).dispatch(Dispatch::Pool(2)).spawn()?;
+    /// assert_eq!(server.dispatch(), Dispatch::Pool(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn dispatch(mut self, dispatch: Dispatch) -> Self {
         self.dispatch = dispatch;
         self
@@ -176,13 +210,34 @@ impl Builder {
         self
     }
 
-    /// Requests in flight at once ([`DEFAULT_MAX_IN_FLIGHT`] by default).
+    /// Requests in flight at once in [`Dispatch::ThreadPerRequest`]
+    /// ([`DEFAULT_MAX_IN_FLIGHT`] by default; at most
+    /// [`MAX_IN_FLIGHT_LIMIT`], checked by [`Builder::spawn`]).
+    ///
+    /// ```
+    /// let server = guichet::Server::builder().event("E", 50).max_in_flight(4).spawn()?;
+    /// let client = server.client();
+    /// for _ in 0..10 {
+    ///     client.reserve(1, 1)?;
+    /// }
+    /// assert!(server.stats().peak_in_flight <= 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_in_flight(mut self, max_in_flight: usize) -> Self {
         self.limits.max_in_flight = max_in_flight;
         self
     }
 
-    /// Bookings the ledger holds before answering LEDGER_FULL.
+    /// Bookings the ledger holds (cancelled ones included) before
+    /// answering LEDGER_FULL.
+    ///
+    /// ```
+    /// use guichet::ClientError;
+    /// let server = guichet::Server::builder().event("E", 50).max_bookings(1).spawn()?;
+    /// server.client().reserve(1, 1)?;
+    /// assert!(matches!(server.client().reserve(1, 1), Err(ClientError::LedgerFull)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_bookings(mut self, max_bookings: usize) -> Self {
         self.limits.max_bookings = max_bookings;
         self.max_bookings_set = true;
@@ -243,13 +298,27 @@ impl Builder {
         self
     }
 
-    /// How long a reply waits for room in a full queue.
+    /// How long a reply waits for room in a full queue before it is
+    /// abandoned and counted in [`Stats::replies_abandoned`].
+    ///
+    /// ```
+    /// let server = guichet::Server::builder().event("E", 1).reply_timeout_ms(200).spawn()?;
+    /// assert_eq!(server.stats().replies_abandoned, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn reply_timeout_ms(mut self, reply_timeout_ms: u32) -> Self {
         self.limits.reply_timeout_ms = reply_timeout_ms;
         self
     }
 
-    /// How long a graceful shutdown may take.
+    /// How long a graceful shutdown may take before the queue is removed
+    /// under whatever still runs.
+    ///
+    /// ```
+    /// let server = guichet::Server::builder().event("E", 1).shutdown_timeout_ms(500).spawn()?;
+    /// server.shutdown()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn shutdown_timeout_ms(mut self, shutdown_timeout_ms: u32) -> Self {
         self.limits.shutdown_timeout_ms = shutdown_timeout_ms;
         self
@@ -386,6 +455,14 @@ pub struct StopHandle(Arc<Shared>);
 
 impl StopHandle {
     /// Requests a graceful shutdown. Returns at once.
+    ///
+    /// ```
+    /// let server = guichet::Server::builder().event("E", 1).spawn()?;
+    /// let stop = server.stop_handle();
+    /// std::thread::spawn(move || stop.stop());
+    /// server.wait()?; // returns once the other thread asked
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stop(&self) {
         self.0.request_stop();
     }
@@ -411,31 +488,75 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// A builder with no events, a private queue, thread-per-request
     /// dispatch and default limits.
+    ///
+    /// ```
+    /// let server = guichet::Server::builder().event("Concert", 100).spawn()?;
+    /// assert_eq!(server.client().query(1)?.remaining, 100);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder() -> Builder {
         Builder::default()
     }
 
     /// The queue's key ([`Key::PRIVATE`] for a private queue).
+    ///
+    /// ```
+    /// use guichet::sysv::Key;
+    /// let server = guichet::Server::builder().event("E", 1).spawn()?;
+    /// assert_eq!(server.key(), Key::PRIVATE);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn key(&self) -> Key {
         self.key
     }
 
-    /// The queue's id, which is how clients reach a private queue.
+    /// The queue's id, which is how clients reach a private queue (from
+    /// this process, or from a child it tells the id to).
+    ///
+    /// ```
+    /// use guichet::Client;
+    /// let server = guichet::Server::builder().event("E", 3).spawn()?;
+    /// assert_eq!(Client::from_id(server.queue_id()).query(1)?.remaining, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn queue_id(&self) -> QueueId {
         self.shared.queue.id()
     }
 
     /// The dispatch mode.
+    ///
+    /// ```
+    /// use guichet::server::Dispatch;
+    /// let server = guichet::Server::builder().event("E", 1).spawn()?;
+    /// assert_eq!(server.dispatch(), Dispatch::ThreadPerRequest);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn dispatch(&self) -> Dispatch {
         self.dispatch
     }
 
     /// A client of this server, with the default timeout.
+    ///
+    /// ```
+    /// let server = guichet::Server::builder().event("E", 2).spawn()?;
+    /// let receipt = server.client().reserve(1, 2)?;
+    /// assert_eq!(receipt.remaining, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn client(&self) -> Client {
         Client::from_queue(self.shared.queue)
     }
 
     /// The counters so far.
+    ///
+    /// ```
+    /// use guichet::Status;
+    /// let server = guichet::Server::builder().event("E", 2).spawn()?;
+    /// server.client().query(1)?;
+    /// let stats = server.shutdown()?; // counts are final once it returns
+    /// assert_eq!(stats.replies(Status::Ok), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stats(&self) -> Stats {
         Stats {
             journal: self.journal_stats(),
@@ -457,6 +578,14 @@ impl Server {
     /// Runs `f` on the ledger under its lock (for tests and audits: it
     /// holds up every request while it runs).
     ///
+    /// ```
+    /// let server = guichet::Server::builder().event("E", 2).spawn()?;
+    /// server.client().reserve(1, 1)?;
+    /// assert_eq!(server.with_ledger(|l| l.booking_count())?, 1);
+    /// server.with_ledger(|l| l.check_invariants())??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`ServerError::LedgerPoisoned`] if a thread panicked holding the ledger.
@@ -464,7 +593,8 @@ impl Server {
         self.shared.with_ledger(f)
     }
 
-    /// A handle that requests a shutdown from another thread.
+    /// A handle that requests a shutdown from another thread; see
+    /// [`StopHandle::stop`].
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle(Arc::clone(&self.shared))
     }
@@ -475,7 +605,16 @@ impl Server {
     /// # Errors
     ///
     /// The failure that stopped the server, such as
-    /// [`ServerError::QueueRemoved`] when someone else removed the queue.
+    /// [`ServerError::QueueRemoved`] when someone else removed the queue:
+    ///
+    /// ```
+    /// use guichet::server::ServerError;
+    /// use guichet::sysv::Queue;
+    /// let server = guichet::Server::builder().event("E", 1).spawn()?;
+    /// Queue::from_id(server.queue_id()).remove()?; // as `ipcrm` would
+    /// assert!(matches!(server.wait(), Err(ServerError::QueueRemoved(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait(mut self) -> Result<Stats, ServerError> {
         self.shared.wait_for_stop();
         self.finish()
@@ -489,6 +628,15 @@ impl Server {
     ///
     /// A failure that had stopped the server earlier, or
     /// [`ServerError::RemoveQueue`].
+    ///
+    /// ```
+    /// use guichet::sysv::Queue;
+    /// let server = guichet::Server::builder().event("E", 1).spawn()?;
+    /// let id = server.queue_id();
+    /// server.shutdown()?;
+    /// assert!(Queue::from_id(id).stat().is_err()); // the queue is gone
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn shutdown(mut self) -> Result<Stats, ServerError> {
         self.finish()
     }
