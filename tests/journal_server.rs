@@ -212,3 +212,44 @@ fn a_failed_fsync_stops_the_server_with_no_ok_reply() {
         "{err}"
     );
 }
+
+/// Regression (review): `limits()` marked `max_bookings` as set even when
+/// the caller only filled it from `Limits::default()`, so an existing
+/// journal with another `max_bookings` refused to open.
+#[test]
+fn limits_with_a_default_max_bookings_take_the_journals() {
+    use guichet::server::Limits;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    Server::builder()
+        .event("A", 10)
+        .max_bookings(7)
+        .journal(&path)
+        .spawn()
+        .unwrap()
+        .shutdown()
+        .unwrap();
+    let server = Server::builder()
+        .limits(Limits {
+            reply_timeout_ms: 500,
+            ..Limits::default()
+        })
+        .journal(&path)
+        .spawn()
+        .unwrap();
+    assert_eq!(server.with_ledger(|l| l.max_bookings()).unwrap(), 7);
+    server.shutdown().unwrap();
+    // A max_bookings that differs is still a choice, checked.
+    let err = Server::builder()
+        .limits(Limits {
+            max_bookings: 9,
+            ..Limits::default()
+        })
+        .journal(&path)
+        .spawn()
+        .unwrap_err();
+    assert!(
+        matches!(err, ServerError::Journal(JournalError::Mismatch { .. })),
+        "{err}"
+    );
+}

@@ -133,9 +133,34 @@ impl Builder {
     }
 
     /// Every limit at once.
+    ///
+    /// Its `max_bookings` counts as set (and, with a journal, must match
+    /// the journal's) only if it differs from the builder's current one:
+    /// `Limits { reply_timeout_ms: 500, ..Limits::default() }` changes the
+    /// reply timeout and leaves an existing journal's `max_bookings` alone.
+    /// To insist on the default, call [`Builder::max_bookings`].
+    ///
+    /// ```
+    /// use guichet::server::{Limits, Server};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("journal");
+    /// let server = Server::builder().event("A", 5).max_bookings(7).journal(&path).spawn()?;
+    /// server.shutdown()?;
+    /// // Other limits on an existing journal: its max_bookings stays.
+    /// let server = Server::builder()
+    ///     .limits(Limits { reply_timeout_ms: 500, ..Limits::default() })
+    ///     .journal(&path)
+    ///     .spawn()?;
+    /// assert_eq!(server.with_ledger(|l| l.max_bookings())?, 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn limits(mut self, limits: Limits) -> Self {
+        // Struct-update syntax fills max_bookings with the default whether
+        // or not the caller meant it: only a different value is a choice.
+        if limits.max_bookings != self.limits.max_bookings {
+            self.max_bookings_set = true;
+        }
         self.limits = limits;
-        self.max_bookings_set = true;
         self
     }
 
