@@ -45,6 +45,7 @@ pub(crate) fn encode_image(ledger: &Ledger) -> Image {
     bookings.sort_unstable_by_key(|(id, b)| (b.state == BookingState::Active, *id));
     let chunks = bookings.chunks(MAX_SNAPSHOT_BOOKINGS_PER_RECORD);
     let header = Header {
+        format_version: record::FORMAT_VERSION,
         max_bookings: ledger.max_bookings() as u64,
         snapshot_records: chunks.len() as u64,
         events: ledger
@@ -268,8 +269,8 @@ impl Journal {
         let mut file = self.lock_file();
         let mut tail = Vec::new();
         let mut seq = image.next_seq;
-        for change in &retained.changes {
-            record::encode_change(&mut tail, seq, change);
+        for batch in retained.changes.chunks(super::MAX_BATCH_CHANGES) {
+            record::encode_batch(&mut tail, seq, batch);
             seq += 1;
         }
         let image_len = image.bytes.len() as u64;

@@ -20,10 +20,15 @@ pub enum JournalError {
     },
     /// The file is damaged where no crash could have damaged it: a bad
     /// record followed by valid ones, a damaged header or snapshot, a record
-    /// out of sequence. The journal refuses to start rather than drop data.
+    /// out of sequence. The journal refuses to start rather than drop data:
+    /// what follows the offset may hold acknowledged changes.
     #[error(
-        "journal {name} is corrupt at byte offset {offset}: {reason}. Nothing was changed; \
-         restore it from a backup, or move it aside to start an empty journal"
+        "journal {name} is corrupt at byte offset {offset}: {reason}. Nothing was changed. \
+         The records before offset {offset} are sound; those from it on may hold bookings \
+         that clients were told are confirmed, so the server will not guess. Keep a copy \
+         of the file first. Restoring it from a backup keeps everything; truncating it at \
+         byte {offset} (`truncate -s {offset} FILE`) keeps every change recorded before \
+         the offset and loses only the records from it on"
     )]
     Corrupt {
         /// The journal file.

@@ -291,8 +291,12 @@ impl Journal {
         let mut file = self.lock_file();
         let file = &mut *file;
         file.scratch.clear();
-        for (i, (_, change)) in batch.iter().enumerate() {
-            record::encode_change(&mut file.scratch, file.next_seq + i as u64, change);
+        // One record for the whole batch: one checksum over everything this
+        // fdatasync covers, so a crash before it can only leave a damaged
+        // last record (see `record`), never a damaged one before sound ones.
+        let changes: Vec<Change> = batch.iter().map(|(_, change)| *change).collect();
+        if !changes.is_empty() {
+            record::encode_batch(&mut file.scratch, file.next_seq, &changes);
         }
         let records_bytes = file.scratch.len() as u64;
         let end = file.len_bytes + records_bytes;
@@ -311,7 +315,7 @@ impl Journal {
             .map_err(JournalError::io("write", &self.name))?;
         file.len_bytes = end;
         file.allocated_bytes = allocated;
-        file.next_seq += batch.len() as u64;
+        file.next_seq += u64::from(!changes.is_empty());
         file.storage
             .sync_data()
             .map_err(JournalError::io("fdatasync", &self.name))?;
