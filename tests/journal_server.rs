@@ -253,3 +253,62 @@ fn limits_with_a_default_max_bookings_take_the_journals() {
         "{err}"
     );
 }
+
+/// Regression (review): a restarted server replayed a batch its crashed
+/// predecessor had written but never synced (it was still in the page
+/// cache), then answered an idempotent retry OK from it without any
+/// fsync; a power cut then lost the booking the client was told about.
+/// Opening now makes everything replayed durable before serving — also
+/// when the failed fsync marked those writes clean, so that a later fsync
+/// would not carry them (`fail_sync_losing_writes_after`).
+#[test]
+fn a_restart_makes_what_it_replayed_durable_before_serving() {
+    use guichet::journal::{Journal, JournalConfig};
+    for lossy in [false, true] {
+        for preallocate in [0u64, 1 << 20] {
+            let disk = SimDisk::new();
+            let first = Server::builder()
+                .event("A", 10)
+                .journal_preallocate_bytes(preallocate)
+                .journal_in(disk.clone(), "j")
+                .spawn()
+                .unwrap();
+            // The process dies with its batch written and not synced.
+            if lossy {
+                disk.fail_sync_losing_writes_after(1);
+            } else {
+                disk.fail_sync_after(1);
+            }
+            let unanswered = first
+                .client()
+                .with_timeout_ms(300)
+                .reserve_with_id(1, 3, 42);
+            assert!(
+                matches!(unanswered, Err(ClientError::Timeout { .. })),
+                "{unanswered:?}"
+            );
+            assert!(first.shutdown().is_err());
+            // Restarted on the same disk: the write is still readable.
+            let second = Server::builder()
+                .journal_preallocate_bytes(preallocate)
+                .journal_in(disk.clone(), "j")
+                .spawn()
+                .unwrap();
+            let retry = second.client().reserve_with_id(1, 3, 42).unwrap();
+            assert_eq!(retry.quantity, 3);
+            second.shutdown().unwrap();
+            // Power loss, in many ways: the booking answered OK stays.
+            for seed in 0..20 {
+                let after = disk.crash(seed, CrashMode::Ordered);
+                let opened = Journal::open(Box::new(after), "j", &JournalConfig::default())
+                    .unwrap_or_else(|e| panic!("lossy {lossy} seed {seed}: {e}"));
+                let booking = opened.ledger.booking(guichet::BookingId::new(42).unwrap());
+                assert!(
+                    booking.is_some(),
+                    "lossy {lossy}, preallocate {preallocate}, seed {seed}: the retry was \
+                     answered OK, and a power cut lost the booking"
+                );
+            }
+        }
+    }
+}

@@ -165,10 +165,18 @@ pub struct Recovery {
     pub torn_tail: Option<TornTail>,
     /// A compaction a crash interrupted left its file behind; it was removed.
     pub stale_compaction_removed: bool,
+    /// The replayed ledger was written as a new journal (header and
+    /// snapshot), synced and renamed into place before anything was
+    /// served, because changes after the snapshot, a torn tail or an older
+    /// format were found: whatever was replayed is now durable, even if it
+    /// had only been read back from the page cache.
+    pub rewritten: bool,
 }
 
 /// A partial or damaged last record, with nothing valid after it: what a
 /// crash during a write leaves. It was never synced, so never acknowledged.
+/// It is not kept: the journal is rewritten without it (see
+/// [`Recovery::rewritten`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TornTail {
     /// Where it started; the file was cut there.
@@ -299,7 +307,10 @@ impl Journal {
     /// A new journal is written under another name, synced, renamed into
     /// place and its directory synced, so a journal never exists without
     /// its header. An existing one is replayed: a torn tail is cut off (and
-    /// reported in [`Recovery`]); anything else wrong refuses.
+    /// reported in [`Recovery`]); anything else wrong refuses. Whatever was
+    /// replayed is durable when this returns: unless the file held only
+    /// its snapshot, the replayed ledger is written as a new journal the
+    /// way a compaction writes one ([`Recovery::rewritten`]).
     ///
     /// # Errors
     ///
@@ -357,21 +368,45 @@ impl Journal {
             Some(mut storage) => {
                 let scanned = replay::scan(&*storage, name)?;
                 check_config(name, config, &scanned.header)?;
-                if let Some((offset, bytes)) = scanned.torn {
-                    // Preallocated zeros after it go too; the next append
-                    // writes new ones.
-                    storage
-                        .truncate(offset)
-                        .map_err(JournalError::io("truncate", name))?;
+                recovery.torn_tail = scanned
+                    .torn
+                    .map(|(offset, bytes)| TornTail { offset, bytes });
+                recovery.snapshot_bookings = scanned.snapshot_bookings;
+                recovery.changes_replayed = scanned.changes;
+                // Everything replayed must be durable before anything is
+                // served from it: a reply may show it (an idempotent retry
+                // answered OK). The changes after the snapshot may be a
+                // batch a crashed process wrote and never synced, read back
+                // from the page cache; and if its fdatasync failed, the
+                // kernel may have marked those pages clean, so that another
+                // fdatasync of this file would return Ok without writing
+                // them. Only writing the bytes again makes them durable:
+                // the replayed ledger becomes a new journal (a snapshot),
+                // written aside, synced, renamed into place. That also drops
+                // a torn tail and upgrades an older format. A file that is
+                // only a header and snapshot was synced before it took the
+                // name; its name (a rename whose directory sync may have
+                // failed) is made durable below.
+                if scanned.changes > 0
+                    || scanned.torn.is_some()
+                    || scanned.header.format_version != record::FORMAT_VERSION
+                {
+                    drop(storage);
+                    let image = compact::encode_image(&scanned.ledger);
+                    let storage = compact::write_aside(&*dir, &aside_name, &image.bytes)?;
+                    compact::rename_into_place(&*dir, &aside_name, name)?;
+                    recovery.rewritten = true;
+                    let file = FileState::new(storage, &image, compact_min_bytes);
+                    (scanned.ledger, file)
+                } else {
                     storage
                         .sync_data()
                         .map_err(JournalError::io("fdatasync", name))?;
-                    recovery.torn_tail = Some(TornTail { offset, bytes });
+                    dir.sync()
+                        .map_err(JournalError::io("fsync", &dir.describe()))?;
+                    let file = FileState::opened(storage, &scanned, compact_min_bytes);
+                    (scanned.ledger, file)
                 }
-                recovery.snapshot_bookings = scanned.snapshot_bookings;
-                recovery.changes_replayed = scanned.changes;
-                let file = FileState::opened(storage, &scanned, compact_min_bytes);
-                (scanned.ledger, file)
             }
         };
         let counters = Counters::default();

@@ -85,12 +85,9 @@ impl FileState {
         Self {
             storage,
             len_bytes: scanned.end_bytes,
-            // A torn tail was cut off, zeros after it included.
-            allocated_bytes: if scanned.torn.is_some() {
-                scanned.end_bytes
-            } else {
-                scanned.physical_bytes
-            },
+            // Only a journal without a torn tail is kept as it is (see
+            // `Journal::open`): past its end, preallocated zeros.
+            allocated_bytes: scanned.physical_bytes,
             next_seq: scanned.next_seq,
             scratch: Vec::new(),
             compact_at_bytes: compact_at(compact_min_bytes, scanned.base_bytes),
