@@ -4,10 +4,12 @@
 //! Crash-safe at every point, because the journal's name only ever moves
 //! from one complete, synced file to another:
 //!
-//! 1. under the ledger lock, the ledger is encoded (header + snapshot
-//!    records) and the number of the last change it holds noted;
-//! 2. without any lock, the image is written to `NAME.compact` and synced,
-//!    while the server goes on appending to the old journal;
+//! 1. under the ledger lock, the ledger is copied (a table copy: no
+//!    sorting, hashing or encoding) and the number of the last change it
+//!    holds noted;
+//! 2. without any lock, in the compaction's thread, the copy is sorted and
+//!    encoded (header + snapshot records), written to `NAME.compact` and
+//!    synced, while the server goes on appending to the old journal;
 //! 3. owning the file (no flush runs), the changes synced to the old file
 //!    since the snapshot are appended to the new one, which is synced,
 //!    renamed over `NAME`, and the directory synced;
@@ -106,8 +108,9 @@ impl Journal {
     /// snapshot from a background thread. Returns whether it started one.
     /// Cheap when no compaction is due: one atomic load.
     ///
-    /// The snapshot is encoded under the ledger lock, in this thread: about
-    /// 17 bytes per booking.
+    /// Under the ledger lock this only copies the ledger (its booking
+    /// table, a linear copy); sorting and encoding (about 17 bytes per
+    /// booking) happen in the compaction's thread, without the lock.
     ///
     /// # Errors
     ///
@@ -122,7 +125,7 @@ impl Journal {
             return Ok(false);
         }
         self.compaction_due.store(false, Ordering::Release);
-        let (image, after) = match self.snapshot(ledger) {
+        let (copy, after) = match self.snapshot(ledger) {
             Ok(snapshot) => snapshot,
             Err(error) => {
                 self.compacting.store(false, Ordering::Release);
@@ -142,7 +145,7 @@ impl Journal {
             .name("guichet-compact".into())
             .spawn(move || {
                 // Its outcome is in the journal's state and counters.
-                let _ = journal.install(image, after);
+                let _ = journal.install(copy, after);
             });
         match spawned {
             Ok(handle) => {
@@ -185,20 +188,22 @@ impl Journal {
         if self.compacting.swap(true, Ordering::AcqRel) {
             return Ok(false);
         }
-        let (image, after) = match self.snapshot(ledger) {
+        let (copy, after) = match self.snapshot(ledger) {
             Ok(snapshot) => snapshot,
             Err(error) => {
                 self.compacting.store(false, Ordering::Release);
                 return Err(error);
             }
         };
-        self.install(image, after).map(|()| true)
+        self.install(copy, after).map(|()| true)
     }
 
-    /// Step 1: the image of the ledger, and the last change it holds.
-    fn snapshot(&self, ledger: &Mutex<Ledger>) -> Result<(Image, u64), JournalError> {
+    /// Step 1: a copy of the ledger, and the last change it holds. The
+    /// copy is all that is done under the ledger lock: every request
+    /// waits while it is held.
+    fn snapshot(&self, ledger: &Mutex<Ledger>) -> Result<(Ledger, u64), JournalError> {
         let ledger = ledger.lock().map_err(|_| JournalError::LedgerPoisoned)?;
-        let image = encode_image(&ledger);
+        let copy = ledger.clone();
         let mut st = self.lock_state();
         if let Some(cause) = &st.failed {
             return Err(JournalError::Failed(Arc::clone(cause)));
@@ -209,11 +214,17 @@ impl Journal {
             changes: Vec::new(),
             overflowed: false,
         });
-        Ok((image, after))
+        drop(st);
+        drop(ledger);
+        Ok((copy, after))
     }
 
     /// Steps 2 to 4, then clears `compacting`.
-    fn install(&self, image: Image, after: u64) -> Result<(), JournalError> {
+    fn install(&self, copy: Ledger, after: u64) -> Result<(), JournalError> {
+        let image = encode_image(&copy);
+        // Not kept while the image is written: a ledger and its image at
+        // once would double the compaction's memory for nothing.
+        drop(copy);
         let result = self.install_steps(image, after);
         self.finish(result)
     }
