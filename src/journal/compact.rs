@@ -263,7 +263,7 @@ impl Journal {
             while st.pending.front().is_some_and(|(lsn, _)| *lsn <= after) {
                 st.pending.pop_front();
             }
-            st.durable = st.durable.max(after);
+            self.set_durable(&mut st, after);
         }
         self.flushed.notify_all();
         drop(st);

@@ -107,6 +107,23 @@ pub enum JournalError {
         /// The limit.
         max: usize,
     },
+    /// [`Journal::close_by`](super::Journal::close_by) reached its deadline
+    /// before the disk confirmed every change: an `fdatasync` (or a
+    /// compaction) was still running. Those changes were never
+    /// acknowledged; whether they reached the disk is unknown, and the next
+    /// start replays whatever did.
+    #[error(
+        "journal {name}: {changes} changes were not confirmed durable by the deadline (the \
+         disk was still syncing after {waited_ms} ms); none of them was acknowledged"
+    )]
+    Unconfirmed {
+        /// The journal file.
+        name: String,
+        /// Changes appended and not known to be durable.
+        changes: u64,
+        /// How long close waited.
+        waited_ms: u64,
+    },
     /// A thread panicked while holding the ledger a compaction had to read.
     #[error("a thread panicked while holding the ledger; compaction cannot snapshot it")]
     LedgerPoisoned,

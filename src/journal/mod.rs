@@ -14,9 +14,13 @@
 //! Under the ledger lock, the server applies an operation and, if it
 //! changed the ledger, [`append`](Journal::append)s the change (a memory
 //! copy, no syscall), so the journal's order is the ledger's. It releases
-//! the lock, then [`wait_durable`](Journal::wait_durable)s: the first waiter
-//! writes and syncs every change appended so far, the others wait for it, so
-//! one `fdatasync` covers a whole batch. Only then does it reply.
+//! the lock and queues the reply with the change's number; its commit
+//! thread calls [`wait_durable`](Journal::wait_durable) for everything
+//! appended so far — one write and one `fdatasync` for the whole batch —
+//! and then sends every reply whose change is durable, while the workers
+//! go on receiving. (A program without such a thread can call
+//! `wait_durable` from each thread: the first waiter writes and syncs
+//! everything appended so far, the others wait for it.)
 //!
 //! Every reply waits, not only those that changed something: a QUERY, a
 //! refusal or an idempotent retry waits for [`appended`](Journal::appended)
@@ -24,7 +28,8 @@
 //! show a change that is not yet durable — a retried RESERVE could be
 //! answered OK from a booking whose own OK is still waiting for its fsync —
 //! and a crash would then take back something a client was told. When
-//! nothing is waiting for the disk the wait returns at once.
+//! nothing is waiting for the disk ([`durable`](Journal::durable) has
+//! reached `appended`) the reply goes out at once.
 //!
 //! ```
 //! use std::sync::Mutex;
@@ -259,6 +264,11 @@ pub struct Journal {
     file: Mutex<FileState>,
     compaction_due: AtomicBool,
     compacting: AtomicBool,
+    /// Mirrors `State::durable`, for readers that must not take the state
+    /// lock (a reply deciding whether it needs to wait at all).
+    durable_hint: AtomicU64,
+    /// Mirrors `State::failed.is_some()`, likewise.
+    failed_hint: AtomicBool,
     compactor: Mutex<Option<JoinHandle<()>>>,
     counters: Counters,
     recovery: Recovery,
@@ -428,6 +438,8 @@ impl Journal {
             file: Mutex::new(file),
             compaction_due: AtomicBool::new(false),
             compacting: AtomicBool::new(false),
+            durable_hint: AtomicU64::new(0),
+            failed_hint: AtomicBool::new(false),
             compactor: Mutex::new(None),
             counters,
             recovery: recovery.clone(),
