@@ -12,6 +12,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod commit;
 mod config;
 mod error;
 mod handler;
@@ -25,6 +26,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+pub use commit::MAX_DEFERRED_REPLIES;
 pub use config::{
     Dispatch, LimitError, Limits, ParseDispatchError, DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_REPLY_TIMEOUT_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, DEFAULT_STALE_REPLY_MS,
@@ -321,7 +323,20 @@ impl Builder {
             dispatch: self.dispatch,
             receivers: Vec::with_capacity(receivers),
             sweeper: None,
+            committer: None,
         };
+        if server.shared.journal.is_some() {
+            // Before the receive loops: a reply queued for the disk needs it.
+            match commit::spawn_commit_thread(&server.shared) {
+                Ok(handle) => server.committer = Some(handle),
+                Err(error) => {
+                    server.shared.commit.never_started();
+                    server.shared.receivers_not_started(receivers);
+                    let _ = server.finish();
+                    return Err(ServerError::Spawn(error));
+                }
+            }
+        }
         for index in 0..receivers {
             let shared = Arc::clone(&server.shared);
             let spawned = thread::Builder::new()
@@ -365,6 +380,8 @@ pub struct Server {
     receivers: Vec<JoinHandle<()>>,
     /// Purges unread replies from a queue too full for requests.
     sweeper: Option<JoinHandle<()>>,
+    /// With a journal: syncs changes and sends the replies waiting for them.
+    committer: Option<JoinHandle<()>>,
 }
 
 /// Asks a server to stop from another thread (a signal handler's thread,
@@ -501,6 +518,12 @@ impl Server {
                 .send(REQUEST_MTYPE, &shared.wake_token, SendFlags::NOWAIT);
         }
         shared.wait_idle(deadline);
+        // Replies waiting for the disk go out once it has synced their
+        // changes, by the deadline; after it they are dropped and counted
+        // (never sent unconfirmed).
+        if self.committer.is_some() {
+            shared.commit.stop_by(shared, deadline);
+        }
         linger(shared, deadline);
         // Removing the queue also wakes anything still blocked in it, and
         // destroys whatever replies are still unread.
@@ -509,8 +532,21 @@ impl Server {
             let _ = handle.join();
         }
         shared.wait_idle(Instant::now() + AFTER_REMOVE_GRACE);
-        // Waits for a compaction in progress and syncs whatever is left.
-        let journal_closed = shared.journal.as_ref().map_or(Ok(()), |j| j.close());
+        if let Some(handle) = self.committer.take() {
+            // Returned, unless stuck in an fdatasync past the deadline:
+            // then it is left to finish on its own (it sends nothing more).
+            // Joined when done, so that the journal it holds (and the
+            // journal's lock) is released when this returns.
+            if shared.commit.is_done() {
+                let _ = handle.join();
+            }
+        }
+        // Waits, until the deadline, for a compaction in progress and for
+        // whatever is left to be synced.
+        let journal_closed = shared
+            .journal
+            .as_ref()
+            .map_or(Ok(()), |j| j.close_by(deadline.max(Instant::now())));
         if let Some(failure) = shared.take_failure() {
             return Err(failure);
         }
