@@ -173,6 +173,11 @@ impl Journal {
         self.failed_hint.load(Ordering::Acquire)
     }
 
+    /// Whether a group commit (or a compaction's swap) owns the file now.
+    pub(crate) fn is_flushing(&self) -> bool {
+        self.lock_state().flushing
+    }
+
     /// Advances the durable point (under the state lock).
     pub(crate) fn set_durable(&self, st: &mut State, lsn: u64) {
         st.durable = st.durable.max(lsn);

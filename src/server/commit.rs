@@ -132,7 +132,10 @@ impl CommitQueue {
 
 /// Sends `reply` once every change up to `lsn` is durable: at once if it
 /// already is (or `lsn` is `None`: nothing was pending when the request
-/// read the ledger), else through the commit thread. Waits for room when
+/// read the ledger); else, when the disk is idle (no fsync running, the
+/// commit thread waiting for work), by writing and syncing in this thread
+/// as the group-commit leader, which spares a lone client the hand-off to
+/// another thread; else through the commit thread. Waits for room when
 /// [`MAX_DEFERRED_REPLIES`] are queued.
 pub(crate) fn reply_when_durable(shared: &Shared, to: ReplyTo, reply: &Reply, lsn: Option<Lsn>) {
     let Some(lsn) = lsn else {
@@ -152,6 +155,20 @@ pub(crate) fn reply_when_durable(shared: &Shared, to: ReplyTo, reply: &Reply, ls
     }
     let commit = &shared.commit;
     let mut st = commit.lock();
+    if st.idle && st.queue.is_empty() && !st.closed && !journal.is_flushing() {
+        // Nothing else waits for the disk: lead the group commit here. A
+        // worker blocked in an fsync is what the commit thread exists to
+        // avoid, but only while others have requests to serve; under load
+        // the commit thread is busy and replies are queued instead.
+        drop(st);
+        return match journal.wait_durable(lsn) {
+            Ok(()) => send_reply(shared, to, reply),
+            Err(error) => {
+                shared.counters.withheld(1);
+                shared.fail(ServerError::Journal(error));
+            }
+        };
+    }
     loop {
         if st.closed || st.done {
             drop(st);

@@ -528,10 +528,19 @@ impl Server {
         // Removing the queue also wakes anything still blocked in it, and
         // destroys whatever replies are still unread.
         let removed = owned.remove();
-        for handle in self.receivers.drain(..).chain(self.sweeper.take()) {
-            let _ = handle.join();
-        }
         shared.wait_idle(Instant::now() + AFTER_REMOVE_GRACE);
+        // A receive loop leading a group commit may be stuck in an
+        // fdatasync past the deadline: it is left to finish on its own
+        // rather than hold the shutdown (it sends nothing that is not
+        // durable). When every loop has returned, all are joined: they are
+        // ending, and what they hold (the journal and its lock) is released
+        // before this returns.
+        let all_returned = shared.receivers_running(Duration::ZERO) == 0;
+        for handle in self.receivers.drain(..).chain(self.sweeper.take()) {
+            if all_returned || handle.is_finished() {
+                let _ = handle.join();
+            }
+        }
         if let Some(handle) = self.committer.take() {
             // Returned, unless stuck in an fdatasync past the deadline:
             // then it is left to finish on its own (it sends nothing more).
