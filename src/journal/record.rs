@@ -228,6 +228,22 @@ pub fn encode_change(out: &mut Vec<u8>, seq: u64, change: &Change) {
 /// Appends one batch record holding `changes` in order: what one group
 /// commit writes. The caller keeps batches to at most
 /// [`crate::journal::MAX_BATCH_CHANGES`] changes, far below the payload limit.
+///
+/// ```
+/// use guichet::journal::record::{decode_payload, encode_batch, parse_frame, Payload};
+/// use guichet::ledger::Change;
+/// use guichet::BookingId;
+///
+/// let cancelled = Change::Cancelled { booking: BookingId::new(7).unwrap() };
+/// let mut out = Vec::new();
+/// encode_batch(&mut out, 3, &[cancelled, cancelled]);
+/// let frame = parse_frame(&out).expect("one sound record");
+/// assert_eq!(frame.seq, 3);
+/// assert_eq!(decode_payload(frame.payload), Ok(Payload::Batch(vec![cancelled, cancelled])));
+/// // One flipped bit anywhere, and the whole batch is refused.
+/// out[30] ^= 1;
+/// assert!(parse_frame(&out).is_err());
+/// ```
 pub fn encode_batch(out: &mut Vec<u8>, seq: u64, changes: &[Change]) {
     debug_assert!(!changes.is_empty() && changes.len() <= MAX_CHANGES_PER_BATCH / 2);
     encode_with(out, seq, |out| {

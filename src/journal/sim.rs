@@ -181,6 +181,23 @@ impl SimDisk {
     /// error (the pages are marked clean; see "Can Applications Recover
     /// from fsync Failures?", USENIX ATC '20): a process that reads the
     /// file afterwards sees data that no fsync will ever persist.
+    ///
+    /// ```
+    /// use guichet::journal::{sim::{CrashMode, SimDisk}, Dir};
+    /// let disk = SimDisk::new();
+    /// let mut f = disk.create("j")?;
+    /// disk.sync()?;
+    /// f.write_at(0, b"lost")?;
+    /// disk.fail_sync_losing_writes_after(1);
+    /// assert!(f.sync_data().is_err());
+    /// f.sync_data()?; // succeeds, and does not write them
+    /// let mut read = [0u8; 4];
+    /// f.read_at(0, &mut read)?;
+    /// assert_eq!(&read, b"lost"); // still readable before the crash
+    /// let after = disk.crash(1, CrashMode::Ordered);
+    /// assert_eq!(after.open("j")?.expect("synced name").len_bytes()?, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn fail_sync_losing_writes_after(&self, n: u64) {
         let mut s = self.lock();
         s.fail_sync_number = Some(s.syncs + n);
