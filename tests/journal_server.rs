@@ -206,9 +206,245 @@ fn a_failed_fsync_stops_the_server_with_no_ok_reply() {
     assert!(client.reserve(1, 1).is_err());
     let stats = server.stats();
     assert_eq!(stats.replies(Status::Ok), 0, "{stats:?}");
+    // The reply queued for that fsync was dropped, and counted.
+    assert_eq!(stats.replies_withheld, 1, "{stats:?}");
     let err = server.shutdown().unwrap_err();
     assert!(
         err.to_string().contains("fdatasync") && err.to_string().contains("os error 5"),
         "{err}"
     );
+}
+
+/// Regression (review): `limits()` marked `max_bookings` as set even when
+/// the caller only filled it from `Limits::default()`, so an existing
+/// journal with another `max_bookings` refused to open.
+#[test]
+fn limits_with_a_default_max_bookings_take_the_journals() {
+    use guichet::server::Limits;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    Server::builder()
+        .event("A", 10)
+        .max_bookings(7)
+        .journal(&path)
+        .spawn()
+        .unwrap()
+        .shutdown()
+        .unwrap();
+    let server = Server::builder()
+        .limits(Limits {
+            reply_timeout_ms: 500,
+            ..Limits::default()
+        })
+        .journal(&path)
+        .spawn()
+        .unwrap();
+    assert_eq!(server.with_ledger(|l| l.max_bookings()).unwrap(), 7);
+    server.shutdown().unwrap();
+    // A max_bookings that differs is still a choice, checked.
+    let err = Server::builder()
+        .limits(Limits {
+            max_bookings: 9,
+            ..Limits::default()
+        })
+        .journal(&path)
+        .spawn()
+        .unwrap_err();
+    assert!(
+        matches!(err, ServerError::Journal(JournalError::Mismatch { .. })),
+        "{err}"
+    );
+}
+
+/// Regression (review): a restarted server replayed a batch its crashed
+/// predecessor had written but never synced (it was still in the page
+/// cache), then answered an idempotent retry OK from it without any
+/// fsync; a power cut then lost the booking the client was told about.
+/// Opening now makes everything replayed durable before serving — also
+/// when the failed fsync marked those writes clean, so that a later fsync
+/// would not carry them (`fail_sync_losing_writes_after`).
+#[test]
+fn a_restart_makes_what_it_replayed_durable_before_serving() {
+    use guichet::journal::{Journal, JournalConfig};
+    for lossy in [false, true] {
+        for preallocate in [0u64, 1 << 20] {
+            let disk = SimDisk::new();
+            let first = Server::builder()
+                .event("A", 10)
+                .journal_preallocate_bytes(preallocate)
+                .journal_in(disk.clone(), "j")
+                .spawn()
+                .unwrap();
+            // The process dies with its batch written and not synced.
+            if lossy {
+                disk.fail_sync_losing_writes_after(1);
+            } else {
+                disk.fail_sync_after(1);
+            }
+            let unanswered = first
+                .client()
+                .with_timeout_ms(300)
+                .reserve_with_id(1, 3, 42);
+            assert!(
+                matches!(unanswered, Err(ClientError::Timeout { .. })),
+                "{unanswered:?}"
+            );
+            assert!(first.shutdown().is_err());
+            // Restarted on the same disk: the write is still readable.
+            let second = Server::builder()
+                .journal_preallocate_bytes(preallocate)
+                .journal_in(disk.clone(), "j")
+                .spawn()
+                .unwrap();
+            let retry = second.client().reserve_with_id(1, 3, 42).unwrap();
+            assert_eq!(retry.quantity, 3);
+            second.shutdown().unwrap();
+            // Power loss, in many ways: the booking answered OK stays.
+            for seed in 0..20 {
+                let after = disk.crash(seed, CrashMode::Ordered);
+                let opened = Journal::open(Box::new(after), "j", &JournalConfig::default())
+                    .unwrap_or_else(|e| panic!("lossy {lossy} seed {seed}: {e}"));
+                let booking = opened.ledger.booking(guichet::BookingId::new(42).unwrap());
+                assert!(
+                    booking.is_some(),
+                    "lossy {lossy}, preallocate {preallocate}, seed {seed}: the retry was \
+                     answered OK, and a power cut lost the booking"
+                );
+            }
+        }
+    }
+}
+
+/// Regression (review): with a journal, shutdown waited for the last
+/// fdatasync without a deadline, so a disk that stopped answering held
+/// shutdown (and SIGTERM) for ever. Now it returns by its deadline, says
+/// the pending changes were not confirmed, and sends no reply for them.
+#[test]
+fn shutdown_is_bounded_when_the_disk_stalls() {
+    use guichet::server::Limits;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    for dispatch in [
+        Dispatch::Sequential,
+        Dispatch::ThreadPerRequest,
+        Dispatch::Pool(2),
+    ] {
+        let disk = SimDisk::new();
+        let server = Server::builder()
+            .event("E", 10)
+            .dispatch(dispatch)
+            .limits(Limits {
+                shutdown_timeout_ms: 300,
+                ..Limits::default()
+            })
+            .journal_in(disk.clone(), "j")
+            .spawn()
+            .unwrap();
+        let gate = disk.hold_syncs();
+        let unanswered = server.client().with_timeout_ms(200).reserve(1, 1);
+        assert!(
+            matches!(unanswered, Err(ClientError::Timeout { .. })),
+            "{dispatch}: {unanswered:?}"
+        );
+        // The gate opens only after shutdown returned, or after a minute
+        // so that a shutdown that does hang fails this test instead of
+        // hanging it.
+        let returned = Arc::new(AtomicBool::new(false));
+        let opener = {
+            let returned = Arc::clone(&returned);
+            std::thread::spawn(move || {
+                let until = Instant::now() + Duration::from_secs(60);
+                while !returned.load(Ordering::Acquire) && Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                let opened_early = !returned.load(Ordering::Acquire);
+                gate.open();
+                opened_early
+            })
+        };
+        let result = server.shutdown();
+        returned.store(true, Ordering::Release);
+        let opened_early = opener.join().unwrap();
+        assert!(
+            !opened_early,
+            "{dispatch}: shutdown returned only once the disk answered again"
+        );
+        let err = result.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ServerError::Journal(JournalError::Unconfirmed { changes: 1, .. })
+            ),
+            "{dispatch}: {err}"
+        );
+        assert!(err.to_string().contains("not confirmed"), "{err}");
+    }
+}
+
+/// Regression (issue 6's target): each of a pool's workers used to wait
+/// for its own change's fsync before receiving the next request, so a
+/// pool of 2 never put more than 2 changes in one fdatasync however many
+/// clients waited. Workers now queue the reply and go back to receiving;
+/// the commit thread's fsync covers everything appended meanwhile.
+#[test]
+fn a_pool_of_two_batches_the_changes_of_many_clients() {
+    const CLIENTS: u64 = 8;
+    let disk = SimDisk::new();
+    // A slow disk, so that clients pile up behind each fsync.
+    disk.set_sync_delay(Duration::from_millis(3));
+    let server = Server::builder()
+        .event("A", 1_000_000)
+        .dispatch(Dispatch::Pool(2))
+        .journal_in(disk.clone(), "j")
+        .spawn()
+        .unwrap();
+    std::thread::scope(|s| {
+        for c in 0..CLIENTS {
+            let client = server.client();
+            s.spawn(move || {
+                for i in 0..20 {
+                    client.reserve_with_id(1, 1, 1 + c * 1000 + i).unwrap();
+                }
+            });
+        }
+    });
+    let stats = server.shutdown().unwrap();
+    let journal = stats.journal.unwrap();
+    assert_eq!(journal.changes_synced, CLIENTS * 20, "{journal:?}");
+    assert_eq!(stats.replies(Status::Ok), CLIENTS * 20, "{stats:?}");
+    assert!(
+        journal.largest_batch > 2,
+        "a pool of 2 still syncs at most 2 changes at a time: {journal:?}"
+    );
+}
+
+/// A reply waiting for its fsync when shutdown begins is sent once the
+/// fsync completes, if that is before the deadline.
+#[test]
+fn shutdown_sends_the_replies_whose_changes_are_synced_by_the_deadline() {
+    for dispatch in [Dispatch::ThreadPerRequest, Dispatch::Pool(2)] {
+        let disk = SimDisk::new();
+        let server = Server::builder()
+            .event("A", 10)
+            .dispatch(dispatch)
+            .journal_in(disk.clone(), "j")
+            .spawn()
+            .unwrap();
+        let client = server.client();
+        let gate = disk.hold_syncs();
+        let stats = std::thread::scope(|s| {
+            let booking = s.spawn(|| client.reserve_with_id(1, 2, 5));
+            until_applied(&server, 5);
+            let opener = s.spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                gate.open();
+            });
+            let stats = server.shutdown().unwrap();
+            opener.join().unwrap();
+            assert_eq!(booking.join().unwrap().unwrap().quantity, 2, "{dispatch}");
+            stats
+        });
+        assert_eq!(stats.replies(Status::Ok), 1, "{dispatch}: {stats:?}");
+        assert_eq!(stats.replies_withheld, 0, "{dispatch}: {stats:?}");
+    }
 }

@@ -4,10 +4,12 @@
 //! Crash-safe at every point, because the journal's name only ever moves
 //! from one complete, synced file to another:
 //!
-//! 1. under the ledger lock, the ledger is encoded (header + snapshot
-//!    records) and the number of the last change it holds noted;
-//! 2. without any lock, the image is written to `NAME.compact` and synced,
-//!    while the server goes on appending to the old journal;
+//! 1. under the ledger lock, the ledger is copied (a table copy: no
+//!    sorting, hashing or encoding) and the number of the last change it
+//!    holds noted;
+//! 2. without any lock, in the compaction's thread, the copy is sorted and
+//!    encoded (header + snapshot records), written to `NAME.compact` and
+//!    synced, while the server goes on appending to the old journal;
 //! 3. owning the file (no flush runs), the changes synced to the old file
 //!    since the snapshot are appended to the new one, which is synced,
 //!    renamed over `NAME`, and the directory synced;
@@ -45,6 +47,7 @@ pub(crate) fn encode_image(ledger: &Ledger) -> Image {
     bookings.sort_unstable_by_key(|(id, b)| (b.state == BookingState::Active, *id));
     let chunks = bookings.chunks(MAX_SNAPSHOT_BOOKINGS_PER_RECORD);
     let header = Header {
+        format_version: record::FORMAT_VERSION,
         max_bookings: ledger.max_bookings() as u64,
         snapshot_records: chunks.len() as u64,
         events: ledger
@@ -105,8 +108,9 @@ impl Journal {
     /// snapshot from a background thread. Returns whether it started one.
     /// Cheap when no compaction is due: one atomic load.
     ///
-    /// The snapshot is encoded under the ledger lock, in this thread: about
-    /// 17 bytes per booking.
+    /// Under the ledger lock this only copies the ledger (its booking
+    /// table, a linear copy); sorting and encoding (about 17 bytes per
+    /// booking) happen in the compaction's thread, without the lock.
     ///
     /// # Errors
     ///
@@ -121,7 +125,7 @@ impl Journal {
             return Ok(false);
         }
         self.compaction_due.store(false, Ordering::Release);
-        let (image, after) = match self.snapshot(ledger) {
+        let (copy, after) = match self.snapshot(ledger) {
             Ok(snapshot) => snapshot,
             Err(error) => {
                 self.compacting.store(false, Ordering::Release);
@@ -141,7 +145,7 @@ impl Journal {
             .name("guichet-compact".into())
             .spawn(move || {
                 // Its outcome is in the journal's state and counters.
-                let _ = journal.install(image, after);
+                let _ = journal.install(copy, after);
             });
         match spawned {
             Ok(handle) => {
@@ -184,20 +188,22 @@ impl Journal {
         if self.compacting.swap(true, Ordering::AcqRel) {
             return Ok(false);
         }
-        let (image, after) = match self.snapshot(ledger) {
+        let (copy, after) = match self.snapshot(ledger) {
             Ok(snapshot) => snapshot,
             Err(error) => {
                 self.compacting.store(false, Ordering::Release);
                 return Err(error);
             }
         };
-        self.install(image, after).map(|()| true)
+        self.install(copy, after).map(|()| true)
     }
 
-    /// Step 1: the image of the ledger, and the last change it holds.
-    fn snapshot(&self, ledger: &Mutex<Ledger>) -> Result<(Image, u64), JournalError> {
+    /// Step 1: a copy of the ledger, and the last change it holds. The
+    /// copy is all that is done under the ledger lock: every request
+    /// waits while it is held.
+    fn snapshot(&self, ledger: &Mutex<Ledger>) -> Result<(Ledger, u64), JournalError> {
         let ledger = ledger.lock().map_err(|_| JournalError::LedgerPoisoned)?;
-        let image = encode_image(&ledger);
+        let copy = ledger.clone();
         let mut st = self.lock_state();
         if let Some(cause) = &st.failed {
             return Err(JournalError::Failed(Arc::clone(cause)));
@@ -208,11 +214,17 @@ impl Journal {
             changes: Vec::new(),
             overflowed: false,
         });
-        Ok((image, after))
+        drop(st);
+        drop(ledger);
+        Ok((copy, after))
     }
 
     /// Steps 2 to 4, then clears `compacting`.
-    fn install(&self, image: Image, after: u64) -> Result<(), JournalError> {
+    fn install(&self, copy: Ledger, after: u64) -> Result<(), JournalError> {
+        let image = encode_image(&copy);
+        // Not kept while the image is written: a ledger and its image at
+        // once would double the compaction's memory for nothing.
+        drop(copy);
         let result = self.install_steps(image, after);
         self.finish(result)
     }
@@ -251,7 +263,7 @@ impl Journal {
             while st.pending.front().is_some_and(|(lsn, _)| *lsn <= after) {
                 st.pending.pop_front();
             }
-            st.durable = st.durable.max(after);
+            self.set_durable(&mut st, after);
         }
         self.flushed.notify_all();
         drop(st);
@@ -268,8 +280,8 @@ impl Journal {
         let mut file = self.lock_file();
         let mut tail = Vec::new();
         let mut seq = image.next_seq;
-        for change in &retained.changes {
-            record::encode_change(&mut tail, seq, change);
+        for batch in retained.changes.chunks(super::MAX_BATCH_CHANGES) {
+            record::encode_batch(&mut tail, seq, batch);
             seq += 1;
         }
         let image_len = image.bytes.len() as u64;

@@ -20,10 +20,15 @@ pub enum JournalError {
     },
     /// The file is damaged where no crash could have damaged it: a bad
     /// record followed by valid ones, a damaged header or snapshot, a record
-    /// out of sequence. The journal refuses to start rather than drop data.
+    /// out of sequence. The journal refuses to start rather than drop data:
+    /// what follows the offset may hold acknowledged changes.
     #[error(
-        "journal {name} is corrupt at byte offset {offset}: {reason}. Nothing was changed; \
-         restore it from a backup, or move it aside to start an empty journal"
+        "journal {name} is corrupt at byte offset {offset}: {reason}. Nothing was changed. \
+         The records before offset {offset} are sound; those from it on may hold bookings \
+         that clients were told are confirmed, so the server will not guess. Keep a copy \
+         of the file first. Restoring it from a backup keeps everything; truncating it at \
+         byte {offset} (`truncate -s {offset} FILE`) keeps every change recorded before \
+         the offset and loses only the records from it on"
     )]
     Corrupt {
         /// The journal file.
@@ -101,6 +106,23 @@ pub enum JournalError {
         pending: usize,
         /// The limit.
         max: usize,
+    },
+    /// [`Journal::close_by`](super::Journal::close_by) reached its deadline
+    /// before the disk confirmed every change: an `fdatasync` (or a
+    /// compaction) was still running. Those changes were never
+    /// acknowledged; whether they reached the disk is unknown, and the next
+    /// start replays whatever did.
+    #[error(
+        "journal {name}: {changes} changes were not confirmed durable by the deadline (the \
+         disk was still syncing after {waited_ms} ms); none of them was acknowledged"
+    )]
+    Unconfirmed {
+        /// The journal file.
+        name: String,
+        /// Changes appended and not known to be durable.
+        changes: u64,
+        /// How long close waited.
+        waited_ms: u64,
     },
     /// A thread panicked while holding the ledger a compaction had to read.
     #[error("a thread panicked while holding the ledger; compaction cannot snapshot it")]

@@ -14,9 +14,13 @@
 //! Under the ledger lock, the server applies an operation and, if it
 //! changed the ledger, [`append`](Journal::append)s the change (a memory
 //! copy, no syscall), so the journal's order is the ledger's. It releases
-//! the lock, then [`wait_durable`](Journal::wait_durable)s: the first waiter
-//! writes and syncs every change appended so far, the others wait for it, so
-//! one `fdatasync` covers a whole batch. Only then does it reply.
+//! the lock and queues the reply with the change's number; its commit
+//! thread calls [`wait_durable`](Journal::wait_durable) for everything
+//! appended so far — one write and one `fdatasync` for the whole batch —
+//! and then sends every reply whose change is durable, while the workers
+//! go on receiving. (A program without such a thread can call
+//! `wait_durable` from each thread: the first waiter writes and syncs
+//! everything appended so far, the others wait for it.)
 //!
 //! Every reply waits, not only those that changed something: a QUERY, a
 //! refusal or an idempotent retry waits for [`appended`](Journal::appended)
@@ -24,7 +28,8 @@
 //! show a change that is not yet durable — a retried RESERVE could be
 //! answered OK from a booking whose own OK is still waiting for its fsync —
 //! and a crash would then take back something a client was told. When
-//! nothing is waiting for the disk the wait returns at once.
+//! nothing is waiting for the disk ([`durable`](Journal::durable) has
+//! reached `appended`) the reply goes out at once.
 //!
 //! ```
 //! use std::sync::Mutex;
@@ -165,10 +170,18 @@ pub struct Recovery {
     pub torn_tail: Option<TornTail>,
     /// A compaction a crash interrupted left its file behind; it was removed.
     pub stale_compaction_removed: bool,
+    /// The replayed ledger was written as a new journal (header and
+    /// snapshot), synced and renamed into place before anything was
+    /// served, because changes after the snapshot, a torn tail or an older
+    /// format were found: whatever was replayed is now durable, even if it
+    /// had only been read back from the page cache.
+    pub rewritten: bool,
 }
 
 /// A partial or damaged last record, with nothing valid after it: what a
 /// crash during a write leaves. It was never synced, so never acknowledged.
+/// It is not kept: the journal is rewritten without it (see
+/// [`Recovery::rewritten`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TornTail {
     /// Where it started; the file was cut there.
@@ -251,6 +264,11 @@ pub struct Journal {
     file: Mutex<FileState>,
     compaction_due: AtomicBool,
     compacting: AtomicBool,
+    /// Mirrors `State::durable`, for readers that must not take the state
+    /// lock (a reply deciding whether it needs to wait at all).
+    durable_hint: AtomicU64,
+    /// Mirrors `State::failed.is_some()`, likewise.
+    failed_hint: AtomicBool,
     compactor: Mutex<Option<JoinHandle<()>>>,
     counters: Counters,
     recovery: Recovery,
@@ -299,7 +317,10 @@ impl Journal {
     /// A new journal is written under another name, synced, renamed into
     /// place and its directory synced, so a journal never exists without
     /// its header. An existing one is replayed: a torn tail is cut off (and
-    /// reported in [`Recovery`]); anything else wrong refuses.
+    /// reported in [`Recovery`]); anything else wrong refuses. Whatever was
+    /// replayed is durable when this returns: unless the file held only
+    /// its snapshot, the replayed ledger is written as a new journal the
+    /// way a compaction writes one ([`Recovery::rewritten`]).
     ///
     /// # Errors
     ///
@@ -357,21 +378,45 @@ impl Journal {
             Some(mut storage) => {
                 let scanned = replay::scan(&*storage, name)?;
                 check_config(name, config, &scanned.header)?;
-                if let Some((offset, bytes)) = scanned.torn {
-                    // Preallocated zeros after it go too; the next append
-                    // writes new ones.
-                    storage
-                        .truncate(offset)
-                        .map_err(JournalError::io("truncate", name))?;
+                recovery.torn_tail = scanned
+                    .torn
+                    .map(|(offset, bytes)| TornTail { offset, bytes });
+                recovery.snapshot_bookings = scanned.snapshot_bookings;
+                recovery.changes_replayed = scanned.changes;
+                // Everything replayed must be durable before anything is
+                // served from it: a reply may show it (an idempotent retry
+                // answered OK). The changes after the snapshot may be a
+                // batch a crashed process wrote and never synced, read back
+                // from the page cache; and if its fdatasync failed, the
+                // kernel may have marked those pages clean, so that another
+                // fdatasync of this file would return Ok without writing
+                // them. Only writing the bytes again makes them durable:
+                // the replayed ledger becomes a new journal (a snapshot),
+                // written aside, synced, renamed into place. That also drops
+                // a torn tail and upgrades an older format. A file that is
+                // only a header and snapshot was synced before it took the
+                // name; its name (a rename whose directory sync may have
+                // failed) is made durable below.
+                if scanned.changes > 0
+                    || scanned.torn.is_some()
+                    || scanned.header.format_version != record::FORMAT_VERSION
+                {
+                    drop(storage);
+                    let image = compact::encode_image(&scanned.ledger);
+                    let storage = compact::write_aside(&*dir, &aside_name, &image.bytes)?;
+                    compact::rename_into_place(&*dir, &aside_name, name)?;
+                    recovery.rewritten = true;
+                    let file = FileState::new(storage, &image, compact_min_bytes);
+                    (scanned.ledger, file)
+                } else {
                     storage
                         .sync_data()
                         .map_err(JournalError::io("fdatasync", name))?;
-                    recovery.torn_tail = Some(TornTail { offset, bytes });
+                    dir.sync()
+                        .map_err(JournalError::io("fsync", &dir.describe()))?;
+                    let file = FileState::opened(storage, &scanned, compact_min_bytes);
+                    (scanned.ledger, file)
                 }
-                recovery.snapshot_bookings = scanned.snapshot_bookings;
-                recovery.changes_replayed = scanned.changes;
-                let file = FileState::opened(storage, &scanned, compact_min_bytes);
-                (scanned.ledger, file)
             }
         };
         let counters = Counters::default();
@@ -393,6 +438,8 @@ impl Journal {
             file: Mutex::new(file),
             compaction_due: AtomicBool::new(false),
             compacting: AtomicBool::new(false),
+            durable_hint: AtomicU64::new(0),
+            failed_hint: AtomicBool::new(false),
             compactor: Mutex::new(None),
             counters,
             recovery: recovery.clone(),

@@ -18,9 +18,20 @@
 //! | kind | name      | fields |
 //! |-----:|-----------|--------|
 //! | 1    | header    | magic `b"GCHJ"`, format version u16, max_bookings u64, snapshot records u64, event count u32, then per event: name length u8, name (UTF-8), capacity u32 |
-//! | 2    | reserved  | booking u64, event u32, quantity u32 |
-//! | 3    | cancelled | booking u64 |
+//! | 2    | reserved  | booking u64, event u32, quantity u32 (format 1 only; still read) |
+//! | 3    | cancelled | booking u64 (format 1 only; still read) |
 //! | 4    | snapshot  | count u32, then per booking: id u64, event u32, quantity u32, state u8 (0 active, 1 cancelled) |
+//! | 5    | batch     | count u32 (at least 1), then per change: kind u8 (2 or 3), then that kind's fields |
+//!
+//! Format 2 writes each group commit — every change one `fdatasync`
+//! covers — as **one** batch record, so that one checksum covers the whole
+//! write. That is what lets a reader tell a torn tail from corruption when
+//! the disk persists the sectors of an unsynced write in any order: the
+//! writer starts a batch only after the previous one's fdatasync returned,
+//! so only the last batch can be damaged by a crash, and a damaged batch
+//! with a sound one after it is damage no crash explains. (With format 1's
+//! one record per change, the first change of a torn batch could be
+//! garbage while later ones were whole, which looked like corruption.)
 
 use std::num::NonZeroU32;
 
@@ -37,13 +48,24 @@ pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
 pub const MAX_SNAPSHOT_BOOKINGS_PER_RECORD: usize = 4096;
 /// First bytes of the header payload, after its kind.
 pub const MAGIC: [u8; 4] = *b"GCHJ";
-/// The format version this code writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format version this code writes. It reads this one and
+/// [`OLDEST_FORMAT_VERSION`] onwards.
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest format version this code reads: 1, one record per change.
+pub const OLDEST_FORMAT_VERSION: u16 = 1;
+/// Most changes one batch record may announce. The writer's batches are
+/// far smaller ([`crate::journal::MAX_BATCH_CHANGES`]); this bounds what a
+/// reader allocates for a damaged count whose checksum happens to match.
+pub const MAX_CHANGES_PER_BATCH: usize = MAX_PAYLOAD_BYTES / SMALLEST_CHANGE_BYTES;
 
 const KIND_HEADER: u8 = 1;
 const KIND_RESERVED: u8 = 2;
 const KIND_CANCELLED: u8 = 3;
 const KIND_SNAPSHOT: u8 = 4;
+const KIND_BATCH: u8 = 5;
+
+/// A cancelled change in a batch: kind and booking id.
+const SMALLEST_CHANGE_BYTES: usize = 1 + 8;
 
 const SNAPSHOT_BOOKING_BYTES: usize = 8 + 4 + 4 + 1;
 
@@ -51,6 +73,9 @@ const SNAPSHOT_BOOKING_BYTES: usize = 8 + 4 + 4 + 1;
 /// how many snapshot records follow it (all of which must be present).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
+    /// The format version the header was read with; [`encode_header`]
+    /// always writes [`FORMAT_VERSION`].
+    pub format_version: u16,
     /// The ledger's `max_bookings`.
     pub max_bookings: u64,
     /// Snapshot records right after the header; a compacted journal's base.
@@ -64,8 +89,10 @@ pub struct Header {
 pub enum Payload {
     /// The header.
     Header(Header),
-    /// A change to the ledger.
+    /// A change to the ledger (format 1).
     Change(Change),
+    /// The changes of one group commit, in order (format 2).
+    Batch(Vec<Change>),
     /// Part of a snapshot: bookings as a compaction found them.
     Snapshot(Vec<(BookingId, Booking)>),
 }
@@ -172,9 +199,9 @@ fn encode_with(out: &mut Vec<u8>, seq: u64, write_payload: impl FnOnce(&mut Vec<
     out[start + 12..start + 16].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// Appends the record of a change.
-pub fn encode_change(out: &mut Vec<u8>, seq: u64, change: &Change) {
-    encode_with(out, seq, |out| match *change {
+/// Appends a change's kind and fields (no frame).
+fn put_change(out: &mut Vec<u8>, change: &Change) {
+    match *change {
         Change::Reserved {
             booking,
             event,
@@ -189,6 +216,43 @@ pub fn encode_change(out: &mut Vec<u8>, seq: u64, change: &Change) {
             out.push(KIND_CANCELLED);
             out.extend_from_slice(&booking.get().to_le_bytes());
         }
+    }
+}
+
+/// Appends the record of one change, as format 1 wrote it. This build
+/// writes [`encode_batch`] records; it keeps reading these.
+pub fn encode_change(out: &mut Vec<u8>, seq: u64, change: &Change) {
+    encode_with(out, seq, |out| put_change(out, change));
+}
+
+/// Appends one batch record holding `changes` in order: what one group
+/// commit writes. The caller keeps batches to at most
+/// [`crate::journal::MAX_BATCH_CHANGES`] changes, far below the payload limit.
+///
+/// ```
+/// use guichet::journal::record::{decode_payload, encode_batch, parse_frame, Payload};
+/// use guichet::ledger::Change;
+/// use guichet::BookingId;
+///
+/// let cancelled = Change::Cancelled { booking: BookingId::new(7).unwrap() };
+/// let mut out = Vec::new();
+/// encode_batch(&mut out, 3, &[cancelled, cancelled]);
+/// let frame = parse_frame(&out).expect("one sound record");
+/// assert_eq!(frame.seq, 3);
+/// assert_eq!(decode_payload(frame.payload), Ok(Payload::Batch(vec![cancelled, cancelled])));
+/// // One flipped bit anywhere, and the whole batch is refused.
+/// out[30] ^= 1;
+/// assert!(parse_frame(&out).is_err());
+/// ```
+pub fn encode_batch(out: &mut Vec<u8>, seq: u64, changes: &[Change]) {
+    debug_assert!(!changes.is_empty() && changes.len() <= MAX_CHANGES_PER_BATCH / 2);
+    encode_with(out, seq, |out| {
+        out.push(KIND_BATCH);
+        let count = u32::try_from(changes.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&count.to_le_bytes());
+        for change in changes {
+            put_change(out, change);
+        }
     });
 }
 
@@ -197,10 +261,16 @@ pub fn encode_change(out: &mut Vec<u8>, seq: u64, change: &Change) {
 /// Event names longer than [`MAX_EVENT_NAME_BYTES`] cannot come from a
 /// [`Ledger`](crate::Ledger), which refuses them; they would be cut here.
 pub fn encode_header(out: &mut Vec<u8>, header: &Header) {
+    encode_header_as(out, header, FORMAT_VERSION);
+}
+
+/// [`encode_header`] claiming another format version: for tests that read
+/// journals older builds wrote.
+pub(crate) fn encode_header_as(out: &mut Vec<u8>, header: &Header, version: u16) {
     encode_with(out, 0, |out| {
         out.push(KIND_HEADER);
         out.extend_from_slice(&MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&header.max_bookings.to_le_bytes());
         out.extend_from_slice(&header.snapshot_records.to_le_bytes());
         let count = u32::try_from(header.events.len()).unwrap_or(u32::MAX);
@@ -296,6 +366,27 @@ pub fn decode_payload(payload: &[u8]) -> Result<Payload, String> {
         KIND_CANCELLED => Payload::Change(Change::Cancelled {
             booking: f.booking()?,
         }),
+        KIND_BATCH => {
+            let count = f.u32()? as usize;
+            if count == 0 || count > MAX_CHANGES_PER_BATCH {
+                return Err(format!("batch record announces {count} changes"));
+            }
+            let mut changes = Vec::with_capacity(count.min(f.0.len() / SMALLEST_CHANGE_BYTES));
+            for _ in 0..count {
+                changes.push(match f.u8()? {
+                    KIND_RESERVED => Change::Reserved {
+                        booking: f.booking()?,
+                        event: f.event()?,
+                        quantity: f.quantity()?,
+                    },
+                    KIND_CANCELLED => Change::Cancelled {
+                        booking: f.booking()?,
+                    },
+                    other => return Err(format!("unknown change kind {other} in a batch")),
+                });
+            }
+            Payload::Batch(changes)
+        }
         KIND_SNAPSHOT => {
             let count = f.u32()? as usize;
             if count > MAX_SNAPSHOT_BOOKINGS_PER_RECORD
@@ -335,9 +426,10 @@ fn decode_header(f: &mut Fields<'_>) -> Result<Header, String> {
         return Err("bad magic: not a guichet journal".into());
     }
     let version = f.u16()?;
-    if version != FORMAT_VERSION {
+    if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(format!(
-            "journal format version {version}; this build reads version {FORMAT_VERSION}"
+            "journal format version {version}; this build reads versions \
+             {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}"
         ));
     }
     let max_bookings = f.u64()?;
@@ -355,6 +447,7 @@ fn decode_header(f: &mut Fields<'_>) -> Result<Header, String> {
         events.push((name, f.u32()?));
     }
     Ok(Header {
+        format_version: version,
         max_bookings,
         snapshot_records,
         events,
@@ -376,6 +469,7 @@ mod tests {
     #[test]
     fn records_round_trip() {
         let header = Header {
+            format_version: FORMAT_VERSION,
             max_bookings: 10,
             snapshot_records: 1,
             events: vec![("Concert".into(), 100), ("Opéra".into(), u32::MAX)],
@@ -396,11 +490,13 @@ mod tests {
         encode_snapshot(&mut out, 1, &snapshot);
         encode_change(&mut out, 2, &change_reserved());
         encode_change(&mut out, 3, &cancelled);
+        encode_batch(&mut out, 4, &[cancelled, change_reserved()]);
         let expected = [
             Payload::Header(header),
             Payload::Snapshot(snapshot),
             Payload::Change(change_reserved()),
             Payload::Change(cancelled),
+            Payload::Batch(vec![cancelled, change_reserved()]),
         ];
         let mut rest = &out[..];
         for (seq, want) in expected.iter().enumerate() {
@@ -421,6 +517,16 @@ mod tests {
         assert_eq!(&out[4..12], &0x0102u64.to_le_bytes());
         assert_eq!(out[16], KIND_RESERVED);
         assert_eq!(&out[17..25], &7u64.to_le_bytes());
+    }
+
+    #[test]
+    fn a_batch_of_one_reservation_is_38_bytes() {
+        let mut out = Vec::new();
+        encode_batch(&mut out, 9, &[change_reserved()]);
+        assert_eq!(out.len(), 16 + 1 + 4 + 17);
+        assert_eq!(out[16], KIND_BATCH);
+        assert_eq!(&out[17..21], &1u32.to_le_bytes());
+        assert_eq!(out[21], KIND_RESERVED);
     }
 
     #[test]
@@ -467,6 +573,41 @@ mod tests {
             &[KIND_CANCELLED, 1, 0, 0, 0, 0, 0, 0, 0, 9],
             &[KIND_SNAPSHOT, 255, 255, 255, 255],
             &[KIND_HEADER, b'G', b'C', b'H', b'X'],
+            &[KIND_BATCH, 0, 0, 0, 0],
+            &[KIND_BATCH, 1, 0, 0, 0],
+            &[KIND_BATCH, 1, 0, 0, 0, KIND_SNAPSHOT, 0, 0, 0, 0],
+            &[
+                KIND_BATCH,
+                255,
+                255,
+                255,
+                255,
+                KIND_CANCELLED,
+                1,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+            ],
+            &[
+                KIND_BATCH,
+                2,
+                0,
+                0,
+                0,
+                KIND_CANCELLED,
+                1,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+            ],
             &[99],
         ] {
             assert!(decode_payload(payload).is_err(), "{payload:?}");

@@ -210,19 +210,25 @@ pub(crate) fn scan(storage: &dyn Storage, name: &str) -> Result<Scanned, Journal
                         format!("record number {s} where {seq} was expected"),
                     ));
                 }
-                let Payload::Change(change) = payload else {
-                    return Err(corrupt(offset, "a header or snapshot among changes".into()));
+                let batch = match payload {
+                    Payload::Change(change) => vec![change],
+                    Payload::Batch(batch) => batch,
+                    Payload::Header(_) | Payload::Snapshot(_) => {
+                        return Err(corrupt(offset, "a header or snapshot among changes".into()))
+                    }
                 };
-                ledger
-                    .replay(&change)
-                    .map_err(|source| JournalError::Replay {
-                        name: name.to_owned(),
-                        offset,
-                        source,
-                    })?;
+                for change in &batch {
+                    ledger
+                        .replay(change)
+                        .map_err(|source| JournalError::Replay {
+                            name: name.to_owned(),
+                            offset,
+                            source,
+                        })?;
+                }
                 offset += total;
                 seq += 1;
-                changes += 1;
+                changes += batch.len() as u64;
             }
             Err(reason) => {
                 // The end of what was written, in preallocated space.

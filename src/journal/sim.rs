@@ -79,6 +79,9 @@ struct State {
     /// Syncs (file or directory) so far, and the one to fail, if any.
     syncs: u64,
     fail_sync_number: Option<u64>,
+    /// Whether the sync that fails drops the writes it should have synced
+    /// for good (see [`SimDisk::fail_sync_losing_writes_after`]).
+    failed_sync_loses_writes: bool,
     /// Writes so far, and the one to fail, if any.
     writes: u64,
     fail_write_number: Option<u64>,
@@ -170,6 +173,35 @@ impl SimDisk {
     pub fn fail_sync_after(&self, n: u64) {
         let mut s = self.lock();
         s.fail_sync_number = Some(s.syncs + n);
+    }
+
+    /// Like [`SimDisk::fail_sync_after`], and the writes that sync should
+    /// have made durable never will be: they stay readable, but later syncs
+    /// succeed without them. That is what Linux does after a writeback
+    /// error (the pages are marked clean; see "Can Applications Recover
+    /// from fsync Failures?", USENIX ATC '20): a process that reads the
+    /// file afterwards sees data that no fsync will ever persist.
+    ///
+    /// ```
+    /// use guichet::journal::{sim::{CrashMode, SimDisk}, Dir};
+    /// let disk = SimDisk::new();
+    /// let mut f = disk.create("j")?;
+    /// disk.sync()?;
+    /// f.write_at(0, b"lost")?;
+    /// disk.fail_sync_losing_writes_after(1);
+    /// assert!(f.sync_data().is_err());
+    /// f.sync_data()?; // succeeds, and does not write them
+    /// let mut read = [0u8; 4];
+    /// f.read_at(0, &mut read)?;
+    /// assert_eq!(&read, b"lost"); // still readable before the crash
+    /// let after = disk.crash(1, CrashMode::Ordered);
+    /// assert_eq!(after.open("j")?.expect("synced name").len_bytes()?, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn fail_sync_losing_writes_after(&self, n: u64) {
+        let mut s = self.lock();
+        s.fail_sync_number = Some(s.syncs + n);
+        s.failed_sync_loses_writes = true;
     }
 
     /// Makes the `n`th write from now fail with `EIO` after writing a
@@ -508,11 +540,17 @@ impl Storage for SimFile {
             change(s)?;
             s.syncs += 1;
             if s.fail_sync_number == Some(s.syncs) {
+                if s.failed_sync_loses_writes {
+                    file_mut(s, id)?.pending.clear();
+                }
                 return Err(eio());
             }
             let file = file_mut(s, id)?;
-            file.durable = file.current.clone();
-            file.pending.clear();
+            // The changes since the last sync, not the bytes as they are
+            // now: writes a failed sync lost stay out of the durable bytes.
+            for op in std::mem::take(&mut file.pending) {
+                apply(&mut file.durable, &op);
+            }
             Ok(())
         })
     }

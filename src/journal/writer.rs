@@ -21,6 +21,10 @@ use super::{Journal, Lsn, COMPACT_GROWTH_FACTOR, MAX_BATCH_CHANGES, MAX_PENDING_
 /// compaction is abandoned and retried later.
 pub(crate) const MAX_RETAINED_CHANGES: usize = 1 << 20;
 
+/// How often [`Journal::close_by`] looks whether the compaction thread
+/// has returned.
+const CLOSE_POLL: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Sequencing, under the state lock. Every change numbered in
 /// `(durable, appended]` is in `pending` or in the batch being flushed.
 #[derive(Default)]
@@ -85,12 +89,9 @@ impl FileState {
         Self {
             storage,
             len_bytes: scanned.end_bytes,
-            // A torn tail was cut off, zeros after it included.
-            allocated_bytes: if scanned.torn.is_some() {
-                scanned.end_bytes
-            } else {
-                scanned.physical_bytes
-            },
+            // Only a journal without a torn tail is kept as it is (see
+            // `Journal::open`): past its end, preallocated zeros.
+            allocated_bytes: scanned.physical_bytes,
             next_seq: scanned.next_seq,
             scratch: Vec::new(),
             compact_at_bytes: compact_at(compact_min_bytes, scanned.base_bytes),
@@ -159,14 +160,28 @@ impl Journal {
         Lsn(self.lock_state().appended)
     }
 
-    /// The number of the last change known to be on disk.
+    /// The number of the last change known to be on disk. Lock-free: a
+    /// reply can ask whether it needs to wait at all without contending
+    /// with appends.
     pub fn durable(&self) -> Lsn {
-        Lsn(self.lock_state().durable)
+        Lsn(self.durable_hint.load(Ordering::Acquire))
     }
 
     /// Whether the journal has failed (see [`JournalError::Failed`]).
+    /// Lock-free.
     pub fn is_failed(&self) -> bool {
-        self.lock_state().failed.is_some()
+        self.failed_hint.load(Ordering::Acquire)
+    }
+
+    /// Whether a group commit (or a compaction's swap) owns the file now.
+    pub(crate) fn is_flushing(&self) -> bool {
+        self.lock_state().flushing
+    }
+
+    /// Advances the durable point (under the state lock).
+    pub(crate) fn set_durable(&self, st: &mut State, lsn: u64) {
+        st.durable = st.durable.max(lsn);
+        self.durable_hint.store(st.durable, Ordering::Release);
     }
 
     /// Waits until every change up to `lsn` is on disk. If no flush is
@@ -216,7 +231,8 @@ impl Journal {
     }
 
     /// Stops: waits for a running compaction, then writes and syncs every
-    /// change appended.
+    /// change appended. Without a deadline: a disk whose fdatasync hangs
+    /// holds it for ever; [`Journal::close_by`] is bounded.
     ///
     /// # Errors
     ///
@@ -235,9 +251,98 @@ impl Journal {
         self.wait_durable(self.appended())
     }
 
+    /// Like [`Journal::close`], but returns by `deadline` whatever the
+    /// disk does: the compaction thread is waited for until then (and left
+    /// to finish on its own after), and the last changes are written and
+    /// synced by a helper thread while this one waits until then at most.
+    /// A syscall cannot be interrupted, so a hung `fdatasync` keeps its
+    /// thread (and this journal, which that thread holds) alive after this
+    /// returns; the process can still exit.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use std::time::{Duration, Instant};
+    /// # use guichet::journal::{Journal, JournalConfig, JournalError, sim::SimDisk};
+    /// let disk = SimDisk::new();
+    /// let config = JournalConfig { events: Some(vec![("E".into(), 5)]), ..Default::default() };
+    /// let opened = Journal::open(Box::new(disk.clone()), "j", &config)?;
+    /// let (journal, mut ledger) = (Arc::new(opened.journal), opened.ledger);
+    /// let outcome = ledger.reserve(guichet::EventId::new(1).unwrap(), 2.try_into()?, None);
+    /// journal.append(&outcome.change().expect("a new booking"))?;
+    /// let stalled = disk.hold_syncs(); // the disk stops answering
+    /// let closed = journal.close_by(Instant::now() + Duration::from_millis(50));
+    /// assert!(matches!(closed, Err(JournalError::Unconfirmed { changes: 1, .. })));
+    /// drop(stalled);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::Failed`] if the journal failed, now or earlier;
+    /// [`JournalError::Unconfirmed`] if the deadline passed first (the
+    /// changes not confirmed were never acknowledged by the server, which
+    /// answers a change only once it is durable).
+    pub fn close_by(self: &Arc<Self>, deadline: std::time::Instant) -> Result<(), JournalError> {
+        let started = std::time::Instant::now();
+        let compactor = self
+            .compactor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = compactor {
+            // JoinHandle has no timed join: poll until it has returned.
+            while !handle.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(CLOSE_POLL);
+            }
+            if handle.is_finished() {
+                let _ = handle.join();
+            }
+            // Else dropped: detached, it finishes on its own.
+        }
+        let target = self.appended();
+        if self.durable() < target && !self.is_failed() {
+            let journal = Arc::clone(self);
+            let spawned = std::thread::Builder::new()
+                .name("guichet-close".into())
+                .spawn(move || {
+                    // Its outcome is in the journal's state.
+                    let _ = journal.wait_durable(target);
+                });
+            if spawned.is_err() {
+                // No thread to spare: flush in this one, unbounded, rather
+                // than leave the changes unwritten.
+                return self.wait_durable(target);
+            }
+        }
+        let mut st = self.lock_state();
+        loop {
+            if let Some(cause) = &st.failed {
+                return Err(JournalError::Failed(Arc::clone(cause)));
+            }
+            if st.durable >= target.0.min(st.appended) {
+                return Ok(());
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return Err(JournalError::Unconfirmed {
+                    name: self.name.clone(),
+                    changes: st.appended - st.durable,
+                    waited_ms: u64::try_from(now.duration_since(started).as_millis())
+                        .unwrap_or(u64::MAX),
+                });
+            }
+            st = self
+                .flushed
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
     /// Records the first failure and wakes every waiter; returns the cause.
     pub(crate) fn fail(&self, st: &mut State, error: JournalError) -> Arc<JournalError> {
         let cause = Arc::clone(st.failed.get_or_insert_with(|| Arc::new(error)));
+        self.failed_hint.store(true, Ordering::Release);
         self.flushed.notify_all();
         cause
     }
@@ -266,7 +371,7 @@ impl Journal {
         match result {
             Ok(()) => {
                 if let Some(&(last, _)) = batch.last() {
-                    st.durable = st.durable.max(last);
+                    self.set_durable(&mut st, last);
                 }
                 if let Some(retained) = &mut st.retained {
                     let after = retained.after;
@@ -291,8 +396,12 @@ impl Journal {
         let mut file = self.lock_file();
         let file = &mut *file;
         file.scratch.clear();
-        for (i, (_, change)) in batch.iter().enumerate() {
-            record::encode_change(&mut file.scratch, file.next_seq + i as u64, change);
+        // One record for the whole batch: one checksum over everything this
+        // fdatasync covers, so a crash before it can only leave a damaged
+        // last record (see `record`), never a damaged one before sound ones.
+        let changes: Vec<Change> = batch.iter().map(|(_, change)| *change).collect();
+        if !changes.is_empty() {
+            record::encode_batch(&mut file.scratch, file.next_seq, &changes);
         }
         let records_bytes = file.scratch.len() as u64;
         let end = file.len_bytes + records_bytes;
@@ -311,7 +420,7 @@ impl Journal {
             .map_err(JournalError::io("write", &self.name))?;
         file.len_bytes = end;
         file.allocated_bytes = allocated;
-        file.next_seq += batch.len() as u64;
+        file.next_seq += u64::from(!changes.is_empty());
         file.storage
             .sync_data()
             .map_err(JournalError::io("fdatasync", &self.name))?;

@@ -47,6 +47,7 @@
 //!   fewer than the queue holds messages (409 of 40 bytes in Linux's
 //!   default 16 KiB queue).
 
+mod commit;
 mod config;
 mod error;
 mod handler;
@@ -62,6 +63,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+pub use commit::MAX_DEFERRED_REPLIES;
 pub use config::{
     Dispatch, LimitError, Limits, ParseDispatchError, DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_REPLY_TIMEOUT_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, DEFAULT_STALE_REPLY_MS,
@@ -204,9 +206,34 @@ impl Builder {
     }
 
     /// Every limit at once.
+    ///
+    /// Its `max_bookings` counts as set (and, with a journal, must match
+    /// the journal's) only if it differs from the builder's current one:
+    /// `Limits { reply_timeout_ms: 500, ..Limits::default() }` changes the
+    /// reply timeout and leaves an existing journal's `max_bookings` alone.
+    /// To insist on the default, call [`Builder::max_bookings`].
+    ///
+    /// ```
+    /// use guichet::server::{Limits, Server};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("journal");
+    /// let server = Server::builder().event("A", 5).max_bookings(7).journal(&path).spawn()?;
+    /// server.shutdown()?;
+    /// // Other limits on an existing journal: its max_bookings stays.
+    /// let server = Server::builder()
+    ///     .limits(Limits { reply_timeout_ms: 500, ..Limits::default() })
+    ///     .journal(&path)
+    ///     .spawn()?;
+    /// assert_eq!(server.with_ledger(|l| l.max_bookings())?, 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn limits(mut self, limits: Limits) -> Self {
+        // Struct-update syntax fills max_bookings with the default whether
+        // or not the caller meant it: only a different value is a choice.
+        if limits.max_bookings != self.limits.max_bookings {
+            self.max_bookings_set = true;
+        }
         self.limits = limits;
-        self.max_bookings_set = true;
         self
     }
 
@@ -402,7 +429,20 @@ impl Builder {
             dispatch: self.dispatch,
             receivers: Vec::with_capacity(receivers),
             sweeper: None,
+            committer: None,
         };
+        if server.shared.journal.is_some() {
+            // Before the receive loops: a reply queued for the disk needs it.
+            match commit::spawn_commit_thread(&server.shared) {
+                Ok(handle) => server.committer = Some(handle),
+                Err(error) => {
+                    server.shared.commit.never_started();
+                    server.shared.receivers_not_started(receivers);
+                    let _ = server.finish();
+                    return Err(ServerError::Spawn(error));
+                }
+            }
+        }
         for index in 0..receivers {
             let shared = Arc::clone(&server.shared);
             let spawned = thread::Builder::new()
@@ -446,6 +486,8 @@ pub struct Server {
     receivers: Vec<JoinHandle<()>>,
     /// Purges unread replies from a queue too full for requests.
     sweeper: Option<JoinHandle<()>>,
+    /// With a journal: syncs changes and sends the replies waiting for them.
+    committer: Option<JoinHandle<()>>,
 }
 
 /// Asks a server to stop from another thread (a signal handler's thread,
@@ -661,16 +703,44 @@ impl Server {
                 .send(REQUEST_MTYPE, &shared.wake_token, SendFlags::NOWAIT);
         }
         shared.wait_idle(deadline);
+        // Replies waiting for the disk go out once it has synced their
+        // changes, by the deadline; after it they are dropped and counted
+        // (never sent unconfirmed).
+        if self.committer.is_some() {
+            shared.commit.stop_by(shared, deadline);
+        }
         linger(shared, deadline);
         // Removing the queue also wakes anything still blocked in it, and
         // destroys whatever replies are still unread.
         let removed = owned.remove();
-        for handle in self.receivers.drain(..).chain(self.sweeper.take()) {
-            let _ = handle.join();
-        }
         shared.wait_idle(Instant::now() + AFTER_REMOVE_GRACE);
-        // Waits for a compaction in progress and syncs whatever is left.
-        let journal_closed = shared.journal.as_ref().map_or(Ok(()), |j| j.close());
+        // A receive loop leading a group commit may be stuck in an
+        // fdatasync past the deadline: it is left to finish on its own
+        // rather than hold the shutdown (it sends nothing that is not
+        // durable). When every loop has returned, all are joined: they are
+        // ending, and what they hold (the journal and its lock) is released
+        // before this returns.
+        let all_returned = shared.receivers_running(Duration::ZERO) == 0;
+        for handle in self.receivers.drain(..).chain(self.sweeper.take()) {
+            if all_returned || handle.is_finished() {
+                let _ = handle.join();
+            }
+        }
+        if let Some(handle) = self.committer.take() {
+            // Returned, unless stuck in an fdatasync past the deadline:
+            // then it is left to finish on its own (it sends nothing more).
+            // Joined when done, so that the journal it holds (and the
+            // journal's lock) is released when this returns.
+            if shared.commit.is_done() {
+                let _ = handle.join();
+            }
+        }
+        // Waits, until the deadline, for a compaction in progress and for
+        // whatever is left to be synced.
+        let journal_closed = shared
+            .journal
+            .as_ref()
+            .map_or(Ok(()), |j| j.close_by(deadline.max(Instant::now())));
         if let Some(failure) = shared.take_failure() {
             return Err(failure);
         }

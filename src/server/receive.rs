@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use crate::sysv::{self, MessageBuf, RecvFlags, SysvError};
 use crate::wire::{BODY_SIZE, REQUEST_MTYPE};
 
+use super::commit::reply_when_durable;
 use super::error::ServerError;
 use super::handler::{handle_message, Handled};
-use super::reply::send_reply;
 use super::shared::{Permit, ReceiverGuard, Shared};
 
 /// Receive buffer body size: larger than a valid body, so that with
@@ -117,10 +117,18 @@ fn spawn_worker(shared: &Arc<Shared>, buf: MessageBuf, permit: Permit) {
     }
 }
 
-/// Handles one message and sends its reply, if it gets one.
+/// Handles one message and sends its reply, if it gets one: at once, or,
+/// if it must wait for the journal's fdatasync, through the commit thread
+/// (this thread goes back to receiving).
 pub(crate) fn process(shared: &Shared, body: &[u8], shutting_down: bool) {
-    match handle_message(body, shutting_down, |op| shared.apply(op)) {
-        Ok(Handled::Reply { to, reply, .. }) => send_reply(shared, to, &reply),
+    let mut wait_for = None;
+    let handled = handle_message(body, shutting_down, |op| {
+        let (outcome, lsn) = shared.apply(op)?;
+        wait_for = lsn;
+        Ok(outcome)
+    });
+    match handled {
+        Ok(Handled::Reply { to, reply, .. }) => reply_when_durable(shared, to, &reply, wait_for),
         Ok(Handled::Drop(_)) => shared.counters.dropped(),
         Err(error) => shared.fail(error),
     }

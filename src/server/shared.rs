@@ -6,10 +6,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use crate::codec::Operation;
-use crate::journal::Journal;
+use crate::journal::{Journal, Lsn};
 use crate::ledger::{Ledger, Outcome};
 use crate::sysv::Queue;
 
+use super::commit::CommitQueue;
 use super::config::Limits;
 use super::error::ServerError;
 use super::reply::ReplyTags;
@@ -20,6 +21,8 @@ pub(crate) struct Shared {
     ledger: Mutex<Ledger>,
     /// Where changes are made durable before they are answered, if anywhere.
     pub(crate) journal: Option<Arc<Journal>>,
+    /// Replies waiting for the journal's fdatasync (see `commit`).
+    pub(crate) commit: CommitQueue,
     pub(crate) counters: Counters,
     pub(crate) limits: Limits,
     pub(crate) tags: ReplyTags,
@@ -53,6 +56,7 @@ impl Shared {
             queue,
             ledger: Mutex::new(ledger),
             journal: None,
+            commit: CommitQueue::default(),
             counters: Counters::default(),
             limits,
             tags: ReplyTags::default(),
@@ -73,31 +77,41 @@ impl Shared {
     }
 
     /// Applies one operation under the ledger lock, and nothing else under
-    /// it. With a journal, returns only once what the outcome shows is
-    /// durable (see the `journal` module docs: every reply waits for the
-    /// changes appended before it read the ledger, so none shows a change
-    /// a crash could take back). A journal failure is returned as an error:
-    /// the caller fails the server and sends no reply, because the change
-    /// may or may not have reached the disk.
-    pub(crate) fn apply(&self, operation: &Operation) -> Result<Outcome, ServerError> {
+    /// it. With a journal, also returns the number of the change the reply
+    /// must wait for, if any: its own change, or for a reply that changed
+    /// nothing the last change appended when it read the ledger (see the
+    /// `journal` module docs: no reply may show a change a crash could
+    /// take back). `None` when nothing it could have seen is pending: the
+    /// reply goes out at once. It does not wait: the reply is sent by
+    /// [`super::commit::reply_when_durable`]. A journal failure is returned
+    /// as an error: the caller fails the server and sends no reply, because
+    /// the change may or may not reach the disk.
+    pub(crate) fn apply(
+        &self,
+        operation: &Operation,
+    ) -> Result<(Outcome, Option<Lsn>), ServerError> {
         let mut ledger = self
             .ledger
             .lock()
             .map_err(|_| ServerError::LedgerPoisoned)?;
         let outcome = ledger.apply(operation);
         let Some(journal) = &self.journal else {
-            return Ok(outcome);
+            return Ok((outcome, None));
         };
         // Appended under the lock, so the journal's order is the ledger's.
-        let durable_at = match outcome.change() {
-            Some(change) => journal.append(&change),
-            None => Ok(journal.appended()),
+        let wait_for = match outcome.change() {
+            Some(change) => Some(journal.append(&change)),
+            None => {
+                let appended = journal.appended();
+                (journal.durable() < appended).then_some(Ok(appended))
+            }
         };
-        // Never hold the ledger across the write and fsync.
         drop(ledger);
-        journal.wait_durable(durable_at?)?;
+        let wait_for = wait_for.transpose()?;
+        // Cheap unless due: one atomic load. Copies the ledger under its
+        // lock; the rest runs in the compaction's thread.
         journal.compact_if_due(&self.ledger)?;
-        Ok(outcome)
+        Ok((outcome, wait_for))
     }
 
     /// Runs `f` on the ledger under its lock.

@@ -47,6 +47,15 @@ pub struct Stats {
     /// the reply's client was dead, or because the queue was removed under
     /// them (a shutdown past its deadline, or someone else's removal).
     pub replies_abandoned: u64,
+    /// Replies that waited in the commit queue for an `fdatasync` (with a
+    /// journal: changes, and reads that saw a change still pending).
+    pub replies_deferred: u64,
+    /// Replies never sent because the change they depend on was not
+    /// confirmed durable: the journal failed (its fdatasync or write), or
+    /// the shutdown's deadline passed first. Their requests may or may not
+    /// have taken effect; a client that used its own booking id learns
+    /// which by retrying.
+    pub replies_withheld: u64,
     /// Most requests in flight at once, in thread-per-request mode (each a
     /// thread); always 0 in the other modes, which do not count them.
     pub peak_in_flight: u64,
@@ -101,6 +110,8 @@ pub(crate) struct Counters {
     dropped: AtomicU64,
     replies_purged: AtomicU64,
     replies_abandoned: AtomicU64,
+    replies_deferred: AtomicU64,
+    replies_withheld: AtomicU64,
     peak_in_flight: AtomicU64,
     spawn_failures: AtomicU64,
     receive_errors: AtomicU64,
@@ -124,6 +135,12 @@ impl Counters {
     pub(crate) fn abandoned(&self) {
         self.replies_abandoned.fetch_add(1, Ordering::Relaxed);
     }
+    pub(crate) fn deferred(&self) {
+        self.replies_deferred.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn withheld(&self, n: u64) {
+        self.replies_withheld.fetch_add(n, Ordering::Relaxed);
+    }
     pub(crate) fn in_flight(&self, now: u64) {
         self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
     }
@@ -142,6 +159,8 @@ impl Counters {
             dropped: load(&self.dropped),
             replies_purged: load(&self.replies_purged),
             replies_abandoned: load(&self.replies_abandoned),
+            replies_deferred: load(&self.replies_deferred),
+            replies_withheld: load(&self.replies_withheld),
             peak_in_flight: load(&self.peak_in_flight),
             spawn_failures: load(&self.spawn_failures),
             receive_errors: load(&self.receive_errors),
