@@ -136,6 +136,22 @@ impl Frame<'_> {
 
 /// The payload length a frame header announces, if `bytes` holds the
 /// header and the length is possible.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::journal::record::{announced_len, FrameError};
+///
+/// assert_eq!(announced_len(&[40, 0, 0, 0]), Ok(40));
+/// assert_eq!(announced_len(&[0, 0, 0, 0]), Err(FrameError::BadLength(0)));
+/// assert_eq!(announced_len(&[40, 0]), Err(FrameError::Incomplete));
+/// ```
+///
+/// # Errors
+///
+/// [`FrameError::Incomplete`] when `bytes` is shorter than the length
+/// field, [`FrameError::BadLength`] when the length is 0 or over
+/// [`MAX_PAYLOAD_BYTES`].
 pub fn announced_len(bytes: &[u8]) -> Result<usize, FrameError> {
     let Some(len) = bytes.get(0..4) else {
         return Err(FrameError::Incomplete);
