@@ -225,7 +225,19 @@ impl Journal {
         // Not kept while the image is written: a ledger and its image at
         // once would double the compaction's memory for nothing.
         drop(copy);
-        let result = self.install_steps(image, after);
+        // A panicking `Storage` before the swap (which catches its own)
+        // leaves the old journal whole: abandon, and clear `compacting`
+        // so that a later compaction can still bound the journal.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.install_steps(image, after)
+        }))
+        .unwrap_or_else(|_| {
+            Err(Stop::Abandoned(JournalError::Io {
+                op: "compaction",
+                name: self.aside_name.clone(),
+                source: std::io::Error::other("the storage panicked while writing a snapshot"),
+            }))
+        });
         self.finish(result)
     }
 
@@ -254,7 +266,18 @@ impl Journal {
         };
         st.flushing = true;
         drop(st);
-        let swapped = self.swap(aside, &image, &retained);
+        // As in a flush: a panicking `Storage` must not leave `flushing`
+        // set. Where the swap stopped is unknown, so the journal fails.
+        let swapped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.swap(aside, &image, &retained)
+        }))
+        .unwrap_or_else(|_| {
+            Err(Stop::Fatal(JournalError::Io {
+                op: "compaction",
+                name: self.name.clone(),
+                source: std::io::Error::other("the storage panicked while installing a snapshot"),
+            }))
+        });
         let mut st = self.lock_state();
         st.flushing = false;
         if swapped.is_ok() {

@@ -428,6 +428,152 @@ fn a_failed_fsync_fails_the_journal_for_good() {
     assert_eq!(disk.syncs(), syncs);
 }
 
+/// A directory that panics where `armed` says: `"sync NAME"` in the
+/// `sync_data` of the file created or opened as NAME (`"sync *"`: of any
+/// file), `"rename"` in a rename. A `Storage` is the
+/// embedder's code, and may panic.
+#[derive(Clone, Default)]
+struct PanickyDir {
+    disk: SimDisk,
+    armed: std::sync::Arc<Mutex<Option<&'static str>>>,
+}
+
+impl PanickyDir {
+    fn arm(&self, at: Option<&'static str>) {
+        *self.armed.lock().unwrap() = at;
+    }
+
+    fn panic_if_armed(&self, at: &str) {
+        let armed = *self.armed.lock().unwrap();
+        if armed == Some(at) || (armed == Some("sync *") && at.starts_with("sync ")) {
+            panic!("deliberate panic at {at} (test)");
+        }
+    }
+
+    fn wrap(&self, name: &str, inner: Box<dyn Storage>) -> Box<dyn Storage> {
+        Box::new(PanickyFile {
+            inner,
+            sync_point: format!("sync {name}"),
+            dir: self.clone(),
+        })
+    }
+}
+
+struct PanickyFile {
+    inner: Box<dyn Storage>,
+    sync_point: String,
+    dir: PanickyDir,
+}
+
+impl Storage for PanickyFile {
+    fn len_bytes(&self) -> std::io::Result<u64> {
+        self.inner.len_bytes()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        self.inner.read_at(offset, buf)
+    }
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.inner.write_at(offset, data)
+    }
+    fn sync_data(&mut self) -> std::io::Result<()> {
+        self.dir.panic_if_armed(&self.sync_point);
+        self.inner.sync_data()
+    }
+    fn truncate(&mut self, len: u64) -> std::io::Result<()> {
+        self.inner.truncate(len)
+    }
+}
+
+impl Dir for PanickyDir {
+    fn open(&self, name: &str) -> std::io::Result<Option<Box<dyn Storage>>> {
+        Ok(self.disk.open(name)?.map(|f| self.wrap(name, f)))
+    }
+    fn create(&self, name: &str) -> std::io::Result<Box<dyn Storage>> {
+        Ok(self.wrap(name, self.disk.create(name)?))
+    }
+    fn rename(&self, from: &str, to: &str) -> std::io::Result<()> {
+        self.panic_if_armed("rename");
+        self.disk.rename(from, to)
+    }
+    fn remove(&self, name: &str) -> std::io::Result<bool> {
+        self.disk.remove(name)
+    }
+    fn sync(&self) -> std::io::Result<()> {
+        self.disk.sync()
+    }
+    fn lock(&self, name: &str) -> std::io::Result<Option<LockGuard>> {
+        self.disk.lock(name)
+    }
+    fn describe(&self) -> String {
+        self.disk.describe()
+    }
+}
+
+#[test]
+fn a_storage_that_panics_fails_the_journal_and_no_waiter_hangs() {
+    let dir = PanickyDir::default();
+    let opened = Journal::open(Box::new(dir.clone()), "j", &config()).unwrap();
+    let journal = std::sync::Arc::new(opened.journal);
+    let ledger = Mutex::new(opened.ledger);
+    run(&journal, &ledger, &ops(7, 10)).unwrap();
+    dir.arm(Some("sync *"));
+    // The leader's flush panics inside the storage: a typed failure here…
+    let err = run(&journal, &ledger, &ops(8, 10)).unwrap_err();
+    assert!(matches!(err, JournalError::Failed(_)), "{err}");
+    assert!(err.to_string().contains("panicked"), "{err}");
+    assert!(journal.is_failed());
+    assert!(!journal.is_flushing());
+    // …and for every later waiter, at once: none is left asleep behind a
+    // flush that will never finish (a hang would time the test out).
+    let waiters: Vec<_> = (0..4)
+        .map(|_| {
+            let journal = std::sync::Arc::clone(&journal);
+            std::thread::spawn(move || journal.wait_durable(journal.appended()))
+        })
+        .collect();
+    for waiter in waiters {
+        assert!(waiter.join().unwrap().is_err());
+    }
+    let closed = journal.close_by(std::time::Instant::now() + std::time::Duration::from_secs(5));
+    assert!(matches!(closed, Err(JournalError::Failed(_))), "{closed:?}");
+}
+
+#[test]
+fn a_compaction_whose_storage_panics_before_the_rename_is_abandoned_not_stuck() {
+    let dir = PanickyDir::default();
+    let opened = Journal::open(Box::new(dir.clone()), "j", &config()).unwrap();
+    let (journal, ledger) = (opened.journal, Mutex::new(opened.ledger));
+    run(&journal, &ledger, &ops(10, 50)).unwrap();
+    dir.arm(Some("sync j.compact"));
+    assert!(journal.compact(&ledger).is_err());
+    assert!(!journal.is_failed());
+    assert_eq!(journal.stats().compactions_failed, 1);
+    // The old journal is still in use, and a later compaction can run:
+    // the panic did not leave one marked as running.
+    dir.arm(None);
+    run(&journal, &ledger, &ops(11, 50)).unwrap();
+    assert!(journal.compact(&ledger).unwrap());
+    run(&journal, &ledger, &ops(12, 50)).unwrap();
+    journal.close().unwrap();
+    drop(journal);
+    let reopened = Journal::open(Box::new(dir.disk.clone()), "j", &config()).unwrap();
+    assert_eq!(reopened.ledger, ledger.into_inner().unwrap());
+}
+
+#[test]
+fn a_compaction_whose_storage_panics_in_the_swap_fails_the_journal_not_hangs_it() {
+    let dir = PanickyDir::default();
+    let opened = Journal::open(Box::new(dir.clone()), "j", &config()).unwrap();
+    let (journal, ledger) = (opened.journal, Mutex::new(opened.ledger));
+    run(&journal, &ledger, &ops(13, 50)).unwrap();
+    dir.arm(Some("rename"));
+    let err = journal.compact(&ledger).unwrap_err();
+    assert!(matches!(err, JournalError::Failed(_)), "{err}");
+    assert!(journal.is_failed());
+    assert!(!journal.is_flushing());
+    assert!(run(&journal, &ledger, &ops(14, 5)).is_err());
+}
+
 #[test]
 fn a_failed_write_fails_the_journal_and_the_half_record_is_a_torn_tail() {
     let disk = SimDisk::new();

@@ -365,7 +365,21 @@ impl Journal {
         let batch: Vec<(u64, Change)> = st.pending.drain(..n).collect();
         st.last_batch = n;
         drop(st);
-        let result = self.write_batch(&batch);
+        // A `Storage` is the caller's code and may panic. Unwinding past
+        // here would leave `flushing` set, and every later waiter asleep
+        // for ever; a panic fails the journal like an I/O error instead
+        // (the batch's fate on disk is unknown, so nothing more is acked).
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.write_batch(&batch)))
+                .unwrap_or_else(|_| {
+                    Err(JournalError::Io {
+                        op: "group commit",
+                        name: self.name.clone(),
+                        source: std::io::Error::other(
+                            "the storage panicked while writing or syncing",
+                        ),
+                    })
+                });
         let mut st = self.lock_state();
         st.flushing = false;
         match result {
