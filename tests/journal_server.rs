@@ -448,3 +448,64 @@ fn shutdown_sends_the_replies_whose_changes_are_synced_by_the_deadline() {
         assert_eq!(stats.replies_withheld, 0, "{dispatch}: {stats:?}");
     }
 }
+
+/// Regression (review): a journal can fail with no change pending — a
+/// compaction whose directory fsync fails after its rename — and no request
+/// comes to find out. The server must still stop on its own, with the
+/// journal's error.
+#[test]
+fn a_journal_failing_with_nothing_pending_stops_the_server_on_its_own() {
+    use guichet::journal::MIN_COMPACT_MIN_BYTES;
+    let disk = SimDisk::new();
+    let server = Server::builder()
+        .event("A", 1_000_000)
+        .journal_in(disk.clone(), "j")
+        .journal_compact_min_bytes(MIN_COMPACT_MIN_BYTES)
+        .spawn()
+        .unwrap();
+    let client = server.client().with_timeout_ms(2_000);
+    // One change per fsync until the file has outgrown its limit: the next
+    // request starts a compaction. (A fresh journal's header is far below
+    // MIN_COMPACT_MIN_BYTES / COMPACT_GROWTH_FACTOR, so the limit is the
+    // minimum.)
+    let mut remaining = 0;
+    for _ in 0..1_000 {
+        remaining = client.reserve(1, 1).unwrap().remaining;
+        if server.journal_stats().unwrap().file_bytes >= MIN_COMPACT_MIN_BYTES {
+            break;
+        }
+    }
+    assert_eq!(server.journal_stats().unwrap().compactions, 0);
+    // The compaction's syncs: its file (1), then the directory after the
+    // rename (2), which fails: from the rename on, a failure is fatal.
+    let syncs = disk.syncs();
+    disk.fail_sync_after(2);
+    // Nothing pending: answered at once, and it starts the compaction.
+    assert_eq!(client.query(1).unwrap().remaining, remaining);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while disk.syncs() < syncs + 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(disk.syncs(), syncs + 2, "the compaction did not run");
+    assert_eq!(server.journal_stats().unwrap().compactions_failed, 0);
+    // No request from here on: the server stops without one, in bounded
+    // time (or the test stops it, so that its queue is removed anyway).
+    let stop = server.stop_handle();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        // The receiver may have given up waiting: nothing to tell then.
+        let _ = tx.send(server.wait());
+    });
+    let waited = rx.recv_timeout(Duration::from_secs(10));
+    if waited.is_err() {
+        stop.stop();
+    }
+    waiter.join().unwrap();
+    let err = waited
+        .expect("the server did not stop on its own")
+        .unwrap_err();
+    assert!(
+        matches!(err, ServerError::Journal(_)) && err.to_string().contains("fsync"),
+        "{err}"
+    );
+}

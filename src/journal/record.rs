@@ -215,6 +215,14 @@ fn encode_with(out: &mut Vec<u8>, seq: u64, write_payload: impl FnOnce(&mut Vec<
     out[start + 12..start + 16].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// Appends a record around `payload` as it is, whatever it holds: for
+/// tests that need a frame whose checksum matches a payload the writer
+/// would never encode.
+#[cfg(test)]
+pub(crate) fn encode_raw(out: &mut Vec<u8>, seq: u64, payload: &[u8]) {
+    encode_with(out, seq, |out| out.extend_from_slice(payload));
+}
+
 /// Appends a change's kind and fields (no frame).
 fn put_change(out: &mut Vec<u8>, change: &Change) {
     match *change {

@@ -36,6 +36,32 @@ pub(crate) struct Scanned {
     pub(crate) physical_bytes: u64,
 }
 
+/// Why the bytes at an offset are not a record to replay.
+enum BadFrame {
+    /// Cut short, or checksum wrong: what a crash during an unsynced write
+    /// leaves (if nothing sound follows).
+    Damaged(FrameError),
+    /// The checksum matches but the payload does not decode. No crash
+    /// makes one: the writer checksums only payloads it encoded. A bug or a
+    /// format mix-up, and the record may hold acknowledged changes, so it
+    /// is never cut off as a torn tail.
+    Undecodable(String),
+}
+
+impl std::fmt::Display for BadFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadFrame::Damaged(e) => write!(f, "{e}"),
+            BadFrame::Undecodable(reason) => {
+                write!(
+                    f,
+                    "checksum matches but the payload does not decode: {reason}"
+                )
+            }
+        }
+    }
+}
+
 /// Reads a file through a window, so that a large journal is never held in
 /// memory whole.
 struct Reader<'a> {
@@ -71,22 +97,21 @@ impl<'a> Reader<'a> {
     }
 
     /// The frame at `offset`, checked.
-    fn frame(&mut self, offset: u64) -> io::Result<Result<(u64, Payload, u64), String>> {
+    fn frame(&mut self, offset: u64) -> io::Result<Result<(u64, Payload, u64), BadFrame>> {
         let head = self.get(offset, FRAME_HEADER_BYTES)?;
         let len = match announced_len(head) {
             Ok(len) => len,
-            Err(FrameError::Incomplete) => return Ok(Err(FrameError::Incomplete.to_string())),
-            Err(e) => return Ok(Err(e.to_string())),
+            Err(e) => return Ok(Err(BadFrame::Damaged(e))),
         };
         let bytes = self.get(offset, FRAME_HEADER_BYTES + len)?;
         let frame = match parse_frame(bytes) {
             Ok(frame) => frame,
-            Err(e) => return Ok(Err(e.to_string())),
+            Err(e) => return Ok(Err(BadFrame::Damaged(e))),
         };
         let total = frame.total_bytes() as u64;
         Ok(match decode_payload(frame.payload) {
             Ok(payload) => Ok((frame.seq, payload, total)),
-            Err(reason) => Err(reason),
+            Err(reason) => Err(BadFrame::Undecodable(reason)),
         })
     }
 
@@ -230,7 +255,13 @@ pub(crate) fn scan(storage: &dyn Storage, name: &str) -> Result<Scanned, Journal
                 seq += 1;
                 changes += batch.len() as u64;
             }
-            Err(reason) => {
+            Err(reason @ BadFrame::Undecodable(_)) => {
+                return Err(corrupt(
+                    offset,
+                    format!("{reason}; no crash leaves such a record"),
+                ));
+            }
+            Err(reason @ BadFrame::Damaged(_)) => {
                 // The end of what was written, in preallocated space.
                 if reader
                     .zeros_from(offset)

@@ -244,6 +244,30 @@ fn a_torn_tail_is_cut_off_and_reported() {
     assert_eq!(again.ledger, opened.ledger);
 }
 
+/// Regression (review): a last record whose checksum matches but whose
+/// payload does not decode is refused, not cut off as a torn tail: no
+/// crash writes one, and it may hold acknowledged changes.
+#[test]
+fn an_undecodable_last_record_with_a_valid_checksum_is_refused_not_truncated() {
+    let (mut bytes, offsets, _) = journal_bytes(40);
+    let last = *offsets.last().unwrap();
+    let seq = record::parse_frame(&bytes[last as usize..]).unwrap().seq;
+    let end = bytes.len() as u64;
+    // Kind 99 exists in no format.
+    record::encode_raw(&mut bytes, seq + 1, &[99, 1, 2, 3]);
+    let disk = SimDisk::new();
+    disk.put("j", &bytes);
+    let err = open(&disk).map(|_| ()).unwrap_err();
+    match &err {
+        JournalError::Corrupt { offset, reason, .. } => {
+            assert_eq!(*offset, end, "{err}");
+            assert!(reason.contains("does not decode"), "{err}");
+        }
+        other => panic!("expected Corrupt, got {other}"),
+    }
+    assert_eq!(disk.contents("j").unwrap(), bytes, "nothing changed");
+}
+
 /// Regression (review): everything replayed is durable before `open`
 /// returns, even a batch read back from the page cache after its fdatasync
 /// failed and marked it clean (a later fdatasync alone would not write it).

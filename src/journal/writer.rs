@@ -173,6 +173,18 @@ impl Journal {
         self.failed_hint.load(Ordering::Acquire)
     }
 
+    /// [`JournalError::Failed`] with the first failure's cause, if the
+    /// journal has failed. Lock-free when it has not.
+    pub(crate) fn check_failed(&self) -> Result<(), JournalError> {
+        if !self.is_failed() {
+            return Ok(());
+        }
+        match &self.lock_state().failed {
+            Some(cause) => Err(JournalError::Failed(Arc::clone(cause))),
+            None => Ok(()),
+        }
+    }
+
     /// Whether a group commit (or a compaction's swap) owns the file now.
     pub(crate) fn is_flushing(&self) -> bool {
         self.lock_state().flushing

@@ -25,12 +25,15 @@
 //!   then the clients;
 //! - a failed fdatasync sends no further reply that depends on the journal:
 //!   the queued ones are dropped and counted (`replies_withheld`), and the
-//!   server stops;
+//!   server stops; a failure no request runs into (a compaction's) is found
+//!   by the idle commit thread within [`FAILURE_POLL`];
+//! - if the commit thread panics, its guard withholds what it held and
+//!   stops the server, so no worker waits for room for ever;
 //! - shutdown is bounded: queued replies go out if their changes are synced
 //!   by the deadline; after it they are dropped and counted.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::codec::Reply;
 use crate::ids::ReplyTo;
@@ -45,6 +48,11 @@ use super::shared::Shared;
 /// thread-per-request server at its limit is never held up here; a pool
 /// meets it only if the disk falls far behind.
 pub const MAX_DEFERRED_REPLIES: usize = 8192;
+
+/// How often an idle commit thread looks for a journal failure that no
+/// request reported: a compaction fails in its own thread, and the server
+/// must stop even if no request comes to find out.
+const FAILURE_POLL: Duration = Duration::from_millis(100);
 
 /// A reply waiting until the change numbered `lsn` is durable.
 struct Deferred {
@@ -202,12 +210,24 @@ pub(crate) fn commit_loop(shared: &Shared) {
         return shared.commit.never_started();
     };
     let commit = &shared.commit;
+    let _guard = PanicGuard(shared);
     let mut ready: Vec<Deferred> = Vec::new();
     loop {
         let mut st = commit.lock();
         while st.queue.is_empty() && !st.stopping {
+            if let Err(error) = journal.check_failed() {
+                st.closed = true;
+                drop(st);
+                shared.fail(ServerError::Journal(error));
+                st = commit.lock();
+                break;
+            }
             st.idle = true;
-            st = commit.work.wait(st).unwrap_or_else(PoisonError::into_inner);
+            st = commit
+                .work
+                .wait_timeout(st, FAILURE_POLL)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
         st.idle = false;
         if st.queue.is_empty() || st.closed {
@@ -257,6 +277,27 @@ pub(crate) fn commit_loop(shared: &Shared) {
     }
 }
 
+/// If the commit thread unwinds, nothing will send what it holds: withhold
+/// the queued replies, let waiting workers and `stop_by` go, stop the
+/// server.
+struct PanicGuard<'a>(&'a Shared);
+
+impl Drop for PanicGuard<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let shared = self.0;
+        let mut st = shared.commit.lock();
+        let dropped = st.queue.len() as u64;
+        st.queue.clear();
+        st.closed = true;
+        finish(shared, st);
+        shared.counters.withheld(dropped);
+        shared.fail(ServerError::CommitPanicked);
+    }
+}
+
 /// Marks the commit thread as returned and wakes whoever waits for it.
 fn finish(shared: &Shared, mut st: MutexGuard<'_, State>) {
     st.done = true;
@@ -272,4 +313,64 @@ pub(crate) fn spawn_commit_thread(
     std::thread::Builder::new()
         .name("guichet-commit".into())
         .spawn(move || commit_loop(&shared))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+    use crate::ids::RequestId;
+    use crate::journal::{sim::SimDisk, Journal, JournalConfig};
+    use crate::ledger::Ledger;
+    use crate::sysv::{Mode, OwnedQueue};
+    use crate::Status;
+
+    /// No message can make the commit thread panic, so its guard is tested
+    /// alone: what it held is withheld and counted, waiting workers and
+    /// shutdown are let go, and the server stops with the reason.
+    #[test]
+    fn a_commit_thread_that_panics_withholds_its_replies_and_stops_the_server(
+    ) -> Result<(), Box<dyn Error>> {
+        let queue = OwnedQueue::create_private(Mode::DEFAULT)?;
+        let ledger = Ledger::new([("E", 1)], 10)?;
+        let shared = Arc::new(Shared::new(
+            queue.queue(),
+            ledger,
+            super::super::config::Limits::default(),
+            1,
+        ));
+        let config = JournalConfig {
+            events: Some(vec![("E".into(), 1)]),
+            ..JournalConfig::default()
+        };
+        let lsn = Journal::open(Box::new(SimDisk::new()), "j", &config)?
+            .journal
+            .appended();
+        let to = ReplyTo::new(i64::from(std::process::id())).ok_or("pid")?;
+        let reply = Reply::bare(Status::Ok, RequestId(1));
+        shared
+            .commit
+            .lock()
+            .queue
+            .extend((0..3).map(|_| Deferred { lsn, to, reply }));
+        let in_thread = Arc::clone(&shared);
+        let died = std::thread::spawn(move || {
+            let _guard = PanicGuard(&in_thread);
+            panic!("the commit thread panics on purpose");
+        })
+        .join();
+        assert!(died.is_err());
+        assert!(shared.commit.is_done());
+        assert!(shared.commit.lock().queue.is_empty());
+        assert_eq!(shared.counters.snapshot().replies_withheld, 3);
+        assert!(shared.is_stopping());
+        assert!(matches!(
+            shared.take_failure(),
+            Some(ServerError::CommitPanicked)
+        ));
+        assert_eq!(queue.stat()?.messages, 0, "nothing was sent");
+        queue.remove()?;
+        Ok(())
+    }
 }

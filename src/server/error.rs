@@ -49,6 +49,11 @@ pub enum ServerError {
         /// The name of the loop's thread.
         thread: String,
     },
+    /// The commit thread panicked (a bug: no message can make it): the
+    /// replies it held were withheld, and the server stopped rather than
+    /// leave changes unacknowledged for ever.
+    #[error("the commit thread of the server panicked; the server stopped")]
+    CommitPanicked,
     /// The journal could not be opened (damaged, locked, configuration
     /// disagreeing), or failed while serving: the server stopped, and sent
     /// no reply that depended on it.

@@ -130,7 +130,13 @@ pub(crate) fn process(shared: &Shared, body: &[u8], shutting_down: bool) {
     match handled {
         Ok(Handled::Reply { to, reply, .. }) => reply_when_durable(shared, to, &reply, wait_for),
         Ok(Handled::Drop(_)) => shared.counters.dropped(),
-        Err(error) => shared.fail(error),
+        Err(error) => {
+            if matches!(error, ServerError::Journal(_)) {
+                // Its change may or may not reach the disk: no reply.
+                shared.counters.withheld(1);
+            }
+            shared.fail(error);
+        }
     }
 }
 

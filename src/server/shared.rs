@@ -101,16 +101,28 @@ impl Shared {
         // Appended under the lock, so the journal's order is the ledger's.
         let wait_for = match outcome.change() {
             Some(change) => Some(journal.append(&change)),
-            None => {
-                let appended = journal.appended();
-                (journal.durable() < appended).then_some(Ok(appended))
-            }
+            None => match journal.check_failed() {
+                // A failed append changed the ledger and set the failure
+                // before it released the lock, and a compaction may have
+                // failed with nothing pending: either way this ledger may
+                // show a change that is not (and never will be) on disk.
+                Err(error) => Some(Err(error)),
+                Ok(()) => {
+                    let appended = journal.appended();
+                    (journal.durable() < appended).then_some(Ok(appended))
+                }
+            },
         };
         drop(ledger);
         let wait_for = wait_for.transpose()?;
         // Cheap unless due: one atomic load. Copies the ledger under its
-        // lock; the rest runs in the compaction's thread.
-        journal.compact_if_due(&self.ledger)?;
+        // lock; the rest runs in the compaction's thread. Its error (the
+        // journal failed, or the ledger is poisoned) stops the server, but
+        // this reply still goes through `reply_when_durable`, which sends
+        // it only if its change is durable and the journal sound.
+        if let Err(error) = journal.compact_if_due(&self.ledger) {
+            self.fail(ServerError::Journal(error));
+        }
         Ok((outcome, wait_for))
     }
 

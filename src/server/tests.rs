@@ -61,3 +61,99 @@ fn a_receive_loop_that_returns_fails_nothing() -> Result<(), Box<dyn Error>> {
     queue.remove()?;
     Ok(())
 }
+
+/// A journal on a simulated disk, failed with nothing pending: a
+/// compaction whose directory fsync, after its rename, failed.
+fn failed_journal() -> Result<(Arc<crate::journal::Journal>, Ledger), Box<dyn Error>> {
+    use crate::journal::{sim::SimDisk, Journal, JournalConfig};
+    let disk = SimDisk::new();
+    let config = JournalConfig {
+        events: Some(vec![("E".into(), 10)]),
+        ..JournalConfig::default()
+    };
+    let opened = Journal::open(Box::new(disk.clone()), "j", &config)?;
+    let journal = Arc::new(opened.journal);
+    // The compaction's syncs: its file, then the directory (the second).
+    disk.fail_sync_after(2);
+    let copy = std::sync::Mutex::new(opened.ledger.clone());
+    assert!(journal.compact(&copy).is_err());
+    assert!(journal.is_failed());
+    assert_eq!(journal.durable(), journal.appended(), "nothing pending");
+    Ok((journal, opened.ledger))
+}
+
+/// Regression (review): after the journal failed with nothing pending, a
+/// RESERVE changed the ledger and was refused by the journal; a QUERY
+/// after it saw nothing pending and was answered at once, showing a seat
+/// taken that no restart would remember.
+#[test]
+fn after_a_journal_failure_no_read_is_answered_from_the_ledger() -> Result<(), Box<dyn Error>> {
+    use crate::codec::Operation;
+    use crate::ids::EventId;
+    let queue = OwnedQueue::create_private(Mode::DEFAULT)?;
+    let (journal, ledger) = failed_journal()?;
+    let shared =
+        Shared::new(queue.queue(), ledger, Limits::default(), 1).with_journal(Some(journal));
+    let event = EventId::new(1).ok_or("event 1")?;
+    let reserve = Operation::Reserve {
+        event,
+        quantity: 1.try_into()?,
+        booking: None,
+    };
+    assert!(matches!(
+        shared.apply(&reserve),
+        Err(ServerError::Journal(_))
+    ));
+    assert_eq!(shared.with_ledger(|l| l.booking_count())?, 1, "applied");
+    // Through the whole handling: no reply, and counted as withheld.
+    let request = crate::codec::Request {
+        reply_to: crate::ids::ReplyTo::new(i64::from(std::process::id())).ok_or("pid")?,
+        request_id: crate::ids::RequestId(1),
+        operation: reserve,
+    };
+    super::receive::process(&shared, &request.encode(), false);
+    assert_eq!(shared.with_ledger(|l| l.booking_count())?, 2, "applied");
+    assert_eq!(shared.counters.snapshot().replies_withheld, 1);
+    assert!(matches!(
+        shared.take_failure(),
+        Some(ServerError::Journal(_))
+    ));
+    assert_eq!(queue.stat()?.messages, 0, "no reply was sent");
+    let query = shared.apply(&Operation::Query { event });
+    assert!(
+        matches!(query, Err(ServerError::Journal(_))),
+        "a read after the failure was let through: {query:?}"
+    );
+    queue.remove()?;
+    Ok(())
+}
+
+/// Regression (review): a journal that fails while no request comes (a
+/// compaction's, in its own thread) still stops the server: the idle
+/// commit thread looks for it.
+#[test]
+fn an_idle_commit_thread_stops_the_server_when_the_journal_fails() -> Result<(), Box<dyn Error>> {
+    let queue = OwnedQueue::create_private(Mode::DEFAULT)?;
+    let (journal, ledger) = failed_journal()?;
+    let shared = Arc::new(
+        Shared::new(queue.queue(), ledger, Limits::default(), 1).with_journal(Some(journal)),
+    );
+    let committer = super::commit::spawn_commit_thread(&shared)?;
+    // Bounded: the commit thread polls every 100 ms; a hang fails the
+    // test by timing out the whole run, so bound it here instead.
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while !shared.is_stopping() && Instant::now() < deadline {
+        thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(shared.is_stopping(), "the server was not stopped");
+    assert!(matches!(
+        shared.take_failure(),
+        Some(ServerError::Journal(_))
+    ));
+    assert!(shared
+        .commit
+        .stop_by(&shared, Instant::now() + std::time::Duration::from_secs(5)));
+    committer.join().map_err(|_| "the commit thread panicked")?;
+    queue.remove()?;
+    Ok(())
+}
