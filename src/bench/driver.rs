@@ -328,7 +328,7 @@ struct Phases {
 /// `workload` round trips: a warm-up, then `duration_ms` measured.
 ///
 /// Each thread makes one call at a time through a real
-/// [`Client`](crate::Client), as an application would. A target that does
+/// [`Client`], as an application would. A target that does
 /// not answer is not an error here: its calls time out and are counted in
 /// [`Measurement::errors`].
 ///
