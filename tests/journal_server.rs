@@ -105,6 +105,18 @@ fn a_journal_in_use_is_refused() {
     first.shutdown().unwrap();
 }
 
+/// A server on event "A" of 10 seats, journaling to a new simulated disk.
+fn on_sim_disk(dispatch: Dispatch) -> (SimDisk, Server) {
+    let disk = SimDisk::new();
+    let server = Server::builder()
+        .event("A", 10)
+        .dispatch(dispatch)
+        .journal_in(disk.clone(), "j")
+        .spawn()
+        .unwrap();
+    (disk, server)
+}
+
 /// Waits until the ledger holds booking `id`.
 fn until_applied(server: &Server, id: u64) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -121,13 +133,7 @@ fn until_applied(server: &Server, id: u64) {
 #[test]
 fn no_reply_shows_a_change_before_it_is_durable() {
     for dispatch in [Dispatch::ThreadPerRequest, Dispatch::Pool(4)] {
-        let disk = SimDisk::new();
-        let server = Server::builder()
-            .event("A", 10)
-            .dispatch(dispatch)
-            .journal_in(disk.clone(), "j")
-            .spawn()
-            .unwrap();
+        let (disk, server) = on_sim_disk(dispatch);
         let client = server.client();
         let gate = disk.hold_syncs();
         std::thread::scope(|s| {
@@ -156,12 +162,7 @@ fn no_reply_shows_a_change_before_it_is_durable() {
 
 #[test]
 fn a_crash_before_the_fsync_loses_only_what_nobody_was_told() {
-    let disk = SimDisk::new();
-    let server = Server::builder()
-        .event("A", 10)
-        .journal_in(disk.clone(), "j")
-        .spawn()
-        .unwrap();
+    let (disk, server) = on_sim_disk(Dispatch::ThreadPerRequest);
     let client = server.client();
     client.reserve_with_id(1, 2, 1).unwrap();
     let gate = disk.hold_syncs();
@@ -190,12 +191,7 @@ fn a_crash_before_the_fsync_loses_only_what_nobody_was_told() {
 
 #[test]
 fn a_failed_fsync_stops_the_server_with_no_ok_reply() {
-    let disk = SimDisk::new();
-    let server = Server::builder()
-        .event("A", 10)
-        .journal_in(disk.clone(), "j")
-        .spawn()
-        .unwrap();
+    let (disk, server) = on_sim_disk(Dispatch::ThreadPerRequest);
     let client = server.client().with_timeout_ms(1_000);
     disk.fail_sync_after(1);
     assert!(matches!(
@@ -423,13 +419,7 @@ fn a_pool_of_two_batches_the_changes_of_many_clients() {
 #[test]
 fn shutdown_sends_the_replies_whose_changes_are_synced_by_the_deadline() {
     for dispatch in [Dispatch::ThreadPerRequest, Dispatch::Pool(2)] {
-        let disk = SimDisk::new();
-        let server = Server::builder()
-            .event("A", 10)
-            .dispatch(dispatch)
-            .journal_in(disk.clone(), "j")
-            .spawn()
-            .unwrap();
+        let (disk, server) = on_sim_disk(dispatch);
         let client = server.client();
         let gate = disk.hold_syncs();
         let stats = std::thread::scope(|s| {

@@ -104,6 +104,18 @@ pub(crate) fn compact_at(compact_min_bytes: u64, base_bytes: u64) -> u64 {
     compact_min_bytes.max(base_bytes.saturating_mul(COMPACT_GROWTH_FACTOR))
 }
 
+/// Whether waiting for `lsn` is over, and how: the journal failed (now or
+/// earlier), or every change up to `lsn` is durable. An `Lsn` from another
+/// journal could name a change never appended here, so the wait is for
+/// `lsn` or the last change appended, whichever is first: waiting for a
+/// change that will never come would never end.
+fn settled(st: &State, lsn: Lsn) -> Option<Result<(), JournalError>> {
+    if let Some(cause) = &st.failed {
+        return Some(Err(JournalError::Failed(Arc::clone(cause))));
+    }
+    (st.durable >= lsn.0.min(st.appended)).then_some(Ok(()))
+}
+
 impl Journal {
     /// Records a change the ledger just made; call it under the ledger's
     /// lock, right after the change, so the journal's order is the
@@ -209,13 +221,8 @@ impl Journal {
     pub fn wait_durable(&self, lsn: Lsn) -> Result<(), JournalError> {
         let mut st = self.lock_state();
         loop {
-            if let Some(cause) = &st.failed {
-                return Err(JournalError::Failed(Arc::clone(cause)));
-            }
-            // An Lsn from another journal could name a change never
-            // appended here; waiting for it would never end.
-            if st.durable >= lsn.0.min(st.appended) {
-                return Ok(());
+            if let Some(settled) = settled(&st, lsn) {
+                return settled;
             }
             if st.flushing {
                 st = self
@@ -250,11 +257,7 @@ impl Journal {
     ///
     /// [`JournalError::Failed`] if the journal failed, now or earlier.
     pub fn close(&self) -> Result<(), JournalError> {
-        let compactor = self
-            .compactor
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let compactor = self.take_compactor();
         if let Some(handle) = compactor {
             // The compactor returns its errors through the journal's state;
             // a panic there is a bug, and leaves the old journal in use.
@@ -296,11 +299,7 @@ impl Journal {
     /// answers a change only once it is durable).
     pub fn close_by(self: &Arc<Self>, deadline: std::time::Instant) -> Result<(), JournalError> {
         let started = std::time::Instant::now();
-        let compactor = self
-            .compactor
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let compactor = self.take_compactor();
         if let Some(handle) = compactor {
             // JoinHandle has no timed join: poll until it has returned.
             while !handle.is_finished() && std::time::Instant::now() < deadline {
@@ -328,11 +327,8 @@ impl Journal {
         }
         let mut st = self.lock_state();
         loop {
-            if let Some(cause) = &st.failed {
-                return Err(JournalError::Failed(Arc::clone(cause)));
-            }
-            if st.durable >= target.0.min(st.appended) {
-                return Ok(());
+            if let Some(settled) = settled(&st, target) {
+                return settled;
             }
             let now = std::time::Instant::now();
             if now >= deadline {
@@ -349,6 +345,14 @@ impl Journal {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+    }
+
+    /// The running (or finished, not yet joined) compaction's thread.
+    fn take_compactor(&self) -> Option<std::thread::JoinHandle<()>> {
+        self.compactor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     /// Records the first failure and wakes every waiter; returns the cause.
