@@ -10,7 +10,7 @@
 #[path = "support/server.rs"]
 mod server_support;
 
-use std::sync::{mpsc, Barrier};
+use std::sync::Barrier;
 use std::thread;
 
 use guichet::server::{Dispatch, Server};
@@ -18,26 +18,15 @@ use guichet::sysv::{Queue, SendFlags};
 use guichet::ClientError;
 use serial_test::serial;
 
-use server_support::{stop, tag, wait_until, PATIENCE, PATIENCE_MS};
+use server_support::{hold_ledger, stop, tag, wait_until, PATIENCE, PATIENCE_MS};
 
 /// Runs `while_locked` while another thread holds the server's ledger, so
 /// that every request the server takes waits.
 fn with_server_paused<R>(server: &Server, while_locked: impl FnOnce() -> R) -> R {
     thread::scope(|s| {
-        let (locked_tx, locked_rx) = mpsc::channel();
-        let (release_tx, release_rx) = mpsc::channel::<()>();
-        let holder = s.spawn(move || {
-            server
-                .with_ledger(move |_| {
-                    locked_tx.send(()).unwrap();
-                    release_rx.recv().unwrap();
-                })
-                .unwrap();
-        });
-        locked_rx.recv().unwrap();
+        let hold = hold_ledger(s, server);
         let result = while_locked();
-        release_tx.send(()).unwrap();
-        holder.join().unwrap();
+        hold.release();
         result
     })
 }
@@ -108,18 +97,7 @@ fn late_replies_on_many_tags_never_answer_the_wrong_call() {
     // every slot a stale reply waits on: each must skip it for its own.
     let client = server.client().with_timeout_ms(PATIENCE_MS);
     thread::scope(|s| {
-        let (locked_tx, locked_rx) = mpsc::channel();
-        let (release_tx, release_rx) = mpsc::channel::<()>();
-        let server = &server;
-        let holder = s.spawn(move || {
-            server
-                .with_ledger(move |_| {
-                    locked_tx.send(()).unwrap();
-                    release_rx.recv().unwrap();
-                })
-                .unwrap();
-        });
-        locked_rx.recv().unwrap();
+        let hold = hold_ledger(s, &server);
         let calls: Vec<_> = (0..threads as u64)
             .map(|t| {
                 s.spawn(move || {
@@ -129,8 +107,7 @@ fn late_replies_on_many_tags_never_answer_the_wrong_call() {
             })
             .collect();
         assert!(wait_until(PATIENCE, || server.stats().received == 2 * threads as u64));
-        release_tx.send(()).unwrap();
-        holder.join().unwrap();
+        hold.release();
         for call in calls {
             call.join().unwrap();
         }

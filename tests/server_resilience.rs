@@ -20,9 +20,9 @@ use guichet::{Client, ClientError};
 use serial_test::serial;
 
 use server_support::{
-    assert_invariants, assert_queue_gone, count_panics, dead_pid, guichet, keyed_server, panics,
-    scale, send_raw, stop, tag, take_message, threads_named, wait_until, RawRequest, ServeProcess,
-    MODES, PATIENCE, PATIENCE_MS,
+    assert_invariants, assert_queue_gone, count_panics, dead_pid, guichet, hold_ledger,
+    keyed_server, panics, scale, send_raw, stop, tag, take_message, threads_named, wait_until,
+    RawRequest, ServeProcess, MODES, PATIENCE, PATIENCE_MS,
 };
 
 /// Live calls made while something else loads the server (at most `calls`,
@@ -62,17 +62,7 @@ fn replies_left_by_dead_clients_are_purged_and_live_clients_still_answered() {
         // process's first slot).
         let cli_clients = 12;
         let dead_children: Vec<u32> = thread::scope(|s| {
-            let (locked_tx, locked_rx) = mpsc::channel();
-            let (release_tx, release_rx) = mpsc::channel::<()>();
-            let holder = s.spawn(|| {
-                server
-                    .with_ledger(move |_| {
-                        locked_tx.send(()).unwrap();
-                        release_rx.recv().unwrap();
-                    })
-                    .unwrap();
-            });
-            locked_rx.recv().unwrap();
+            let hold = hold_ledger(s, &server);
             let children: Vec<_> = (0..cli_clients)
                 .map(|_| {
                     guichet()
@@ -93,8 +83,7 @@ fn replies_left_by_dead_clients_are_purged_and_live_clients_still_answered() {
             }
             // Pool and sequential modes hold some requests in the queue
             // rather than in flight: they are answered after the release.
-            release_tx.send(()).unwrap();
-            holder.join().unwrap();
+            hold.release();
             pids
         });
         assert!(

@@ -15,8 +15,8 @@ use guichet::wire::REQUEST_MTYPE;
 use guichet::{ClientError, Status};
 
 use server_support::{
-    assert_accounted, assert_queue_gone, recv_reply, send_raw, stop, tag, try_recv_reply,
-    wait_until, RawRequest, MODES, PATIENCE, PATIENCE_MS,
+    assert_accounted, assert_queue_gone, hold_ledger, recv_reply, send_raw, stop, tag,
+    try_recv_reply, wait_until, RawRequest, MODES, PATIENCE, PATIENCE_MS,
 };
 
 /// Requests a mode holds in flight when the ledger is locked, with
@@ -51,18 +51,7 @@ fn in_flight_requests_finish_and_queued_ones_get_shutting_down() {
         let in_flight = in_flight_when_locked(mode);
         let (results_tx, results_rx) = mpsc::channel();
         thread::scope(|s| {
-            let (locked_tx, locked_rx) = mpsc::channel();
-            let (release_tx, release_rx) = mpsc::channel::<()>();
-            let server = &server;
-            let holder = s.spawn(move || {
-                server
-                    .with_ledger(move |_| {
-                        locked_tx.send(()).unwrap();
-                        release_rx.recv().unwrap();
-                    })
-                    .unwrap();
-            });
-            locked_rx.recv().unwrap();
+            let hold = hold_ledger(s, &server);
             for _ in 0..calls {
                 let results_tx = results_tx.clone();
                 s.spawn(move || results_tx.send(client.reserve(1, 1)).unwrap());
@@ -89,8 +78,7 @@ fn in_flight_requests_finish_and_queued_ones_get_shutting_down() {
                     );
                 }
             }
-            release_tx.send(()).unwrap();
-            holder.join().unwrap();
+            hold.release();
         });
         let stats = server.wait().unwrap();
         let results: Vec<_> = results_rx.try_iter().collect();

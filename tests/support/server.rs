@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Once;
+use std::sync::{mpsc, Once};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -489,4 +489,53 @@ pub fn threads_named(prefix: &str) -> usize {
         .filter_map(|task| std::fs::read_to_string(task.path().join("comm")).ok())
         .filter(|name| name.trim_end().starts_with(prefix))
         .count()
+}
+
+/// `server`'s ledger lock, held by a thread of scope `s` from the return of
+/// [`hold_ledger`] until [`LedgerHold::release`] (or drop): requests then
+/// pile up in flight, in a known state, without any sleep.
+pub struct LedgerHold<'scope> {
+    release: mpsc::Sender<()>,
+    holder: Option<thread::ScopedJoinHandle<'scope, ()>>,
+}
+
+/// Takes `server`'s ledger lock in a new thread of `s`; returns once it is
+/// held.
+pub fn hold_ledger<'scope, 'env>(
+    s: &'scope thread::Scope<'scope, 'env>,
+    server: &'env Server,
+) -> LedgerHold<'scope> {
+    let (locked_tx, locked_rx) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let holder = s.spawn(move || {
+        server
+            .with_ledger(move |_| {
+                locked_tx.send(()).unwrap();
+                // A dropped sender releases too.
+                let _ = release_rx.recv();
+            })
+            .unwrap();
+    });
+    locked_rx.recv().unwrap();
+    LedgerHold {
+        release,
+        holder: Some(holder),
+    }
+}
+
+impl LedgerHold<'_> {
+    /// Releases the lock and waits for the holding thread.
+    pub fn release(self) {}
+}
+
+impl Drop for LedgerHold<'_> {
+    fn drop(&mut self) {
+        let _ = self.release.send(());
+        if let Some(holder) = self.holder.take() {
+            let joined = holder.join();
+            if !thread::panicking() {
+                joined.unwrap();
+            }
+        }
+    }
 }
