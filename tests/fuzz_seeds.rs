@@ -12,10 +12,12 @@
 //! short sessions that drive the server and the ledger through every status.
 //! The test also checks that they do reach all of that.
 
+#[path = "support/ids.rs"]
+mod ids;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::fs;
-use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use guichet::codec::Field;
@@ -27,31 +29,16 @@ use guichet::wire::{
     OP_RESERVE, SERVER_BOOKING_BIT, VERSION,
 };
 use guichet::{
-    decode_request, BookingId, ClientBookingId, EventId, Operation, Reply, ReplyTo, Request,
-    RequestId, Status, Violation,
+    decode_request, BookingId, Operation, Reply, ReplyTo, Request, RequestId, Status, Violation,
 };
 use zerocopy::IntoBytes;
 
 const REGENERATE: &str = "GUICHET_REGENERATE_SEEDS";
 
+use ids::{client, event, qty, server};
+
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
-}
-
-fn event(raw: u32) -> EventId {
-    EventId::new(raw).expect("non-zero event")
-}
-
-fn qty(raw: u32) -> NonZeroU32 {
-    NonZeroU32::new(raw).expect("non-zero quantity")
-}
-
-fn client(raw: u64) -> ClientBookingId {
-    ClientBookingId::new(raw).expect("valid client id")
-}
-
-fn server(n: u64) -> BookingId {
-    BookingId::server(n).expect("valid server id")
 }
 
 fn query(e: u32) -> Operation {

@@ -4,33 +4,20 @@
 //! SHUTTING_DOWN is produced by the server (a later issue); here it is only
 //! encoded and decoded.
 
-use std::num::NonZeroU32;
+#[path = "support/ids.rs"]
+mod ids;
 
 use guichet::codec::{Answer, Field, Op};
 use guichet::ledger::{BookingState, Change};
 use guichet::wire::{MAGIC, VERSION};
 use guichet::{
-    decode_reply, decode_request, BookingId, ClientBookingId, EventId, Ledger, Operation, Reply,
-    ReplyTo, Request, RequestId, Status, Violation,
+    decode_reply, decode_request, BookingId, EventId, Ledger, Operation, Reply, ReplyTo, Request,
+    RequestId, Status, Violation,
 };
 
+use ids::{client, event, qty, server};
+
 const TAG: RequestId = RequestId(0xfeed);
-
-fn event(raw: u32) -> EventId {
-    EventId::new(raw).expect("non-zero event id")
-}
-
-fn qty(raw: u32) -> NonZeroU32 {
-    NonZeroU32::new(raw).expect("non-zero quantity")
-}
-
-fn client(raw: u64) -> ClientBookingId {
-    ClientBookingId::new(raw).expect("valid client id")
-}
-
-fn server(n: u64) -> BookingId {
-    BookingId::server(n).expect("valid server id")
-}
 
 /// A ledger with "A" of 5 seats and "B" of 2.
 fn ledger() -> Ledger {
