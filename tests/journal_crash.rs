@@ -8,6 +8,9 @@
 //! `GUICHET_CRASH_CYCLES` sets the number of cycles (default 20),
 //! `GUICHET_CRASH_SEED` the seed (printed, so a failure replays).
 
+#[path = "support/rng.rs"]
+mod rng;
+
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -18,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use guichet::sysv::{ftok, Key, Queue};
 use guichet::{Client, ClientError};
+use rng::{seed_from_env_or_clock, Rng};
 
 const DEFAULT_CYCLES: u64 = 20;
 const CLIENTS: u64 = 4;
@@ -28,21 +32,6 @@ const MAX_BOOKINGS: usize = guichet::ledger::MAX_BOOKINGS_LIMIT;
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Generous: the machine may be loaded, and no test waits on it normally.
 const CALL_TIMEOUT_MS: u32 = 10_000;
-
-/// xorshift64*, seeded per run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// What the clients were told, and what they could not learn.
 #[derive(Default)]
@@ -163,7 +152,7 @@ impl Drop for Guard {
 
 /// One client: books and cancels until the server stops answering.
 fn client_loop(client: Client, ids: &AtomicU64, seed: u64) -> Log {
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let mut log = Log::default();
     let mut mine: Vec<u64> = Vec::new();
     let mut my_server: Vec<u64> = Vec::new();
@@ -321,16 +310,9 @@ fn acknowledged_bookings_survive_sigkill() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_CYCLES);
-    let seed: u64 = std::env::var("GUICHET_CRASH_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
+    let seed = seed_from_env_or_clock("GUICHET_CRASH_SEED");
     eprintln!("crash loop: {cycles} cycles, GUICHET_CRASH_SEED={seed}");
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("journal");
     let key_file = dir.path().join("key");
@@ -393,7 +375,7 @@ fn acknowledged_bookings_survive_sigkill() {
         }
         guard.start(&journal);
         let client = guard.ready();
-        let mut sampler = Rng(rng.next() | 1);
+        let mut sampler = Rng::new(rng.next_u64());
         verify(&client, &mut log, &recent, &mut || sampler.below(50) == 0);
     }
     // Everything, once more, then a last crash and restart.

@@ -6,6 +6,9 @@
 #[path = "support/server.rs"]
 mod server_support;
 
+#[path = "support/rng.rs"]
+mod rng;
+
 use std::collections::BTreeMap;
 use std::thread;
 
@@ -13,6 +16,7 @@ use guichet::server::{Dispatch, Server};
 use guichet::sysv::{Queue, MAX_BODY_BYTES};
 use guichet::wire::{MAGIC, VERSION};
 use guichet::Status;
+use rng::Rng;
 
 use server_support::{
     assert_invariants, fresh_tag, recv_reply, scale, send_raw, snapshot, stop, take_message,
@@ -258,28 +262,12 @@ fn reply_to_the_servers_own_pid_is_answered_there() {
     }
 }
 
-/// xorshift64*: reproducible bytes without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 #[test]
 fn random_bytes_are_answered_or_dropped_as_the_spec_says() {
     let count = scale(1_500, 20_000);
     for (m, mode) in MODES.into_iter().enumerate() {
         let seed = 0x5eed_0000 + m as u64;
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let server = Server::builder()
             .event("E", 5)
             .dispatch(mode)
@@ -294,7 +282,7 @@ fn random_bytes_are_answered_or_dropped_as_the_spec_says() {
                 1 => 40,
                 _ => rng.below(80),
             } as usize;
-            let mut body: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            let mut body: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
             // Half get the right magic, and then mostly our tag, so that
             // the answerable path is exercised too; the framing is then
             // broken on purpose (well-formed requests are tested elsewhere).

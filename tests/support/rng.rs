@@ -1,5 +1,9 @@
 //! A tiny seeded PRNG (splitmix64) for workloads and generated histories:
 //! reproducible from a printed seed, and no dependency for so little.
+//!
+//! Also included alone, with `#[path = "support/rng.rs"] mod rng;`, by
+//! suites that need nothing else of `support`.
+#![allow(dead_code)]
 
 /// splitmix64: a 64-bit state, one add and a finaliser per draw.
 #[derive(Clone, Debug)]
