@@ -246,12 +246,14 @@ fn report(stats: &Stats) {
         .map(|s| format!("{s}={}", stats.replies(*s)))
         .collect();
     err(format_args!(
-        "guichet: stopped; {} received, replies [{}], {} dropped, {} purged, {} abandoned, peak {} in flight",
+        "guichet: stopped; {} received, replies [{}], {} dropped, {} purged, {} abandoned, {} withheld, {} deferred, peak {} in flight",
         stats.received,
         statuses.join(" "),
         stats.dropped,
         stats.replies_purged,
         stats.replies_abandoned,
+        stats.replies_withheld,
+        stats.replies_deferred,
         stats.peak_in_flight
     ));
     if let Some(journal) = &stats.journal {

@@ -237,6 +237,7 @@ impl JournalStats {
 
 #[derive(Default)]
 struct Counters {
+    /// Also the number of the last change appended: see `appended()`.
     changes_appended: AtomicU64,
     changes_synced: AtomicU64,
     fsyncs: AtomicU64,

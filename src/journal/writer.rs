@@ -159,17 +159,18 @@ impl Journal {
         st.appended += 1;
         let lsn = st.appended;
         st.pending.push_back((lsn, *change));
-        self.counters
-            .changes_appended
-            .fetch_add(1, Ordering::Relaxed);
+        // Under the state lock, so it moves in step with `st.appended`:
+        // `appended()` reads it without the lock.
+        self.counters.changes_appended.store(lsn, Ordering::Release);
         Ok(Lsn(lsn))
     }
 
     /// The number of the last change appended. A reply that read the
     /// ledger waits for it (taken under the ledger lock) so it never shows
-    /// a change that is not durable yet.
+    /// a change that is not durable yet. Lock-free: every read-only request
+    /// asks, under the ledger lock.
     pub fn appended(&self) -> Lsn {
-        Lsn(self.lock_state().appended)
+        Lsn(self.counters.changes_appended.load(Ordering::Acquire))
     }
 
     /// The number of the last change known to be on disk. Lock-free: a

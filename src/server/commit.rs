@@ -43,10 +43,12 @@ use super::error::ServerError;
 use super::reply::send_reply;
 use super::shared::Shared;
 
-/// Most replies waiting for the disk at once. Above the most requests a
-/// server can have in flight ([`super::MAX_IN_FLIGHT_LIMIT`]), so a
-/// thread-per-request server at its limit is never held up here; a pool
-/// meets it only if the disk falls far behind.
+/// Most replies waiting for the disk at once. A worker (a thread-per-request
+/// thread, or a pool worker) that queues its reply here frees its in-flight
+/// slot and is done, so this, not `max_in_flight`, bounds the requests a
+/// journaled server has taken and not yet answered (plus those being
+/// processed). A worker that finds it full waits, which holds its slot:
+/// back-pressure reaches the receive loops, then the queue.
 pub const MAX_DEFERRED_REPLIES: usize = 8192;
 
 /// How often an idle commit thread looks for a journal failure that no
@@ -121,9 +123,7 @@ impl CommitQueue {
             }
             let now = Instant::now();
             if now >= deadline {
-                let dropped = st.queue.len() as u64;
-                st.queue.clear();
-                st.closed = true;
+                let dropped = close(&mut st);
                 drop(st);
                 shared.counters.withheld(dropped);
                 self.room.notify_all();
@@ -162,8 +162,11 @@ pub(crate) fn reply_when_durable(shared: &Shared, to: ReplyTo, reply: &Reply, ls
         return send_reply(shared, to, reply);
     }
     let commit = &shared.commit;
+    // A hint (the flush may start or end right after), read before the
+    // commit lock so that the journal's lock is never taken under it.
+    let disk_idle = !journal.is_flushing();
     let mut st = commit.lock();
-    if st.idle && st.queue.is_empty() && !st.closed && !journal.is_flushing() {
+    if st.idle && st.queue.is_empty() && !st.closed && disk_idle {
         // Nothing else waits for the disk: lead the group commit here. A
         // worker blocked in an fsync is what the commit thread exists to
         // avoid, but only while others have requests to serve; under load
@@ -240,9 +243,7 @@ pub(crate) fn commit_loop(shared: &Shared) {
         // and whatever else was appended meanwhile rides along.
         if let Err(error) = journal.wait_durable(journal.appended()) {
             let mut st = commit.lock();
-            let dropped = st.queue.len() as u64;
-            st.queue.clear();
-            st.closed = true;
+            let dropped = close(&mut st);
             shared.counters.withheld(dropped);
             shared.fail(ServerError::Journal(error));
             return finish(shared, st);
@@ -289,13 +290,20 @@ impl Drop for PanicGuard<'_> {
         }
         let shared = self.0;
         let mut st = shared.commit.lock();
-        let dropped = st.queue.len() as u64;
-        st.queue.clear();
-        st.closed = true;
+        let dropped = close(&mut st);
         finish(shared, st);
         shared.counters.withheld(dropped);
         shared.fail(ServerError::CommitPanicked);
     }
+}
+
+/// Sends nothing more: empties the queue and returns how many replies it
+/// held, for the caller to count as withheld.
+fn close(st: &mut State) -> u64 {
+    let dropped = st.queue.len() as u64;
+    st.queue.clear();
+    st.closed = true;
+    dropped
 }
 
 /// Marks the commit thread as returned and wakes whoever waits for it.

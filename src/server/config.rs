@@ -65,7 +65,11 @@ pub enum Dispatch {
     #[default]
     ThreadPerRequest,
     /// `n` long-lived workers, each receiving from the queue itself: at most
-    /// `n` requests in flight, whatever `max_in_flight` says.
+    /// `n` requests being processed, whatever `max_in_flight` says. With a
+    /// journal, a worker that has queued its reply for the commit thread
+    /// goes back to receiving, so up to
+    /// [`MAX_DEFERRED_REPLIES`](super::MAX_DEFERRED_REPLIES) more may be
+    /// waiting for the disk.
     Pool(usize),
     /// One thread receives, applies and replies: the baseline.
     Sequential,
@@ -177,7 +181,9 @@ pub struct Limits {
     /// Requests in flight at once in [`Dispatch::ThreadPerRequest`], each a
     /// thread; 1 to [`MAX_IN_FLIGHT_LIMIT`]. The other modes check it but
     /// do not use it: their receive loops (`n` workers, or one) bound what
-    /// is in flight.
+    /// is in flight. With a journal, a request whose reply waits for the
+    /// disk has left flight: [`MAX_DEFERRED_REPLIES`](super::MAX_DEFERRED_REPLIES)
+    /// bounds those.
     pub max_in_flight: usize,
     /// Bookings the ledger holds, cancelled ones included; 1 to
     /// [`MAX_BOOKINGS_LIMIT`](crate::ledger::MAX_BOOKINGS_LIMIT).

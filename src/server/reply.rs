@@ -373,7 +373,8 @@ fn take_all(shared: &Shared, to: ReplyTo, buf: &mut MessageBuf) -> u64 {
 pub(crate) fn send_reply(shared: &Shared, to: ReplyTo, reply: &Reply) {
     let body = reply.encode();
     // Set at the first full-queue answer: the common reply, sent at the
-    // first try, has no use for a deadline and skips the clock read.
+    // first try, has no use for a deadline (its send time is still read,
+    // for the stale-reply sweep).
     let mut deadline = None;
     let mut pause = FIRST_PAUSE;
     let mut waiting = None;

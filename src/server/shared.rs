@@ -34,7 +34,13 @@ pub(crate) struct Shared {
     /// the state lock just to read it.
     stopping: AtomicBool,
     state: Mutex<State>,
+    /// In-flight slots, receive loops and stops: what `acquire` and
+    /// `wait_idle` wait for.
     changed: Condvar,
+    /// Stops only: what `Server::wait` waits on for the server's whole life,
+    /// kept apart so that it is not a waiter every finished request must
+    /// notify.
+    stopped: Condvar,
 }
 
 #[derive(Default)]
@@ -67,6 +73,7 @@ impl Shared {
                 ..State::default()
             }),
             changed: Condvar::new(),
+            stopped: Condvar::new(),
         }
     }
 
@@ -147,6 +154,7 @@ impl Shared {
         self.stopping.store(true, Ordering::Release);
         drop(state);
         self.changed.notify_all();
+        self.stopped.notify_all();
     }
 
     /// Sets the time by which the shutdown under way must be over; replies
@@ -181,7 +189,10 @@ impl Shared {
     pub(crate) fn wait_for_stop(&self) {
         let mut state = self.lock_state();
         while !state.stopping {
-            state = self.wait(state);
+            state = self
+                .stopped
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
         }
     }
 
