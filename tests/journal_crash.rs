@@ -229,12 +229,27 @@ fn verify(
     recent: &HashSet<u64>,
     sample: &mut impl FnMut() -> bool,
 ) {
+    // Seats left per event, tracked through every answer: an acknowledged
+    // booking's retry must leave them as they are. A retry that books seats
+    // means the booking was gone and was just made anew: lost.
+    let mut left: HashMap<u32, u32> = (1..=EVENTS.len() as u32)
+        .map(|event| (event, client.query(event).unwrap().remaining))
+        .collect();
+    let still_there = |id: u64, r: &guichet::client::Receipt, what: &str| {
+        let event = r.event.get();
+        assert_eq!(
+            r.remaining, left[&event],
+            "{what} {id} was gone: its retry booked {} seat(s) anew",
+            r.quantity
+        );
+    };
     for (id, (event, quantity)) in log.active.clone() {
         if recent.contains(&id) || sample() {
             let r = client
                 .reserve_with_id(event, quantity, id)
                 .unwrap_or_else(|e| panic!("acknowledged booking {id} lost: {e}"));
             assert_eq!(r.quantity, quantity, "booking {id}");
+            still_there(id, &r, "acknowledged booking");
         }
     }
     for (id, (event, quantity)) in log.cancelled.clone() {
@@ -246,8 +261,12 @@ fn verify(
         }
     }
     for (id, (event, quantity)) in std::mem::take(&mut log.cancel_unknown) {
+        // Its booking was acknowledged; only the cancel is in doubt.
         match client.reserve_with_id(event, quantity, id) {
-            Ok(_) => log.active.insert(id, (event, quantity)),
+            Ok(r) => {
+                still_there(id, &r, "booking (cancel unanswered)");
+                log.active.insert(id, (event, quantity))
+            }
             Err(ClientError::BookingCancelled { .. }) => {
                 log.cancelled.insert(id, (event, quantity))
             }
@@ -258,24 +277,26 @@ fn verify(
         // Survived or not, it exists once this is answered OK.
         let r = client.reserve_with_id(event, quantity, id).unwrap();
         assert_eq!(r.quantity, quantity);
+        left.insert(event, r.remaining);
         log.active.insert(id, (event, quantity));
     }
-    for id in std::mem::take(&mut log.server_cancel_unknown) {
+    let mut cancel_server = |id: u64, quantity: u32, what: &str| {
+        // Cancelling proves it exists with its quantity.
         let r = client
             .cancel(id)
-            .unwrap_or_else(|e| panic!("server booking {id:#x} lost: {e}"));
-        assert_eq!(r.quantity, log.server[&id].1);
+            .unwrap_or_else(|e| panic!("{what} {id:#x} lost: {e}"));
+        assert_eq!(r.quantity, quantity, "{what} {id:#x}");
+        left.insert(r.event.get(), r.remaining);
+    };
+    for id in std::mem::take(&mut log.server_cancel_unknown) {
+        cancel_server(id, log.server[&id].1, "server booking");
         if let Some(b) = log.server.get_mut(&id) {
             b.2 = true;
         }
     }
     for (id, (_, quantity, cancelled)) in log.server.clone() {
         if !cancelled && (recent.contains(&id) || sample()) {
-            // Cancelling proves it exists with its quantity.
-            let r = client
-                .cancel(id)
-                .unwrap_or_else(|e| panic!("acknowledged server booking {id:#x} lost: {e}"));
-            assert_eq!(r.quantity, quantity, "server booking {id:#x}");
+            cancel_server(id, quantity, "acknowledged server booking");
             if let Some(b) = log.server.get_mut(&id) {
                 b.2 = true;
             }
