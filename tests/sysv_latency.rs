@@ -122,8 +122,10 @@ fn measure(mode: Mode, work: Work, rounds: usize) -> Result<(Duration, Duration)
 #[test]
 fn both_receive_modes_complete_round_trips() -> Result<(), SysvError> {
     for mode in [Mode::Blocking, Mode::Polling] {
-        let (p50, p99) = measure(mode, Work::Spin(Duration::ZERO), 20)?;
-        assert!(p50 <= p99);
+        // The check is that every round trip completes (an error fails it);
+        // a measured time of zero would mean nothing was timed.
+        let (p50, _) = measure(mode, Work::Spin(Duration::ZERO), 20)?;
+        assert!(p50 > Duration::ZERO, "{mode:?}");
     }
     Ok(())
 }
