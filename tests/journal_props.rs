@@ -217,13 +217,16 @@ proptest! {
         // A dry run counts the operations, then the real one is cut.
         let dry = SimDisk::new();
         let base = dry.changes();
-        let _ = run_until_cut(&dry, &config, &ops, compact_every, group);
+        let dry_run = run_until_cut(&dry, &config, &ops, compact_every, group);
+        prop_assert!(!dry_run.cut_short, "the run failed with the power on");
         let total = dry.changes() - base;
         let disk = SimDisk::new();
         let n = 1 + (cut_fraction * total as f64) as u64;
         disk.cut_power_before(n, seed, mode);
         let run = run_until_cut(&disk, &config, &ops, compact_every, group);
-        let after = disk.after_cut().unwrap_or_else(|| disk.crash(seed, mode));
+        let cut = disk.after_cut();
+        prop_assert!(!run.cut_short || cut.is_some(), "the run failed before the power cut");
+        let after = cut.unwrap_or_else(|| disk.crash(seed, mode));
         check_recovery(&after, &config, &run, mode)?;
     }
 }
@@ -246,13 +249,16 @@ proptest! {
     ) {
         let dry = SimDisk::new();
         let base = dry.changes();
-        let _ = run_until_cut(&dry, &config, &ops, None, group);
+        let dry_run = run_until_cut(&dry, &config, &ops, None, group);
+        prop_assert!(!dry_run.cut_short, "the run failed with the power on");
         let total = dry.changes() - base;
         let disk = SimDisk::new();
         let n = 1 + (cut_fraction * total as f64) as u64;
         disk.cut_power_before(n, seed, CrashMode::Scrambled);
         let run = run_until_cut(&disk, &config, &ops, None, group);
-        let after = disk.after_cut().unwrap_or_else(|| disk.crash(seed, CrashMode::Scrambled));
+        let cut = disk.after_cut();
+        prop_assert!(!run.cut_short || cut.is_some(), "the run failed before the power cut");
+        let after = cut.unwrap_or_else(|| disk.crash(seed, CrashMode::Scrambled));
         check_recovery(&after, &config, &run, CrashMode::Scrambled)?;
     }
 }
@@ -263,6 +269,8 @@ proptest! {
 struct Run {
     changes: Vec<(u64, Change)>,
     acknowledged: u64,
+    /// An error stopped it: only the power cut may cause one.
+    cut_short: bool,
 }
 
 fn run_until_cut(
@@ -274,6 +282,7 @@ fn run_until_cut(
 ) -> Run {
     let mut run = Run::default();
     let Ok(opened) = open(disk, config) else {
+        run.cut_short = true;
         return run;
     };
     let (journal, ledger) = (opened.journal, Mutex::new(opened.ledger));
@@ -286,7 +295,10 @@ fn run_until_cut(
                         run.changes.push((lsn.get(), change));
                         lsn
                     }
-                    Err(_) => return run,
+                    Err(_) => {
+                        run.cut_short = true;
+                        return run;
+                    }
                 },
                 None => journal.appended(),
             }
@@ -299,9 +311,13 @@ fn run_until_cut(
         }
         match journal.wait_durable(lsn) {
             Ok(()) => run.acknowledged = run.acknowledged.max(lsn.get()),
-            Err(_) => return run,
+            Err(_) => {
+                run.cut_short = true;
+                return run;
+            }
         }
         if compact_every.is_some_and(|k| i % k == k - 1) && journal.compact(&ledger).is_err() {
+            run.cut_short = true;
             return run;
         }
     }
@@ -379,7 +395,10 @@ fn roomy_config() -> impl Strategy<Value = LedgerConfig> {
 /// compactions, and the power is cut at some point among their operations.
 fn threaded_run(disk: &SimDisk, config: &LedgerConfig, ops: &[Operation], threads: usize) -> Run {
     let Ok(opened) = open(disk, config) else {
-        return Run::default();
+        return Run {
+            cut_short: true,
+            ..Run::default()
+        };
     };
     let journal = Arc::new(opened.journal);
     let ledger = Mutex::new(opened.ledger);
@@ -397,26 +416,27 @@ fn threaded_run(disk: &SimDisk, config: &LedgerConfig, ops: &[Operation], thread
                                     run.lock().unwrap().changes.push((lsn.get(), change));
                                     lsn
                                 }
-                                Err(_) => return,
+                                Err(_) => return run.lock().unwrap().cut_short = true,
                             },
                             None => journal.appended(),
                         }
                     };
                     if journal.wait_durable(lsn).is_err() {
-                        return;
+                        return run.lock().unwrap().cut_short = true;
                     }
                     let mut r = run.lock().unwrap();
                     r.acknowledged = r.acknowledged.max(lsn.get());
                     drop(r);
                     if journal.compact_if_due(ledger).is_err() {
-                        return;
+                        return run.lock().unwrap().cut_short = true;
                     }
                 }
             });
         }
     });
-    let _ = journal.close();
-    run.into_inner().unwrap()
+    let mut run = run.into_inner().unwrap();
+    run.cut_short |= journal.close().is_err();
+    run
 }
 
 proptest! {
@@ -441,7 +461,9 @@ proptest! {
         let n = 1 + (cut_fraction * 2.0 * ops.len() as f64) as u64;
         disk.cut_power_before(n, seed, mode);
         let run = threaded_run(&disk, &config, &ops, threads);
-        let after = disk.after_cut().unwrap_or_else(|| disk.crash(seed, mode));
+        let cut = disk.after_cut();
+        prop_assert!(!run.cut_short || cut.is_some(), "the run failed before the power cut");
+        let after = cut.unwrap_or_else(|| disk.crash(seed, mode));
         check_recovery(&after, &config, &run, mode)?;
     }
 }
