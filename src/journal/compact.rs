@@ -28,7 +28,7 @@ use crate::ledger::{BookingState, Ledger};
 
 use super::error::JournalError;
 use super::record::{self, Header, MAX_SNAPSHOT_BOOKINGS_PER_RECORD};
-use super::storage::{Dir, Storage};
+use super::storage::{unwind_to_error, Dir, Storage};
 use super::writer::{compact_at, Retained};
 use super::Journal;
 
@@ -228,15 +228,8 @@ impl Journal {
         // A panicking `Storage` before the swap (which catches its own)
         // leaves the old journal whole: abandon, and clear `compacting`
         // so that a later compaction can still bound the journal.
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let result = unwind_to_error("compaction", &self.aside_name, Stop::Abandoned, || {
             self.install_steps(image, after)
-        }))
-        .unwrap_or_else(|_| {
-            Err(Stop::Abandoned(JournalError::Io {
-                op: "compaction",
-                name: self.aside_name.clone(),
-                source: std::io::Error::other("the storage panicked while writing a snapshot"),
-            }))
         });
         self.finish(result)
     }
@@ -268,15 +261,8 @@ impl Journal {
         drop(st);
         // As in a flush: a panicking `Storage` must not leave `flushing`
         // set. Where the swap stopped is unknown, so the journal fails.
-        let swapped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let swapped = unwind_to_error("compaction", &self.name, Stop::Fatal, || {
             self.swap(aside, &image, &retained)
-        }))
-        .unwrap_or_else(|_| {
-            Err(Stop::Fatal(JournalError::Io {
-                op: "compaction",
-                name: self.name.clone(),
-                source: std::io::Error::other("the storage panicked while installing a snapshot"),
-            }))
         });
         let mut st = self.lock_state();
         st.flushing = false;

@@ -61,6 +61,25 @@ pub trait Storage: Send {
     fn truncate(&mut self, len: u64) -> io::Result<()>;
 }
 
+/// Runs `f`, which calls a [`Storage`] or [`Dir`]: the embedder's code,
+/// which may panic. A panic unwinding through the journal would leave its
+/// flags (a flush or compaction running) set and every waiter asleep, so it
+/// becomes an I/O error of `op` on `name` instead, passed through `wrap`.
+pub(crate) fn unwind_to_error<T, E>(
+    op: &'static str,
+    name: &str,
+    wrap: impl FnOnce(super::JournalError) -> E,
+    f: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(wrap(super::JournalError::Io {
+            op,
+            name: name.to_owned(),
+            source: io::Error::other("the storage panicked"),
+        }))
+    })
+}
+
 /// A held lock on a journal; dropping it releases the lock.
 pub type LockGuard = Box<dyn Any + Send + Sync>;
 

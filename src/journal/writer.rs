@@ -13,7 +13,7 @@ use super::compact::Image;
 use super::error::JournalError;
 use super::record;
 use super::replay::Scanned;
-use super::storage::Storage;
+use super::storage::{unwind_to_error, Storage};
 use super::{Journal, Lsn, COMPACT_GROWTH_FACTOR, MAX_BATCH_CHANGES, MAX_PENDING_CHANGES};
 
 /// Most changes a compaction in progress keeps aside (those synced to the
@@ -386,17 +386,12 @@ impl Journal {
         // here would leave `flushing` set, and every later waiter asleep
         // for ever; a panic fails the journal like an I/O error instead
         // (the batch's fate on disk is unknown, so nothing more is acked).
-        let result =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.write_batch(&batch)))
-                .unwrap_or_else(|_| {
-                    Err(JournalError::Io {
-                        op: "group commit",
-                        name: self.name.clone(),
-                        source: std::io::Error::other(
-                            "the storage panicked while writing or syncing",
-                        ),
-                    })
-                });
+        let result = unwind_to_error(
+            "group commit",
+            &self.name,
+            |e| e,
+            || self.write_batch(&batch),
+        );
         let mut st = self.lock_state();
         st.flushing = false;
         match result {
