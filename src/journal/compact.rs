@@ -251,8 +251,7 @@ impl Journal {
         let retained = match st.retained.take() {
             Some(r) if !r.overflowed => r,
             _ => {
-                return Err(Stop::Abandoned(JournalError::Backlog {
-                    pending: super::writer::MAX_RETAINED_CHANGES,
+                return Err(Stop::Abandoned(JournalError::CompactionOutpaced {
                     max: super::writer::MAX_RETAINED_CHANGES,
                 }))
             }

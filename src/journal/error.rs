@@ -107,6 +107,14 @@ pub enum JournalError {
         /// The limit.
         max: usize,
     },
+    /// A compaction was abandoned (the old journal stays in use) because
+    /// more changes were synced while it wrote its snapshot than it keeps
+    /// aside to append after it.
+    #[error("compaction abandoned: over {max} changes were synced while it ran")]
+    CompactionOutpaced {
+        /// The most changes a compaction keeps aside.
+        max: usize,
+    },
     /// [`Journal::close_by`](super::Journal::close_by) reached its deadline
     /// before the disk confirmed every change: an `fdatasync` (or a
     /// compaction) was still running. Those changes were never

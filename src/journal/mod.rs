@@ -103,8 +103,9 @@ pub const MAX_GROUP_COMMIT_DELAY_US: u32 = 10_000;
 /// Most changes written and synced in one batch.
 pub const MAX_BATCH_CHANGES: usize = 4096;
 /// Most changes waiting for the disk at once. The server never comes near
-/// it (each request in flight appends at most one change, and at most
-/// 4096 are in flight); past it, [`Journal::append`] fails.
+/// it (each request appends at most one change, and at most
+/// `MAX_DEFERRED_REPLIES` (8192) replies wait for the disk, plus those
+/// being processed); past it, [`Journal::append`] fails.
 pub const MAX_PENDING_CHANGES: usize = 1 << 16;
 
 /// What a journal is opened with: the configuration of a new journal, and
@@ -166,7 +167,7 @@ pub struct Recovery {
     pub snapshot_bookings: u64,
     /// Changes replayed after the snapshot.
     pub changes_replayed: u64,
-    /// A torn tail that was cut off.
+    /// A torn tail that was left out of the rewritten journal.
     pub torn_tail: Option<TornTail>,
     /// A compaction a crash interrupted left its file behind; it was removed.
     pub stale_compaction_removed: bool,
@@ -184,9 +185,9 @@ pub struct Recovery {
 /// [`Recovery::rewritten`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TornTail {
-    /// Where it started; the file was cut there.
+    /// Where it started: what came before it was replayed.
     pub offset: u64,
-    /// Bytes removed.
+    /// Bytes from there to the file's end, preallocated zeros included.
     pub bytes: u64,
 }
 
@@ -317,7 +318,7 @@ impl Journal {
     ///
     /// A new journal is written under another name, synced, renamed into
     /// place and its directory synced, so a journal never exists without
-    /// its header. An existing one is replayed: a torn tail is cut off (and
+    /// its header. An existing one is replayed: a torn tail is left out (and
     /// reported in [`Recovery`]); anything else wrong refuses. Whatever was
     /// replayed is durable when this returns: unless the file held only
     /// its snapshot, the replayed ledger is written as a new journal the

@@ -1,6 +1,6 @@
 //! Reading a journal back at start: the header, the snapshot, then every
 //! change, replayed onto a fresh ledger; and telling a torn tail (cut short
-//! by a crash: truncate it) from corruption (refuse to start).
+//! by a crash: leave it out) from corruption (refuse to start).
 
 use std::io;
 
