@@ -363,6 +363,20 @@ impl<'a> Fields<'a> {
     fn quantity(&mut self) -> Result<NonZeroU32, &'static str> {
         NonZeroU32::new(self.u32()?).ok_or("quantity 0")
     }
+    /// The fields of a change of `kind`, as `put_change` writes them.
+    fn change(&mut self, kind: u8) -> Result<Change, String> {
+        Ok(match kind {
+            KIND_RESERVED => Change::Reserved {
+                booking: self.booking()?,
+                event: self.event()?,
+                quantity: self.quantity()?,
+            },
+            KIND_CANCELLED => Change::Cancelled {
+                booking: self.booking()?,
+            },
+            other => return Err(format!("unknown change kind {other}")),
+        })
+    }
     fn end(&self) -> Result<(), &'static str> {
         if self.0.is_empty() {
             Ok(())
@@ -382,14 +396,7 @@ pub fn decode_payload(payload: &[u8]) -> Result<Payload, String> {
     let mut f = Fields(payload);
     let decoded = match f.u8()? {
         KIND_HEADER => Payload::Header(decode_header(&mut f)?),
-        KIND_RESERVED => Payload::Change(Change::Reserved {
-            booking: f.booking()?,
-            event: f.event()?,
-            quantity: f.quantity()?,
-        }),
-        KIND_CANCELLED => Payload::Change(Change::Cancelled {
-            booking: f.booking()?,
-        }),
+        kind @ (KIND_RESERVED | KIND_CANCELLED) => Payload::Change(f.change(kind)?),
         KIND_BATCH => {
             let count = f.u32()? as usize;
             if count == 0 || count > MAX_CHANGES_PER_BATCH {
@@ -397,17 +404,8 @@ pub fn decode_payload(payload: &[u8]) -> Result<Payload, String> {
             }
             let mut changes = Vec::with_capacity(count.min(f.0.len() / SMALLEST_CHANGE_BYTES));
             for _ in 0..count {
-                changes.push(match f.u8()? {
-                    KIND_RESERVED => Change::Reserved {
-                        booking: f.booking()?,
-                        event: f.event()?,
-                        quantity: f.quantity()?,
-                    },
-                    KIND_CANCELLED => Change::Cancelled {
-                        booking: f.booking()?,
-                    },
-                    other => return Err(format!("unknown change kind {other} in a batch")),
-                });
+                let kind = f.u8()?;
+                changes.push(f.change(kind)?);
             }
             Payload::Batch(changes)
         }
