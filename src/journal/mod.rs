@@ -370,11 +370,8 @@ impl Journal {
                         name: name.to_owned(),
                         source,
                     })?;
-                let image = compact::encode_image(&ledger);
-                let storage = compact::write_aside(&*dir, &aside_name, &image.bytes)?;
-                compact::rename_into_place(&*dir, &aside_name, name)?;
+                let file = install_new(&*dir, &aside_name, name, &ledger, compact_min_bytes)?;
                 recovery.created = true;
-                let file = FileState::new(storage, &image, compact_min_bytes);
                 (ledger, file)
             }
             Some(mut storage) => {
@@ -404,11 +401,9 @@ impl Journal {
                     || scanned.header.format_version != record::FORMAT_VERSION
                 {
                     drop(storage);
-                    let image = compact::encode_image(&scanned.ledger);
-                    let storage = compact::write_aside(&*dir, &aside_name, &image.bytes)?;
-                    compact::rename_into_place(&*dir, &aside_name, name)?;
+                    let file =
+                        install_new(&*dir, &aside_name, name, &scanned.ledger, compact_min_bytes)?;
                     recovery.rewritten = true;
-                    let file = FileState::new(storage, &image, compact_min_bytes);
                     (scanned.ledger, file)
                 } else {
                     storage
@@ -489,6 +484,22 @@ impl Journal {
     fn lock_file(&self) -> MutexGuard<'_, FileState> {
         self.file.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Writes `ledger` as a new journal (header and snapshot) under
+/// `aside_name`, syncs it, renames it to `name` and syncs the directory:
+/// a journal never exists without its header.
+fn install_new(
+    dir: &dyn Dir,
+    aside_name: &str,
+    name: &str,
+    ledger: &Ledger,
+    compact_min_bytes: u64,
+) -> Result<FileState, JournalError> {
+    let image = compact::encode_image(ledger);
+    let storage = compact::write_aside(dir, aside_name, &image.bytes)?;
+    compact::rename_into_place(dir, aside_name, name)?;
+    Ok(FileState::new(storage, &image, compact_min_bytes))
 }
 
 /// Refuses a configuration that disagrees with the journal's.
