@@ -428,6 +428,9 @@ fn shutdown_sends_the_replies_whose_changes_are_synced_by_the_deadline() {
         let stats = std::thread::scope(|s| {
             let booking = s.spawn(|| client.reserve_with_id(1, 2, 5));
             until_applied(&server, 5);
+            // The stop is requested before the gate can open, however slow
+            // the machine: the reply goes out during the shutdown.
+            server.stop_handle().stop();
             let opener = s.spawn(move || {
                 std::thread::sleep(Duration::from_millis(100));
                 gate.open();

@@ -217,9 +217,17 @@ fn every_way_of_stopping_removes_the_queue() {
 
 #[test]
 fn a_large_pool_stops_every_worker() {
+    // A deadline far past the liveness bound below: at the deadline the
+    // queue's removal would wake every worker anyway, so only an end well
+    // before it shows that each worker was woken by the shutdown itself.
+    let deadline_ms = 3 * PATIENCE_MS;
     let server = Server::builder()
         .event("E", 1)
         .dispatch(Dispatch::Pool(guichet::server::MAX_POOL_WORKERS))
+        .limits(Limits {
+            shutdown_timeout_ms: deadline_ms,
+            ..Limits::default()
+        })
         .spawn()
         .unwrap();
     let id = server.queue_id();
@@ -231,6 +239,7 @@ fn a_large_pool_stops_every_worker() {
         "pool of {}: shutdown took {took:?}",
         guichet::server::MAX_POOL_WORKERS
     );
+    assert!(took < PATIENCE, "only the deadline ended the workers: {took:?}");
     assert_queue_gone(id);
 }
 
@@ -263,12 +272,17 @@ fn shutdown_waits_for_a_reply_in_flight() {
         ..Limits::default()
     });
     let id = server.queue_id();
+    let (begun_tx, begun_rx) = std::sync::mpsc::channel();
     let reader = thread::spawn(move || {
-        // Make room only once the shutdown has begun.
-        thread::sleep(Duration::from_millis(300));
+        // Make room only once the shutdown has begun (told, not guessed by
+        // a sleep), and a little later, so that it is waiting by then.
+        begun_rx.recv().unwrap();
+        thread::sleep(Duration::from_millis(100));
         assert!(server_support::take_message(queue, blocker));
         recv_reply(queue, reply_tag, PATIENCE_MS)
     });
+    server.stop_handle().stop();
+    begun_tx.send(()).unwrap();
     let stats = stop(server);
     let reply = reader.join().unwrap();
     assert_eq!((reply.status, reply.request_id.0), (Status::BadMessage, 5));
