@@ -505,3 +505,36 @@ fn a_journal_failing_with_nothing_pending_stops_the_server_on_its_own() {
         "{err}"
     );
 }
+
+/// Every journal setting out of its range is refused at spawn, naming it.
+#[test]
+fn journal_settings_out_of_range_are_refused_by_name() {
+    use guichet::journal::{
+        MAX_GROUP_COMMIT_DELAY_US, MAX_PREALLOCATE_BYTES, MIN_COMPACT_MIN_BYTES,
+    };
+    let builder = || {
+        Server::builder()
+            .event("A", 1)
+            .journal_in(SimDisk::new(), "j")
+    };
+    let refusals = [
+        (
+            builder().journal_compact_min_bytes(MIN_COMPACT_MIN_BYTES - 1),
+            "journal_compact_min_bytes",
+        ),
+        (
+            builder().journal_group_commit_delay_us(MAX_GROUP_COMMIT_DELAY_US + 1),
+            "journal_group_commit_delay_us",
+        ),
+        (
+            builder().journal_preallocate_bytes(MAX_PREALLOCATE_BYTES + 1),
+            "journal_preallocate_bytes",
+        ),
+    ];
+    for (builder, name) in refusals {
+        match builder.spawn() {
+            Err(ServerError::Limit(e)) => assert_eq!(e.name, name),
+            other => panic!("{name}: {:?}", other.map(|_| ())),
+        }
+    }
+}

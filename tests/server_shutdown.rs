@@ -239,7 +239,10 @@ fn a_large_pool_stops_every_worker() {
         "pool of {}: shutdown took {took:?}",
         guichet::server::MAX_POOL_WORKERS
     );
-    assert!(took < PATIENCE, "only the deadline ended the workers: {took:?}");
+    assert!(
+        took < PATIENCE,
+        "only the deadline ended the workers: {took:?}"
+    );
     assert_queue_gone(id);
 }
 

@@ -246,20 +246,25 @@ pub struct LimitError {
     pub max: u64,
 }
 
+impl LimitError {
+    /// `Ok` if `value` is in `min..=max`, else the error naming `name`.
+    pub(crate) fn check(name: &'static str, value: u64, min: u64, max: u64) -> Result<(), Self> {
+        if (min..=max).contains(&value) {
+            Ok(())
+        } else {
+            Err(LimitError {
+                name,
+                value,
+                min,
+                max,
+            })
+        }
+    }
+}
+
 impl Limits {
     pub(crate) fn check(&self, dispatch: Dispatch) -> Result<(), LimitError> {
-        let within = |name, value: u64, min: u64, max: u64| {
-            if (min..=max).contains(&value) {
-                Ok(())
-            } else {
-                Err(LimitError {
-                    name,
-                    value,
-                    min,
-                    max,
-                })
-            }
-        };
+        let within = LimitError::check;
         let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
         within(
             "max_in_flight",

@@ -78,7 +78,7 @@ use crate::client::Client;
 use crate::journal::{
     Dir, Journal, JournalConfig, JournalStats, Recovery, DEFAULT_COMPACT_MIN_BYTES,
     DEFAULT_GROUP_COMMIT_DELAY_US, DEFAULT_PREALLOCATE_BYTES, MAX_COMPACT_MIN_BYTES,
-    MAX_GROUP_COMMIT_DELAY_US, MIN_COMPACT_MIN_BYTES,
+    MAX_GROUP_COMMIT_DELAY_US, MAX_PREALLOCATE_BYTES, MIN_COMPACT_MIN_BYTES,
 };
 use crate::ledger::Ledger;
 use crate::sysv::{Key, Mode, OwnedQueue, QueueId, SendFlags, SysvError};
@@ -312,7 +312,8 @@ impl Builder {
     }
 
     /// Zeros written ahead of the journal's end (see
-    /// [`JournalConfig::preallocate_bytes`]); 1 MiB by default.
+    /// [`JournalConfig::preallocate_bytes`]); 1 MiB by default, at most
+    /// [`MAX_PREALLOCATE_BYTES`] ([`ServerError::Limit`] at `spawn` past it).
     pub fn journal_preallocate_bytes(mut self, bytes: u64) -> Self {
         self.journal_preallocate_bytes = Some(bytes);
         self
@@ -369,33 +370,36 @@ impl Builder {
                 let compact_min_bytes = self
                     .journal_compact_min_bytes
                     .unwrap_or(DEFAULT_COMPACT_MIN_BYTES);
-                if !(MIN_COMPACT_MIN_BYTES..=MAX_COMPACT_MIN_BYTES).contains(&compact_min_bytes) {
-                    return Err(ServerError::Limit(LimitError {
-                        name: "journal_compact_min_bytes",
-                        value: compact_min_bytes,
-                        min: MIN_COMPACT_MIN_BYTES,
-                        max: MAX_COMPACT_MIN_BYTES,
-                    }));
-                }
+                LimitError::check(
+                    "journal_compact_min_bytes",
+                    compact_min_bytes,
+                    MIN_COMPACT_MIN_BYTES,
+                    MAX_COMPACT_MIN_BYTES,
+                )?;
                 let group_commit_delay_us = self
                     .journal_group_commit_delay_us
                     .unwrap_or(DEFAULT_GROUP_COMMIT_DELAY_US);
-                if group_commit_delay_us > MAX_GROUP_COMMIT_DELAY_US {
-                    return Err(ServerError::Limit(LimitError {
-                        name: "journal_group_commit_delay_us",
-                        value: group_commit_delay_us.into(),
-                        min: 0,
-                        max: MAX_GROUP_COMMIT_DELAY_US.into(),
-                    }));
-                }
+                LimitError::check(
+                    "journal_group_commit_delay_us",
+                    group_commit_delay_us.into(),
+                    0,
+                    MAX_GROUP_COMMIT_DELAY_US.into(),
+                )?;
+                let preallocate_bytes = self
+                    .journal_preallocate_bytes
+                    .unwrap_or(DEFAULT_PREALLOCATE_BYTES);
+                LimitError::check(
+                    "journal_preallocate_bytes",
+                    preallocate_bytes,
+                    0,
+                    MAX_PREALLOCATE_BYTES,
+                )?;
                 let config = JournalConfig {
                     events: (!self.events.is_empty()).then_some(self.events),
                     max_bookings: self.max_bookings_set.then_some(self.limits.max_bookings),
                     compact_min_bytes,
                     group_commit_delay_us,
-                    preallocate_bytes: self
-                        .journal_preallocate_bytes
-                        .unwrap_or(DEFAULT_PREALLOCATE_BYTES),
+                    preallocate_bytes,
                 };
                 let opened = match path {
                     JournalAt::Path(path) => Journal::open_path(path, &config)?,
