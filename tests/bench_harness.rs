@@ -2,12 +2,16 @@
 //! workloads correctly and leaves no queue (or journal) behind. Speed is
 //! never asserted here (see `guichet bench` and `benches/`).
 
+#[path = "support/tools.rs"]
+mod tools;
+
 use guichet::bench::{
     drive, run, BenchError, EchoFloor, JournalPlan, Load, OriginalBuild, Plan, Target, Workload,
 };
 use guichet::server::Dispatch;
 use guichet::sysv::Queue;
 use guichet::Client;
+use tools::skip;
 
 /// A tiny load: enough round trips to exercise every path, quickly.
 const LOAD: Load = Load {
@@ -16,10 +20,6 @@ const LOAD: Load = Load {
     duration_ms: 100,
     timeout_ms: 5_000,
 };
-
-fn require_tools() -> bool {
-    std::env::var_os("GUICHET_REQUIRE_TOOLS").is_some_and(|v| v != "0" && !v.is_empty())
-}
 
 #[test]
 fn a_small_plan_measures_every_target_against_the_floor() {
@@ -108,13 +108,10 @@ fn the_original_c_server_books_and_refuses_like_the_protocol_says() {
         Ok(build) => build,
         // Only a missing compiler is a skip: a C server that no longer
         // compiles is a failure.
-        Err(e @ BenchError::NoCompiler { .. }) if !require_tools() => {
-            use std::io::Write;
-            // Past the harness's capture, so that the skip is seen.
-            let _ = writeln!(std::io::stderr(), "SKIPPED: {e}");
-            return;
+        Err(e @ BenchError::NoCompiler { .. }) => {
+            return skip("bench_harness::the_original_c_server", &e.to_string());
         }
-        Err(e) => panic!("{e} (GUICHET_REQUIRE_TOOLS is set)"),
+        Err(e) => panic!("{e}"),
     };
     let server = build.start(3).unwrap();
     let id = server.queue_id();
