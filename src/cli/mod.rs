@@ -2,6 +2,7 @@
 
 mod bench;
 mod calls;
+mod reap;
 mod serve;
 
 use std::fmt;
@@ -74,6 +75,8 @@ enum Command {
     },
     /// Measure each dispatch mode against the echo floor on private queues.
     Bench(bench::BenchArgs),
+    /// Remove the private queues of your servers whose process died.
+    Reap(reap::ReapArgs),
 }
 
 /// Parses the command line and runs it.
@@ -91,6 +94,7 @@ pub fn run() -> ExitCode {
         Command::Cancel { booking, target } => calls::cancel(&target, booking),
         Command::Status { target } => calls::status(&target),
         Command::Bench(args) => bench::bench(args),
+        Command::Reap(args) => reap::reap(&args),
     }
 }
 

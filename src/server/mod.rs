@@ -12,6 +12,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Orphaned queues
+//!
+//! A server on a private queue records it (in `/tmp/guichet-<euid>`, see
+//! [`registry_dir`]) before using it, and removes queue and record when it
+//! stops or is dropped. A process killed before that (SIGKILL, or a signal
+//! the test harness does not catch) leaves both behind; the next server to
+//! start on the machine, under the same user, removes the queue, since its
+//! owner is gone. `guichet reap` (or [`reap_orphans`]) does the same on
+//! request and lists private queues that have no record. A live process's
+//! queue, another user's queue and a keyed queue (such as `guichet serve`
+//! creates) are never removed; see `docs/embedding.md`.
+//!
 //! # Limits
 //!
 //! - **Clients are known by their pid.** A reply tag carries its client's
@@ -52,6 +64,7 @@ mod config;
 mod error;
 mod handler;
 mod receive;
+mod registry;
 mod reply;
 mod shared;
 mod stats;
@@ -72,6 +85,10 @@ pub use config::{
 };
 pub use error::ServerError;
 pub use handler::{handle_message, Handled};
+pub use registry::{
+    reap_orphans, registry_dir, Orphan, Reaped, RegistryError, MAX_RECORDS_PER_REAP,
+    REGISTRY_DIR_ENV,
+};
 pub use stats::Stats;
 
 use crate::client::Client;
@@ -410,6 +427,9 @@ impl Builder {
                 (opened.ledger, Some(Arc::new(opened.journal)))
             }
         };
+        // A fixture killed before it could remove its queue left it to the
+        // next server that starts: this one.
+        registry::reap_on_start();
         let owned = match self.key {
             None => OwnedQueue::create_private(self.mode),
             Some(key) => OwnedQueue::create_exclusive(key, self.mode),
@@ -418,6 +438,13 @@ impl Builder {
             (SysvError::Exists { .. }, Some(key)) => ServerError::QueueExists { key },
             (error, _) => ServerError::CreateQueue(error),
         })?;
+        // Before the queue is used, so that a kill from now on leaves a
+        // record of it. Without one (an unusable registry) the server runs
+        // all the same; its queue is then never reaped.
+        let record = match self.key {
+            None => registry::Record::write(owned.id()).ok(),
+            Some(_) => None,
+        };
         let receivers = self.dispatch.receivers();
         let shared = Arc::new(
             Shared::new(owned.queue(), ledger, self.limits, receivers).with_journal(journal),
@@ -429,6 +456,7 @@ impl Builder {
         let mut server = Server {
             shared,
             queue: Some(owned),
+            record,
             key: self.key.unwrap_or(Key::PRIVATE),
             dispatch: self.dispatch,
             receivers: Vec::with_capacity(receivers),
@@ -485,6 +513,8 @@ pub struct Server {
     shared: Arc<Shared>,
     /// `None` once shut down.
     queue: Option<OwnedQueue>,
+    /// The registry's record of a private queue; dropped (removed) with it.
+    record: Option<registry::Record>,
     key: Key,
     dispatch: Dispatch,
     receivers: Vec<JoinHandle<()>>,
@@ -717,6 +747,7 @@ impl Server {
         // Removing the queue also wakes anything still blocked in it, and
         // destroys whatever replies are still unread.
         let removed = owned.remove();
+        self.record = None;
         shared.wait_idle(Instant::now() + AFTER_REMOVE_GRACE);
         // A receive loop leading a group commit may be stuck in an
         // fdatasync past the deadline: it is left to finish on its own
