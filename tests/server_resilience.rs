@@ -509,7 +509,8 @@ fn a_dead_client_is_purged_after_the_server_has_answered_many_distinct_tags() {
     for i in 0..dead_requests {
         send_raw(queue, &RawRequest::query(dead, i, 1).bytes());
         assert!(
-            wait_until(PATIENCE, || server.stats().replies_sent() == distinct + i + 1),
+            wait_until(PATIENCE, || server.stats().replies_sent()
+                == distinct + i + 1),
             "dead request {i} not answered: {:?}",
             server.stats()
         );
