@@ -35,6 +35,8 @@ pub mod ledger;
 pub mod server;
 mod status;
 pub mod sysv;
+#[cfg(test)]
+mod test_support;
 pub mod wire;
 
 pub use client::{Client, ClientError};

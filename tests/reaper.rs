@@ -65,7 +65,10 @@ impl Holder {
                 return Holder { child, queue };
             }
         }
-        panic!("the fixture holder exited without a queue: {:?}", child.wait());
+        panic!(
+            "the fixture holder exited without a queue: {:?}",
+            child.wait()
+        );
     }
 
     /// SIGKILL, as a CI timeout or `kill -9` would: no drop runs.
@@ -97,7 +100,12 @@ fn has_record(queue: QueueId) -> bool {
 
 /// Starts a fixture server (which reaps first) and stops it.
 fn start_a_fixture() {
-    Server::builder().event("E", 1).spawn().unwrap().shutdown().unwrap();
+    Server::builder()
+        .event("E", 1)
+        .spawn()
+        .unwrap()
+        .shutdown()
+        .unwrap();
 }
 
 #[test]
@@ -134,7 +142,10 @@ fn a_keyed_queue_of_a_killed_guichet_serve_is_never_reaped() {
     let spared = exists(queue);
     let _ = Queue::from_id(queue).remove();
     assert!(out.status.success(), "{out:?}");
-    assert!(spared, "the keyed queue of a killed `guichet serve` was removed");
+    assert!(
+        spared,
+        "the keyed queue of a killed `guichet serve` was removed"
+    );
 }
 
 #[test]
@@ -160,7 +171,10 @@ fn guichet_reap_lists_then_removes_an_orphan_and_spares_a_live_fixture() {
         reap_out.contains(&format!("removed: queue {} of pid", dead.queue)),
         "{reap_out}"
     );
-    assert!(!reap_out.contains(&format!("queue {} ", live.queue)), "{reap_out}");
+    assert!(
+        !reap_out.contains(&format!("queue {} ", live.queue)),
+        "{reap_out}"
+    );
     assert!(!exists(dead.queue));
     assert!(exists(live.queue));
 }
