@@ -85,10 +85,7 @@ pub use config::{
 };
 pub use error::ServerError;
 pub use handler::{handle_message, Handled};
-pub use registry::{
-    reap_orphans, registry_dir, Orphan, Reaped, RegistryError, MAX_RECORDS_PER_REAP,
-    REGISTRY_DIR_ENV,
-};
+pub use registry::{reap_orphans, registry_dir, Orphan, Reaped, RegistryError, REGISTRY_DIR_ENV};
 pub use stats::Stats;
 
 use crate::client::Client;

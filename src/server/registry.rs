@@ -43,7 +43,19 @@ use rustix::io::Errno;
 
 use crate::sysv::{self, Key, Queue, QueueId, SysvError};
 
-/// What names the registry directory instead of `/tmp/guichet-<euid>`.
+/// The environment variable that names the registry directory instead of
+/// `/tmp/guichet-<euid>` (for a sandbox whose `/tmp` is not shared, say).
+/// Every process whose queues one reaper should see must use the same.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::server::{registry_dir, REGISTRY_DIR_ENV};
+///
+/// if std::env::var_os(REGISTRY_DIR_ENV).is_none() {
+///     assert!(registry_dir().starts_with("/tmp"));
+/// }
+/// ```
 pub const REGISTRY_DIR_ENV: &str = "GUICHET_REGISTRY_DIR";
 /// First line of a record: its format.
 const FORMAT: &str = "guichet queue record 1";
@@ -52,12 +64,24 @@ const RECORD_PREFIX: &str = "queue-";
 const MAX_RECORD_BYTES: u64 = 512;
 /// Records one reap looks at, at most: a bound on the work a server start
 /// does, far above the fixtures one machine runs at once.
-pub const MAX_RECORDS_PER_REAP: usize = 4096;
+const MAX_RECORDS_PER_REAP: usize = 4096;
 /// Queues `/proc/sysvipc/msg` lists that one reap looks at, at most (the
 /// kernel's own `msgmni` limit is 32,000 by default).
 const MAX_LISTED_QUEUES: usize = 65_536;
 
 /// Why the registry could not be used.
+///
+/// # Examples
+///
+/// ```
+/// use guichet::server::{reap_orphans, RegistryError};
+///
+/// match reap_orphans(true) {
+///     Ok(reaped) => println!("{} orphans", reaped.orphans.len()),
+///     Err(RegistryError::Untrusted { path, why, .. }) => println!("{}: {why}", path.display()),
+///     Err(e) => println!("{e}"),
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RegistryError {
@@ -316,6 +340,15 @@ impl Drop for Record {
 }
 
 /// A private queue whose owner is gone, found by [`reap_orphans`].
+///
+/// # Examples
+///
+/// ```
+/// for orphan in guichet::server::reap_orphans(true)?.orphans {
+///     println!("{orphan}"); // "queue 42 of pid 1234 (gone), 3 messages"
+/// }
+/// # Ok::<(), guichet::server::RegistryError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Orphan {
@@ -338,6 +371,19 @@ impl fmt::Display for Orphan {
 }
 
 /// What [`reap_orphans`] found, and did.
+///
+/// # Examples
+///
+/// ```
+/// let reaped = guichet::server::reap_orphans(true)?; // a dry run
+/// println!(
+///     "{} orphans, {} live, {} unrecorded",
+///     reaped.orphans.len(),
+///     reaped.live,
+///     reaped.unrecorded.len()
+/// );
+/// # Ok::<(), guichet::server::RegistryError>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Reaped {
