@@ -435,7 +435,9 @@ fn sleep_until(deadline: Instant) {
 }
 
 /// One client: round trips until the end, measuring those that start
-/// after the warm-up. Returns the errors and the latencies.
+/// after the warm-up, and at least one: a machine too loaded to start one
+/// within the window still gets a measurement, not an empty cell. Returns
+/// the errors and the latencies.
 fn client_loop(
     client: Client,
     operation: Operation,
@@ -447,15 +449,17 @@ fn client_loop(
         Some(p) => (p.measure_from, p.end),
         None => return (errors, latency),
     };
+    let mut measured = false;
     loop {
         let start = Instant::now();
-        if start >= end {
+        if start >= end && measured {
             return (errors, latency);
         }
         let result = client.send(operation);
         if start < measure_from {
             continue;
         }
+        measured = true;
         match result {
             Ok(reply) if reply.status == Status::Ok => {
                 let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
