@@ -16,7 +16,7 @@
 //!
 //! - **Clients are known by their pid.** A reply tag carries its client's
 //!   pid (`include/PROTOCOL.md`), and when the queue is full the server
-//!   checks it with kill(2) ([`process_alive`](crate::sysv::process_alive))
+//!   checks it with kill(2) (`sysv::process_alive`)
 //!   to purge the replies of clients that died. A client in another PID
 //!   namespace that shares the server's IPC namespace (a container run
 //!   with `docker run --ipc=host` but without `--pid=host`) puts the pid
@@ -65,12 +65,13 @@ use std::time::{Duration, Instant};
 
 pub use commit::MAX_DEFERRED_REPLIES;
 pub use config::{
-    Dispatch, LimitError, Limits, ParseDispatchError, DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_REPLY_TIMEOUT_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, DEFAULT_STALE_REPLY_MS,
-    DEFAULT_WORKER_STACK_BYTES, MAX_IN_FLIGHT_LIMIT, MAX_POOL_WORKERS, MAX_TIMEOUT_MS,
-    MAX_TRACKED_REPLY_TAGS,
+    Dispatch, LimitError, Limits, ParseDispatchError, DEFAULT_MAX_IN_FLIGHT, MAX_IN_FLIGHT_LIMIT,
+    MAX_POOL_WORKERS, MAX_TIMEOUT_MS, MAX_TRACKED_REPLY_TAGS,
 };
 pub use error::ServerError;
+// guichet-testkit's fuzz checks drive the per-message core directly.
+#[cfg(feature = "testkit")]
+#[doc(hidden)]
 pub use handler::{handle_message, Handled};
 pub use stats::Stats;
 
@@ -297,7 +298,7 @@ impl Builder {
     }
 
     /// Like [`Builder::journal`], with the journal `name` in `dir`: for
-    /// tests on a simulated disk ([`crate::journal::sim::SimDisk`]).
+    /// tests on a simulated disk (`SimDisk`, feature `sim`).
     pub fn journal_in(mut self, dir: impl Dir + 'static, name: impl Into<String>) -> Self {
         self.journal = Some(JournalAt::Dir(Arc::new(dir), name.into()));
         self

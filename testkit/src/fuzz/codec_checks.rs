@@ -3,9 +3,9 @@
 use arbitrary::{Arbitrary, Unstructured};
 use zerocopy::IntoBytes;
 
-use crate::codec::{decode_reply, decode_request, Op, Reply, Request, Violation};
-use crate::status::Status;
-use crate::wire::{ANSWERABLE_PREFIX, BODY_SIZE, MAGIC, MIN_REPLY_TO, VERSION};
+use guichet::wire::{decode_reply, decode_request, Op, Reply, Request, Violation};
+use guichet::wire::{ANSWERABLE_PREFIX, BODY_SIZE, MAGIC, MIN_REPLY_TO, VERSION};
+use guichet::Status;
 
 /// A native-endian integer of `N` bytes at `at`, if `body` reaches that far.
 /// Read straight from the bytes, not through the codec, so the checks below

@@ -1,10 +1,11 @@
+#![deny(unsafe_code)]
 //! The benchmark harness behind `guichet bench` and `benches/server.rs`:
 //! each dispatch mode measured against the physical floor, in one run.
 //!
 //! A run is a [`Plan`]: targets × workloads × client counts. Every cell
 //! starts a fresh target on a private queue (removed afterwards), drives it
 //! with N client threads making synchronous round trips through the real
-//! [`Client`](crate::Client) for a fixed time, and records ops/s and a
+//! [`Client`](guichet::Client) for a fixed time, and records ops/s and a
 //! latency histogram. Within each (workload, clients) group every target is
 //! compared with the **floor**, an [`EchoFloor`] measured in the same run
 //! with the same clients: its ratio says how close the server comes to
@@ -22,11 +23,11 @@
 //! not run here; [`run`] has a quick one):
 //!
 //! ```no_run
-//! use guichet::bench::{run, Plan};
+//! use guichet_bench::{run, Plan};
 //!
 //! let report = run(&Plan::default(), &mut |progress| eprintln!("{progress}"))?;
 //! print!("{}", report.table());
-//! # Ok::<(), guichet::bench::BenchError>(())
+//! # Ok::<(), guichet_bench::BenchError>(())
 //! ```
 //!
 //! Speed is measured here, never asserted: nothing in this module fails
@@ -48,10 +49,10 @@ pub use histogram::Histogram;
 pub use original_c::{OriginalBuild, OriginalServer};
 pub use report::{JournalSetup, Machine, Report, Row};
 
-use crate::journal::{JournalStats, DEFAULT_GROUP_COMMIT_DELAY_US, DEFAULT_PREALLOCATE_BYTES};
-use crate::ledger::MAX_BOOKINGS_LIMIT;
-use crate::server::{Dispatch, Server, ServerError};
-use crate::sysv::SysvError;
+use guichet::journal::{JournalStats, DEFAULT_GROUP_COMMIT_DELAY_US, DEFAULT_PREALLOCATE_BYTES};
+use guichet::ledger::MAX_BOOKINGS_LIMIT;
+use guichet::server::{Dispatch, Server, ServerError};
+use guichet::sysv::SysvError;
 
 /// Why a run could not go on.
 ///
@@ -62,7 +63,7 @@ use crate::sysv::SysvError;
 /// # Examples
 ///
 /// ```
-/// use guichet::bench::{BenchError, Target};
+/// use guichet_bench::{BenchError, Target};
 ///
 /// let err = "floor:0".parse::<Target>().unwrap_err();
 /// assert!(matches!(err, BenchError::Config(_)));
@@ -108,7 +109,7 @@ pub enum BenchError {
 /// # Examples
 ///
 /// ```
-/// use guichet::bench::Target;
+/// use guichet_bench::Target;
 /// use guichet::server::Dispatch;
 ///
 /// let target: Target = "pool:2+journal".parse()?;
@@ -129,7 +130,7 @@ pub enum Target {
     /// (every change `fdatasync`ed before its OK), in a fresh temporary
     /// directory under [`JournalPlan::dir`], removed afterwards.
     Durable(Dispatch),
-    /// `benches/c/original_server.c`: a detached pthread per request.
+    /// `bench/c/original_server.c`: a detached pthread per request.
     OriginalC,
 }
 
@@ -138,7 +139,7 @@ pub enum Target {
 /// # Examples
 ///
 /// ```
-/// use guichet::bench::{Target, JOURNAL_SUFFIX};
+/// use guichet_bench::{Target, JOURNAL_SUFFIX};
 /// use guichet::server::Dispatch;
 ///
 /// let name = format!("sequential{JOURNAL_SUFFIX}");
@@ -153,7 +154,7 @@ impl Target {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::Target;
+    /// use guichet_bench::Target;
     ///
     /// assert!(Target::Floor(2).is_floor());
     /// assert!(!Target::OriginalC.is_floor());
@@ -168,7 +169,7 @@ impl Target {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::Target;
+    /// use guichet_bench::Target;
     /// use guichet::server::Dispatch;
     ///
     /// assert!(Target::Durable(Dispatch::Sequential).is_durable());
@@ -203,7 +204,7 @@ impl FromStr for Target {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::Target;
+    /// use guichet_bench::Target;
     ///
     /// assert_eq!("floor:2".parse::<Target>()?, Target::Floor(2));
     /// assert_eq!("original-c".parse::<Target>()?, Target::OriginalC);
@@ -254,7 +255,7 @@ pub const MAX_ROUNDS: u32 = 20;
 /// # Examples
 ///
 /// ```
-/// use guichet::bench::{JournalPlan, Plan};
+/// use guichet_bench::{JournalPlan, Plan};
 ///
 /// let disk = tempfile::tempdir()?; // on the disk to measure, not tmpfs
 /// let dir = Some(disk.path().to_owned());
@@ -270,10 +271,10 @@ pub struct JournalPlan {
     /// to measure: on tmpfs an `fdatasync` costs nothing.
     pub dir: Option<PathBuf>,
     /// The journals' group-commit delay
-    /// ([`Builder::journal_group_commit_delay_us`](crate::server::Builder::journal_group_commit_delay_us)).
+    /// ([`Builder::journal_group_commit_delay_us`](guichet::server::Builder::journal_group_commit_delay_us)).
     pub group_commit_delay_us: u32,
     /// Zeros kept ahead of each journal's end
-    /// ([`Builder::journal_preallocate_bytes`](crate::server::Builder::journal_preallocate_bytes)).
+    /// ([`Builder::journal_preallocate_bytes`](guichet::server::Builder::journal_preallocate_bytes)).
     pub preallocate_bytes: u64,
 }
 
@@ -297,7 +298,7 @@ impl Default for JournalPlan {
 /// # Examples
 ///
 /// ```
-/// use guichet::bench::{Plan, Target, Workload};
+/// use guichet_bench::{Plan, Target, Workload};
 /// use guichet::server::Dispatch;
 ///
 /// let plan = Plan {
@@ -362,7 +363,7 @@ impl Default for Plan {
             warmup_ms: 100,
             duration_ms: 300,
             rounds: 3,
-            timeout_ms: crate::client::DEFAULT_TIMEOUT_MS,
+            timeout_ms: guichet::client::DEFAULT_TIMEOUT_MS,
         }
     }
 }
@@ -374,7 +375,7 @@ impl Plan {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::{Plan, Target, Workload};
+    /// use guichet_bench::{Plan, Target, Workload};
     /// use guichet::server::Dispatch;
     ///
     /// let plan = Plan::default();
@@ -394,7 +395,7 @@ impl Plan {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::Plan;
+    /// use guichet_bench::Plan;
     ///
     /// // 6 targets in 2 workloads and 2 durable ones in RESERVE, at 3 client counts.
     /// assert_eq!(Plan::default().cells(), (6 * 2 + 2) * 3);
@@ -421,7 +422,7 @@ impl Plan {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::Plan;
+    /// use guichet_bench::Plan;
     ///
     /// let plan = Plan::default();
     /// assert_eq!(plan.measurements(), plan.cells() * 3);
@@ -488,7 +489,7 @@ impl Plan {
 /// # Examples
 ///
 /// ```
-/// use guichet::bench::{Progress, Target};
+/// use guichet_bench::{Progress, Target};
 ///
 /// let skipped = Progress::Skipped { target: Target::OriginalC, reason: "no cc".into() };
 /// assert_eq!(skipped.to_string(), "skipping original-c: no cc");
@@ -581,7 +582,7 @@ enum Running {
 }
 
 impl Running {
-    fn queue_id(&self) -> crate::sysv::QueueId {
+    fn queue_id(&self) -> guichet::sysv::QueueId {
         match self {
             Running::Floor(f) => f.queue_id(),
             Running::Server(s) | Running::Durable { server: s, .. } => s.queue_id(),
@@ -611,7 +612,7 @@ impl Running {
     }
 }
 
-fn server_builder(dispatch: Dispatch) -> crate::server::Builder {
+fn server_builder(dispatch: Dispatch) -> guichet::server::Builder {
     Server::builder()
         .event("bench", BENCH_CAPACITY)
         .dispatch(dispatch)
@@ -683,7 +684,7 @@ fn measure(
 /// client, one round. Speed is not asserted, only the report's shape:
 ///
 /// ```
-/// use guichet::bench::{run, Plan, Progress, Target, Workload};
+/// use guichet_bench::{run, Plan, Progress, Target, Workload};
 /// use guichet::server::Dispatch;
 ///
 /// let plan = Plan {

@@ -19,7 +19,7 @@ const BUCKETS: usize = ((64 - SUB_BITS + 1) as usize) * SUB as usize;
 /// # Examples
 ///
 /// ```
-/// use guichet::bench::Histogram;
+/// use guichet_bench::Histogram;
 ///
 /// let mut h = Histogram::new();
 /// for ns in 1..=1000 {
@@ -87,7 +87,7 @@ impl Histogram {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::Histogram;
+    /// use guichet_bench::Histogram;
     ///
     /// let h = Histogram::new();
     /// assert_eq!((h.count(), h.min(), h.max(), h.mean(), h.quantile(0.5)), (0, 0, 0, 0, 0));
@@ -108,7 +108,7 @@ impl Histogram {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::Histogram;
+    /// use guichet_bench::Histogram;
     ///
     /// let mut h = Histogram::new();
     /// h.record(u64::MAX); // any value has a bucket
@@ -132,7 +132,7 @@ impl Histogram {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::Histogram;
+    /// use guichet_bench::Histogram;
     ///
     /// let (mut a, mut b) = (Histogram::new(), Histogram::new());
     /// a.record(10);
@@ -155,7 +155,7 @@ impl Histogram {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::Histogram;
+    /// use guichet_bench::Histogram;
     ///
     /// let mut h = Histogram::new();
     /// (0..5).for_each(|v| h.record(v));
@@ -171,7 +171,7 @@ impl Histogram {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::Histogram;
+    /// use guichet_bench::Histogram;
     ///
     /// let mut h = Histogram::new();
     /// h.record(1_234_567);
@@ -187,7 +187,7 @@ impl Histogram {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::Histogram;
+    /// use guichet_bench::Histogram;
     ///
     /// let mut h = Histogram::new();
     /// h.record(1_234_567);
@@ -209,7 +209,7 @@ impl Histogram {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::Histogram;
+    /// use guichet_bench::Histogram;
     ///
     /// let mut h = Histogram::new();
     /// [1_000, 2_000, 2_001].into_iter().for_each(|v| h.record(v));
@@ -232,7 +232,7 @@ impl Histogram {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::Histogram;
+    /// use guichet_bench::Histogram;
     ///
     /// let mut h = Histogram::new();
     /// for ns in 1..=100_000 {

@@ -1,4 +1,6 @@
-//! Command-line parsing (clap) and the subcommands.
+//! The `guichet` command: run a server, or call one.
+//!
+//! Command-line parsing (clap) and the subcommands, each in its own module.
 
 mod bench;
 mod calls;
@@ -76,8 +78,7 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
-/// Parses the command line and runs it.
-pub fn run() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::serve(args),

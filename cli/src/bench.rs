@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use guichet::bench::{run, JournalPlan, Plan, Progress, Target, Workload};
+use guichet_bench::{run, JournalPlan, Plan, Progress, Target, Workload};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -56,12 +56,12 @@ pub struct BenchArgs {
 
 fn parse_target(s: &str) -> Result<Target, String> {
     s.parse()
-        .map_err(|e: guichet::bench::BenchError| e.to_string())
+        .map_err(|e: guichet_bench::BenchError| e.to_string())
 }
 
 fn parse_workload(s: &str) -> Result<Workload, String> {
     s.parse()
-        .map_err(|e: guichet::bench::BenchError| e.to_string())
+        .map_err(|e: guichet_bench::BenchError| e.to_string())
 }
 
 pub fn bench(args: BenchArgs) -> ExitCode {

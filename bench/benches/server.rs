@@ -10,7 +10,7 @@
 //! measurement against a live server, which criterion's per-iteration model
 //! does not fit.
 
-use guichet::bench::{run, Plan};
+use guichet_bench::{run, Plan};
 
 fn main() {
     let json = std::env::args().any(|a| a == "--json");

@@ -1,10 +1,10 @@
 //! The `ledger` check: the ledger against the property tests' reference model.
 
-use crate::ids::{BookingId, RequestId};
-use crate::ledger::BookingState;
+use guichet::ledger::BookingState;
+use guichet::{BookingId, RequestId};
 
 use super::input::{operations, Setup};
-use super::model::Model;
+use crate::model::Model;
 
 /// A ledger and the reference model set up alike from the first bytes,
 /// then every operation record after them applied to both (see [`super::input`]).

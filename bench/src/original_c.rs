@@ -1,5 +1,5 @@
 //! The original C design, compiled and run for comparison:
-//! `benches/c/original_server.c` (embedded here with `include/guichet.h`,
+//! `bench/c/original_server.c` (embedded here with `include/guichet.h`,
 //! so the bench works from any directory) is built with `cc -O2 -pthread`
 //! into a temporary directory and started on a private queue.
 
@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::sysv::{Mode, OwnedQueue, QueueId};
+use guichet::sysv::{Mode, OwnedQueue, QueueId};
 
 use super::BenchError;
 
-const SOURCE: &str = include_str!("../../benches/c/original_server.c");
+const SOURCE: &str = include_str!("../c/original_server.c");
 const HEADER: &str = include_str!("../../include/guichet.h");
 
 /// A compiled `original_server`, in a temporary directory removed on drop.
@@ -22,7 +22,7 @@ const HEADER: &str = include_str!("../../include/guichet.h");
 /// # Examples
 ///
 /// ```
-/// use guichet::bench::{BenchError, OriginalBuild};
+/// use guichet_bench::{BenchError, OriginalBuild};
 ///
 /// let build = match OriginalBuild::compile() {
 ///     Ok(build) => build,
@@ -48,7 +48,7 @@ impl OriginalBuild {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::{BenchError, OriginalBuild};
+    /// use guichet_bench::{BenchError, OriginalBuild};
     ///
     /// match OriginalBuild::compile() {
     ///     Ok(build) => drop(build), // removes the binary and its directory
@@ -108,7 +108,7 @@ impl OriginalBuild {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::{BenchError, OriginalBuild};
+    /// use guichet_bench::{BenchError, OriginalBuild};
     /// use guichet::Client;
     ///
     /// let build = match OriginalBuild::compile() {
@@ -160,7 +160,7 @@ impl Drop for OriginalBuild {
 /// # Examples
 ///
 /// ```
-/// use guichet::bench::{BenchError, OriginalBuild};
+/// use guichet_bench::{BenchError, OriginalBuild};
 /// use guichet::{Client, ClientError};
 ///
 /// let build = match OriginalBuild::compile() {
@@ -188,7 +188,7 @@ impl OriginalServer {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::{BenchError, OriginalBuild};
+    /// use guichet_bench::{BenchError, OriginalBuild};
     ///
     /// let build = match OriginalBuild::compile() {
     ///     Ok(build) => build,

@@ -2,8 +2,8 @@
 //! process, the calls in others; exit codes, output, signals, and no queue
 //! left behind.
 
-#[path = "support/server.rs"]
-mod server_support;
+mod support;
+use support as server_support;
 
 use std::process::{Output, Stdio};
 use std::thread;

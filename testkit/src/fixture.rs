@@ -3,11 +3,7 @@
 //! temporary files, child processes that are killed (and whose queues are
 //! removed) even when a test fails.
 //!
-//! Included with `#[path = "support/server.rs"] mod server_support;` so it
-//! does not drag the property-test helpers of `support/mod.rs` along.
-#![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -287,26 +283,20 @@ pub fn keyed_server(builder: Builder) -> (Server, KeyFile) {
 // ---------------------------------------------------------------------------
 // Child processes.
 
-/// The `guichet` binary Cargo built for this test run.
-pub fn guichet() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_guichet"))
-}
-
 /// The pid of a process that has exited and been reaped: requests naming it
 /// stand for a client that died before reading its replies.
 pub fn dead_pid() -> i64 {
-    let mut child = guichet()
-        .arg("--version")
+    let mut child = Command::new("true")
         .stdout(Stdio::null())
         .spawn()
-        .expect("spawn guichet --version");
-    let pid = i64::from(child.id());
+        .expect("spawn true");
+    let pid = child.id();
     assert!(child.wait().expect("wait").success());
     assert!(
-        !guichet::sysv::process_alive(pid),
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
         "pid {pid} reused already"
     );
-    pid
+    i64::from(pid)
 }
 
 /// Sends `signal` (a name such as `TERM`) to `pid` with the shell's `kill`
@@ -339,117 +329,29 @@ pub fn wait_exit(child: &mut Child, within: Duration) -> Option<ExitStatus> {
     }
 }
 
-/// A `guichet serve` process. Dropped while it still runs (a failing test),
-/// it is killed and the queue it announced is removed.
-pub struct ServeProcess {
-    pub child: Child,
-    pub key: Key,
-    pub queue_id: QueueId,
-    /// Lines of stdout read so far (the banner).
-    pub stdout_lines: Vec<String>,
-    stdout: BufReader<std::process::ChildStdout>,
-    stderr_reader: Option<thread::JoinHandle<String>>,
-}
-
-/// Why `guichet serve` did not come up.
-#[derive(Debug)]
-pub struct ServeFailed {
-    pub status: Option<ExitStatus>,
-    pub stderr: String,
-}
-
-impl ServeProcess {
-    /// Runs `guichet serve --key KEY ARGS…` and waits for its banner.
-    pub fn start(key: Key, args: &[&str]) -> Result<ServeProcess, ServeFailed> {
-        let mut child = guichet()
-            .arg("serve")
-            .arg("--key")
-            .arg(key.to_string())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn guichet serve");
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut stderr = child.stderr.take().expect("piped stderr");
-        // Read stderr to its end on a thread, so the child never blocks on
-        // a full pipe and the test can see everything it said.
-        let stderr_reader = thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        });
-        let mut first = String::new();
-        let read = stdout.read_line(&mut first).expect("read serve stdout");
-        if read == 0 {
-            let status = wait_exit(&mut child, PATIENCE);
-            let stderr = stderr_reader.join().expect("stderr reader");
-            return Err(ServeFailed { status, stderr });
+/// Live calls made while something else loads the server (at most `calls`,
+/// at least 20, fewer once `stop_early` is set); returns how many were made
+/// and the slowest. Every call must succeed.
+pub fn live_calls(
+    client: guichet::Client,
+    calls: u64,
+    stop_early: &std::sync::atomic::AtomicBool,
+) -> (u64, Duration) {
+    let mut slowest = Duration::ZERO;
+    let mut made = 0;
+    for i in 0..calls {
+        let start = Instant::now();
+        match client.query(1) {
+            Ok(a) => assert_eq!(a.capacity, 1_000_000),
+            Err(e) => panic!("live call {i}: {e}"),
         }
-        // "guichet: serving key 0x… (queue id N), dispatch …, pid …"
-        let queue_id = first
-            .split("(queue id ")
-            .nth(1)
-            .and_then(|rest| rest.split(')').next())
-            .and_then(|id| id.parse::<QueueId>().ok())
-            .unwrap_or_else(|| panic!("unexpected banner {first:?}"));
-        Ok(ServeProcess {
-            child,
-            key,
-            queue_id,
-            stdout_lines: vec![first.trim_end().to_owned()],
-            stdout,
-            stderr_reader: Some(stderr_reader),
-        })
-    }
-
-    /// Runs `guichet serve` on a fresh key, retrying on key collisions.
-    pub fn start_fresh(args: &[&str]) -> (ServeProcess, KeyFile) {
-        for _ in 0..16 {
-            let key_file = fresh_key();
-            match ServeProcess::start(key_file.key, args) {
-                Ok(serve) => return (serve, key_file),
-                Err(failed) if failed.stderr.contains("already exists") => continue,
-                Err(failed) => panic!("guichet serve failed: {failed:?}"),
-            }
-        }
-        panic!("16 fresh keys were all taken");
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Waits for the process to exit; returns its status, the rest of its
-    /// stdout and all of its stderr.
-    pub fn wait(mut self, within: Duration) -> (ExitStatus, String, String) {
-        let status = wait_exit(&mut self.child, within)
-            .unwrap_or_else(|| panic!("guichet serve still runs after {within:?}"));
-        let mut rest = self.stdout_lines.join("\n");
-        let mut tail = String::new();
-        let _ = self.stdout.read_to_string(&mut tail);
-        rest.push('\n');
-        rest.push_str(&tail);
-        let stderr = self
-            .stderr_reader
-            .take()
-            .map(|h| h.join().expect("stderr reader"))
-            .unwrap_or_default();
-        (status, rest, stderr)
-    }
-}
-
-impl Drop for ServeProcess {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-            // Killed without its shutdown: remove the queue it announced
-            // (ours: it created it exclusively on our fresh key).
-            let _ = Queue::from_id(self.queue_id).remove();
+        slowest = slowest.max(start.elapsed());
+        made += 1;
+        if stop_early.load(std::sync::atomic::Ordering::Relaxed) && i >= 20 {
+            break;
         }
     }
+    (made, slowest)
 }
 
 // ---------------------------------------------------------------------------

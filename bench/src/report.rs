@@ -16,7 +16,7 @@ use super::{Histogram, JournalPlan, Measurement, Synced, Target, Workload, JOURN
 /// # Examples
 ///
 /// ```
-/// use guichet::bench::{run, Plan, Target, Workload};
+/// use guichet_bench::{run, Plan, Target, Workload};
 ///
 /// let plan = Plan {
 ///     targets: vec![Target::Floor(1)],
@@ -140,7 +140,7 @@ impl Row {
 /// # Examples
 ///
 /// ```
-/// use guichet::bench::{JournalPlan, JournalSetup};
+/// use guichet_bench::{JournalPlan, JournalSetup};
 ///
 /// let setup = JournalSetup::probe(&JournalPlan::default());
 /// assert_eq!(setup.dir, std::env::temp_dir().display().to_string());
@@ -167,7 +167,7 @@ impl JournalSetup {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::{JournalPlan, JournalSetup};
+    /// use guichet_bench::{JournalPlan, JournalSetup};
     ///
     /// let dir = tempfile::tempdir()?;
     /// let plan = JournalPlan { dir: Some(dir.path().to_owned()), ..JournalPlan::default() };
@@ -217,7 +217,7 @@ fn filesystem_of(dir: &Path) -> Option<String> {
 /// # Examples
 ///
 /// ```
-/// use guichet::bench::Machine;
+/// use guichet_bench::Machine;
 ///
 /// let machine = Machine::probe();
 /// assert!(machine.cpus >= 1);
@@ -250,7 +250,7 @@ impl Machine {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::Machine;
+    /// use guichet_bench::Machine;
     ///
     /// let m = Machine::probe();
     /// println!("{} CPU(s), {}, load {}", m.cpus, m.cpu_model, m.load_before);
@@ -287,7 +287,7 @@ impl Machine {
 /// # Examples
 ///
 /// ```
-/// use guichet::bench::{run, Plan, Target, Workload};
+/// use guichet_bench::{run, Plan, Target, Workload};
 ///
 /// let plan = Plan {
 ///     targets: vec![Target::Floor(1)],
@@ -412,7 +412,7 @@ impl Report {
     /// # Examples
     ///
     /// ```
-    /// let table = guichet::bench::Report::default().table();
+    /// let table = guichet_bench::Report::default().table();
     /// assert!(table.contains("ops/s"));
     /// ```
     #[must_use]
@@ -491,7 +491,7 @@ impl Report {
     /// # Examples
     ///
     /// ```
-    /// let json = guichet::bench::Report::default().json();
+    /// let json = guichet_bench::Report::default().json();
     /// assert!(json.starts_with("{\"machine\":"));
     /// ```
     #[must_use]

@@ -39,10 +39,10 @@
 
 use core::num::{NonZeroU32, NonZeroU64};
 
-use crate::codec::Operation;
-use crate::ids::{BookingId, ClientBookingId, EventId};
-use crate::ledger::{ConfigError, Ledger, DEFAULT_MAX_BOOKINGS};
-use crate::wire::SERVER_BOOKING_BIT;
+use guichet::ledger::{ConfigError, Ledger, DEFAULT_MAX_BOOKINGS};
+use guichet::wire::Operation;
+use guichet::wire::SERVER_BOOKING_BIT;
+use guichet::{BookingId, ClientBookingId, EventId};
 
 /// Bytes of the set-up header.
 pub const HEADER_LEN: usize = 6;

@@ -6,12 +6,12 @@ use std::sync::{PoisonError, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::client::Client;
-use crate::codec::Operation;
-use crate::ids::EventId;
-use crate::journal::JournalStats;
-use crate::status::Status;
-use crate::sysv::QueueId;
+use guichet::client::Client;
+use guichet::journal::JournalStats;
+use guichet::sysv::QueueId;
+use guichet::wire::Operation;
+use guichet::EventId;
+use guichet::Status;
 
 use super::{BenchError, Histogram};
 
@@ -34,8 +34,8 @@ const EVENT: EventId = match EventId::new(1) {
 /// # Examples
 ///
 /// ```
-/// use guichet::bench::Workload;
-/// use guichet::codec::Op;
+/// use guichet_bench::Workload;
+/// use guichet::wire::Op;
 ///
 /// let workload: Workload = "reserve".parse()?;
 /// assert_eq!(workload, Workload::Reserve);
@@ -58,7 +58,7 @@ impl Workload {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::Workload;
+    /// use guichet_bench::Workload;
     ///
     /// assert_eq!(Workload::ALL, [Workload::Reserve, Workload::Query]);
     /// ```
@@ -70,7 +70,7 @@ impl Workload {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::Workload;
+    /// use guichet_bench::Workload;
     /// use guichet::{EventId, Operation};
     ///
     /// let event = EventId::new(1).ok_or("no event 0")?;
@@ -94,7 +94,7 @@ impl Workload {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::Workload;
+    /// use guichet_bench::Workload;
     ///
     /// assert_eq!(Workload::Query.name(), "query");
     /// ```
@@ -115,7 +115,7 @@ impl std::str::FromStr for Workload {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::Workload;
+    /// use guichet_bench::Workload;
     ///
     /// assert_eq!("query".parse::<Workload>()?, Workload::Query);
     /// assert!("QUERY".parse::<Workload>().is_err());
@@ -138,7 +138,7 @@ impl std::str::FromStr for Workload {
 /// # Examples
 ///
 /// ```
-/// use guichet::bench::Load;
+/// use guichet_bench::Load;
 ///
 /// // A smoke test rather than a measurement: one client, no warm-up, 20 ms.
 /// let load = Load { clients: 1, warmup_ms: 0, duration_ms: 20, timeout_ms: 1_000 };
@@ -189,7 +189,7 @@ impl Load {
 ///
 /// ```
 /// use std::time::Duration;
-/// use guichet::bench::{Histogram, Measurement};
+/// use guichet_bench::{Histogram, Measurement};
 ///
 /// let m = Measurement {
 ///     ops: 500,
@@ -225,7 +225,7 @@ pub struct Measurement {
 /// # Examples
 ///
 /// ```
-/// use guichet::bench::Synced;
+/// use guichet_bench::Synced;
 ///
 /// let mut total = Synced { changes: 40, fsyncs: 10 };
 /// total += Synced { changes: 20, fsyncs: 10 };
@@ -249,7 +249,7 @@ impl Synced {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::Synced;
+    /// use guichet_bench::Synced;
     /// use guichet::journal::JournalStats;
     ///
     /// let before = JournalStats { changes_synced: 100, fsyncs: 40, ..JournalStats::default() };
@@ -271,7 +271,7 @@ impl Synced {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::Synced;
+    /// use guichet_bench::Synced;
     ///
     /// assert_eq!(Synced { changes: 9, fsyncs: 3 }.changes_per_fsync(), Some(3.0));
     /// assert_eq!(Synced::default().changes_per_fsync(), None);
@@ -297,7 +297,7 @@ impl Measurement {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use guichet::bench::{Histogram, Measurement};
+    /// use guichet_bench::{Histogram, Measurement};
     ///
     /// let m = Measurement {
     ///     ops: 30,
@@ -335,7 +335,7 @@ struct Phases {
 /// # Examples
 ///
 /// ```
-/// use guichet::bench::{drive, EchoFloor, Load, Workload};
+/// use guichet_bench::{drive, EchoFloor, Load, Workload};
 ///
 /// let floor = EchoFloor::spawn(1)?;
 /// let load = Load { clients: 1, warmup_ms: 0, duration_ms: 20, timeout_ms: 1_000 };
@@ -369,7 +369,7 @@ pub(crate) fn drive_sampled(
     // times are set (`None` means a spawn failed: stop at once).
     let phases: RwLock<Option<Phases>> = RwLock::new(None);
     let gate = phases.write().unwrap_or_else(PoisonError::into_inner);
-    let (results, synced) = thread::scope(|scope| {
+    let (results, synced, window) = thread::scope(|scope| {
         let mut handles = Vec::with_capacity(load.clients);
         let mut spawn_error = None;
         for index in 0..load.clients {
@@ -406,7 +406,7 @@ pub(crate) fn drive_sampled(
         let results: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
         match spawn_error {
             Some(error) => Err(BenchError::Spawn(error)),
-            None => Ok((results, synced)),
+            None => Ok((results, synced, window)),
         }
     })?;
     let mut total = Measurement {
@@ -418,10 +418,13 @@ pub(crate) fn drive_sampled(
     };
     for result in results {
         match result {
-            Ok((errors, latency)) => {
+            Ok((errors, latency, last_end)) => {
                 total.ops += latency.count();
                 total.errors += errors;
                 total.latency_ns.merge(&latency);
+                if let Some((measure_from, _)) = window {
+                    total.elapsed = total.elapsed.max(last_end - measure_from);
+                }
             }
             // A client thread panicked: count it as an error, not a result.
             Err(_) => total.errors += 1,
@@ -435,27 +438,33 @@ fn sleep_until(deadline: Instant) {
 }
 
 /// One client: round trips until the end, measuring those that start
-/// after the warm-up. Returns the errors and the latencies.
+/// after the warm-up. Returns the errors, the latencies and when its last
+/// measured call ended (the phase's end if earlier).
 fn client_loop(
     client: Client,
     operation: Operation,
     phases: &RwLock<Option<Phases>>,
-) -> (u64, Histogram) {
+) -> (u64, Histogram, Instant) {
     let mut latency = Histogram::new();
     let mut errors = 0;
     let (measure_from, end) = match &*phases.read().unwrap_or_else(PoisonError::into_inner) {
         Some(p) => (p.measure_from, p.end),
-        None => return (errors, latency),
+        None => return (errors, latency, Instant::now()),
     };
+    // At least one measured call per client, however late it starts: on a
+    // loaded machine one round trip can outlast the whole phase, and a cell
+    // of zero calls would say nothing. The span measured grows to match.
+    let mut last_end = end;
     loop {
         let start = Instant::now();
-        if start >= end {
-            return (errors, latency);
+        if start >= end && (latency.count() > 0 || errors > 0) {
+            return (errors, latency, last_end);
         }
         let result = client.send(operation);
         if start < measure_from {
             continue;
         }
+        last_end = last_end.max(Instant::now());
         match result {
             Ok(reply) if reply.status == Status::Ok => {
                 let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);

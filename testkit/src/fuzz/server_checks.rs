@@ -2,15 +2,15 @@
 
 use core::convert::Infallible;
 
-use crate::codec::{decode_reply, decode_request, Reply};
-use crate::ids::RequestId;
-use crate::server::{handle_message, Handled};
-use crate::status::Status;
-use crate::wire::{BODY_SIZE, MIN_REPLY_TO};
+use guichet::__testkit::{handle_message, Handled};
+use guichet::wire::{decode_reply, decode_request, Reply};
+use guichet::wire::{BODY_SIZE, MIN_REPLY_TO};
+use guichet::RequestId;
+use guichet::Status;
 
 use super::codec_checks::answerable;
 use super::input::{messages, Setup};
-use super::model::Model;
+use crate::model::Model;
 
 /// A ledger set up from the first bytes, then every message after them
 /// through [`handle_message`], as a dispatcher would (see [`super::input`]).

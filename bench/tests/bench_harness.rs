@@ -2,15 +2,14 @@
 //! workloads correctly and leaves no queue (or journal) behind. Speed is
 //! never asserted here (see `guichet bench` and `benches/`).
 
-#[path = "support/tools.rs"]
-mod tools;
+use guichet_testkit::tools;
 
-use guichet::bench::{
-    drive, run, BenchError, EchoFloor, JournalPlan, Load, OriginalBuild, Plan, Target, Workload,
-};
 use guichet::server::Dispatch;
 use guichet::sysv::Queue;
 use guichet::Client;
+use guichet_bench::{
+    drive, run, BenchError, EchoFloor, JournalPlan, Load, OriginalBuild, Plan, Target, Workload,
+};
 use tools::skip;
 
 /// A tiny load: enough round trips to exercise every path, quickly.
@@ -47,7 +46,7 @@ fn a_small_plan_measures_every_target_against_the_floor() {
     };
     let mut cells = 0;
     let report = run(&plan, &mut |p| {
-        if matches!(p, guichet::bench::Progress::Cell { .. }) {
+        if matches!(p, guichet_bench::Progress::Cell { .. }) {
             cells += 1;
         }
     })

@@ -6,17 +6,17 @@
 //! and makes one msgsnd(2). No decoding beyond those two fields, no ledger,
 //! no lock, no allocation, no counters. Its replies are valid wire v1 replies
 //! (status OK, the request's `request_id`), so the very same
-//! [`Client`](crate::Client) drives it and the server modes, and both pay the
+//! [`Client`](guichet::Client) drives it and the server modes, and both pay the
 //! same client-side costs.
 
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
-use crate::codec::Reply;
-use crate::ids::RequestId;
-use crate::status::Status;
-use crate::sysv::{MessageBuf, Mode, OwnedQueue, QueueId, RecvFlags, SendFlags};
-use crate::wire::{BODY_SIZE, REQUEST_MTYPE};
+use guichet::sysv::{MessageBuf, Mode, OwnedQueue, QueueId, RecvFlags, SendFlags};
+use guichet::wire::Reply;
+use guichet::wire::{BODY_SIZE, REQUEST_MTYPE};
+use guichet::RequestId;
+use guichet::Status;
 
 use super::BenchError;
 
@@ -35,7 +35,7 @@ const REPLY_REQUEST_ID: std::ops::Range<usize> = 8..16;
 /// # Examples
 ///
 /// ```
-/// use guichet::bench::EchoFloor;
+/// use guichet_bench::EchoFloor;
 /// use guichet::{Client, Operation, EventId, Status};
 ///
 /// let floor = EchoFloor::spawn(1)?;
@@ -67,12 +67,12 @@ impl EchoFloor {
     /// [`MAX_FLOOR_LOOPS`]).
     ///
     /// Several loops measure what parallel receivers gain on this machine,
-    /// as [`Dispatch::Pool`](crate::server::Dispatch::Pool) workers do.
+    /// as [`Dispatch::Pool`](guichet::server::Dispatch::Pool) workers do.
     ///
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::{BenchError, EchoFloor};
+    /// use guichet_bench::{BenchError, EchoFloor};
     ///
     /// let floor = EchoFloor::spawn(2)?;
     /// drop(floor); // the queue is removed, the loops end and are joined
@@ -115,7 +115,7 @@ impl EchoFloor {
     /// # Examples
     ///
     /// ```
-    /// use guichet::bench::EchoFloor;
+    /// use guichet_bench::EchoFloor;
     /// use guichet::Client;
     ///
     /// let floor = EchoFloor::spawn(1)?;
@@ -130,7 +130,7 @@ impl EchoFloor {
 }
 
 /// Receive, copy two fields, send: until the queue is removed.
-fn echo_loop(queue: crate::sysv::Queue, template: &[u8; BODY_SIZE]) {
+fn echo_loop(queue: guichet::sysv::Queue, template: &[u8; BODY_SIZE]) {
     let Ok(mut buf) = MessageBuf::with_body_capacity(BODY_SIZE) else {
         return;
     };

@@ -1,4 +1,4 @@
-//! The checks behind the fuzz targets (feature `fuzzing`).
+//! The checks behind the fuzz targets.
 //!
 //! Each function takes the raw bytes libFuzzer hands a target and panics,
 //! with a message naming the broken property, if guichet misbehaves on
@@ -11,12 +11,11 @@
 //! |---|---|---|
 //! | [`decode`] | any bytes, as a request body and as a reply body | no panic; what decodes re-encodes to the same bytes; errors name the first rule broken, and a malformed request is answerable exactly when PROTOCOL.md says |
 //! | [`roundtrip`] | bytes read by `arbitrary` into requests and replies | every valid request and reply encodes to 40 bytes that decode back equal |
-//! | [`handle`] | a ledger set-up, then length-prefixed message bodies ([`input`]) | [`handle_message`](crate::server::handle_message) never panics; every reply is a valid wire-v1 reply to the right `reply_to`, with the status the input calls for and the fields the reference model predicts; nothing changes unless the outcome says so; the ledger's invariants hold after every message |
+//! | [`handle`] | a ledger set-up, then length-prefixed message bodies ([`input`]) | the server's `handle_message` never panics; every reply is a valid wire-v1 reply to the right `reply_to`, with the status the input calls for and the fields the reference model predicts; nothing changes unless the outcome says so; the ledger's invariants hold after every message |
 //! | [`ledger`] | a ledger set-up, then 4-byte operation records ([`input`]) | the ledger answers every operation as the reference model does, changes exactly when the model does, keeps its invariants, and a replica fed only the recorded changes ends equal |
 //!
-//! The reference model is `tests/support/model.rs`, the one the property
-//! tests use, compiled in here (not copied) so the fuzz crate, which can
-//! only reach the library, checks against the same oracle.
+//! The reference model is [`crate::model`], the one the property tests use,
+//! so the fuzz targets check against the same oracle.
 //!
 //! Panicking is the point of this module: its `assert!`s are the
 //! properties. The input formats are total, so no input fails to set up a
@@ -25,8 +24,6 @@
 mod codec_checks;
 pub mod input;
 mod ledger_checks;
-#[path = "../../tests/support/model.rs"]
-mod model;
 mod server_checks;
 
 pub use codec_checks::{decode, roundtrip};

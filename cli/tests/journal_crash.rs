@@ -8,8 +8,7 @@
 //! `GUICHET_CRASH_CYCLES` sets the number of cycles (default 20),
 //! `GUICHET_CRASH_SEED` the seed (printed, so a failure replays).
 
-#[path = "support/rng.rs"]
-mod rng;
+use guichet_testkit::rng;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
