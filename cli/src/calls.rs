@@ -1,41 +1,54 @@
 //! `query`, `reserve`, `cancel`, `status`: one call each, one line out.
-//! Exit status 0 only on OK; 1 when the server refused; 2 when it could not
-//! be reached.
+//! A refusal says what was asked and what is there; ids are printed in
+//! decimal, the form every command reads back.
 
 use std::process::ExitCode;
 
 use guichet::client::{Availability, Receipt};
 use guichet::{Client, ClientError};
 
-use super::{err, out, Target};
-
-const REFUSED: u8 = 1;
-const UNREACHABLE: u8 = 2;
+use super::{err, out, Target, EXIT_REFUSED, EXIT_WRONG};
 
 fn client(target: &Target) -> Result<Client, ExitCode> {
     Client::open(target.key)
         .map(|c| c.with_timeout_ms(target.timeout_ms))
-        .map_err(|e| fail(target, &e))
+        .map_err(|e| fail(target, "open the server's queue", &e))
 }
 
-fn fail(target: &Target, error: &ClientError) -> ExitCode {
-    match error.status() {
-        Some(status) => {
-            err(format_args!("guichet: {status}: {error}"));
-            ExitCode::from(REFUSED)
+/// Reports `error`, which answered the call that `asked` describes.
+fn fail(target: &Target, asked: &str, error: &ClientError) -> ExitCode {
+    let Some(status) = error.status() else {
+        let hint = match error {
+            ClientError::QueueGone(_) => format!(
+                " (is a server running on key {}? start one with `guichet serve`)",
+                target.key
+            ),
+            _ => String::new(),
+        };
+        err(format_args!("guichet: {asked}: {error}{hint}"));
+        return ExitCode::from(EXIT_WRONG);
+    };
+    let there = match error {
+        ClientError::SoldOut {
+            remaining,
+            capacity,
+            ..
+        } => format!("{remaining} of {capacity} seats remain"),
+        ClientError::UnknownEvent { .. } => {
+            "the server has no such event (`guichet status` lists them)".into()
         }
-        None => {
-            let hint = match error {
-                ClientError::QueueGone(_) => format!(
-                    " (is a server running on key {}? start one with `guichet serve`)",
-                    target.key
-                ),
-                _ => String::new(),
-            };
-            err(format_args!("guichet: {error}{hint}"));
-            ExitCode::from(UNREACHABLE)
+        ClientError::UnknownBooking { .. } => "the server has no booking with this id".into(),
+        ClientError::BookingConflict { booking } => format!(
+            "booking {} exists with another event or quantity",
+            booking.get()
+        ),
+        ClientError::BookingCancelled { booking } => {
+            format!("booking {} was cancelled", booking.get())
         }
-    }
+        other => other.to_string(),
+    };
+    err(format_args!("guichet: {status}: {asked}: {there}"));
+    ExitCode::from(EXIT_REFUSED)
 }
 
 fn print_availability(a: &Availability) {
@@ -49,9 +62,8 @@ fn print_availability(a: &Availability) {
 
 fn print_receipt(verb: &str, r: &Receipt) {
     out(format_args!(
-        "{verb} booking {} ({}): {} seat(s) of event {}; {} of {} remaining",
+        "{verb} booking {}: {} seat(s) of event {}; {} of {} remaining",
         r.booking.get(),
-        r.booking,
         r.quantity,
         r.event.get(),
         r.remaining,
@@ -59,43 +71,55 @@ fn print_receipt(verb: &str, r: &Receipt) {
     ));
 }
 
-pub fn query(target: &Target, event: u32) -> ExitCode {
-    let result = client(target).and_then(|c| c.query(event).map_err(|e| fail(target, &e)));
-    match result {
-        Ok(a) => {
-            print_availability(&a);
+/// Makes one call and prints what it got.
+fn call<T>(
+    target: &Target,
+    asked: &str,
+    make: impl FnOnce(&Client) -> Result<T, ClientError>,
+    print: impl FnOnce(&T),
+) -> ExitCode {
+    let client = match client(target) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match make(&client) {
+        Ok(answer) => {
+            print(&answer);
             ExitCode::SUCCESS
         }
-        Err(code) => code,
+        Err(e) => fail(target, asked, &e),
     }
+}
+
+pub fn query(target: &Target, event: u32) -> ExitCode {
+    let asked = format!("query event {event}");
+    call(target, &asked, |c| c.query(event), print_availability)
 }
 
 pub fn reserve(target: &Target, event: u32, seats: u32, booking_id: Option<u64>) -> ExitCode {
-    let result = client(target).and_then(|c| {
-        match booking_id {
+    let asked = match booking_id {
+        Some(id) => format!("reserve {seats} seat(s) of event {event} as booking {id}"),
+        None => format!("reserve {seats} seat(s) of event {event}"),
+    };
+    call(
+        target,
+        &asked,
+        |c| match booking_id {
             Some(id) => c.reserve_with_id(event, seats, id),
             None => c.reserve(event, seats),
-        }
-        .map_err(|e| fail(target, &e))
-    });
-    match result {
-        Ok(r) => {
-            print_receipt("reserved", &r);
-            ExitCode::SUCCESS
-        }
-        Err(code) => code,
-    }
+        },
+        |r| print_receipt("reserved", r),
+    )
 }
 
 pub fn cancel(target: &Target, booking: u64) -> ExitCode {
-    let result = client(target).and_then(|c| c.cancel(booking).map_err(|e| fail(target, &e)));
-    match result {
-        Ok(r) => {
-            print_receipt("cancelled", &r);
-            ExitCode::SUCCESS
-        }
-        Err(code) => code,
-    }
+    let asked = format!("cancel booking {booking}");
+    call(
+        target,
+        &asked,
+        |c| c.cancel(booking),
+        |r| print_receipt("cancelled", r),
+    )
 }
 
 /// Queries events 1, 2, … until the server answers UNKNOWN_EVENT: the
@@ -109,7 +133,7 @@ pub fn status(target: &Target) -> ExitCode {
         match client.query(event) {
             Ok(a) => print_availability(&a),
             Err(ClientError::UnknownEvent { .. }) if event > 1 => return ExitCode::SUCCESS,
-            Err(e) => return fail(target, &e),
+            Err(e) => return fail(target, &format!("query event {event}"), &e),
         }
     }
     ExitCode::SUCCESS

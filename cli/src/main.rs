@@ -1,7 +1,14 @@
 //! The `guichet` command: run a server, or call one.
 //!
 //! Command-line parsing (clap) and the subcommands, each in its own module.
+//!
+//! One exit status rule for every subcommand: 0 done (the server answered
+//! OK, or `serve` stopped cleanly); 1 refused by the server (SOLD_OUT…) or,
+//! for `serve`, stopped by an error after it had started; 2 the command
+//! line or the configuration is wrong, or the server cannot be reached
+//! (clap's own errors exit 2 as well).
 
+mod args;
 mod bench;
 mod calls;
 mod serve;
@@ -13,6 +20,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
 use guichet::sysv::Key;
+
+/// Exit status: the server refused, or `serve` failed while serving.
+pub(crate) const EXIT_REFUSED: u8 = 1;
+/// Exit status: the command line or configuration is wrong, or the server
+/// cannot be reached.
+pub(crate) const EXIT_WRONG: u8 = 2;
 
 /// The key `guichet serve` and the calls use without `--key`: the protocol
 /// magic, "GCHT".
@@ -30,10 +43,10 @@ struct Cli {
 #[derive(Debug, clap::Args)]
 struct Target {
     /// Queue key, hex (0x…) or decimal.
-    #[arg(long, default_value = DEFAULT_KEY, value_parser = parse_key)]
+    #[arg(long, default_value = DEFAULT_KEY, value_parser = args::key)]
     key: Key,
     /// Give up on a reply after this many milliseconds.
-    #[arg(long, default_value_t = guichet::client::DEFAULT_TIMEOUT_MS)]
+    #[arg(long, default_value_t = guichet::client::DEFAULT_TIMEOUT_MS, value_parser = args::millis)]
     timeout_ms: u32,
 }
 
@@ -43,7 +56,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Show an event's remaining seats.
     Query {
-        /// Event id (1, 2, …).
+        /// Event id (1, 2, … in the order `guichet serve` listed them).
+        #[arg(value_parser = args::event_id)]
         event: u32,
         #[command(flatten)]
         target: Target,
@@ -51,25 +65,30 @@ enum Command {
     /// Book seats of an event.
     Reserve {
         /// Event id (1, 2, …).
+        #[arg(value_parser = args::event_id)]
         event: u32,
         /// Seats to book.
+        #[arg(value_parser = args::seats)]
         seats: u32,
-        /// A booking id of your choosing (non-zero, below 2^63), which makes
-        /// the reservation safe to retry.
-        #[arg(long)]
+        /// A booking id of your choosing (1 to 2^63 - 1), which makes the
+        /// reservation safe to retry.
+        #[arg(long, value_parser = args::client_booking_id)]
         booking_id: Option<u64>,
         #[command(flatten)]
         target: Target,
     },
     /// Cancel a booking.
     Cancel {
-        /// Booking id, decimal or hex (0x…).
-        #[arg(value_parser = parse_u64)]
+        /// Booking id, as `reserve` printed it.
+        #[arg(value_parser = args::booking_id)]
         booking: u64,
         #[command(flatten)]
         target: Target,
     },
-    /// Show every event's remaining seats.
+    /// Show every event's remaining seats, by id.
+    ///
+    /// The protocol carries no event names: `guichet serve` prints them,
+    /// with their ids, when it starts.
     Status {
         #[command(flatten)]
         target: Target,
@@ -93,18 +112,6 @@ fn main() -> ExitCode {
         Command::Status { target } => calls::status(&target),
         Command::Bench(args) => bench::bench(args),
     }
-}
-
-fn parse_key(s: &str) -> Result<Key, String> {
-    s.parse::<Key>().map_err(|e| e.to_string())
-}
-
-fn parse_u64(s: &str) -> Result<u64, String> {
-    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => s.parse(),
-    };
-    parsed.map_err(|e| format!("{s:?} is not a number: {e}"))
 }
 
 /// Writes one line to stdout. A closed or full stdout (`guichet … | head

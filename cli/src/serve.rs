@@ -9,13 +9,16 @@ use std::time::Duration;
 use guichet::journal::{
     JournalStats, Recovery, DEFAULT_COMPACT_MIN_BYTES, DEFAULT_GROUP_COMMIT_DELAY_US,
 };
-use guichet::server::{Dispatch, Server, Stats, DEFAULT_MAX_IN_FLIGHT};
+use guichet::ledger::MAX_BOOKINGS_LIMIT;
+use guichet::server::{
+    Builder, Dispatch, Server, Stats, StopHandle, DEFAULT_MAX_IN_FLIGHT, MAX_IN_FLIGHT_LIMIT,
+};
 use guichet::sysv::Key;
 use guichet::Status;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use super::{err, out, parse_key, DEFAULT_KEY};
+use super::{args, err, out, DEFAULT_KEY, EXIT_REFUSED, EXIT_WRONG};
 
 /// Events served when no `--event` is given, so that `guichet serve` alone
 /// gives something to book.
@@ -28,25 +31,27 @@ const PRINT_GRACE: Duration = Duration::from_secs(1);
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Queue key to create, hex (0x…) or decimal; the queue must not exist yet.
-    #[arg(long, default_value = DEFAULT_KEY, value_parser = parse_key)]
+    #[arg(long, default_value = DEFAULT_KEY, value_parser = args::key)]
     key: Key,
-    /// An event as NAME=CAPACITY; repeat for more (numbered 1, 2, … in this
-    /// order). Default: Concert=100, Opera=50, Theatre=20. With an existing
-    /// journal the events are the journal's, and any given must match them.
-    #[arg(long = "event", value_name = "NAME=CAPACITY", value_parser = parse_event)]
+    /// An event as NAME=CAPACITY (a name holds no `=`); repeat for more
+    /// (numbered 1, 2, … in this order). Default: Concert=100, Opera=50,
+    /// Theatre=20. With an existing journal the events are the journal's,
+    /// and any given must match them.
+    #[arg(long = "event", value_name = "NAME=CAPACITY", value_parser = args::event)]
     events: Vec<(String, u32)>,
     /// thread-per-request, pool, pool:N or sequential.
     #[arg(long, default_value = "thread-per-request")]
     dispatch: Dispatch,
     /// Most requests in flight at once.
-    #[arg(long, default_value_t = DEFAULT_MAX_IN_FLIGHT)]
+    #[arg(long, default_value_t = DEFAULT_MAX_IN_FLIGHT, value_parser = max_in_flight)]
     max_in_flight: usize,
     /// Most bookings the ledger holds, cancelled ones included. Default:
     /// the journal's, or 1048576.
-    #[arg(long)]
+    #[arg(long, value_parser = max_bookings)]
     max_bookings: Option<usize>,
     /// Journal file: every change is synced to it before it is answered OK,
-    /// and the ledger is replayed from it at start. Created if missing.
+    /// and the ledger is replayed from it at start. Created if missing,
+    /// with the queue's permissions (owner-only by default).
     #[arg(long, value_name = "PATH")]
     journal: Option<PathBuf>,
     /// Journal size in bytes under which it is never compacted; past it, it
@@ -59,16 +64,17 @@ pub struct ServeArgs {
     journal_group_commit_delay_us: u32,
 }
 
-fn parse_event(s: &str) -> Result<(String, u32), String> {
-    let (name, capacity) = s
-        .rsplit_once('=')
-        .ok_or_else(|| format!("{s:?} is not NAME=CAPACITY"))?;
-    let capacity = capacity
-        .parse()
-        .map_err(|e| format!("capacity {capacity:?} of {name:?}: {e}"))?;
-    Ok((name.to_owned(), capacity))
+fn max_in_flight(s: &str) -> Result<usize, String> {
+    args::count_in(s, MAX_IN_FLIGHT_LIMIT, "--max-in-flight")
 }
 
+fn max_bookings(s: &str) -> Result<usize, String> {
+    args::count_in(s, MAX_BOOKINGS_LIMIT, "--max-bookings")
+}
+
+/// Runs a server until SIGINT or SIGTERM. Exit status 2 when it cannot
+/// start (the configuration, the key, the journal), 1 when it stops on an
+/// error after starting.
 pub fn serve(args: ServeArgs) -> ExitCode {
     // The handlers are installed before the queue exists, so that SIGINT
     // or SIGTERM at any moment after it is created goes through the
@@ -78,22 +84,54 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     // threads included. A msgrcv(2) or msgsnd(2) it interrupts fails with
     // EINTR (never restarted, SA_RESTART or not) and the sysv layer
     // retries it; the listener thread below reads the pipe.
-    let mut signals = match Signals::new([SIGINT, SIGTERM]) {
+    let signals = match Signals::new([SIGINT, SIGTERM]) {
         Ok(signals) => signals,
         Err(e) => {
             err(format_args!("guichet: cannot install signal handlers: {e}"));
-            return ExitCode::FAILURE;
+            return ExitCode::from(EXIT_REFUSED);
         }
     };
-    // The defaults are for a new ledger: an existing journal brings its own.
+    let journal = args.journal.clone();
+    let server = match builder(args).and_then(|b| b.spawn().map_err(|e| e.to_string())) {
+        Ok(server) => server,
+        Err(e) => {
+            err(format_args!("guichet: {e}"));
+            return ExitCode::from(EXIT_WRONG);
+        }
+    };
+    let signals_handle = signals.handle();
+    let listener = listen(signals, server.stop_handle());
+    if let (Some(path), Some(recovery)) = (&journal, server.journal_recovery()) {
+        report_recovery(path, &recovery);
+    }
+    let printed = print_banner(&server);
+    let result = server.wait();
+    signals_handle.close();
+    let _ = listener.join();
+    // The listing is short: let it finish, unless stdout stays blocked.
+    if let Some(printed) = printed {
+        let _ = printed.recv_timeout(PRINT_GRACE);
+    }
+    match result {
+        Ok(stats) => {
+            report(&stats);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            err(format_args!("guichet: {e}"));
+            ExitCode::from(EXIT_REFUSED)
+        }
+    }
+}
+
+/// The server `args` describe, not yet started.
+fn builder(args: ServeArgs) -> Result<Builder, String> {
+    // The default events are for a new ledger: an existing journal brings
+    // its own.
     let journal_exists = match &args.journal {
-        Some(path) => match path.try_exists() {
-            Ok(exists) => exists,
-            Err(e) => {
-                err(format_args!("guichet: journal {}: {e}", path.display()));
-                return ExitCode::FAILURE;
-            }
-        },
+        Some(path) => path
+            .try_exists()
+            .map_err(|e| format!("journal {}: {e}", path.display()))?,
         None => false,
     };
     let events = if args.events.is_empty() && !journal_exists {
@@ -117,30 +155,30 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             .journal_compact_min_bytes(args.journal_compact_bytes)
             .journal_group_commit_delay_us(args.journal_group_commit_delay_us);
     }
-    for (name, capacity) in &events {
-        builder = builder.event(name.clone(), *capacity);
+    for (name, capacity) in events {
+        builder = builder.event(name, capacity);
     }
-    let server = match builder.spawn() {
-        Ok(server) => server,
-        Err(e) => {
-            err(format_args!("guichet: {e}"));
-            return ExitCode::FAILURE;
-        }
-    };
-    // The listener runs before anything is printed: a write that blocks
-    // (stdout a pipe nobody reads) must not keep a signal from stopping us.
-    let stop = server.stop_handle();
-    let signals_handle = signals.handle();
-    let listener = thread::spawn(move || {
+    Ok(builder)
+}
+
+/// A thread that stops `stop`'s server at the first signal. It runs before
+/// anything is printed: a write that blocks (stdout a pipe nobody reads)
+/// must not keep a signal from stopping us.
+fn listen(mut signals: Signals, stop: StopHandle) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
             // Stop first: stderr may block too.
             stop.stop();
             err(format_args!("guichet: signal {signal}: shutting down"));
         }
-    });
-    if let (Some(path), Some(recovery)) = (&args.journal, server.journal_recovery()) {
-        report_recovery(path, &recovery);
-    }
+    })
+}
+
+/// Prints the banner and the events from a thread of its own, so that a
+/// blocked stdout cannot keep a shutdown from completing. At exit std
+/// flushes stdout only if its lock is free, so a printer stuck in a write
+/// does not hold up the exit. Returns what says the printing is done.
+fn print_banner(server: &Server) -> Option<mpsc::Receiver<()>> {
     // Copied under the ledger lock and printed after it is released: every
     // request waits for that lock, and a write to stdout can block for ever.
     let events = server.with_ledger(|ledger| {
@@ -171,33 +209,18 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         }
         out(format_args!("guichet: stop with Ctrl-C or SIGTERM"));
     };
-    // Printed by a thread of its own, so that a blocked stdout cannot keep
-    // this one from completing a shutdown either. At exit std flushes
-    // stdout only if its lock is free, so a printer stuck in a write does
-    // not hold up the exit.
     let (printed_tx, printed) = mpsc::channel();
-    let printer = thread::Builder::new()
+    let spawned = thread::Builder::new()
         .name("guichet-print".into())
         .spawn(move || {
             print();
             let _ = printed_tx.send(());
         });
-    if let Err(e) = printer {
-        err(format_args!("guichet: cannot start a thread to print: {e}"));
-    }
-    let result = server.wait();
-    signals_handle.close();
-    let _ = listener.join();
-    // The listing is short: let it finish, unless stdout stays blocked.
-    let _ = printed.recv_timeout(PRINT_GRACE);
-    match result {
-        Ok(stats) => {
-            report(&stats);
-            ExitCode::SUCCESS
-        }
+    match spawned {
+        Ok(_) => Some(printed),
         Err(e) => {
-            err(format_args!("guichet: {e}"));
-            ExitCode::FAILURE
+            err(format_args!("guichet: cannot start a thread to print: {e}"));
+            None
         }
     }
 }

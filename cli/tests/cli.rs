@@ -5,6 +5,7 @@
 mod support;
 use support as server_support;
 
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Output, Stdio};
 use std::thread;
 
@@ -48,7 +49,7 @@ fn calls_print_one_line_and_exit_0_1_or_2() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(
         stdout(&out),
-        "reserved booking 7 (0x7): 2 seat(s) of event 1; 3 of 5 remaining\n"
+        "reserved booking 7: 2 seat(s) of event 1; 3 of 5 remaining\n"
     );
     // Retrying the same booking id books nothing more.
     let again = call(&key, &["reserve", "1", "2", "--booking-id", "7"]);
@@ -56,7 +57,13 @@ fn calls_print_one_line_and_exit_0_1_or_2() {
 
     let out = call(&key, &["reserve", "2", "1"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(stdout(&out).starts_with("reserved booking 9223372036854775809 (0x8000000000000001)"));
+    assert_eq!(
+        stdout(&out),
+        "reserved booking 9223372036854775809: 1 seat(s) of event 2; 1 of 2 remaining\n"
+    );
+    // Ids and numbers read as decimal or 0x hex alike.
+    let out = call(&key, &["query", "0x1"]);
+    assert_eq!(stdout(&out), "event 1: 3 of 5 seats remaining\n", "{out:?}");
 
     let out = call(&key, &["status"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
@@ -65,19 +72,34 @@ fn calls_print_one_line_and_exit_0_1_or_2() {
         "event 1: 3 of 5 seats remaining\nevent 2: 1 of 2 seats remaining\n"
     );
 
-    // Refusals: exit 1, the status named on stderr.
-    for (args, status) in [
-        (&["reserve", "2", "2"][..], "SOLD_OUT"),
-        (&["query", "3"][..], "UNKNOWN_EVENT"),
-        (&["cancel", "99"][..], "UNKNOWN_BOOKING"),
+    // Refusals: exit 1, and stderr says what was asked and what is there.
+    for (args, message) in [
+        (
+            &["reserve", "2", "2"][..],
+            "SOLD_OUT: reserve 2 seat(s) of event 2: 1 of 2 seats remain",
+        ),
+        (
+            &["query", "3"][..],
+            "UNKNOWN_EVENT: query event 3: the server has no such event \
+             (`guichet status` lists them)",
+        ),
+        (
+            &["cancel", "12345"][..],
+            "UNKNOWN_BOOKING: cancel booking 12345: the server has no booking with this id",
+        ),
+        (
+            &["cancel", "0x3039"][..],
+            "UNKNOWN_BOOKING: cancel booking 12345: the server has no booking with this id",
+        ),
         (
             &["reserve", "2", "1", "--booking-id", "7"][..],
-            "BOOKING_CONFLICT",
+            "BOOKING_CONFLICT: reserve 1 seat(s) of event 2 as booking 7: \
+             booking 7 exists with another event or quantity",
         ),
     ] {
         let out = call(&key, args);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
-        assert!(stderr(&out).contains(status), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out), format!("guichet: {message}\n"), "{args:?}");
         assert!(stdout(&out).is_empty());
     }
 
@@ -87,15 +109,15 @@ fn calls_print_one_line_and_exit_0_1_or_2() {
         assert_eq!(out.status.code(), Some(0), "{out:?}");
         assert_eq!(
             stdout(&out),
-            "cancelled booking 7 (0x7): 2 seat(s) of event 1; 5 of 5 remaining\n"
+            "cancelled booking 7: 2 seat(s) of event 1; 5 of 5 remaining\n"
         );
     }
-    let out = call(&key, &["reserve", "1", "2", "--booking-id", "7"]);
+    let out = call(&key, &["reserve", "1", "2", "--booking-id", "0x7"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("BOOKING_CANCELLED"),
-        "{}",
-        stderr(&out)
+    assert_eq!(
+        stderr(&out),
+        "guichet: BOOKING_CANCELLED: reserve 2 seat(s) of event 1 as booking 7: \
+         booking 7 was cancelled\n"
     );
 
     assert_eq!(server.client().query(1).unwrap().remaining, 5);
@@ -126,31 +148,75 @@ fn an_unreachable_server_exits_2_with_a_hint() {
 fn bad_arguments_are_refused_before_anything_is_sent() {
     let (server, _key_file) = keyed_server(Server::builder().event("E", 5));
     let key = server.key().to_string();
-    for args in [
-        &["reserve", "1", "0"][..],
-        &["reserve", "0", "1"],
-        &["reserve", "1", "1", "--booking-id", "0"],
-        &["reserve", "1", "1", "--booking-id", "9223372036854775808"],
-        &["cancel", "0"],
-        &["query", "0"],
+    // One message per field, whichever end of its range is passed, with
+    // the value echoed as typed; clap's usage errors exit 2.
+    for (args, value, field, message) in [
+        (
+            &["reserve", "1", "0"][..],
+            "0",
+            "<SEATS>",
+            "a number of seats must be in 1..=4294967295",
+        ),
+        (
+            &["reserve", "0", "1"],
+            "0",
+            "<EVENT>",
+            "an event id must be in 1..=4294967295",
+        ),
+        (
+            &["query", "0"],
+            "0",
+            "<EVENT>",
+            "an event id must be in 1..=4294967295",
+        ),
+        (
+            &["query", "1099511627776"],
+            "1099511627776",
+            "<EVENT>",
+            "an event id must be in 1..=4294967295",
+        ),
+        (
+            &["reserve", "1", "1", "--booking-id", "0"],
+            "0",
+            "--booking-id <BOOKING_ID>",
+            "a booking id of your choosing must be in 1..=9223372036854775807",
+        ),
+        (
+            &["reserve", "1", "1", "--booking-id", "0x8000000000000000"],
+            "0x8000000000000000",
+            "--booking-id <BOOKING_ID>",
+            "a booking id of your choosing must be in 1..=9223372036854775807",
+        ),
+        (
+            &["cancel", "0"],
+            "0",
+            "<BOOKING>",
+            "a booking id must be in 1..=18446744073709551615",
+        ),
+        (
+            &["cancel", "0xZZ"],
+            "0xZZ",
+            "<BOOKING>",
+            "a booking id must be a number, decimal or hex with 0x (in 1..=18446744073709551615)",
+        ),
+        (
+            &["reserve", "x", "1"],
+            "x",
+            "<EVENT>",
+            "an event id must be a number, decimal or hex with 0x (in 1..=4294967295)",
+        ),
     ] {
         let out = call(&key, args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let expected = format!("error: invalid value '{value}' for '{field}': {message}\n");
         assert!(
-            stderr(&out).contains("invalid argument"),
+            stderr(&out).starts_with(&expected),
             "{args:?}: {}",
             stderr(&out)
         );
     }
-    // Not numbers at all: clap's usage error.
-    for args in [
-        &["reserve", "x", "1"][..],
-        &["cancel", "0xZZ"],
-        &["query", "-1"],
-    ] {
-        let out = call(&key, args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
-    }
+    let out = call(&key, &["query", "-1"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
     let stats = stop(server);
     assert_eq!(stats.received, 0, "{stats:?}");
 }
@@ -280,24 +346,32 @@ fn serve_exits_1_when_its_queue_is_removed() {
 #[test]
 fn serve_refuses_bad_configuration_without_creating_a_queue() {
     let key_file = fresh_key();
-    for args in [
-        &["--event", "E"][..],
-        &["--event", "E=-1"],
-        &["--event", "=3"],
-        &["--event", "E=1", "--event", "E=2"],
-        &["--dispatch", "pool:0"],
-        &["--dispatch", "threads"],
-        &["--max-in-flight", "0"],
-        &["--max-bookings", "0"],
+    for (args, message) in [
+        (&["--event", "E"][..], "an event is NAME=CAPACITY"),
+        (&["--event", "E=-1"], "a capacity must be a number"),
+        (&["--event", "=3"], "an event needs a name before the ="),
+        (&["--event", "A=1=2"], "an event name cannot contain ="),
+        (&["--event", "E=1", "--event", "E=2"], "E"),
+        (&["--dispatch", "pool:0"], "pool:0"),
+        (&["--dispatch", "threads"], "threads"),
+        (
+            &["--max-in-flight", "0"],
+            "--max-in-flight must be in 1..=4096",
+        ),
+        (
+            &["--max-bookings", "0"],
+            "--max-bookings must be in 1..=16777216",
+        ),
     ] {
         match ServeProcess::start(key_file.key, args) {
             Ok(serve) => panic!("{args:?} served: {:?}", serve.stdout_lines),
             Err(failed) => {
-                assert!(
-                    matches!(failed.status.and_then(|s| s.code()), Some(1 | 2)),
+                assert_eq!(
+                    failed.status.and_then(|s| s.code()),
+                    Some(2),
                     "{args:?}: {failed:?}"
                 );
-                assert!(!failed.stderr.is_empty(), "{args:?}");
+                assert!(failed.stderr.contains(message), "{args:?}: {failed:?}");
             }
         }
         assert!(
@@ -305,6 +379,66 @@ fn serve_refuses_bad_configuration_without_creating_a_queue() {
             "{args:?} left a queue"
         );
     }
+}
+
+#[test]
+fn a_journal_in_a_missing_directory_is_named_whole_and_nothing_is_left() {
+    let key_file = fresh_key();
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("that/does/not/exist");
+    let journal = missing.join("j");
+    let failed = ServeProcess::start(key_file.key, &["--journal", journal.to_str().unwrap()])
+        .map(|serve| serve.stdout_lines.clone())
+        .expect_err("served without its journal's directory");
+    assert_eq!(failed.status.and_then(|s| s.code()), Some(2), "{failed:?}");
+    assert_eq!(
+        failed.stderr,
+        format!(
+            "guichet: journal {}: open failed: the journal's directory cannot be used: \
+             No such file or directory (os error 2)\n",
+            missing.display()
+        )
+    );
+    assert!(matches!(
+        Queue::open(key_file.key),
+        Err(SysvError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn a_refused_start_and_a_clean_stop_leave_only_the_journal_owner_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let journal = tmp.path().join("bookings.journal");
+    let path = journal.to_str().unwrap();
+    // Refused (the key is taken): no journal, no lock file, nothing.
+    let (first, key_file) = ServeProcess::start_fresh(&["--event", "E=5"]);
+    let failed = ServeProcess::start(key_file.key, &["--journal", path])
+        .map(|serve| serve.stdout_lines.clone())
+        .expect_err("a second server on a taken key");
+    assert_eq!(failed.status.and_then(|s| s.code()), Some(2), "{failed:?}");
+    assert!(failed.stderr.contains("already exists"), "{failed:?}");
+    assert_eq!(names_in(tmp.path()), Vec::<String>::new());
+    send_signal(first.pid(), "TERM");
+    let (status, _, stderr) = first.wait(PATIENCE);
+    assert!(status.success(), "{stderr}");
+
+    // Served and stopped: the journal stays, owner-only; its lock is gone.
+    let (serve, _key_file) = ServeProcess::start_fresh(&["--journal", path, "--event", "E=5"]);
+    send_signal(serve.pid(), "TERM");
+    let (status, _, stderr) = serve.wait(PATIENCE);
+    assert!(status.success(), "{stderr}");
+    assert_eq!(names_in(tmp.path()), vec!["bookings.journal".to_owned()]);
+    let mode = std::fs::metadata(&journal).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "journal mode {mode:o}");
+}
+
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 /// A child `guichet` process, killed (and its queue removed) if the test

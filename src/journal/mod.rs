@@ -146,6 +146,10 @@ pub struct JournalConfig {
     /// PostgreSQL's `commit_delay`). 0 never waits; clamped to
     /// [`MAX_GROUP_COMMIT_DELAY_US`].
     pub group_commit_delay_us: u32,
+    /// Permission bits of the files [`Journal::open_path`] creates (the
+    /// journal, its lock, its compaction's file), before the umask:
+    /// owner-only (0600) by default, since a journal holds every booking.
+    pub file_mode: u32,
 }
 
 impl Default for JournalConfig {
@@ -156,6 +160,7 @@ impl Default for JournalConfig {
             compact_min_bytes: DEFAULT_COMPACT_MIN_BYTES,
             preallocate_bytes: DEFAULT_PREALLOCATE_BYTES,
             group_commit_delay_us: DEFAULT_GROUP_COMMIT_DELAY_US,
+            file_mode: storage::DEFAULT_FILE_MODE,
         }
     }
 }
@@ -308,23 +313,31 @@ impl Journal {
     /// Those of [`Journal::open`]; [`JournalError::Io`] if `path` has no
     /// file name or one that is not UTF-8.
     pub fn open_path(path: &Path, config: &JournalConfig) -> Result<Opened, JournalError> {
-        let bad_path = || JournalError::Io {
+        let refuse = |name: &Path, why: String| JournalError::Io {
             op: "open",
-            name: path.display().to_string(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "a journal path must end in a UTF-8 file name",
-            ),
+            name: name.display().to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, why),
         };
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
-            .ok_or_else(bad_path)?;
+            .ok_or_else(|| refuse(path, "a journal path must end in a UTF-8 file name".into()))?;
         let parent = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        Self::open(Box::new(FsDir::new(parent)), name, config)
+        // Said here, naming the directory: every later error would name
+        // only the file it could not make.
+        match std::fs::metadata(parent) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return Err(refuse(parent, "not a directory".into())),
+            Err(e) => {
+                let why = format!("the journal's directory cannot be used: {e}");
+                return Err(refuse(parent, why));
+            }
+        }
+        let dir = FsDir::with_mode(parent, config.file_mode);
+        Self::open(Box::new(dir), name, config).map_err(|e| e.in_dir(parent))
     }
 
     /// Opens the journal `name` in `dir`, creating it if there is none.

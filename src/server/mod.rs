@@ -180,7 +180,8 @@ impl Builder {
     }
 
     /// Permissions of the queue the server creates; `0o600` by default
-    /// (only the owner's processes may send and receive).
+    /// (only the owner's processes may send and receive). The journal's
+    /// files, if any, are created with the same read and write bits.
     ///
     /// ```
     /// use guichet::sysv::{Mode, Queue};
@@ -365,6 +366,17 @@ impl Builder {
     ///   replayed, or disagrees with the configuration.
     pub fn spawn(self) -> Result<Server, ServerError> {
         self.limits.check(self.dispatch)?;
+        // The queue first: if it cannot be had (a key already taken), no
+        // journal file is created for nothing; if the journal then fails,
+        // dropping `owned` removes the queue. A refused start leaves nothing.
+        let owned = match self.key {
+            None => OwnedQueue::create_private(self.mode),
+            Some(key) => OwnedQueue::create_exclusive(key, self.mode),
+        }
+        .map_err(|error| match (error, self.key) {
+            (SysvError::Exists { .. }, Some(key)) => ServerError::QueueExists { key },
+            (error, _) => ServerError::CreateQueue(error),
+        })?;
         let (ledger, journal) = match &self.journal {
             None => (Ledger::new(self.events, self.limits.max_bookings)?, None),
             Some(path) => {
@@ -401,6 +413,9 @@ impl Builder {
                     compact_min_bytes,
                     group_commit_delay_us,
                     preallocate_bytes,
+                    // The queue's mode, less execute bits: the journal is
+                    // no more readable than the queue it serves.
+                    file_mode: self.mode.bits() & 0o666,
                 };
                 let opened = match path {
                     JournalAt::Path(path) => Journal::open_path(path, &config)?,
@@ -411,14 +426,6 @@ impl Builder {
                 (opened.ledger, Some(Arc::new(opened.journal)))
             }
         };
-        let owned = match self.key {
-            None => OwnedQueue::create_private(self.mode),
-            Some(key) => OwnedQueue::create_exclusive(key, self.mode),
-        }
-        .map_err(|error| match (error, self.key) {
-            (SysvError::Exists { .. }, Some(key)) => ServerError::QueueExists { key },
-            (error, _) => ServerError::CreateQueue(error),
-        })?;
         let receivers = self.dispatch.receivers();
         let shared = Arc::new(
             Shared::new(owned.queue(), ledger, self.limits, receivers).with_journal(journal),
