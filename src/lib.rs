@@ -3,6 +3,7 @@
 //! The crate is laid out the way a request travels:
 //!
 //! - [`wire`]: the `#[repr(C)]` byte layouts of wire v1 (PROTOCOL.md);
+//! - [`classic`]: the course's original protocol (CLASSIC.md), its layouts and codec;
 //! - [`codec`]: checked domain types ([`Request`], [`Reply`], [`Status`])
 //!   and the decoder that turns any bytes into one of them or a typed error;
 //! - [`ledger`]: the seat ledger, whose invariants are asserted on every change;
@@ -25,6 +26,7 @@ compile_error!(
 );
 
 pub mod bench;
+pub mod classic;
 pub mod client;
 pub mod codec;
 #[cfg(feature = "fuzzing")]
