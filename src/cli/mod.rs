@@ -71,6 +71,12 @@ enum Command {
     Status {
         #[command(flatten)]
         target: Target,
+        /// Also show the classic queue under this key: its messages
+        /// waiting (unread replies, requests not yet taken). Its counters
+        /// (dropped, quits ignored, replies discarded) are in `serve`'s
+        /// report: the protocols carry no statistics.
+        #[arg(long, value_name = "KEY", value_parser = parse_key)]
+        classic_key: Option<Key>,
     },
     /// Measure each dispatch mode against the echo floor on private queues.
     Bench(bench::BenchArgs),
@@ -89,7 +95,10 @@ pub fn run() -> ExitCode {
             target,
         } => calls::reserve(&target, event, seats, booking_id),
         Command::Cancel { booking, target } => calls::cancel(&target, booking),
-        Command::Status { target } => calls::status(&target),
+        Command::Status {
+            target,
+            classic_key,
+        } => calls::status(&target, classic_key),
         Command::Bench(args) => bench::bench(args),
     }
 }
