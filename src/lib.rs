@@ -56,3 +56,7 @@ extern crate self as guichet;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../docs/classic.md")]
+struct ClassicDocDoctests;
