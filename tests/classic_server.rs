@@ -309,6 +309,53 @@ fn a_history_of_both_protocols_is_linearizable() {
     server.shutdown().expect("shutdown");
 }
 
+/// The server receives with `msgtyp = -9`, lowest mtype first: without
+/// care, waiting listings (mtype 1) would all go before a reservation
+/// (mtype 2) that arrived among them.
+#[test]
+fn a_stream_of_listings_does_not_hold_back_a_reservation() {
+    let (server, queue) = classic_server(Dispatch::Sequential, &[("Concert", 10)]);
+    let lists = 20;
+    server
+        .with_ledger(|_| {
+            // The classic loop takes this listing, then waits for the
+            // ledger lock held here while the rest queue up behind it.
+            send(queue, ClassicRequest::List);
+            let deadline = std::time::Instant::now() + Duration::from_millis(DEADLINE_MS.into());
+            while server.stats().classic.expect("classic counters").received == 0 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the listing was never taken"
+                );
+                thread::sleep(Duration::from_millis(1));
+            }
+            for _ in 1..lists {
+                send(queue, ClassicRequest::List);
+            }
+            send(
+                queue,
+                ClassicRequest::Reserve {
+                    id_spec: 0,
+                    nb_places: 2,
+                },
+            );
+        })
+        .expect("ledger");
+    assert_eq!(
+        receive(queue, MTYPE_RESERVE_REPLY),
+        "OK ! 2 places réservées pour Concert."
+    );
+    let remaining: Vec<u32> = (0..lists)
+        .map(|_| parse_listing(&receive(queue, MTYPE_LIST_REPLY))[0])
+        .collect();
+    assert_eq!(remaining[0], 10, "the listing taken before the reservation");
+    assert!(
+        remaining[1..].iter().all(|&r| r == 8),
+        "{remaining:?}: the reservation waited for the listings queued after it"
+    );
+    server.shutdown().expect("shutdown");
+}
+
 // ---- faults -----------------------------------------------------------------
 
 #[test]

@@ -1,10 +1,11 @@
 //! Serving the classic protocol (`CLASSIC.md`) on a queue of its own,
 //! beside wire v1, over the same ledger.
 //!
-//! One thread receives and answers classic requests one at a time, in
-//! arrival order: replies go to fixed mtypes (10, 11), so answering in
-//! order is what keeps each mtype first-in first-out, and clients that wait
-//! in the order they sent get their own replies. A reservation goes through
+//! One thread receives and answers classic requests one at a time, each
+//! kind (list, reservation) in arrival order: replies go to fixed mtypes
+//! (10, 11), so answering in order is what keeps each mtype first-in
+//! first-out, and clients that wait in the order they sent get their own
+//! replies. A reservation goes through
 //! the same [`Shared::apply`] as a wire v1 RESERVE (server-assigned id), so
 //! the ledger's invariants and the journal cover both protocols; with a
 //! journal the thread waits for its change to be durable before it sends
@@ -12,8 +13,9 @@
 //!
 //! A full queue never blocks it for long: a reply waits at most
 //! `reply_timeout_ms` for room, then the oldest unread reply of its mtype
-//! is discarded to make room (counted), and while the queue stays full the
-//! next replies discard at once. A second thread watches for the wedge the
+//! (of the other reply mtype if it has none) is discarded to make room
+//! (counted), and while the queue stays full the next replies discard at
+//! once. A second thread watches for the wedge the
 //! reply path cannot see (unread replies fill the queue, so no request
 //! gets in and nothing is sent): full and idle for `reply_timeout_ms`, it
 //! discards the oldest unread reply.
@@ -26,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use crate::classic::{
     decode_classic_request, listing_text, ClassicReply, ClassicRequest, ReplyKind, ReplyText,
-    ReserveText, MTYPE_LIST, MTYPE_LIST_REPLY, MTYPE_RESERVE_REPLY, RECEIVE_MSGTYP,
+    ReserveText, MTYPE_LIST, MTYPE_LIST_REPLY, MTYPE_RESERVE, MTYPE_RESERVE_REPLY, RECEIVE_MSGTYP,
     REPLY_BODY_SIZE, REQUEST_BODY_SIZE,
 };
 use crate::codec::Operation;
@@ -318,15 +320,31 @@ impl Drop for LoopGuard<'_> {
 
 /// The serve loop: until a stop is requested (then it drains), or the
 /// queue fails for good.
+///
+/// It receives with `msgtyp = -9`, as the original did, so replies (10,
+/// 11) are never read back; that takes the lowest mtype first, so after a
+/// list it looks for a reservation first, and after a reservation for a
+/// list: each kind is taken in arrival order, and a stream of one kind
+/// cannot starve the other.
 fn serve_loop(shared: &Shared, ctx: &Ctx) {
     let _guard = LoopGuard(shared, ctx);
-    let Ok(mut buf) = MessageBuf::with_body_capacity(RECEIVE_BODY_BYTES) else {
-        return;
+    let mut buf = match MessageBuf::with_body_capacity(RECEIVE_BODY_BYTES) {
+        Ok(buf) => buf,
+        Err(error) => return shared.fail(ServerError::Receive(error)),
     };
     let mut full = false;
+    let mut prefer = None;
     let mut errors_in_a_row = 0u32;
     loop {
-        let mtype = match ctx.queue.recv(RECEIVE_MSGTYP, &mut buf, RecvFlags::NOERROR) {
+        let preferred = prefer.take().and_then(|mtype| {
+            let flags = RecvFlags::NOWAIT | RecvFlags::NOERROR;
+            ctx.queue.recv(mtype, &mut buf, flags).ok()
+        });
+        let received = match preferred {
+            Some(received) => Ok(received),
+            None => ctx.queue.recv(RECEIVE_MSGTYP, &mut buf, RecvFlags::NOERROR),
+        };
+        let mtype = match received {
             Ok(received) => received.mtype,
             Err(error @ SysvError::QueueRemoved { .. }) => {
                 if !shared.is_stopping() {
@@ -345,6 +363,11 @@ fn serve_loop(shared: &Shared, ctx: &Ctx) {
             }
         };
         errors_in_a_row = 0;
+        prefer = match mtype {
+            MTYPE_LIST => Some(MTYPE_RESERVE),
+            MTYPE_RESERVE => Some(MTYPE_LIST),
+            _ => None,
+        };
         let stopping = shared.is_stopping();
         handle(shared, ctx, mtype, buf.body(), &mut full);
         if stopping {
@@ -482,7 +505,8 @@ fn wait_durable(shared: &Shared, lsn: Option<Lsn>) -> Result<(), ServerError> {
 
 /// Sends `reply`, never blocking for good: waits up to `reply_timeout_ms`
 /// for room (none at all while the queue stays full), then discards the
-/// oldest unread reply of the same mtype to make room, or gives up.
+/// oldest unread reply of the same mtype (else of the other reply mtype)
+/// to make room, or gives up.
 fn send(shared: &Shared, ctx: &Ctx, reply: &ClassicReply, full: &mut bool) {
     let body = reply.encode();
     let mtype = reply.kind.mtype();
@@ -497,8 +521,8 @@ fn send(shared: &Shared, ctx: &Ctx, reply: &ClassicReply, full: &mut bool) {
                     ReplyKind::Reservation => &ctx.counters.reservations_sent,
                 };
                 bump(sent);
-                // Room at the first try: the queue is not staying full.
-                *full &= deadline.is_some();
+                // Room without discarding: the queue is not staying full.
+                *full = discards > 0;
                 return;
             }
             Err(error) => error,
@@ -515,7 +539,13 @@ fn send(shared: &Shared, ctx: &Ctx, reply: &ClassicReply, full: &mut bool) {
         let until = *deadline.get_or_insert(now + timeout);
         let until = shared.stop_deadline().map_or(until, |stop| stop.min(until));
         if *full || now >= until {
-            if discards < MAX_DISCARDS_PER_REPLY && discard_oldest(ctx, mtype) {
+            // The oldest unread reply of its mtype (CLASSIC.md); if it has
+            // none, of the other: a reservation's OK must not be lost to a
+            // queue full of listings nobody reads.
+            let other = MTYPE_LIST_REPLY + MTYPE_RESERVE_REPLY - mtype;
+            if discards < MAX_DISCARDS_PER_REPLY
+                && (discard_oldest(ctx, mtype) || discard_oldest(ctx, other))
+            {
                 discards += 1;
                 *full = true;
                 continue;
