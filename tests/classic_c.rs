@@ -9,8 +9,7 @@
 //! classic queue's key is ftok(3) of a file in a temporary directory: never
 //! the course's 12345, which is global to the machine.
 
-#[path = "support/tools.rs"]
-mod tools;
+use guichet_testkit::tools;
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
