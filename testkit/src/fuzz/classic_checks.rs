@@ -15,7 +15,7 @@ fn split(data: &[u8]) -> (i64, &[u8]) {
     (i64::from_ne_bytes(mtype), &data[head..])
 }
 
-/// An mtype and a body (see [`split`]) into both classic decoders, and
+/// An mtype (the first 8 bytes, native order) and a body into both classic decoders, and
 /// their bytes into the reply texts.
 ///
 /// # Panics
