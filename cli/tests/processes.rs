@@ -204,8 +204,6 @@ fn a_second_guichet_serve_is_refused_and_the_first_keeps_serving() {
             second.stdout_lines
         ),
         Err(failed) => {
-            // The configuration (the key) is wrong: exit status 2, by the
-            // command's one rule (cli/src/main.rs).
             assert_eq!(failed.status.and_then(|s| s.code()), Some(2), "{failed:?}");
             assert!(failed.stderr.contains("already exists"), "{failed:?}");
         }
