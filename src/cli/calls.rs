@@ -1,4 +1,4 @@
-//! `query`, `reserve`, `cancel`, `status`: one call each, one line out.
+//! `query`, `reserve`, `cancel`, `hold`, `confirm`, `status`: one call each, one line out.
 //! Exit status 0 only on OK; 1 when the server refused; 2 when it could not
 //! be reached.
 
@@ -92,6 +92,30 @@ pub fn cancel(target: &Target, booking: u64) -> ExitCode {
     match result {
         Ok(r) => {
             print_receipt("cancelled", &r);
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+pub fn hold(target: &Target, event: u32, seats: u32, booking_id: Option<u64>) -> ExitCode {
+    // 0 asks the server for an id; an explicit 0 is refused by clap's range.
+    let result = client(target)
+        .and_then(|c| c.hold(event, seats, booking_id.unwrap_or(0)).map_err(|e| fail(target, &e)));
+    match result {
+        Ok(r) => {
+            print_receipt("held", &r);
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+pub fn confirm(target: &Target, booking: u64) -> ExitCode {
+    let result = client(target).and_then(|c| c.confirm(booking).map_err(|e| fail(target, &e)));
+    match result {
+        Ok(r) => {
+            print_receipt("confirmed", &r);
             ExitCode::SUCCESS
         }
         Err(code) => code,

@@ -67,6 +67,28 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Hold seats of an event until confirmed, cancelled, or the server's
+    /// hold duration (`serve --hold-ms`) passes.
+    Hold {
+        /// Event id (1, 2, …).
+        event: u32,
+        /// Seats to hold.
+        seats: u32,
+        /// A booking id of your choosing (1 to 2^63 - 1), which makes the
+        /// hold safe to retry.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..(1u64 << 63)))]
+        booking_id: Option<u64>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Confirm a hold: its seats are booked for good.
+    Confirm {
+        /// Booking id, decimal or hex (0x…).
+        #[arg(value_parser = parse_u64)]
+        booking: u64,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Show every event's remaining seats.
     Status {
         #[command(flatten)]
@@ -89,6 +111,13 @@ pub fn run() -> ExitCode {
             target,
         } => calls::reserve(&target, event, seats, booking_id),
         Command::Cancel { booking, target } => calls::cancel(&target, booking),
+        Command::Hold {
+            event,
+            seats,
+            booking_id,
+            target,
+        } => calls::hold(&target, event, seats, booking_id),
+        Command::Confirm { booking, target } => calls::confirm(&target, booking),
         Command::Status { target } => calls::status(&target),
         Command::Bench(args) => bench::bench(args),
     }

@@ -57,6 +57,12 @@ pub struct ServeArgs {
     /// committing too (0 to 10000).
     #[arg(long, default_value_t = DEFAULT_GROUP_COMMIT_DELAY_US, value_name = "US")]
     journal_group_commit_delay_us: u32,
+    /// How long a HOLD keeps its seats unless confirmed or cancelled, in
+    /// milliseconds (1 to 86400000, i.e. 24 h).
+    #[arg(long, default_value_t = guichet::ledger::DEFAULT_HOLD_MS, value_name = "MS",
+          value_parser = clap::value_parser!(u64)
+              .range(guichet::ledger::MIN_HOLD_MS..=guichet::ledger::MAX_HOLD_MS))]
+    hold_ms: u64,
 }
 
 fn parse_event(s: &str) -> Result<(String, u32), String> {
@@ -107,7 +113,8 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     let mut builder = Server::builder()
         .key(args.key)
         .dispatch(args.dispatch)
-        .max_in_flight(args.max_in_flight);
+        .max_in_flight(args.max_in_flight)
+        .hold_ms(args.hold_ms);
     if let Some(max_bookings) = args.max_bookings {
         builder = builder.max_bookings(max_bookings);
     }

@@ -67,6 +67,12 @@ pub enum ClientError {
         /// The id.
         booking: BookingId,
     },
+    /// HOLD_EXPIRED: the id names a hold that expired before it was confirmed.
+    #[error("hold {booking} expired before it was confirmed")]
+    HoldExpired {
+        /// The id.
+        booking: BookingId,
+    },
     /// INVALID_REQUEST: the server found a field rule broken.
     #[error("the server answered INVALID_REQUEST")]
     InvalidRequest,
@@ -138,6 +144,7 @@ impl ClientError {
             ClientError::UnknownBooking { .. } => Status::UnknownBooking,
             ClientError::BookingConflict { .. } => Status::BookingConflict,
             ClientError::BookingCancelled { .. } => Status::BookingCancelled,
+            ClientError::HoldExpired { .. } => Status::HoldExpired,
             ClientError::InvalidRequest => Status::InvalidRequest,
             ClientError::BadMessage => Status::BadMessage,
             ClientError::LedgerFull => Status::LedgerFull,

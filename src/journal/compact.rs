@@ -39,12 +39,16 @@ pub(crate) struct Image {
     pub(crate) next_seq: u64,
 }
 
-/// Encodes `ledger` as a header and snapshot records. Cancelled bookings
-/// come first, so replaying each as "reserve, then cancel" always finds
+/// Encodes `ledger` as a header and snapshot records. Cancelled and
+/// expired bookings come first, so replaying each as "reserve (or hold),
+/// then cancel (or expire)" always finds
 /// its seats free; ids are sorted so the same ledger gives the same bytes.
 pub(crate) fn encode_image(ledger: &Ledger) -> Image {
     let mut bookings: Vec<_> = ledger.bookings().collect();
-    bookings.sort_unstable_by_key(|(id, b)| (b.state == BookingState::Active, *id));
+    bookings.sort_unstable_by_key(|(id, b)| {
+        let live = matches!(b.state, BookingState::Active | BookingState::Held { .. });
+        (live, *id)
+    });
     let chunks = bookings.chunks(MAX_SNAPSHOT_BOOKINGS_PER_RECORD);
     let header = Header {
         format_version: record::FORMAT_VERSION,

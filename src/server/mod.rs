@@ -51,6 +51,7 @@ mod commit;
 mod config;
 mod error;
 mod handler;
+mod holds;
 mod receive;
 mod reply;
 mod shared;
@@ -127,6 +128,10 @@ pub struct Builder {
     journal_compact_min_bytes: Option<u64>,
     journal_group_commit_delay_us: Option<u32>,
     journal_preallocate_bytes: Option<u64>,
+    /// See [`Builder::hold_ms`] (in `holds.rs`).
+    hold_ms: Option<u64>,
+    /// See [`Builder::clock`] (in `holds.rs`).
+    clock: Option<Arc<dyn crate::ledger::Clock>>,
 }
 
 /// Where the journal is: a path, or a [`Dir`] and a name.
@@ -364,6 +369,7 @@ impl Builder {
     ///   replayed, or disagrees with the configuration.
     pub fn spawn(self) -> Result<Server, ServerError> {
         self.limits.check(self.dispatch)?;
+        let (hold_ms, clock) = (self.hold_ms, self.clock.clone());
         let (ledger, journal) = match &self.journal {
             None => (Ledger::new(self.events, self.limits.max_bookings)?, None),
             Some(path) => {
@@ -410,6 +416,7 @@ impl Builder {
                 (opened.ledger, Some(Arc::new(opened.journal)))
             }
         };
+        let ledger = holds::timed(ledger, hold_ms, clock)?;
         let owned = match self.key {
             None => OwnedQueue::create_private(self.mode),
             Some(key) => OwnedQueue::create_exclusive(key, self.mode),
