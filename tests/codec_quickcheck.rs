@@ -89,6 +89,8 @@ fn request_oracle(body: &[u8]) -> Option<(Violation, Option<Answer>)> {
         1 => Op::Query,
         2 => Op::Reserve,
         3 => Op::Cancel,
+        4 => Op::Hold,
+        5 => Op::Confirm,
         found => return bad(Violation::Op { found }),
     };
     let reply_to = i64_at(body, REPLY_TO_AT);
@@ -113,7 +115,7 @@ fn request_oracle(body: &[u8]) -> Option<(Violation, Option<Answer>)> {
                 return not_zero(Field::Quantity, u64::from(quantity));
             }
         }
-        Op::Reserve => {
+        Op::Reserve | Op::Hold => {
             if booking >> 63 == 1 {
                 return invalid(Violation::ServerBookingBit { found: booking });
             }
@@ -124,7 +126,7 @@ fn request_oracle(body: &[u8]) -> Option<(Violation, Option<Answer>)> {
                 return missing(Field::Quantity);
             }
         }
-        Op::Cancel => {
+        Op::Cancel | Op::Confirm => {
             if booking == 0 {
                 return missing(Field::BookingId);
             }
@@ -416,13 +418,22 @@ fn request_round_trips() {
                 event,
                 quantity,
                 booking,
+            }
+            | Operation::Hold {
+                event,
+                quantity,
+                booking,
             } => (booking.map_or(0, |b| b.get()), event.get(), quantity.get()),
-            Operation::Cancel { booking } => (booking.get(), 0, 0),
+            Operation::Cancel { booking } | Operation::Confirm { booking } => {
+                (booking.get(), 0, 0)
+            }
         };
         let op = match request.operation {
             Operation::Query { .. } => 1,
             Operation::Reserve { .. } => 2,
             Operation::Cancel { .. } => 3,
+            Operation::Hold { .. } => 4,
+            Operation::Confirm { .. } => 5,
         };
         let layout = (
             u32_at(&body, 0),

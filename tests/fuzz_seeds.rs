@@ -53,6 +53,14 @@ fn reserve(e: u32, q: u32, booking: Option<u64>) -> Operation {
     }
 }
 
+fn hold(e: u32, q: u32, booking: Option<u64>) -> Operation {
+    Operation::Hold {
+        event: event(e),
+        quantity: qty(q),
+        booking: booking.map(client),
+    }
+}
+
 fn cancel(booking: BookingId) -> Operation {
     Operation::Cancel { booking }
 }
@@ -74,6 +82,9 @@ fn valid_requests() -> Vec<(&'static str, Request)> {
         ("reserve-client-id", request(3, reserve(2, 1, Some(7)))),
         ("cancel-server-id", request(4, cancel(server(1)))),
         ("cancel-client-id", request(5, cancel(client(7).into()))),
+        ("hold-server-id", request(6, hold(1, 2, None))),
+        ("hold-client-id", request(7, hold(2, 1, Some(8)))),
+        ("confirm-client-id", request(8, Operation::Confirm { booking: client(8).into() })),
     ]
 }
 
@@ -93,10 +104,14 @@ fn replies() -> Vec<Reply> {
                 Status::SoldOut
                 | Status::LedgerFull
                 | Status::BookingConflict
-                | Status::BookingCancelled => {
+                | Status::BookingCancelled
+                | Status::HoldExpired => {
                     reply.event = event;
                     (reply.remaining, reply.capacity) = (1, 5);
-                    if matches!(status, Status::BookingConflict | Status::BookingCancelled) {
+                    if matches!(
+                        status,
+                        Status::BookingConflict | Status::BookingCancelled | Status::HoldExpired
+                    ) {
                         reply.booking = Some(client(7).into());
                     }
                 }

@@ -26,7 +26,7 @@
 //!
 //! # `ledger`: 4-byte operation records after the header
 //!
-//! `[kind, a, b, c]`, `kind % 3` choosing: 0 QUERY of [`event`]`(a)`;
+//! `[kind, a, b, c]`, `kind % 5` choosing (3 HOLD as RESERVE, 4 CONFIRM as CANCEL): 0 QUERY of [`event`]`(a)`;
 //! 1 RESERVE of [`event`]`(a)`, [`quantity`]`(b)` seats, booking id
 //! [`client_booking`]`(c)`; 2 CANCEL of [`booking`]`(a)`.
 //!
@@ -199,14 +199,22 @@ fn nonzero32(raw: u32) -> NonZeroU32 {
 /// The operation a `ledger` record stands for.
 pub fn operation(record: [u8; RECORD_LEN]) -> Operation {
     let [kind, a, b, c] = record;
-    match kind % 3 {
+    match kind % 5 {
         0 => Operation::Query { event: event(a) },
         1 => Operation::Reserve {
             event: event(a),
             quantity: quantity(b),
             booking: client_booking(c),
         },
-        _ => Operation::Cancel {
+        2 => Operation::Cancel {
+            booking: booking(a),
+        },
+        3 => Operation::Hold {
+            event: event(a),
+            quantity: quantity(b),
+            booking: client_booking(c),
+        },
+        _ => Operation::Confirm {
             booking: booking(a),
         },
     }
@@ -233,8 +241,17 @@ pub fn record(op: &Operation) -> Option<[u8; RECORD_LEN]> {
             event,
             quantity,
             booking,
+        }
+        | Operation::Hold {
+            event,
+            quantity,
+            booking,
         } => Some([
-            1,
+            if matches!(op, Operation::Hold { .. }) {
+                3
+            } else {
+                1
+            },
             event_byte(event)?,
             quantity_byte(quantity)?,
             match booking.map(ClientBookingId::get) {
@@ -246,6 +263,7 @@ pub fn record(op: &Operation) -> Option<[u8; RECORD_LEN]> {
             },
         ]),
         Operation::Cancel { booking } => Some([2, booking_byte(booking)?, 0, 0]),
+        Operation::Confirm { booking } => Some([4, booking_byte(booking)?, 0, 0]),
     }
 }
 

@@ -575,16 +575,43 @@ mod tests {
             snapshot_records: 1,
             events: vec![("Concert".into(), 100), ("Opéra".into(), u32::MAX)],
         };
-        let snapshot = vec![(
-            BookingId::server(1).unwrap(),
-            Booking {
+        let booking = |id: u64, state, origin| {
+            let booking = Booking {
                 event: EventId::new(1).unwrap(),
                 quantity: NonZeroU32::new(4).unwrap(),
-                state: BookingState::Cancelled,
-            },
-        )];
+                state,
+                origin,
+            };
+            (BookingId::new(id).unwrap(), booking)
+        };
+        let snapshot = vec![
+            booking(1 << 63 | 1, BookingState::Cancelled, Origin::Reserve),
+            booking(2, BookingState::Active, Origin::Reserve),
+            booking(3, BookingState::Active, Origin::Hold),
+            booking(4, BookingState::Cancelled, Origin::Hold),
+            booking(5, BookingState::Expired, Origin::Hold),
+            booking(
+                6,
+                BookingState::Held {
+                    expires_at_ms: 1_800_000_000_123,
+                },
+                Origin::Hold,
+            ),
+        ];
         let cancelled = Change::Cancelled {
             booking: BookingId::new(7).unwrap(),
+        };
+        let held = Change::Held {
+            booking: BookingId::new(8).unwrap(),
+            event: EventId::new(2).unwrap(),
+            quantity: NonZeroU32::new(2).unwrap(),
+            expires_at_ms: u64::MAX,
+        };
+        let confirmed = Change::Confirmed {
+            booking: BookingId::new(8).unwrap(),
+        };
+        let expired = Change::Expired {
+            booking: BookingId::new(9).unwrap(),
         };
         let mut out = Vec::new();
         encode_header(&mut out, &header);
@@ -592,12 +619,14 @@ mod tests {
         encode_change(&mut out, 2, &change_reserved());
         encode_change(&mut out, 3, &cancelled);
         encode_batch(&mut out, 4, &[cancelled, change_reserved()]);
+        encode_batch(&mut out, 5, &[held, confirmed, expired]);
         let expected = [
             Payload::Header(header),
             Payload::Snapshot(snapshot),
             Payload::Change(change_reserved()),
             Payload::Change(cancelled),
             Payload::Batch(vec![cancelled, change_reserved()]),
+            Payload::Batch(vec![held, confirmed, expired]),
         ];
         let mut rest = &out[..];
         for (seq, want) in expected.iter().enumerate() {
@@ -607,6 +636,42 @@ mod tests {
             rest = &rest[frame.total_bytes()..];
         }
         assert!(rest.is_empty());
+    }
+
+    /// Format 2's snapshot kind (4) is still read, as RESERVEs; a hold's
+    /// state in it is refused.
+    #[test]
+    fn an_older_snapshot_is_still_read() {
+        let mut payload = vec![KIND_SNAPSHOT];
+        payload.extend_from_slice(&1u32.to_le_bytes());
+        payload.extend_from_slice(&7u64.to_le_bytes());
+        payload.extend_from_slice(&1u32.to_le_bytes());
+        payload.extend_from_slice(&3u32.to_le_bytes());
+        payload.push(1);
+        let Ok(Payload::Snapshot(bookings)) = decode_payload(&payload) else {
+            panic!("kind 4 not read");
+        };
+        assert_eq!(bookings[0].1.state, BookingState::Cancelled);
+        assert_eq!(bookings[0].1.origin, Origin::Reserve);
+        *payload.last_mut().unwrap() = 2;
+        assert!(decode_payload(&payload).is_err());
+    }
+
+    #[test]
+    fn a_snapshot_expiry_on_a_settled_booking_is_refused() {
+        let mut out = Vec::new();
+        let b = Booking {
+            event: EventId::new(1).unwrap(),
+            quantity: NonZeroU32::MIN,
+            state: BookingState::Held { expires_at_ms: 5 },
+            origin: Origin::Hold,
+        };
+        encode_snapshot(&mut out, 1, &[(BookingId::new(1).unwrap(), b)]);
+        let mut payload = parse_frame(&out).unwrap().payload.to_vec();
+        let state_at = 1 + 4 + 8 + 4 + 4;
+        assert_eq!(payload[state_at], 2);
+        payload[state_at] = 3; // confirmed, with an expiry left on it
+        assert!(decode_payload(&payload).is_err());
     }
 
     #[test]

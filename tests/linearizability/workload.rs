@@ -173,11 +173,13 @@ fn client_thread(
 /// BOOKING_CONFLICT or BOOKING_CANCELLED) or is cancelled (CANCEL OK).
 fn settles(operation: &Operation, reply: &Reply) -> bool {
     match operation {
-        Operation::Reserve { .. } => matches!(
+        Operation::Reserve { .. } | Operation::Hold { .. } => matches!(
             reply.status,
-            Status::Ok | Status::BookingConflict | Status::BookingCancelled
+            Status::Ok | Status::BookingConflict | Status::BookingCancelled | Status::HoldExpired
         ),
-        Operation::Cancel { .. } => reply.status == Status::Ok,
+        Operation::Cancel { .. } | Operation::Confirm { .. } => {
+            matches!(reply.status, Status::Ok | Status::HoldExpired)
+        }
         Operation::Query { .. } => false,
     }
 }

@@ -263,6 +263,16 @@ fn call_brief(operation: &Operation) -> String {
             booking.map_or("server".to_owned(), |b| format!("{:#x}", b.get()))
         ),
         Operation::Cancel { booking } => format!("CANCEL id={booking}"),
+        Operation::Hold {
+            event,
+            quantity,
+            booking,
+        } => format!(
+            "HOLD event={} qty={quantity} id={}",
+            event.get(),
+            booking.map_or("server".to_owned(), |b| format!("{:#x}", b.get()))
+        ),
+        Operation::Confirm { booking } => format!("CONFIRM id={booking}"),
     }
 }
 
@@ -342,7 +352,7 @@ impl Checker {
     fn partition(&self, prepared: &[Prepared]) -> Vec<Vec<usize>> {
         let reserves = prepared
             .iter()
-            .filter(|p| matches!(p.operation, Operation::Reserve { .. }))
+            .filter(|p| matches!(p.operation, Operation::Reserve { .. } | Operation::Hold { .. }))
             .count();
         if reserves >= self.max_bookings {
             // LEDGER_FULL is reachable: it couples every event.
@@ -568,8 +578,15 @@ fn prepare(history: &History) -> Result<Vec<Prepared>, Failure> {
         .filter_map(|op| match op.operation {
             Operation::Reserve {
                 booking: Some(b), ..
+            }
+            | Operation::Hold {
+                booking: Some(b), ..
             } => Some(b.get()),
-            Operation::Cancel { booking } if booking.get() & SERVER_BIT == 0 => Some(booking.get()),
+            Operation::Cancel { booking } | Operation::Confirm { booking }
+                if booking.get() & SERVER_BIT == 0 =>
+            {
+                Some(booking.get())
+            }
             _ => None,
         })
         .collect();
@@ -590,6 +607,11 @@ fn prepare(history: &History) -> Result<Vec<Prepared>, Failure> {
                 event,
                 quantity,
                 booking: None,
+            }
+            | Operation::Hold {
+                event,
+                quantity,
+                booking: None,
             } => {
                 let id = fresh();
                 match op.ret {
@@ -602,10 +624,18 @@ fn prepare(history: &History) -> Result<Vec<Prepared>, Failure> {
                     Return::Pending => pending_server_reserves += 1,
                     Return::Replied { .. } => {}
                 }
-                Operation::Reserve {
-                    event,
-                    quantity,
-                    booking: Some(id),
+                if matches!(op.operation, Operation::Hold { .. }) {
+                    Operation::Hold {
+                        event,
+                        quantity,
+                        booking: Some(id),
+                    }
+                } else {
+                    Operation::Reserve {
+                        event,
+                        quantity,
+                        booking: Some(id),
+                    }
                 }
             }
             other => other,
@@ -616,16 +646,21 @@ fn prepare(history: &History) -> Result<Vec<Prepared>, Failure> {
     let mut prepared = Vec::with_capacity(history.len());
     for (index, (op, operation)) in history.ops.iter().zip(operations).enumerate() {
         let operation = match operation {
-            Operation::Cancel { booking } if booking.is_server_assigned() => {
+            Operation::Cancel { booking } | Operation::Confirm { booking }
+                if booking.is_server_assigned() =>
+            {
                 if !stand_in.contains_key(&booking.get()) && pending_server_reserves > 0 {
                     return Err(Failure::Unsupported(format!(
-                        "call #{index} cancels server id {booking}, which no reply issued, \
-                         while {pending_server_reserves} RESERVEs without an id are pending: \
-                         one of them may have created it"
+                        "call #{index} names server id {booking}, which no reply issued, \
+                         while {pending_server_reserves} RESERVEs or HOLDs without an id \
+                         are pending: one of them may have created it"
                     )));
                 }
-                Operation::Cancel {
-                    booking: rename(booking),
+                let booking = rename(booking);
+                if matches!(operation, Operation::Confirm { .. }) {
+                    Operation::Confirm { booking }
+                } else {
+                    Operation::Cancel { booking }
                 }
             }
             other => other,
@@ -657,7 +692,9 @@ pub fn check_server_ids(history: &History) -> Result<usize, Failure> {
     let mut issued: Vec<(u64, usize)> = Vec::new();
     let mut pending = 0usize;
     for (i, op) in history.ops.iter().enumerate() {
-        let Operation::Reserve { booking: None, .. } = op.operation else {
+        let (Operation::Reserve { booking: None, .. } | Operation::Hold { booking: None, .. }) =
+            op.operation
+        else {
             continue;
         };
         match op.ret {
@@ -729,11 +766,13 @@ enum Node {
 fn nodes(operation: &Operation) -> (Node, Option<Node>) {
     match *operation {
         Operation::Query { event } => (Node::Event(event.get()), None),
-        Operation::Reserve { event, booking, .. } => (
+        Operation::Reserve { event, booking, .. } | Operation::Hold { event, booking, .. } => (
             Node::Event(event.get()),
             booking.map(|b| Node::Booking(b.get())),
         ),
-        Operation::Cancel { booking } => (Node::Booking(booking.get()), None),
+        Operation::Cancel { booking } | Operation::Confirm { booking } => {
+            (Node::Booking(booking.get()), None)
+        }
     }
 }
 
@@ -771,8 +810,10 @@ fn part_events(ops: &[&Prepared]) -> Vec<u32> {
     let mut events: Vec<u32> = ops
         .iter()
         .filter_map(|p| match p.operation {
-            Operation::Query { event } | Operation::Reserve { event, .. } => Some(event.get()),
-            Operation::Cancel { .. } => None,
+            Operation::Query { event }
+            | Operation::Reserve { event, .. }
+            | Operation::Hold { event, .. } => Some(event.get()),
+            Operation::Cancel { .. } | Operation::Confirm { .. } => None,
         })
         .collect();
     events.sort_unstable();
@@ -788,7 +829,9 @@ fn fingerprint(model: &Model) -> u64 {
         let shape = (u64::from(b.event) << 32) | u64::from(b.quantity);
         sum = sum.wrapping_add(mix(mix(b.id)
             ^ mix(shape ^ 0x5555)
-            ^ u64::from(b.cancelled)));
+            ^ u64::from(b.cancelled)
+            ^ (u64::from(b.held) << 1)
+            ^ mix(b.expires_at_ms.map_or(u64::MAX, |t| t ^ 0xaaaa))));
     }
     mix(sum ^ model.booking_count() as u64)
 }
