@@ -203,7 +203,7 @@ impl ReferenceStateMachine for LedgerMachine {
                 3 => cancel,
                 4 => hold,
                 3 => confirm,
-                2 => prop::sample::select(retries),
+                3 => prop::sample::select(retries),
             ]
             .boxed()
         };
