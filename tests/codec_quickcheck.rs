@@ -155,7 +155,7 @@ fn reply_oracle(body: &[u8]) -> Option<Violation> {
         return Some(Violation::Version { found: version });
     }
     let status = u16_at(body, 6);
-    if status > 9 {
+    if status > 10 {
         return Some(Violation::Status { found: status });
     }
     None
@@ -383,17 +383,17 @@ impl BiasedBody {
 
 impl Arbitrary for BiasedBody {
     fn arbitrary(g: &mut Gen) -> Self {
-        Self::arbitrary_with(g, &[1, 2, 3])
+        Self::arbitrary_with(g, &[1, 2, 3, 4, 5])
     }
 }
 
-/// Like [`BiasedBody`], for replies: status codes 0 to 9 are the valid ones.
+/// Like [`BiasedBody`], for replies: status codes 0 to 10 are the valid ones.
 #[derive(Clone, Debug)]
 struct BiasedReplyBody([u8; 40]);
 
 impl Arbitrary for BiasedReplyBody {
     fn arbitrary(g: &mut Gen) -> Self {
-        BiasedReplyBody(BiasedBody::arbitrary_with(g, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]).0)
+        BiasedReplyBody(BiasedBody::arbitrary_with(g, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]).0)
     }
 }
 

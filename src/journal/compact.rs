@@ -24,7 +24,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::ledger::{BookingState, Ledger};
+use crate::ledger::{BookingState, Ledger, Origin};
 
 use super::error::JournalError;
 use super::record::{self, Header, MAX_SNAPSHOT_BOOKINGS_PER_RECORD};
@@ -47,7 +47,8 @@ pub(crate) fn encode_image(ledger: &Ledger) -> Image {
     let mut bookings: Vec<_> = ledger.bookings().collect();
     bookings.sort_unstable_by_key(|(id, b)| {
         let live = matches!(b.state, BookingState::Active | BookingState::Held { .. });
-        (live, *id)
+        // Holds together, so that RESERVEs fill the smaller kind-4 records.
+        (live, b.origin == Origin::Hold, *id)
     });
     let chunks = bookings.chunks(MAX_SNAPSHOT_BOOKINGS_PER_RECORD);
     let header = Header {

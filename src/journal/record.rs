@@ -29,7 +29,8 @@
 //!
 //! Format 3 adds holds: their expiry is wall-clock time, so it means the
 //! same after a restart; a replay expires every hold whose expiry has
-//! passed. It writes snapshots as kind 6 only; formats 1 and 2 are still read.
+//! passed. A snapshot record holding a hold is of kind 6; one of RESERVEs
+//! only stays kind 4 (smaller). Formats 1 and 2 are still read.
 //!
 //! Format 2 writes each group commit — every change one `fdatasync`
 //! covers — as **one** batch record, so that one checksum covers the whole
@@ -345,8 +346,14 @@ pub(crate) fn encode_header_as(out: &mut Vec<u8>, header: &Header, version: u16)
 /// bookings (the caller chunks).
 pub fn encode_snapshot(out: &mut Vec<u8>, seq: u64, bookings: &[(BookingId, Booking)]) {
     debug_assert!(bookings.len() <= MAX_SNAPSHOT_BOOKINGS_PER_RECORD);
+    // Kind 4 (17 bytes a booking) unless a hold needs kind 6's states and expiry.
+    let holds = bookings.iter().any(|(_, b)| b.origin == Origin::Hold);
     encode_with(out, seq, |out| {
-        out.push(KIND_SNAPSHOT_HOLDS);
+        out.push(if holds {
+            KIND_SNAPSHOT_HOLDS
+        } else {
+            KIND_SNAPSHOT
+        });
         let count = u32::try_from(bookings.len()).unwrap_or(u32::MAX);
         out.extend_from_slice(&count.to_le_bytes());
         for (id, b) in bookings {
@@ -362,7 +369,9 @@ pub fn encode_snapshot(out: &mut Vec<u8>, seq: u64, bookings: &[(BookingId, Book
                 (Origin::Hold, BookingState::Expired) => (5, 0),
             };
             out.push(state);
-            out.extend_from_slice(&expires_at_ms.to_le_bytes());
+            if holds {
+                out.extend_from_slice(&expires_at_ms.to_le_bytes());
+            }
         }
     });
 }
