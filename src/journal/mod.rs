@@ -534,4 +534,6 @@ fn check_config(
 }
 
 #[cfg(test)]
+mod holds_tests;
+#[cfg(test)]
 mod tests;
