@@ -294,7 +294,14 @@ pub struct Checker {
     capacities: Vec<u32>,
     max_bookings: usize,
     max_states: u64,
+    /// The server's hold duration, in history nanoseconds; `None`: holds
+    /// never expire within the history.
+    hold_ns: Option<u64>,
 }
+
+/// Slack on each side of an expiry's window: the server's clock counts
+/// whole milliseconds, the history's nanoseconds.
+const EXPIRY_SLACK_NS: u64 = 2_000_000;
 
 impl Checker {
     /// A checker for a server whose events have these capacities (event 1
@@ -304,7 +311,15 @@ impl Checker {
             capacities: capacities.to_vec(),
             max_bookings,
             max_states: DEFAULT_MAX_STATES,
+            hold_ns: None,
         }
+    }
+
+    /// Holds expire `hold_ms` after the server applied them: each HOLD's
+    /// expiry becomes an event of the history (module docs, expiry).
+    pub fn hold_ms(mut self, hold_ms: u64) -> Self {
+        self.hold_ns = Some(hold_ms * 1_000_000);
+        self
     }
 
     /// Gives up (inconclusive) after exploring this many configurations of
@@ -322,7 +337,10 @@ impl Checker {
     pub fn check(&self, history: &History) -> Result<Report, Failure> {
         let start = Instant::now();
         let server_ids = check_server_ids(history)?;
-        let prepared = prepare(history)?;
+        let mut prepared = prepare(history)?;
+        if let Some(hold_ns) = self.hold_ns {
+            add_expiries(&mut prepared, hold_ns)?;
+        }
         let parts = self.partition(&prepared);
         let mut states = 0;
         for part in &parts {
@@ -465,13 +483,27 @@ impl Checker {
             };
             let op = ops[i];
             let mut next = model.clone();
-            let (reply, changed) = next.apply(&op.operation);
-            let fits = match &op.expected {
-                Some(expected) => reply == *expected,
-                // Applying a pending call is only worth trying where it
-                // changes something (module docs).
-                None => changed,
+            let fits = if op.expire {
+                let Operation::Confirm { booking } = op.operation else {
+                    unreachable!("an expiry names its hold as a CONFIRM")
+                };
+                let exists = next.booking(booking.get()).is_some();
+                let changed = next.expire(booking.get());
+                // A completed HOLD's expiry waits for the hold to exist;
+                // a pending one's only goes where it expires something.
+                let fits = if op.expected.is_some() { exists } else { changed };
+                (fits, changed)
+            } else {
+                let (reply, changed) = next.apply(&op.operation);
+                let fits = match &op.expected {
+                    Some(expected) => reply == *expected,
+                    // Applying a pending call is only worth trying where it
+                    // changes something (module docs).
+                    None => changed,
+                };
+                (fits, changed)
             };
+            let (fits, changed) = fits;
             let slot = list.completed_slot[i];
             if fits {
                 if let Some(slot) = slot {
@@ -527,11 +559,17 @@ impl Checker {
             op: history.ops[ops[i].index],
             model_says,
         };
-        let answer = |i: usize| Some(model.clone().apply(&ops[i].operation).0);
+        let answer = |i: usize| {
+            (!ops[i].expire).then(|| model.clone().apply(&ops[i].operation).0)
+        };
         let tail_from = stack.len().saturating_sub(8);
         let prefix_tail = stack[tail_from..]
             .iter()
-            .map(|f| shown(f.op, Some(f.before.clone().apply(&ops[f.op].operation).0)))
+            .map(|f| {
+                let says = (!ops[f.op].expire)
+                    .then(|| f.before.clone().apply(&ops[f.op].operation).0);
+                shown(f.op, says)
+            })
             .collect();
         let mut candidates = Vec::new();
         let mut entry = list.first();
@@ -568,6 +606,57 @@ struct Prepared {
     expected: Option<Reply>,
     invoke_ns: u64,
     return_ns: Option<u64>,
+    /// An expiry, not a call: `operation` is a CONFIRM naming the hold
+    /// (so it joins the hold's part), `index` the HOLD's, and applying it
+    /// expires the hold if it is live ([`Model::expire`]).
+    expire: bool,
+}
+
+/// Adds each hold's expiry as an event (module docs, expiry): the HOLD was
+/// applied somewhere between its invocation and its return, so its expiry
+/// falls between those plus `hold_ns` (with [`EXPIRY_SLACK_NS`] each side).
+/// The expiry of a completed HOLD must be linearized before its window
+/// ends, after the hold exists (it is a no-op if the hold was confirmed or
+/// cancelled first); a pending HOLD's is pending too: applied only where it
+/// expires something.
+///
+/// # Errors
+///
+/// [`Failure::Unsupported`] if two HOLD calls name one id: which of them
+/// made the hold, and so when it expires, is then unknown.
+fn add_expiries(prepared: &mut Vec<Prepared>, hold_ns: u64) -> Result<(), Failure> {
+    let mut seen = HashSet::new();
+    let mut expiries = Vec::new();
+    for p in prepared.iter() {
+        let Operation::Hold {
+            booking: Some(id), ..
+        } = p.operation
+        else {
+            continue;
+        };
+        if !seen.insert(id.get()) {
+            return Err(Failure::Unsupported(format!(
+                "call #{} holds id {:#x} again: expiries need one HOLD per id",
+                p.index,
+                id.get()
+            )));
+        }
+        if p.expected.is_some_and(|r| r.status != Status::Ok) {
+            continue;
+        }
+        expiries.push(Prepared {
+            index: p.index,
+            operation: Operation::Confirm {
+                booking: id.booking_id(),
+            },
+            expected: p.expected,
+            invoke_ns: (p.invoke_ns + hold_ns).saturating_sub(EXPIRY_SLACK_NS),
+            return_ns: p.return_ns.map(|r| r + hold_ns + EXPIRY_SLACK_NS),
+            expire: true,
+        });
+    }
+    prepared.extend(expiries);
+    Ok(())
 }
 
 /// Rewrites server-assigned ids into fresh client ids (module docs, step 1).
@@ -676,6 +765,7 @@ fn prepare(history: &History) -> Result<Vec<Prepared>, Failure> {
             expected,
             invoke_ns: op.invoke_ns,
             return_ns: op.return_ns(),
+            expire: false,
         });
     }
     Ok(prepared)
@@ -831,6 +921,7 @@ fn fingerprint(model: &Model) -> u64 {
             ^ mix(shape ^ 0x5555)
             ^ u64::from(b.cancelled)
             ^ (u64::from(b.held) << 1)
+            ^ (u64::from(b.expired) << 2)
             ^ mix(b.expires_at_ms.map_or(u64::MAX, |t| t ^ 0xaaaa))));
     }
     mix(sum ^ model.booking_count() as u64)

@@ -79,6 +79,8 @@ pub struct ModelBooking {
     pub held: bool,
     /// A hold's expiry until it is confirmed; `None` otherwise.
     pub expires_at_ms: Option<u64>,
+    /// Expired by [`Model::expire`] (an expiry as an event, whatever the clock).
+    pub expired: bool,
 }
 
 /// The reference ledger. See the module documentation for its rules.
@@ -128,7 +130,22 @@ impl Model {
 
     /// Whether `b` is an expired hold now.
     pub fn is_expired(&self, b: &ModelBooking) -> bool {
-        !b.cancelled && b.expires_at_ms.is_some_and(|t| t <= self.now_ms)
+        !b.cancelled && b.expires_at_ms.is_some_and(|t| b.expired || t <= self.now_ms)
+    }
+
+    /// Expires the hold `id` now, whatever its expiry says, if it is a live
+    /// hold; returns whether that changed anything. For checkers that model
+    /// an expiry as an event of its own.
+    pub fn expire(&mut self, id: u64) -> bool {
+        let Some(position) = self.bookings.iter().position(|b| b.id == id) else {
+            return false;
+        };
+        let b = self.bookings[position];
+        if b.cancelled || b.expires_at_ms.is_none() || self.is_expired(&b) {
+            return false;
+        }
+        self.bookings[position].expired = true;
+        true
     }
 
     /// Applies one operation: the reply a server must send (`request_id`
@@ -298,6 +315,7 @@ impl Model {
             cancelled: false,
             held,
             expires_at_ms: held.then_some(self.now_ms + self.hold_ms),
+            expired: false,
         });
         (self.reply(Status::Ok, id, event, quantity), true)
     }
