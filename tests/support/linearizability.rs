@@ -77,6 +77,21 @@
 //!    once, and applying it where it changes nothing is the same as not
 //!    applying it.
 //!
+//! 4. **Expiry is an event** (with [`Checker::hold_ms`]). A hold expires
+//!    `hold_ms` after the server applied it, somewhere between the HOLD's
+//!    invocation and return, so its expiry is added to the history as a
+//!    call of its own over `[invoke, return] + hold_ms` (widened by
+//!    [`EXPIRY_SLACK_NS`]: the server counts whole milliseconds), in the
+//!    HOLD's part. Linearized, it expires the hold if it is still live
+//!    ([`Model::expire`]; a no-op once confirmed or cancelled). So a hold's
+//!    seats are back for every call invoked after its window, and still
+//!    taken for every call that returned before it. A completed HOLD's
+//!    expiry must be linearized (after the hold exists); a pending HOLD's
+//!    is pending too. Each id must be held by one HOLD call only
+//!    ([`Failure::Unsupported`] otherwise): with two, which one made the
+//!    hold, and so when it expires, is unknown. Without `hold_ms` holds
+//!    never expire.
+//!
 //! The model state is memoised as a 64-bit fingerprint of its set of
 //! bookings (order-independent, since the order in which two bookings were
 //! created does not affect any later reply). A fingerprint collision can
