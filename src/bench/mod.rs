@@ -356,7 +356,7 @@ impl Default for Plan {
                 Target::Durable(Dispatch::Pool(2)),
             ],
             workloads: Workload::ALL.to_vec(),
-            durable_workloads: vec![Workload::Reserve],
+            durable_workloads: vec![Workload::Reserve, Workload::HoldConfirm],
             journal: JournalPlan::default(),
             clients: vec![1, 4, 16],
             warmup_ms: 100,
@@ -369,7 +369,8 @@ impl Default for Plan {
 
 impl Plan {
     /// Whether `target` is measured in `workload`: every target is, except
-    /// durable ones outside [`Plan::durable_workloads`].
+    /// durable ones outside [`Plan::durable_workloads`], and the floor and
+    /// the original C server in HOLD-CONFIRM (they serve no holds).
     ///
     /// # Examples
     ///
@@ -382,10 +383,15 @@ impl Plan {
     /// assert!(plan.measures(durable, Workload::Reserve));
     /// assert!(!plan.measures(durable, Workload::Query));
     /// assert!(plan.measures(Target::Floor(1), Workload::Query));
+    /// assert!(!plan.measures(Target::OriginalC, Workload::HoldConfirm));
+    /// assert!(plan.measures(durable, Workload::HoldConfirm));
     /// ```
     #[must_use]
     pub fn measures(&self, target: Target, workload: Workload) -> bool {
-        !target.is_durable() || self.durable_workloads.contains(&workload)
+        // The echo floor and the original C server know no holds.
+        let holds = matches!(target, Target::Server(_) | Target::Durable(_));
+        (workload != Workload::HoldConfirm || holds)
+            && (!target.is_durable() || self.durable_workloads.contains(&workload))
     }
 
     /// Cells in the run: (target, workload, client count) triples measured,
@@ -396,8 +402,9 @@ impl Plan {
     /// ```
     /// use guichet::bench::Plan;
     ///
-    /// // 6 targets in 2 workloads and 2 durable ones in RESERVE, at 3 client counts.
-    /// assert_eq!(Plan::default().cells(), (6 * 2 + 2) * 3);
+    /// // 6 targets in RESERVE and QUERY, the 3 servers in HOLD-CONFIRM, and
+    /// // 2 durable ones in RESERVE and HOLD-CONFIRM, at 3 client counts.
+    /// assert_eq!(Plan::default().cells(), (6 * 2 + 3 + 2 * 2) * 3);
     /// ```
     #[must_use]
     pub fn cells(&self) -> usize {
@@ -841,8 +848,10 @@ mod tests {
     #[test]
     fn durable_targets_run_only_in_durable_workloads() {
         let plan = Plan::default();
-        // 6 targets in both workloads, 2 durable ones in RESERVE alone.
-        assert_eq!(plan.cells(), (6 * 2 + 2) * plan.clients.len());
+        // 6 targets in RESERVE and QUERY, the 3 servers in HOLD-CONFIRM, 2
+        // durable ones in RESERVE and HOLD-CONFIRM.
+        assert_eq!(plan.cells(), (6 * 2 + 3 + 2 * 2) * plan.clients.len());
+        assert!(!plan.measures(Target::Floor(1), Workload::HoldConfirm));
         assert!(plan.measures(Target::Durable(Dispatch::Pool(2)), Workload::Reserve));
         assert!(!plan.measures(Target::Durable(Dispatch::Pool(2)), Workload::Query));
         assert!(plan.measures(Target::Server(Dispatch::Pool(2)), Workload::Query));
