@@ -355,8 +355,10 @@ impl Default for Plan {
                 Target::Durable(Dispatch::ThreadPerRequest),
                 Target::Durable(Dispatch::Pool(2)),
             ],
-            workloads: Workload::ALL.to_vec(),
-            durable_workloads: vec![Workload::Reserve, Workload::HoldConfirm],
+            // HOLD-CONFIRM on request (`--workloads`): the default run
+            // stays within a minute.
+            workloads: vec![Workload::Reserve, Workload::Query],
+            durable_workloads: vec![Workload::Reserve],
             journal: JournalPlan::default(),
             clients: vec![1, 4, 16],
             warmup_ms: 100,
@@ -384,7 +386,7 @@ impl Plan {
     /// assert!(!plan.measures(durable, Workload::Query));
     /// assert!(plan.measures(Target::Floor(1), Workload::Query));
     /// assert!(!plan.measures(Target::OriginalC, Workload::HoldConfirm));
-    /// assert!(plan.measures(durable, Workload::HoldConfirm));
+    /// assert!(!plan.measures(durable, Workload::HoldConfirm)); // not by default
     /// ```
     #[must_use]
     pub fn measures(&self, target: Target, workload: Workload) -> bool {
@@ -402,9 +404,8 @@ impl Plan {
     /// ```
     /// use guichet::bench::Plan;
     ///
-    /// // 6 targets in RESERVE and QUERY, the 3 servers in HOLD-CONFIRM, and
-    /// // 2 durable ones in RESERVE and HOLD-CONFIRM, at 3 client counts.
-    /// assert_eq!(Plan::default().cells(), (6 * 2 + 3 + 2 * 2) * 3);
+    /// // 6 targets in 2 workloads and 2 durable ones in RESERVE, at 3 client counts.
+    /// assert_eq!(Plan::default().cells(), (6 * 2 + 2) * 3);
     /// ```
     #[must_use]
     pub fn cells(&self) -> usize {
@@ -848,10 +849,16 @@ mod tests {
     #[test]
     fn durable_targets_run_only_in_durable_workloads() {
         let plan = Plan::default();
-        // 6 targets in RESERVE and QUERY, the 3 servers in HOLD-CONFIRM, 2
-        // durable ones in RESERVE and HOLD-CONFIRM.
-        assert_eq!(plan.cells(), (6 * 2 + 3 + 2 * 2) * plan.clients.len());
+        // 6 targets in both workloads, 2 durable ones in RESERVE alone.
+        assert_eq!(plan.cells(), (6 * 2 + 2) * plan.clients.len());
         assert!(!plan.measures(Target::Floor(1), Workload::HoldConfirm));
+        let holds = Plan {
+            workloads: Workload::ALL.to_vec(),
+            durable_workloads: vec![Workload::Reserve, Workload::HoldConfirm],
+            ..Plan::default()
+        };
+        // And the 3 servers and 2 durable ones in HOLD-CONFIRM.
+        assert_eq!(holds.cells(), (6 * 2 + 3 + 2 * 2) * plan.clients.len());
         assert!(plan.measures(Target::Durable(Dispatch::Pool(2)), Workload::Reserve));
         assert!(!plan.measures(Target::Durable(Dispatch::Pool(2)), Workload::Query));
         assert!(plan.measures(Target::Server(Dispatch::Pool(2)), Workload::Query));

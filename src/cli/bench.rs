@@ -16,12 +16,12 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', value_parser = parse_target)]
     targets: Vec<Target>,
     /// Workloads, comma-separated: reserve, query, hold-confirm.
-    #[arg(long, value_delimiter = ',', default_value = "reserve,query,hold-confirm", value_parser = parse_workload)]
+    #[arg(long, value_delimiter = ',', default_value = "reserve,query", value_parser = parse_workload)]
     workloads: Vec<Workload>,
     /// Workloads the +journal targets are measured in (of --workloads). A
     /// QUERY waits for the disk only while changes are pending, and the
     /// query workload makes none.
-    #[arg(long, value_delimiter = ',', default_value = "reserve,hold-confirm", value_parser = parse_workload)]
+    #[arg(long, value_delimiter = ',', default_value = "reserve", value_parser = parse_workload)]
     durable_workloads: Vec<Workload>,
     /// Where the +journal targets' temporary journal directories go
     /// (default: the system's temporary directory). Use the disk to

@@ -56,7 +56,7 @@ pub enum ClientError {
         booking: BookingId,
     },
     /// BOOKING_CONFLICT: the id names a booking of another event or quantity.
-    #[error("booking {booking} exists with another event or quantity")]
+    #[error("booking {booking} exists with another event or quantity, or was made by the other of RESERVE and HOLD")]
     BookingConflict {
         /// The id.
         booking: BookingId,
