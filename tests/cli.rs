@@ -103,6 +103,40 @@ fn calls_print_one_line_and_exit_0_1_or_2() {
 }
 
 #[test]
+fn hold_and_confirm_print_one_line_and_exit_0_or_1() {
+    let (server, _key_file) = keyed_server(Server::builder().event("Concert", 5).hold_ms(600_000));
+    let key = server.key().to_string();
+    let out = call(&key, &["hold", "1", "2", "--booking-id", "8"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        stdout(&out),
+        "held booking 8 (0x8): 2 seat(s) of event 1; 3 of 5 remaining\n"
+    );
+    // A retry holds nothing more.
+    assert_eq!(stdout(&call(&key, &["hold", "1", "2", "--booking-id", "8"])), stdout(&out));
+    let out = call(&key, &["hold", "1", "1"]);
+    assert!(stdout(&out).starts_with("held booking 9223372036854775809 (0x8000000000000001)"));
+    for booking in ["8", "0x8"] {
+        let out = call(&key, &["confirm", booking]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert_eq!(
+            stdout(&out),
+            "confirmed booking 8 (0x8): 2 seat(s) of event 1; 2 of 5 remaining\n"
+        );
+    }
+    for (args, status) in [
+        (&["confirm", "99"][..], "UNKNOWN_BOOKING"),
+        (&["reserve", "1", "2", "--booking-id", "8"], "BOOKING_CONFLICT"),
+        (&["hold", "1", "5"], "SOLD_OUT"),
+    ] {
+        let out = call(&key, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        assert!(stderr(&out).contains(status), "{args:?}: {}", stderr(&out));
+    }
+    stop(server);
+}
+
+#[test]
 fn an_unreachable_server_exits_2_with_a_hint() {
     let key_file = fresh_key();
     let key = key_file.key.to_string();
@@ -133,6 +167,8 @@ fn bad_arguments_are_refused_before_anything_is_sent() {
         &["reserve", "1", "1", "--booking-id", "9223372036854775808"],
         &["cancel", "0"],
         &["query", "0"],
+        &["hold", "1", "0"],
+        &["confirm", "0"],
     ] {
         let out = call(&key, args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
@@ -142,9 +178,11 @@ fn bad_arguments_are_refused_before_anything_is_sent() {
             stderr(&out)
         );
     }
-    // Not numbers at all: clap's usage error.
+    // Not numbers at all, or a HOLD's id out of its range: clap's usage error.
     for args in [
         &["reserve", "x", "1"][..],
+        &["hold", "1", "1", "--booking-id", "0"],
+        &["hold", "1", "1", "--booking-id", "9223372036854775808"],
         &["cancel", "0xZZ"],
         &["query", "-1"],
     ] {
@@ -289,6 +327,8 @@ fn serve_refuses_bad_configuration_without_creating_a_queue() {
         &["--dispatch", "threads"],
         &["--max-in-flight", "0"],
         &["--max-bookings", "0"],
+        &["--hold-ms", "0"],
+        &["--hold-ms", "86400001"],
     ] {
         match ServeProcess::start(key_file.key, args) {
             Ok(serve) => panic!("{args:?} served: {:?}", serve.stdout_lines),
