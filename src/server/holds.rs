@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{Builder, ServerError};
-use crate::ledger::{Clock, Ledger, SystemClock, DEFAULT_HOLD_MS};
+use crate::ledger::{Clock, Ledger, SystemClock, DEFAULT_HOLD_MS, MAX_HOLD_MS, MIN_HOLD_MS};
 
 impl Builder {
     /// How long a HOLD keeps its seats unless confirmed or cancelled, in
@@ -51,6 +51,14 @@ impl Builder {
         self.clock = Some(clock);
         self
     }
+}
+
+/// Refuses a `hold_ms` out of range before anything is created.
+pub(super) fn check(hold_ms: Option<u64>) -> Result<(), ServerError> {
+    if let Some(hold_ms) = hold_ms {
+        super::LimitError::check("hold_ms", hold_ms, MIN_HOLD_MS, MAX_HOLD_MS)?;
+    }
+    Ok(())
 }
 
 /// The ledger as the builder's hold settings time it.
