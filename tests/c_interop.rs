@@ -619,7 +619,8 @@ fn sample_requests() -> Vec<Request> {
             operation: Operation::Cancel {
                 booking: BookingId::new(0x7FFF_FFFF_FFFF_FFFF).expect("booking"),
             },
-        },        Request {
+        },
+        Request {
             reply_to: ReplyTo::new(31_338).expect("reply_to"),
             request_id: RequestId(0x0F1E_2D3C_4B5A_6978),
             operation: Operation::Hold {

@@ -424,9 +424,7 @@ fn request_round_trips() {
                 quantity,
                 booking,
             } => (booking.map_or(0, |b| b.get()), event.get(), quantity.get()),
-            Operation::Cancel { booking } | Operation::Confirm { booking } => {
-                (booking.get(), 0, 0)
-            }
+            Operation::Cancel { booking } | Operation::Confirm { booking } => (booking.get(), 0, 0),
         };
         let op = match request.operation {
             Operation::Query { .. } => 1,

@@ -23,8 +23,8 @@ use guichet::__testkit::handle_message;
 use guichet::ledger::{ManualClock, DEFAULT_MAX_BOOKINGS};
 use guichet::wire::Field;
 use guichet::wire::{
-    RequestBody, ANSWERABLE_PREFIX, BODY_SIZE, MAGIC, MIN_REPLY_TO, OP_CANCEL, OP_CONFIRM,
-    OP_HOLD, OP_QUERY, OP_RESERVE, SERVER_BOOKING_BIT, VERSION,
+    RequestBody, ANSWERABLE_PREFIX, BODY_SIZE, MAGIC, MIN_REPLY_TO, OP_CANCEL, OP_CONFIRM, OP_HOLD,
+    OP_QUERY, OP_RESERVE, SERVER_BOOKING_BIT, VERSION,
 };
 use guichet::{
     decode_request, BookingId, Operation, Reply, ReplyTo, Request, RequestId, Status, Violation,
@@ -83,7 +83,15 @@ fn valid_requests() -> Vec<(&'static str, Request)> {
         ("cancel-client-id", request(5, cancel(client(7).into()))),
         ("hold-server-id", request(6, hold(1, 2, None))),
         ("hold-client-id", request(7, hold(2, 1, Some(8)))),
-        ("confirm-client-id", request(8, Operation::Confirm { booking: client(8).into() })),
+        (
+            "confirm-client-id",
+            request(
+                8,
+                Operation::Confirm {
+                    booking: client(8).into(),
+                },
+            ),
+        ),
     ]
 }
 
@@ -378,7 +386,7 @@ fn hold_scenario() -> (&'static str, Setup, Vec<(bool, Operation)>) {
     };
     let steps = vec![
         (false, hold(1, 2, Some(1))),
-        (false, hold(1, 2, Some(1))), // retry: OK, no change
+        (false, hold(1, 2, Some(1))),    // retry: OK, no change
         (false, reserve(1, 2, Some(1))), // made by HOLD: BOOKING_CONFLICT
         (false, hold(1, 2, None)),
         (false, hold(1, 1, None)), // SOLD_OUT while held
@@ -388,10 +396,10 @@ fn hold_scenario() -> (&'static str, Setup, Vec<(bool, Operation)>) {
         (false, cancel(client(2).into())),
         (false, confirm(client(2).into())), // BOOKING_CANCELLED
         (false, hold(2, 1, Some(3))),
-        (true, query(1)), // server(1)'s hold expired: 2 seats back
-        (false, confirm(server(1))), // HOLD_EXPIRED
-        (false, cancel(server(1))), // HOLD_EXPIRED
-        (false, hold(2, 1, Some(3))), // HOLD_EXPIRED
+        (true, query(1)),                   // server(1)'s hold expired: 2 seats back
+        (false, confirm(server(1))),        // HOLD_EXPIRED
+        (false, cancel(server(1))),         // HOLD_EXPIRED
+        (false, hold(2, 1, Some(3))),       // HOLD_EXPIRED
         (false, confirm(client(5).into())), // UNKNOWN_BOOKING
         (false, query(2)),
     ];
@@ -461,7 +469,11 @@ fn generate() -> BTreeMap<PathBuf, Vec<u8>> {
         if *pass {
             message[0] |= input::PASS_CTL;
             record[3] = u8::try_from(input::HOLD_MS).expect("small");
-            assert_eq!(input::pause_ms(record), input::HOLD_MS, "{op:?} takes no pause");
+            assert_eq!(
+                input::pause_ms(record),
+                input::HOLD_MS,
+                "{op:?} takes no pause"
+            );
         }
         handle.extend(message);
         ledger.extend(record);

@@ -45,7 +45,11 @@ const HOLD_MS: u64 = 10;
 
 /// [`reach`] on a manual clock, `pauses[i]` ms passing before operation `i`
 /// (none past the end of `pauses`); holds last [`HOLD_MS`].
-fn reach_timed(config: &LedgerConfig, prefix: &[Operation], pauses: &[u64]) -> (Ledger, ManualClock) {
+fn reach_timed(
+    config: &LedgerConfig,
+    prefix: &[Operation],
+    pauses: &[u64],
+) -> (Ledger, ManualClock) {
     let clock = ManualClock::new(0);
     let mut ledger = config
         .ledger()

@@ -186,7 +186,8 @@ impl ReferenceStateMachine for LedgerMachine {
             })
             .collect();
         // Mostly short, sometimes past a whole hold.
-        let pass = prop_oneof![3 => 1..=HOLD_MS / 4, 1 => HOLD_MS..=2 * HOLD_MS].prop_map(Step::Pass);
+        let pass =
+            prop_oneof![3 => 1..=HOLD_MS / 4, 1 => HOLD_MS..=2 * HOLD_MS].prop_map(Step::Pass);
         let ops = if retries.is_empty() {
             prop_oneof![
                 1 => query,
@@ -346,9 +347,18 @@ impl StateMachineTest for LedgerMachine {
             } else {
                 BookingState::Active
             };
-            let origin = if b.held { Origin::Hold } else { Origin::Reserve };
+            let origin = if b.held {
+                Origin::Hold
+            } else {
+                Origin::Reserve
+            };
             assert_eq!(
-                (held.event.get(), held.quantity.get(), held.state, held.origin),
+                (
+                    held.event.get(),
+                    held.quantity.get(),
+                    held.state,
+                    held.origin
+                ),
                 (b.event, b.quantity, state, origin),
                 "booking {id}"
             );

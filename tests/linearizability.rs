@@ -217,7 +217,8 @@ fn audit(ledger: &Ledger, history: &History) {
             op.ret == Return::Pending
                 && matches!(
                     op.operation,
-                    Operation::Reserve { booking: None, .. } | Operation::Hold { booking: None, .. }
+                    Operation::Reserve { booking: None, .. }
+                        | Operation::Hold { booking: None, .. }
                 )
         })
         .count();

@@ -839,12 +839,30 @@ fn accepts_holds_confirmed_in_time_and_expired_after_their_deadline() {
             call(0, late, late + 10, query(1), seats(1, 3, 3)),
             call(0, late + 20, late + 30, confirm(5), expired(5, 1, 3, 3)),
             call(0, late + 40, late + 50, cancel(5), expired(5, 1, 3, 3)),
-            call(0, late + 60, late + 70, hold(1, 2, Some(6)), booked(6, 1, 2, 1, 3)),
+            call(
+                0,
+                late + 60,
+                late + 70,
+                hold(1, 2, Some(6)),
+                booked(6, 1, 2, 1, 3),
+            ),
         ]),
         // A call overlapping the deadline may see either side of it.
         after_a_hold(vec![
-            call(1, HOLD_MS * MS - 10, HOLD_MS * MS + 10, query(1), seats(1, 1, 3)),
-            call(2, HOLD_MS * MS - 10, HOLD_MS * MS + 10, query(1), seats(1, 3, 3)),
+            call(
+                1,
+                HOLD_MS * MS - 10,
+                HOLD_MS * MS + 10,
+                query(1),
+                seats(1, 1, 3),
+            ),
+            call(
+                2,
+                HOLD_MS * MS - 10,
+                HOLD_MS * MS + 10,
+                query(1),
+                seats(1, 3, 3),
+            ),
         ]),
     ] {
         if let Err(failure) = check_holds(&[3], ops) {
@@ -859,7 +877,13 @@ fn accepts_holds_confirmed_in_time_and_expired_after_their_deadline() {
 fn rejects_a_hold_confirmed_after_its_expiry_and_a_read_missing_an_expiry() {
     let late = 2 * HOLD_MS * MS + 10 * EXPIRY_SLACK;
     for ops in [
-        after_a_hold(vec![call(0, late, late + 10, confirm(5), booked(5, 1, 2, 1, 3))]),
+        after_a_hold(vec![call(
+            0,
+            late,
+            late + 10,
+            confirm(5),
+            booked(5, 1, 2, 1, 3),
+        )]),
         after_a_hold(vec![call(0, late, late + 10, query(1), seats(1, 1, 3))]),
         // Nor may the seats come back before the hold could have expired.
         after_a_hold(vec![call(0, 20, 30, query(1), seats(1, 3, 3))]),
@@ -875,9 +899,18 @@ fn rejects_a_hold_confirmed_after_its_expiry_and_a_read_missing_an_expiry() {
 /// refuses to guess which of two HOLDs of one id made it when it must.
 #[test]
 fn expiries_need_one_hold_per_id() {
-    let ops = after_a_hold(vec![call(0, 20, 30, hold(1, 2, Some(5)), booked(5, 1, 2, 1, 3))]);
+    let ops = after_a_hold(vec![call(
+        0,
+        20,
+        30,
+        hold(1, 2, Some(5)),
+        booked(5, 1, 2, 1, 3),
+    )]);
     assert_linearizable(&[3], ops.clone());
-    assert!(matches!(check_holds(&[3], ops), Err(Failure::Unsupported(_))));
+    assert!(matches!(
+        check_holds(&[3], ops),
+        Err(Failure::Unsupported(_))
+    ));
 }
 
 /// Slack the checker allows around a deadline (2 ms), in ns.

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use guichet::journal::sim::{CrashMode, SimDisk};
+use guichet::journal::{CrashMode, SimDisk};
 use guichet::ledger::{unix_now_ms, BookingState, ManualClock};
 use guichet::server::{Dispatch, Server, ServerError};
 use guichet::{BookingId, ClientError};
@@ -93,7 +93,11 @@ fn a_power_cut_keeps_acknowledged_holds_and_expires_those_due_by_the_restart() {
 
         let server = Server::builder().journal_in(after, "j").spawn().unwrap();
         let client = server.client();
-        assert_eq!(client.query(1).unwrap().remaining, 5, "seed {seed} {mode:?}");
+        assert_eq!(
+            client.query(1).unwrap().remaining,
+            5,
+            "seed {seed} {mode:?}"
+        );
         assert!(
             matches!(client.confirm(1u64), Err(ClientError::HoldExpired { .. })),
             "seed {seed} {mode:?}: a hold outlived its expiry across the restart"

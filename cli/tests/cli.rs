@@ -94,7 +94,8 @@ fn calls_print_one_line_and_exit_0_1_or_2() {
         (
             &["reserve", "2", "1", "--booking-id", "7"][..],
             "BOOKING_CONFLICT: reserve 1 seat(s) of event 2 as booking 7: \
-             booking 7 exists with another event or quantity",
+             booking 7 exists with another event or quantity, or was made by the other \
+             of RESERVE and HOLD",
         ),
     ] {
         let out = call(&key, args);
@@ -135,7 +136,10 @@ fn hold_and_confirm_print_one_line_and_exit_0_or_1() {
         "held booking 8: 2 seat(s) of event 1; 3 of 5 remaining\n"
     );
     // A retry holds nothing more.
-    assert_eq!(stdout(&call(&key, &["hold", "1", "2", "--booking-id", "8"])), stdout(&out));
+    assert_eq!(
+        stdout(&call(&key, &["hold", "1", "2", "--booking-id", "8"])),
+        stdout(&out)
+    );
     let out = call(&key, &["hold", "1", "1"]);
     assert!(stdout(&out).starts_with("held booking 9223372036854775809:"));
     for booking in ["8", "0x8"] {
@@ -148,7 +152,10 @@ fn hold_and_confirm_print_one_line_and_exit_0_or_1() {
     }
     for (args, status) in [
         (&["confirm", "99"][..], "UNKNOWN_BOOKING"),
-        (&["reserve", "1", "2", "--booking-id", "8"], "BOOKING_CONFLICT"),
+        (
+            &["reserve", "1", "2", "--booking-id", "8"],
+            "BOOKING_CONFLICT",
+        ),
         (&["hold", "1", "5"], "SOLD_OUT"),
     ] {
         let out = call(&key, args);
@@ -415,7 +422,10 @@ fn serve_refuses_bad_configuration_without_creating_a_queue() {
             "--max-bookings must be in 1..=16777216",
         ),
         (&["--hold-ms", "0"], "--hold-ms must be in 1..=86400000"),
-        (&["--hold-ms", "86400001"], "--hold-ms must be in 1..=86400000"),
+        (
+            &["--hold-ms", "86400001"],
+            "--hold-ms must be in 1..=86400000",
+        ),
     ] {
         match ServeProcess::start(key_file.key, args) {
             Ok(serve) => panic!("{args:?} served: {:?}", serve.stdout_lines),

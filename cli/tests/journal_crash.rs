@@ -580,7 +580,10 @@ fn acknowledged_bookings_survive_sigkill() {
         log.expired,
         log.held.len(),
     );
-    assert!(log.expired > 0 && log.held.is_empty(), "no hold was seen to expire");
+    assert!(
+        log.expired > 0 && log.held.is_empty(),
+        "no hold was seen to expire"
+    );
     assert!(
         log.ok_replies > cycles,
         "the clients got almost nothing done"

@@ -255,9 +255,7 @@ impl Request {
                 event.get(),
                 quantity.get(),
             ),
-            Operation::Cancel { booking } | Operation::Confirm { booking } => {
-                (booking.get(), 0, 0)
-            }
+            Operation::Cancel { booking } | Operation::Confirm { booking } => (booking.get(), 0, 0),
         };
         RequestBody {
             magic: MAGIC,

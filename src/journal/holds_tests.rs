@@ -62,14 +62,23 @@ fn holds_survive_a_restart_and_those_due_by_then_are_expired() {
         .with_hold_ms(HOUR_MS / 2)
         .unwrap();
     let held_then = clock.now_ms();
-    assert_eq!(apply(&journal, &mut ledger, hold(1, 2, 1)).status(), Status::Ok); // due at restart
+    assert_eq!(
+        apply(&journal, &mut ledger, hold(1, 2, 1)).status(),
+        Status::Ok
+    ); // due at restart
     apply(&journal, &mut ledger, hold(1, 1, 3));
     apply(&journal, &mut ledger, Operation::Confirm { booking: id(3) }); // for good
     apply(&journal, &mut ledger, hold(2, 4, 4));
     apply(&journal, &mut ledger, Operation::Cancel { booking: id(4) });
     let mut ledger = ledger.with_hold_ms(2 * HOUR_MS).unwrap();
     apply(&journal, &mut ledger, hold(2, 3, 2)); // live after the restart
-    assert_eq!(ledger.events().map(|e| e.seats.remaining).collect::<Vec<_>>(), [7, 4]);
+    assert_eq!(
+        ledger
+            .events()
+            .map(|e| e.seats.remaining)
+            .collect::<Vec<_>>(),
+        [7, 4]
+    );
     journal.close().unwrap();
     drop(journal);
 
@@ -77,13 +86,19 @@ fn holds_survive_a_restart_and_those_due_by_then_are_expired() {
     assert_eq!(reopened.recovery.changes_replayed, 6);
     let state = |l: &Ledger, n| l.booking(id(n)).map(|b| (b.state, b.origin));
     for ledger in [&reopened.ledger, &open_again(&disk, reopened.journal)] {
-        assert_eq!(state(ledger, 1), Some((BookingState::Expired, Origin::Hold)));
+        assert_eq!(
+            state(ledger, 1),
+            Some((BookingState::Expired, Origin::Hold))
+        );
         let live = BookingState::Held {
             expires_at_ms: held_then + 2 * HOUR_MS,
         };
         assert_eq!(state(ledger, 2), Some((live, Origin::Hold)));
         assert_eq!(state(ledger, 3), Some((BookingState::Active, Origin::Hold)));
-        assert_eq!(state(ledger, 4), Some((BookingState::Cancelled, Origin::Hold)));
+        assert_eq!(
+            state(ledger, 4),
+            Some((BookingState::Cancelled, Origin::Hold))
+        );
         let remaining: Vec<u32> = ledger.events().map(|e| e.seats.remaining).collect();
         assert_eq!(remaining, [9, 4]);
         ledger.check_invariants().unwrap();
@@ -136,7 +151,10 @@ fn a_reservation_of_an_expired_holds_seats_replays() {
     assert_eq!(reopened.recovery.changes_replayed, 2);
     let hold = reopened.ledger.booking(id(1)).map(|b| b.state);
     assert_eq!(hold, Some(BookingState::Expired));
-    assert_eq!(reopened.ledger.events().nth(1).map(|e| e.seats.remaining), Some(0));
+    assert_eq!(
+        reopened.ledger.events().nth(1).map(|e| e.seats.remaining),
+        Some(0)
+    );
     reopened.ledger.check_invariants().unwrap();
 }
 

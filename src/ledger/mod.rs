@@ -724,7 +724,12 @@ impl Ledger {
                 quantity,
                 expires_at_ms,
             } => self
-                .replay_insert(booking, event, quantity, BookingState::Held { expires_at_ms })
+                .replay_insert(
+                    booking,
+                    event,
+                    quantity,
+                    BookingState::Held { expires_at_ms },
+                )
                 .map_err(refused),
             Change::Cancelled { booking } => match self.bookings.get(&booking) {
                 None => Err(refused(crate::Status::UnknownBooking)),
@@ -769,7 +774,10 @@ impl Ledger {
         if self.bookings.len() >= self.max_bookings {
             return Err(crate::Status::LedgerFull);
         }
-        while self.event(event).is_some_and(|e| e.remaining < quantity.get()) {
+        while self
+            .event(event)
+            .is_some_and(|e| e.remaining < quantity.get())
+        {
             self.expire_first(event);
         }
         self.insert(booking, event, quantity, state);
@@ -962,8 +970,7 @@ impl Ledger {
                 ));
             }
             let seats = e.seats_at(now_ms);
-            if u64::from(seats.remaining) + live != u64::from(e.capacity)
-            {
+            if u64::from(seats.remaining) + live != u64::from(e.capacity) {
                 return broken(format!(
                     "event {:?} now: remaining {} + seats neither cancelled nor expired {live} \
                      != capacity {}",

@@ -130,7 +130,9 @@ impl Model {
 
     /// Whether `b` is an expired hold now.
     pub fn is_expired(&self, b: &ModelBooking) -> bool {
-        !b.cancelled && b.expires_at_ms.is_some_and(|t| b.expired || t <= self.now_ms)
+        !b.cancelled
+            && b.expires_at_ms
+                .is_some_and(|t| b.expired || t <= self.now_ms)
     }
 
     /// Expires the hold `id` now, whatever its expiry says, if it is a live
@@ -163,7 +165,12 @@ impl Model {
                 event,
                 quantity,
                 booking,
-            } => self.book(event.get(), quantity.get(), booking.map(|id| id.get()), true),
+            } => self.book(
+                event.get(),
+                quantity.get(),
+                booking.map(|id| id.get()),
+                true,
+            ),
             Operation::Confirm { booking } => self.confirm(booking.get()),
         }
     }

@@ -159,7 +159,9 @@ fn client_thread(
         };
         let idempotent = !matches!(
             operation,
-            Operation::Query { .. } | Operation::Reserve { booking: None, .. } | Operation::Hold { .. }
+            Operation::Query { .. }
+                | Operation::Reserve { booking: None, .. }
+                | Operation::Hold { .. }
         );
         let reply = if idempotent && rng.chance(workload.abandon_per_mille) {
             let request = abandoned.send(&mut log, operation);

@@ -385,7 +385,12 @@ impl Checker {
     fn partition(&self, prepared: &[Prepared]) -> Vec<Vec<usize>> {
         let reserves = prepared
             .iter()
-            .filter(|p| matches!(p.operation, Operation::Reserve { .. } | Operation::Hold { .. }))
+            .filter(|p| {
+                matches!(
+                    p.operation,
+                    Operation::Reserve { .. } | Operation::Hold { .. }
+                )
+            })
             .count();
         if reserves >= self.max_bookings {
             // LEDGER_FULL is reachable: it couples every event.
@@ -506,7 +511,11 @@ impl Checker {
                 let changed = next.expire(booking.get());
                 // A completed HOLD's expiry waits for the hold to exist;
                 // a pending one's only goes where it expires something.
-                let fits = if op.expected.is_some() { exists } else { changed };
+                let fits = if op.expected.is_some() {
+                    exists
+                } else {
+                    changed
+                };
                 (fits, changed)
             } else {
                 let (reply, changed) = next.apply(&op.operation);
@@ -574,15 +583,13 @@ impl Checker {
             op: history.ops[ops[i].index],
             model_says,
         };
-        let answer = |i: usize| {
-            (!ops[i].expire).then(|| model.clone().apply(&ops[i].operation).0)
-        };
+        let answer = |i: usize| (!ops[i].expire).then(|| model.clone().apply(&ops[i].operation).0);
         let tail_from = stack.len().saturating_sub(8);
         let prefix_tail = stack[tail_from..]
             .iter()
             .map(|f| {
-                let says = (!ops[f.op].expire)
-                    .then(|| f.before.clone().apply(&ops[f.op].operation).0);
+                let says =
+                    (!ops[f.op].expire).then(|| f.before.clone().apply(&ops[f.op].operation).0);
                 shown(f.op, says)
             })
             .collect();
