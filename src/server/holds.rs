@@ -8,8 +8,8 @@ use crate::ledger::{Clock, Ledger, SystemClock, DEFAULT_HOLD_MS, MAX_HOLD_MS, MI
 
 impl Builder {
     /// How long a HOLD keeps its seats unless confirmed or cancelled, in
-    /// milliseconds: [`MIN_HOLD_MS`](crate::ledger::MIN_HOLD_MS) (1) to
-    /// [`MAX_HOLD_MS`](crate::ledger::MAX_HOLD_MS) (24 h); default
+    /// milliseconds: [`MIN_HOLD_MS`] (1) to
+    /// [`MAX_HOLD_MS`] (24 h); default
     /// [`DEFAULT_HOLD_MS`] (10 minutes). Checked by [`Builder::spawn`].
     ///
     /// ```
