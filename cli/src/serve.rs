@@ -67,6 +67,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = guichet::ledger::DEFAULT_HOLD_MS, value_name = "MS",
           value_parser = hold_ms)]
     hold_ms: u64,
+    /// Also serve the course's classic protocol on a second queue created
+    /// under this key (the course's clients use 12345), over the same
+    /// ledger. See docs/classic.md.
+    #[arg(long, value_name = "KEY", value_parser = args::key)]
+    classic_key: Option<Key>,
 }
 
 fn hold_ms(s: &str) -> Result<u64, String> {
@@ -160,6 +165,9 @@ fn builder(args: ServeArgs) -> Result<Builder, String> {
     if let Some(max_bookings) = args.max_bookings {
         builder = builder.max_bookings(max_bookings);
     }
+    if let Some(key) = args.classic_key {
+        builder = builder.classic_key(key);
+    }
     if let Some(path) = &args.journal {
         builder = builder
             .journal(path)
@@ -198,13 +206,19 @@ fn print_banner(server: &Server) -> Option<mpsc::Receiver<()>> {
             .map(|e| (e.id.get(), e.name.to_owned(), e.seats))
             .collect::<Vec<_>>()
     });
-    let banner = format!(
+    let mut banner = format!(
         "guichet: serving key {} (queue id {}), dispatch {}, pid {}",
         server.key(),
         server.queue_id(),
         server.dispatch(),
         std::process::id()
     );
+    if let (Some(key), Some(id)) = (server.classic_key(), server.classic_queue_id()) {
+        banner.push_str(&format!(
+            "\nguichet: classic protocol on key {key} ({}, queue id {id})",
+            key.raw()
+        ));
+    }
     let print = move || {
         out(format_args!("{banner}"));
         match events {
@@ -292,5 +306,18 @@ fn report(stats: &Stats) {
     ));
     if let Some(journal) = &stats.journal {
         report_journal(journal);
+    }
+    if let Some(classic) = &stats.classic {
+        err(format_args!(
+            "guichet: classic: {} received, {} listings and {} reservation replies sent, {} dropped, {} quits ignored, {} replies discarded, {} abandoned, {} withheld",
+            classic.received,
+            classic.listings_sent,
+            classic.reservations_sent,
+            classic.dropped,
+            classic.quits_ignored,
+            classic.replies_discarded,
+            classic.replies_abandoned,
+            classic.replies_withheld
+        ));
     }
 }
