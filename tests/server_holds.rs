@@ -124,3 +124,44 @@ fn hold_ms_out_of_range_is_refused() {
         assert!(err.to_string().contains("hold_ms"), "{err}");
     }
 }
+
+/// The classic protocol's listing counts held seats as taken, and gives
+/// them back at the hold's deadline like every other read.
+#[test]
+fn the_classic_listing_counts_holds_until_they_expire() {
+    use guichet::classic::{decode_classic_reply, ClassicRequest, MTYPE_LIST_REPLY};
+    use guichet::sysv::{Key, MessageBuf, Queue, RecvFlags};
+
+    let clock = ManualClock::new(unix_now_ms());
+    let server = Server::builder()
+        .event("Concert", 5)
+        .hold_ms(MINUTE_MS)
+        .clock(Arc::new(clock.clone()))
+        .classic_key(Key::PRIVATE)
+        .spawn()
+        .unwrap();
+    let queue = Queue::from_id(server.classic_queue_id().unwrap());
+    let listing = || {
+        let (mtype, body) = ClassicRequest::List.encode();
+        queue.send_timeout(mtype, &body, 60_000).unwrap();
+        let mut buf = MessageBuf::with_body_capacity(1_024).unwrap();
+        queue
+            .recv_timeout(MTYPE_LIST_REPLY, &mut buf, RecvFlags::NOERROR, 60_000)
+            .unwrap();
+        let reply = decode_classic_reply(MTYPE_LIST_REPLY, buf.body()).unwrap();
+        reply.text.as_str().to_owned()
+    };
+    server.client().hold(1, 2, 7).unwrap();
+    assert!(
+        listing().contains("[0] Concert : 3 places"),
+        "{}",
+        listing()
+    );
+    clock.advance_ms(MINUTE_MS);
+    assert!(
+        listing().contains("[0] Concert : 5 places"),
+        "{}",
+        listing()
+    );
+    server.shutdown().unwrap();
+}
