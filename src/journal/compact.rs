@@ -44,7 +44,11 @@ pub(crate) struct Image {
 /// then cancel (or expire)" always finds
 /// its seats free; ids are sorted so the same ledger gives the same bytes.
 pub(crate) fn encode_image(ledger: &Ledger) -> Image {
-    let mut bookings: Vec<_> = ledger.bookings().collect();
+    // As stored, not as the clock sees them now: this may run on a copy
+    // made a while ago, and changes appended since (a CONFIRM made in time)
+    // must still replay onto it. A due hold written as held is expired at
+    // replay.
+    let mut bookings: Vec<_> = ledger.stored_bookings().collect();
     bookings.sort_unstable_by_key(|(id, b)| {
         let live = matches!(b.state, BookingState::Active | BookingState::Held { .. });
         // Holds together, so that RESERVEs fill the smaller kind-4 records.

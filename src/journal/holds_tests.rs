@@ -188,3 +188,31 @@ fn a_format_2_journal_is_still_read() {
     let state = opened.ledger.booking(id(9)).map(|b| b.state);
     assert_eq!(state, Some(BookingState::Cancelled));
 }
+
+/// Regression: a compaction encodes a copy of the ledger after releasing
+/// its lock. A hold confirmed in time after the copy, whose deadline then
+/// passes before the copy is encoded, must not be written as expired: the
+/// CONFIRM after the snapshot would not replay.
+#[test]
+fn a_snapshot_written_after_a_deadline_still_takes_the_confirm_made_in_time() {
+    let clock = ManualClock::new(unix_now_ms());
+    let mut ledger = Ledger::new([("A", 10)], 100)
+        .unwrap()
+        .with_clock(Arc::new(clock.clone()))
+        .with_hold_ms(HOUR_MS)
+        .unwrap();
+    ledger.apply(&hold(1, 2, 1));
+    let copy = ledger.clone();
+    let confirmed = ledger.apply(&Operation::Confirm { booking: id(1) });
+    let change = confirmed.change().expect("confirmed now");
+    clock.advance_ms(HOUR_MS); // the copy's hold is due when it is encoded
+    let image = compact::encode_image(&copy);
+    let mut bytes = image.bytes;
+    record::encode_batch(&mut bytes, image.next_seq, &[change]);
+    let disk = SimDisk::new();
+    disk.put("j", &bytes);
+    let config = JournalConfig::default();
+    let opened = Journal::open(Box::new(disk.clone()), "j", &config).expect("replays");
+    let state = opened.ledger.booking(id(1)).map(|b| b.state);
+    assert_eq!(state, Some(BookingState::Active));
+}

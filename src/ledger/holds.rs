@@ -239,6 +239,13 @@ impl Ledger {
         }
     }
 
+    /// Every booking as stored: a hold due but not swept yet is still
+    /// `Held`. For a snapshot, which must describe the ledger as of the
+    /// changes it covers, whatever the time it is written at.
+    pub(crate) fn stored_bookings(&self) -> impl Iterator<Item = (BookingId, Booking)> + '_ {
+        self.bookings.iter().map(|(id, b)| (*id, *b))
+    }
+
     /// Expires every hold due by the clock, in every event; returns how many.
     ///
     /// Requests need no sweep (each expires what it must see expired); a
