@@ -55,6 +55,7 @@ fn a_booking_of_an_unknown_event_is_named() {
         event,
         quantity: seats(1),
         state: BookingState::Cancelled,
+        origin: Origin::Reserve,
     };
     ledger.bookings.insert(stray, booking);
     let what = broken(&ledger);
@@ -72,6 +73,7 @@ fn a_server_id_never_issued_is_named() {
         event: b,
         quantity: seats(1),
         state: BookingState::Cancelled,
+        origin: Origin::Reserve,
     };
     ledger
         .bookings
@@ -117,6 +119,34 @@ fn a_booking_lost_or_a_cancel_not_counted_is_named() {
         b.state = BookingState::Active;
     }
     assert!(broken(&ledger).contains("active booked 12"));
+}
+
+#[test]
+fn a_reserved_booking_in_a_holds_state_is_named() {
+    let (mut ledger, ..) = sample();
+    let client = BookingId::new(99).expect("99");
+    if let Some(b) = ledger.bookings.get_mut(&client) {
+        b.state = BookingState::Expired;
+    }
+    let what = broken(&ledger);
+    assert!(what.contains("reserved booking 0x63 is Expired"), "{what}");
+}
+
+#[test]
+fn a_hold_missing_from_its_expiry_index_is_named() {
+    let (mut ledger, ..) = sample();
+    let client = BookingId::new(99).expect("99");
+    if let Some(b) = ledger.bookings.get_mut(&client) {
+        b.state = BookingState::Held {
+            expires_at_ms: u64::MAX,
+        };
+        b.origin = Origin::Hold;
+    }
+    let what = broken(&ledger);
+    assert!(
+        what.contains("hold 0x63 is not indexed by its expiry"),
+        "{what}"
+    );
 }
 
 #[test]
