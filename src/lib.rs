@@ -70,3 +70,9 @@ struct TestingDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/classic.md")]
 struct ClassicDocDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/holds.md")]
+struct HoldsDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/embedding.md")]
+struct EmbeddingDoctests;
