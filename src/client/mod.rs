@@ -20,6 +20,7 @@
 
 mod error;
 mod slots;
+mod spin;
 
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
@@ -28,8 +29,9 @@ pub use error::ClientError;
 pub use slots::MAX_CALLS_IN_FLIGHT;
 
 use crate::codec::{decode_reply, Operation, Reply, Request};
-use crate::ids::{BookingId, ClientBookingId, EventId};
+use crate::ids::{BookingId, ClientBookingId, EventId, ReplyTo};
 use crate::status::Status;
+use crate::sysv::wait::deadline_in;
 use crate::sysv::{Key, MessageBuf, Queue, QueueId, RecvFlags, SysvError};
 use crate::wire::{BODY_SIZE, REQUEST_MTYPE};
 
@@ -426,7 +428,9 @@ impl Client {
     /// A non-OK status is *not* an error here; the typed calls turn it into
     /// one.
     pub fn send(&self, operation: Operation) -> Result<Reply, ClientError> {
-        let slot = Slot::take().ok_or(ClientError::TooManyCalls {
+        // One deadline for the whole call, taken before anything else.
+        let deadline = deadline_in(self.timeout_ms);
+        let mut slot = Slot::take().ok_or(ClientError::TooManyCalls {
             max: MAX_CALLS_IN_FLIGHT,
         })?;
         let reply_to = slot.reply_to().ok_or(ClientError::InvalidArgument(
@@ -437,32 +441,65 @@ impl Client {
             request_id: next_request_id(),
             operation,
         };
-        let start = Instant::now();
-        let timeout = Duration::from_millis(self.timeout_ms.into());
-        let left_ms = || {
-            let left = timeout.saturating_sub(start.elapsed());
-            u32::try_from(left.as_millis()).unwrap_or(u32::MAX)
-        };
         let timed_out = |error| match error {
             SysvError::TimedOut { .. } => ClientError::Timeout {
                 timeout_ms: self.timeout_ms,
             },
             other => ClientError::from_transport(other),
         };
-        self.queue
-            .send_timeout(REQUEST_MTYPE, &request.encode(), left_ms())
-            .map_err(timed_out)?;
         let mut buf =
             MessageBuf::with_body_capacity(BODY_SIZE + 1).map_err(ClientError::Transport)?;
+        if slot.owed > 0 {
+            self.drain(&mut slot, reply_to, &mut buf);
+        }
+        self.queue
+            .send_until(
+                REQUEST_MTYPE,
+                &request.encode(),
+                deadline,
+                Duration::ZERO,
+                self.timeout_ms,
+            )
+            .map_err(timed_out)?;
+        let sent = Instant::now();
         loop {
-            self.queue
-                .recv_timeout(reply_to.get(), &mut buf, RecvFlags::NOERROR, left_ms())
-                .map_err(timed_out)?;
+            let spin = spin::budget();
+            let received = self.queue.recv_until(
+                reply_to.get(),
+                &mut buf,
+                RecvFlags::NOERROR,
+                deadline,
+                spin,
+                self.timeout_ms,
+            );
+            if let Err(error) = received {
+                // Its reply may still come: the slot's next call takes it.
+                slot.owed = slot.owed.saturating_add(1);
+                return Err(timed_out(error));
+            }
             let reply = decode_reply(buf.body()).map_err(ClientError::BadReply)?;
             if reply.request_id == request.request_id {
+                spin::record(sent.elapsed());
                 return Ok(reply);
             }
             // A reply to an earlier call on this tag that gave up waiting.
+            slot.owed = slot.owed.saturating_sub(1);
+        }
+    }
+
+    /// Takes out of the queue the replies that came for calls on `slot`
+    /// after they timed out, so that they do not wait there for a purge.
+    /// Before the request is sent, so whatever is on the tag is theirs.
+    fn drain(&self, slot: &mut Slot, reply_to: ReplyTo, buf: &mut MessageBuf) {
+        while slot.owed > 0 {
+            let taken =
+                self.queue
+                    .recv(reply_to.get(), buf, RecvFlags::NOWAIT | RecvFlags::NOERROR);
+            if taken.is_err() {
+                // Not there (yet), or the queue is gone: the call says which.
+                return;
+            }
+            slot.owed -= 1;
         }
     }
 

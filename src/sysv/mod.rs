@@ -48,6 +48,7 @@
 //! # Ok::<(), guichet::sysv::SysvError>(())
 //! ```
 
+mod alarm;
 mod buf;
 mod error;
 mod flags;
@@ -57,10 +58,12 @@ mod queue;
 mod sys;
 mod thread;
 mod timeout;
+pub(crate) mod wait;
 
 #[cfg(test)]
 mod tests;
 
+pub use alarm::{thread_cpu_time, wake_signal, WAKE_SIGNAL_ENV};
 pub use buf::{MessageBuf, Received};
 pub use error::SysvError;
 pub use flags::{Mode, RecvFlags, SendFlags};

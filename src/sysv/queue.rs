@@ -2,12 +2,13 @@
 //! its queue on drop).
 
 use std::ops::Deref;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libc::{c_int, c_long};
 
 use super::buf::Outgoing;
 use super::timeout::Backoff;
+use super::wait::{self, deadline_in, Failure};
 use super::{
     sys, Key, MessageBuf, Mode, QueueId, Received, RecvFlags, SendFlags, StopToken, SysvError,
     MAX_BODY_BYTES, MAX_QUEUE_BYTES,
@@ -115,6 +116,24 @@ fn system_msgmax_bytes() -> Option<usize> {
 fn epoch_secs(secs: libc::time_t) -> Option<SystemTime> {
     let secs = u64::try_from(secs).ok().filter(|&s| s > 0)?;
     UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+}
+
+/// How long [`Queue::recv_timeout`] and [`Queue::send_timeout`] poll
+/// before they block: a few polls, for a message already on its way.
+const QUEUE_SPIN: Duration = Duration::from_micros(5);
+
+/// The error of a failed msgrcv(2) into a buffer of `body_capacity` bytes.
+fn recv_error(errno: i32, body_capacity: usize) -> SysvError {
+    match errno {
+        libc::E2BIG => SysvError::TooBig {
+            op: OP_MSGRCV,
+            errno: Some(errno),
+            limit_bytes: body_capacity,
+        },
+        // msgsz is a usize <= MAX_BODY_BYTES and MSG_COPY is never passed,
+        // so EINVAL can only mean a dead id (msgrcv(2)).
+        _ => SysvError::from_errno(OP_MSGRCV, errno, true),
+    }
 }
 
 /// A pid from the kernel; 0 (none yet) as `None`.
@@ -378,6 +397,10 @@ impl Queue {
             });
         }
         let msg = Outgoing::new(mtype, body);
+        if let (Some(timeout_ms), None) = (timeout_ms, stop) {
+            let deadline = deadline_in(timeout_ms);
+            return self.send_waiting(&msg, body.len(), flags, deadline, QUEUE_SPIN, timeout_ms);
+        }
         let mut backoff = timeout_ms.map(Backoff::with_timeout_ms);
         let mut msgflg = flags.bits();
         if backoff.is_some() {
@@ -406,6 +429,66 @@ impl Queue {
                 _ => return Err(SysvError::from_errno(OP_MSGSND, errno, false)),
             }
         }
+    }
+
+    /// Sends `body` (as laid out in `msg`) by `deadline`, spinning up to
+    /// `spin` before blocking in the kernel ([`wait::until`]).
+    /// `timeout_ms` is what a [`SysvError::TimedOut`] reports.
+    ///
+    /// For the client, which keeps one deadline for a whole call.
+    pub(crate) fn send_until(
+        &self,
+        mtype: c_long,
+        body: &[u8],
+        deadline: Instant,
+        spin: Duration,
+        timeout_ms: u32,
+    ) -> Result<(), SysvError> {
+        if mtype <= 0 {
+            return Err(SysvError::InvalidArgument {
+                what: "mtype must be > 0",
+            });
+        }
+        if body.len() > MAX_BODY_BYTES {
+            return Err(SysvError::TooBig {
+                op: OP_MSGSND,
+                errno: None,
+                limit_bytes: MAX_BODY_BYTES,
+            });
+        }
+        let msg = Outgoing::new(mtype, body);
+        self.send_waiting(
+            &msg,
+            body.len(),
+            SendFlags::empty(),
+            deadline,
+            spin,
+            timeout_ms,
+        )
+    }
+
+    fn send_waiting(
+        &self,
+        msg: &Outgoing,
+        body_len: usize,
+        flags: SendFlags,
+        deadline: Instant,
+        spin: Duration,
+        timeout_ms: u32,
+    ) -> Result<(), SysvError> {
+        let id = self.id.raw();
+        let flags = flags.bits();
+        wait::until(deadline, spin, libc::EAGAIN, |extra| {
+            sys::msgsnd(id, msg.words(), body_len, flags | extra)
+        })
+        .map_err(|failure| match failure {
+            Failure::TimedOut => SysvError::TimedOut {
+                op: OP_MSGSND,
+                timeout_ms,
+            },
+            Failure::Errno(libc::EINVAL) => self.classify_msgsnd_einval(body_len),
+            Failure::Errno(errno) => SysvError::from_errno(OP_MSGSND, errno, false),
+        })
     }
 
     /// msgsnd(2) says `EINVAL` for a dead id *or* a body above `msgmax`
@@ -605,6 +688,10 @@ impl Queue {
         stop: Option<&StopToken>,
         timeout_ms: Option<u32>,
     ) -> Result<Received, SysvError> {
+        if let (Some(timeout_ms), None) = (timeout_ms, stop) {
+            let deadline = deadline_in(timeout_ms);
+            return self.recv_until(msgtyp, buf, flags, deadline, QUEUE_SPIN, timeout_ms);
+        }
         buf.clear();
         let mut backoff = timeout_ms.map(Backoff::with_timeout_ms);
         let mut msgflg = flags.bits();
@@ -631,18 +718,41 @@ impl Queue {
                         });
                     }
                 }
-                (libc::E2BIG, _, _) => {
-                    return Err(SysvError::TooBig {
-                        op: OP_MSGRCV,
-                        errno: Some(errno),
-                        limit_bytes: body_capacity,
-                    })
-                }
-                // msgsz is a usize <= MAX_BODY_BYTES and MSG_COPY is never
-                // passed, so EINVAL can only mean a dead id (msgrcv(2)).
-                _ => return Err(SysvError::from_errno(OP_MSGRCV, errno, true)),
+                _ => return Err(recv_error(errno, body_capacity)),
             }
         }
+    }
+
+    /// Receives into `buf` by `deadline`, spinning up to `spin` before
+    /// blocking in the kernel ([`wait::until`]). `timeout_ms` is what a
+    /// [`SysvError::TimedOut`] reports.
+    ///
+    /// For the client, which keeps one deadline for a whole call.
+    pub(crate) fn recv_until(
+        &self,
+        msgtyp: c_long,
+        buf: &mut MessageBuf,
+        flags: RecvFlags,
+        deadline: Instant,
+        spin: Duration,
+        timeout_ms: u32,
+    ) -> Result<Received, SysvError> {
+        buf.clear();
+        let id = self.id.raw();
+        let flags = flags.bits();
+        let body_capacity = buf.body_capacity();
+        wait::until(deadline, spin, libc::ENOMSG, |extra| {
+            let (words, body_capacity) = buf.raw_mut();
+            sys::msgrcv(id, words, body_capacity, msgtyp, flags | extra)
+        })
+        .map(|body_len| buf.set_received(body_len))
+        .map_err(|failure| match failure {
+            Failure::TimedOut => SysvError::TimedOut {
+                op: OP_MSGRCV,
+                timeout_ms,
+            },
+            Failure::Errno(errno) => recv_error(errno, body_capacity),
+        })
     }
 
     /// Reads the queue's state (msgctl(2) `IPC_STAT`).

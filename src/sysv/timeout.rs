@@ -104,7 +104,7 @@ impl Backoff {
         Self::until(Instant::now().checked_add(Duration::from_millis(u64::from(timeout_ms))))
     }
 
-    fn until(deadline: Option<Instant>) -> Backoff {
+    pub(crate) fn until(deadline: Option<Instant>) -> Backoff {
         Backoff {
             deadline,
             polls: 0,
