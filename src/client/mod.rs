@@ -479,7 +479,7 @@ impl Client {
             }
             let reply = decode_reply(buf.body()).map_err(ClientError::BadReply)?;
             if reply.request_id == request.request_id {
-                spin::record(sent.elapsed());
+                spin::record(spin, sent.elapsed());
                 return Ok(reply);
             }
             // A reply to an earlier call on this tag that gave up waiting.

@@ -416,13 +416,13 @@ impl ThreadTimer {
     }
 
     fn set(&self, flags: c_int, spec: libc::itimerspec) -> Result<(), i32> {
-        if !self.is_ours() {
-            return Err(libc::EINVAL);
-        }
-        // SAFETY: `self.id` came from a successful timer_create of this
-        // process (checked just above) and is deleted only by drop; `spec`
-        // is a valid itimerspec that outlives the call; the old value is
-        // not asked for.
+        // SAFETY: `self.id` came from a successful timer_create in this
+        // address space (a forked child has a copy of whatever the C
+        // library keeps behind it) and is deleted only by drop; in a child
+        // the kernel knows no such timer and says EINVAL (callers check
+        // `is_ours` first so as not to touch a timer the child made).
+        // `spec` is a valid itimerspec that outlives the call; the old
+        // value is not asked for.
         let rc = unsafe { libc::timer_settime(self.id, flags, &spec, std::ptr::null_mut()) };
         if rc == -1 {
             Err(last_errno())
