@@ -54,7 +54,11 @@ impl ClientRow {
     /// The library's ops/s over the better C client's.
     #[must_use]
     pub fn ratio(&self) -> Option<f64> {
-        let best = self.c_blocking.into_iter().chain(self.c_spinning).reduce(f64::max)?;
+        let best = self
+            .c_blocking
+            .into_iter()
+            .chain(self.c_spinning)
+            .reduce(f64::max)?;
         (best > 0.0).then(|| self.library / best)
     }
 }
@@ -122,9 +126,10 @@ pub fn compare_clients(
     if modes.is_empty() {
         modes = COMPARED_MODES.to_vec();
     }
-    let workload = *plan.workloads.first().ok_or_else(|| {
-        BenchError::Config("a comparison needs a workload".into())
-    })?;
+    let workload = *plan
+        .workloads
+        .first()
+        .ok_or_else(|| BenchError::Config("a comparison needs a workload".into()))?;
     if !(1..=super::MAX_ROUNDS).contains(&plan.rounds) {
         return Err(BenchError::Config(format!(
             "rounds must be 1 to {}",
@@ -244,7 +249,8 @@ impl ClientComparison {
                 row.library,
                 figure(row.c_blocking),
                 figure(row.c_spinning),
-                row.ratio().map_or_else(|| "-".to_owned(), |r| format!("{r:.2}")),
+                row.ratio()
+                    .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}")),
                 row.errors
             );
         }

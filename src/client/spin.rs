@@ -82,7 +82,11 @@ impl Choice {
     fn record(&mut self, spun: bool, waited: Duration) {
         let spin_was_faster = self.spin.average_ns <= self.block.average_ns;
         let ns = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
-        let record = if spun { &mut self.spin } else { &mut self.block };
+        let record = if spun {
+            &mut self.spin
+        } else {
+            &mut self.block
+        };
         // The slower wait is tried too seldom for an average of its past
         // to mean anything now: its latest round trip stands for it.
         let tried = spun != spin_was_faster;
