@@ -13,12 +13,16 @@ mod server_support;
 use std::sync::Barrier;
 use std::thread;
 
+use guichet::codec::{decode_request, Reply, Request};
 use guichet::server::{Dispatch, Server};
-use guichet::sysv::{Queue, SendFlags};
-use guichet::ClientError;
+use guichet::sysv::{MessageBuf, Mode, OwnedQueue, Queue, RecvFlags, SendFlags};
+use guichet::wire::{BODY_SIZE, REQUEST_MTYPE};
+use guichet::{Client, ClientError, EventId, Status};
 use serial_test::serial;
 
-use server_support::{hold_ledger, stop, tag, wait_until, PATIENCE, PATIENCE_MS};
+use server_support::{
+    dead_pid, hold_ledger, send_raw, stop, tag, wait_until, RawRequest, PATIENCE, PATIENCE_MS,
+};
 
 /// Runs `while_locked` while another thread holds the server's ledger, so
 /// that every request the server takes waits.
@@ -140,5 +144,88 @@ fn a_full_queue_times_the_send_out() {
     assert!(server_support::take_message(queue, blocker));
     queue.set_max_bytes(max_bytes).unwrap();
     assert_eq!(server.client().query(1).unwrap().remaining, 10);
+    stop(server);
+}
+
+/// Takes the next request off `queue` (waiting at most [`PATIENCE_MS`]).
+fn take_request(queue: Queue) -> Request {
+    let mut buf = MessageBuf::with_body_capacity(BODY_SIZE).unwrap();
+    queue
+        .recv_timeout(REQUEST_MTYPE, &mut buf, RecvFlags::empty(), PATIENCE_MS)
+        .unwrap();
+    decode_request(buf.body()).unwrap()
+}
+
+/// Answers `request` OK, as a server would.
+fn answer(queue: Queue, request: &Request) {
+    let reply = Reply {
+        status: Status::Ok,
+        request_id: request.request_id,
+        booking: None,
+        event: EventId::new(1),
+        quantity: 0,
+        remaining: 10,
+        capacity: 10,
+    };
+    queue
+        .send(request.reply_to.get(), &reply.encode(), SendFlags::NOWAIT)
+        .unwrap();
+}
+
+#[test]
+#[serial]
+fn a_reply_that_comes_after_a_later_call_returned_is_drained_by_the_next_call() {
+    // The server here is the test, so that the late reply can come after
+    // the next call on its tag has returned: the one order in which that
+    // call's own discarding of stale replies cannot take it.
+    let owned = OwnedQueue::create_private(Mode::DEFAULT).unwrap();
+    let queue = owned.queue();
+    let client = Client::from_queue(queue).with_timeout_ms(PATIENCE_MS);
+    let impatient = client.with_timeout_ms(20);
+    assert!(matches!(
+        impatient.query(1),
+        Err(ClientError::Timeout { timeout_ms: 20 })
+    ));
+    let late = take_request(queue);
+    let queued_when_next_sent = thread::scope(|s| {
+        let server = s.spawn(|| {
+            let second = take_request(queue);
+            answer(queue, &second);
+            // After the second call returned: the first call's reply.
+            answer(queue, &late);
+            let third = take_request(queue);
+            // Only the request just taken was sent since: the late reply
+            // must be gone.
+            let queued = queue.stat().unwrap().messages;
+            answer(queue, &third);
+            queued
+        });
+        assert_eq!(client.query(1).unwrap().remaining, 10);
+        assert!(wait_until(PATIENCE, || queue.stat().unwrap().messages == 1));
+        assert_eq!(client.query(1).unwrap().remaining, 10);
+        server.join().unwrap()
+    });
+    assert_eq!(queued_when_next_sent, 0, "the late reply was not drained");
+    assert_eq!(queue.stat().unwrap().messages, 0);
+    owned.remove().unwrap();
+}
+
+#[test]
+#[serial]
+fn a_late_reply_to_a_process_that_ended_is_purged_while_the_server_idles() {
+    // A call that timed out, then its process ended (a one-shot `guichet
+    // query`): no later call on its tag will ever take the reply.
+    let server = Server::builder().event("E", 10).spawn().unwrap();
+    let queue = Queue::from_id(server.queue_id());
+    let gone = (dead_pid() << 32) | 1;
+    send_raw(queue, &RawRequest::query(gone, 7, 1).bytes());
+    assert!(wait_until(PATIENCE, || server.stats().replies_sent() == 1));
+    // The queue has room: only the idle server's sweep can remove it.
+    assert!(
+        wait_until(PATIENCE, || queue.stat().unwrap().messages == 0),
+        "{:?}",
+        server.stats()
+    );
+    assert_eq!(server.stats().replies_purged, 1);
     stop(server);
 }
