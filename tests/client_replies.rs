@@ -156,15 +156,15 @@ fn take_request(queue: Queue) -> Request {
     decode_request(buf.body()).unwrap()
 }
 
-/// Answers `request` OK, as a server would.
-fn answer(queue: Queue, request: &Request) {
+/// Answers `request` OK with `remaining` seats, as a server would.
+fn answer(queue: Queue, request: &Request, remaining: u32) {
     let reply = Reply {
         status: Status::Ok,
         request_id: request.request_id,
         booking: None,
         event: EventId::new(1),
         quantity: 0,
-        remaining: 10,
+        remaining,
         capacity: 10,
     };
     queue
@@ -177,7 +177,7 @@ fn answer(queue: Queue, request: &Request) {
 fn a_reply_that_comes_after_a_later_call_returned_is_drained_by_the_next_call() {
     // The server here is the test, so that the late reply can come after
     // the next call on its tag has returned: the one order in which that
-    // call's own discarding of stale replies cannot take it.
+    // call cannot take it. The call after does, and returns its own.
     let owned = OwnedQueue::create_private(Mode::DEFAULT).unwrap();
     let queue = owned.queue();
     let client = Client::from_queue(queue).with_timeout_ms(PATIENCE_MS);
@@ -187,26 +187,24 @@ fn a_reply_that_comes_after_a_later_call_returned_is_drained_by_the_next_call() 
         Err(ClientError::Timeout { timeout_ms: 20 })
     ));
     let late = take_request(queue);
-    let queued_when_next_sent = thread::scope(|s| {
-        let server = s.spawn(|| {
+    thread::scope(|s| {
+        let (second_done, second_returned) = std::sync::mpsc::channel();
+        let server = s.spawn(move || {
             let second = take_request(queue);
-            answer(queue, &second);
+            answer(queue, &second, 2);
+            second_returned.recv().unwrap();
             // After the second call returned: the first call's reply.
-            answer(queue, &late);
+            answer(queue, &late, 1);
             let third = take_request(queue);
-            // Only the request just taken was sent since: the late reply
-            // must be gone.
-            let queued = queue.stat().unwrap().messages;
-            answer(queue, &third);
-            queued
+            answer(queue, &third, 3);
         });
-        assert_eq!(client.query(1).unwrap().remaining, 10);
+        assert_eq!(client.query(1).unwrap().remaining, 2);
+        second_done.send(()).unwrap();
         assert!(wait_until(PATIENCE, || queue.stat().unwrap().messages == 1));
-        assert_eq!(client.query(1).unwrap().remaining, 10);
-        server.join().unwrap()
+        assert_eq!(client.query(1).unwrap().remaining, 3, "not the third call's reply");
+        server.join().unwrap();
     });
-    assert_eq!(queued_when_next_sent, 0, "the late reply was not drained");
-    assert_eq!(queue.stat().unwrap().messages, 0);
+    assert_eq!(queue.stat().unwrap().messages, 0, "the late reply was left");
     owned.remove().unwrap();
 }
 

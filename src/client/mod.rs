@@ -29,7 +29,7 @@ pub use error::ClientError;
 pub use slots::MAX_CALLS_IN_FLIGHT;
 
 use crate::codec::{decode_reply, Operation, Reply, Request};
-use crate::ids::{BookingId, ClientBookingId, EventId, ReplyTo};
+use crate::ids::{BookingId, ClientBookingId, EventId};
 use crate::status::Status;
 use crate::sysv::wait::deadline_in;
 use crate::sysv::{Key, MessageBuf, Queue, QueueId, RecvFlags, SysvError};
@@ -430,7 +430,7 @@ impl Client {
     pub fn send(&self, operation: Operation) -> Result<Reply, ClientError> {
         // One deadline for the whole call, taken before anything else.
         let deadline = deadline_in(self.timeout_ms);
-        let mut slot = Slot::take().ok_or(ClientError::TooManyCalls {
+        let slot = Slot::take().ok_or(ClientError::TooManyCalls {
             max: MAX_CALLS_IN_FLIGHT,
         })?;
         let reply_to = slot.reply_to().ok_or(ClientError::InvalidArgument(
@@ -449,9 +449,6 @@ impl Client {
         };
         let mut buf =
             MessageBuf::with_body_capacity(BODY_SIZE + 1).map_err(ClientError::Transport)?;
-        if slot.owed > 0 {
-            self.drain(&mut slot, reply_to, &mut buf);
-        }
         self.queue
             .send_until(
                 REQUEST_MTYPE,
@@ -472,34 +469,15 @@ impl Client {
                 spin,
                 self.timeout_ms,
             );
-            if let Err(error) = received {
-                // Its reply may still come: the slot's next call takes it.
-                slot.owed = slot.owed.saturating_add(1);
-                return Err(timed_out(error));
-            }
+            // Its reply may still come: the next call on this tag (slots
+            // are reused last-in first-out) takes it, below.
+            received.map_err(timed_out)?;
             let reply = decode_reply(buf.body()).map_err(ClientError::BadReply)?;
             if reply.request_id == request.request_id {
                 spin::record(spin, sent.elapsed());
                 return Ok(reply);
             }
             // A reply to an earlier call on this tag that gave up waiting.
-            slot.owed = slot.owed.saturating_sub(1);
-        }
-    }
-
-    /// Takes out of the queue the replies that came for calls on `slot`
-    /// after they timed out, so that they do not wait there for a purge.
-    /// Before the request is sent, so whatever is on the tag is theirs.
-    fn drain(&self, slot: &mut Slot, reply_to: ReplyTo, buf: &mut MessageBuf) {
-        while slot.owed > 0 {
-            let taken =
-                self.queue
-                    .recv(reply_to.get(), buf, RecvFlags::NOWAIT | RecvFlags::NOERROR);
-            if taken.is_err() {
-                // Not there (yet), or the queue is gone: the call says which.
-                return;
-            }
-            slot.owed -= 1;
         }
     }
 

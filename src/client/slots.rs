@@ -23,8 +23,7 @@ use crate::ids::{ReplyTo, RequestId};
 pub const MAX_CALLS_IN_FLIGHT: u32 = 65_536;
 
 struct Pool {
-    /// Free slots, each with the replies it is owed (see [`Slot::owed`]).
-    free: Vec<(u32, u32)>,
+    free: Vec<u32>,
     issued: u32,
 }
 
@@ -34,14 +33,7 @@ static POOL: Mutex<Pool> = Mutex::new(Pool {
 });
 
 /// One slot, returned to the pool on drop.
-pub(crate) struct Slot {
-    id: u32,
-    /// Replies still to come for calls on this slot that timed out after
-    /// their request went out. The pool keeps the count with the slot, and
-    /// hands slots out last-in first-out, so the next call of the process
-    /// usually gets the slot, and takes those replies out of the queue.
-    pub(crate) owed: u32,
-}
+pub(crate) struct Slot(u32);
 
 impl Slot {
     /// A free slot, or `None` if [`MAX_CALLS_IN_FLIGHT`] are taken.
@@ -49,24 +41,21 @@ impl Slot {
         // The pool lock guards a plain free list; poisoning cannot leave it
         // inconsistent.
         let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((id, owed)) = pool.free.pop() {
-            return Some(Self { id, owed });
+        if let Some(slot) = pool.free.pop() {
+            return Some(Self(slot));
         }
         if pool.issued == MAX_CALLS_IN_FLIGHT {
             return None;
         }
         pool.issued += 1;
-        Some(Self {
-            id: pool.issued,
-            owed: 0,
-        })
+        Some(Self(pool.issued))
     }
 
     /// This slot's reply tag for the calling process (computed per call, so
     /// a forked child gets its own tags).
     pub(crate) fn reply_to(&self) -> Option<ReplyTo> {
         let pid = i32::try_from(std::process::id()).ok()?;
-        ReplyTo::for_slot(pid, self.id)
+        ReplyTo::for_slot(pid, self.0)
     }
 }
 
@@ -75,7 +64,7 @@ impl Drop for Slot {
         POOL.lock()
             .unwrap_or_else(PoisonError::into_inner)
             .free
-            .push((self.id, self.owed));
+            .push(self.0);
     }
 }
 
