@@ -311,10 +311,11 @@ impl Queue {
     /// Sends one message, waiting at most `timeout_ms` for room in a full
     /// queue.
     ///
-    /// SysV has no timed send, so this polls msgsnd(2) with `IPC_NOWAIT`
-    /// with the same backoff as [`Queue::recv_timeout`]. A server uses it to
-    /// reply without ever blocking forever behind a client that stopped
-    /// reading. `timeout_ms = 0` makes exactly one attempt.
+    /// SysV has no timed send: this waits as [`Queue::recv_timeout`] does,
+    /// blocked in msgsnd(2) (woken when room is made) until a timer signal
+    /// interrupts it at the deadline. A server uses it to reply without
+    /// ever blocking forever behind a client that stopped reading.
+    /// `timeout_ms = 0` makes exactly one attempt.
     ///
     /// # Examples
     ///
@@ -596,26 +597,16 @@ impl Queue {
 
     /// Receives one message, waiting at most `timeout_ms` for one to match.
     ///
-    /// SysV has no timed receive, so this polls msgrcv(2) with `IPC_NOWAIT`:
-    /// three polls separated by `sched_yield`, then sleeps doubling from
-    /// 10 µs to 1 ms. `timeout_ms = 0` makes exactly one attempt.
-    ///
-    /// The price is latency: a message arriving mid-wait is seen at the next
-    /// poll, up to 1 ms (plus timer slack, ~50 µs) after a blocked
-    /// msgrcv(2) would have seen it. Measured by `tests/sysv_latency.rs`
-    /// (40-byte ping-pong between two threads, 2-vCPU VM, three runs):
-    ///
-    /// | echo delay | p50 polling / blocking | p99 polling / blocking |
-    /// |------------|------------------------|------------------------|
-    /// | none       | 1.00–1.01              | 1.01–1.5               |
-    /// | 50 µs busy | 0.93–1.00              | 0.34–0.94              |
-    /// | 50 µs sleep| 0.76–0.81              | 0.16–1.19              |
-    /// | 500 µs sleep | 1.15–1.17 (≈ +95 µs) | 1.14–1.45              |
-    ///
-    /// A prompt reply costs nothing (it lands during the yielding polls); a
-    /// reply hundreds of µs late costs ~15 % at the median because it waits
-    /// for the current backoff sleep to end. (Ratios below 1 are the cost of
-    /// waking a blocked thread on a VM, which polling avoids.)
+    /// SysV has no timed receive: this polls with `IPC_NOWAIT` for a few
+    /// µs (a message already on its way costs no wake-up), then blocks in
+    /// msgrcv(2), which the kernel wakes the moment a message matches; at
+    /// the deadline a per-thread timer interrupts it with the wake-up
+    /// signal ([`wake_signal`](super::wake_signal)). It never gives up
+    /// before `timeout_ms` has passed, and on an unloaded machine within
+    /// about 0.1 ms after (the timer fires again every 0.5 ms should the
+    /// first signal land before the call blocked). Where the signal cannot
+    /// be used it polls instead, with sleeps of at most 1 ms.
+    /// `timeout_ms = 0` makes exactly one attempt.
     ///
     /// # Examples
     ///
@@ -646,7 +637,8 @@ impl Queue {
 
     /// [`Queue::recv_timeout`] that also gives up with
     /// [`SysvError::Stopped`] when `stop` is stopped (checked between polls,
-    /// so within ~1 ms).
+    /// so within ~1 ms). It polls rather than blocks, with sleeps of at
+    /// most 1 ms: setting the token could not wake a blocked call.
     ///
     /// # Examples
     ///
