@@ -100,9 +100,12 @@ pub struct Receipt {
 /// threads: each call in flight gets its own reply tag.
 ///
 /// Holds no connection and no buffer: just the queue id and the timeout.
-/// A call sends its request with msgsnd(2), then polls msgrcv(2) on its own
-/// tag (SysV has no timed receive) until the reply comes or the timeout
-/// passes.
+/// A call sends its request with msgsnd(2), then waits for the reply on its
+/// own tag: a short poll when replies come fast, then a blocking msgrcv(2)
+/// that the kernel wakes when the reply arrives, or a per-thread timer
+/// signal at the call's deadline (SysV has no timed receive). How that
+/// signal is kept safe inside any program, and what happens to replies
+/// that come too late: `docs/client.md`.
 ///
 /// # Examples
 ///
@@ -392,9 +395,10 @@ impl Client {
 
     /// Sends one request and returns the server's reply, whatever its status.
     ///
-    /// Waits at most the client's timeout in all. Replies left on this
-    /// call's tag by an earlier call that timed out are recognised by their
-    /// `request_id` and discarded.
+    /// Waits for the client's timeout in all, from the call's start: never
+    /// less, and on an unloaded machine at most about 0.1 ms more. Replies
+    /// left on this call's tag by an earlier call that timed out are
+    /// recognised by their `request_id`, taken off the queue and discarded.
     ///
     /// For callers that want every status as data (a load generator, a
     /// protocol test) rather than as an error.
