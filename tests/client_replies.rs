@@ -201,7 +201,11 @@ fn a_reply_that_comes_after_a_later_call_returned_is_drained_by_the_next_call() 
         assert_eq!(client.query(1).unwrap().remaining, 2);
         second_done.send(()).unwrap();
         assert!(wait_until(PATIENCE, || queue.stat().unwrap().messages == 1));
-        assert_eq!(client.query(1).unwrap().remaining, 3, "not the third call's reply");
+        assert_eq!(
+            client.query(1).unwrap().remaining,
+            3,
+            "not the third call's reply"
+        );
         server.join().unwrap();
     });
     assert_eq!(queue.stat().unwrap().messages, 0, "the late reply was left");

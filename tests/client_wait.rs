@@ -42,8 +42,14 @@ fn a_300_ms_wait_uses_at_most_1_percent_of_a_cpu() {
     let before = thread_cpu_time().unwrap();
     let result = client.query(1);
     let used = thread_cpu_time().unwrap() - before;
-    assert!(matches!(result, Err(ClientError::Timeout { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(ClientError::Timeout { .. })),
+        "{result:?}"
+    );
     // CPU time, not wall time: load elsewhere does not inflate it.
-    assert!(used <= Duration::from_millis(3), "{used:?} of CPU for a 300 ms wait");
+    assert!(
+        used <= Duration::from_millis(3),
+        "{used:?} of CPU for a 300 ms wait"
+    );
     queue.remove().unwrap();
 }

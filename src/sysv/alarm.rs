@@ -65,7 +65,9 @@ pub(crate) const REFIRE: Duration = Duration::from_micros(500);
 /// The environment variable that picks the wake-up signal, or `off`.
 pub const WAKE_SIGNAL_ENV: &str = "GUICHET_WAKE_SIGNAL";
 
-static SIGNAL: OnceLock<Option<c_int>> = OnceLock::new();
+/// The wake-up signal and the address of its handler as installed, once
+/// chosen (`None`: this process polls).
+static SIGNAL: OnceLock<Option<(c_int, libc::sighandler_t)>> = OnceLock::new();
 
 thread_local! {
     static TIMER: RefCell<Option<ThreadTimer>> = const { RefCell::new(None) };
@@ -88,6 +90,12 @@ thread_local! {
 /// }
 /// ```
 pub fn wake_signal() -> Option<i32> {
+    installed().map(|(signo, _)| signo)
+}
+
+/// The wake-up signal and its handler's address, installing it the first
+/// time.
+fn installed() -> Option<(c_int, libc::sighandler_t)> {
     *SIGNAL.get_or_init(|| {
         let signo = match std::env::var(WAKE_SIGNAL_ENV) {
             Err(_) => libc::SIGRTMAX() - 3,
@@ -96,16 +104,12 @@ pub fn wake_signal() -> Option<i32> {
         if !(libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&signo) {
             return None;
         }
-        let current = sys::signal_disposition(signo).ok()?;
-        if current == sys::wake_up_handler() {
-            // Installed already: by this library before a fork.
-            return Some(signo);
-        }
-        if current != libc::SIG_DFL {
+        // (A forked child inherits the choice made here with the memory.)
+        if sys::signal_disposition(signo).ok()? != libc::SIG_DFL {
             return None;
         }
-        sys::install_wake_up(signo).ok()?;
-        Some(signo)
+        let handler = sys::install_wake_up(signo).ok()?;
+        Some((signo, handler))
     })
 }
 
@@ -121,10 +125,10 @@ impl Alarm {
     /// once if it has passed), and every [`REFIRE`] after. `None` if the
     /// wake-up signal cannot be used for this wait: the caller polls.
     pub(crate) fn arm(deadline: Instant) -> Option<Alarm> {
-        let signo = wake_signal()?;
+        let (signo, handler) = installed()?;
         // Another handler in its place would get our signals; a blocked
         // signal would never interrupt the call.
-        if sys::signal_disposition(signo).ok()? != sys::wake_up_handler()
+        if sys::signal_disposition(signo).ok()? != handler
             || sys::signal_blocked(signo).unwrap_or(true)
         {
             return None;
@@ -207,6 +211,18 @@ pub fn thread_cpu_time() -> Result<Duration, std::io::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_installed_handler_is_recognised_before_each_wait() {
+        // The check compares addresses: the one the kernel reports must be
+        // the one installed (a fresh cast of the handler can be another
+        // copy's in an optimised build, and then no wait would block).
+        if wake_signal().is_none() {
+            return;
+        }
+        let alarm = Alarm::arm(Instant::now() + Duration::from_secs(60));
+        assert!(alarm.is_some());
+    }
 
     #[test]
     fn after_adds_and_saturates() {

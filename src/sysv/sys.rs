@@ -249,11 +249,6 @@ where
 /// touches no memory and not `errno`, so it is async-signal-safe.
 extern "C" fn wake_up(_signo: c_int) {}
 
-/// The address sigaction(2) reports for [`wake_up`].
-pub(super) fn wake_up_handler() -> libc::sighandler_t {
-    wake_up as extern "C" fn(c_int) as libc::sighandler_t
-}
-
 /// The current disposition of `signo` (sigaction(2) with no new action):
 /// `SIG_DFL`, `SIG_IGN` or a handler's address.
 pub(super) fn signal_disposition(signo: c_int) -> Result<libc::sighandler_t, i32> {
@@ -271,8 +266,11 @@ pub(super) fn signal_disposition(signo: c_int) -> Result<libc::sighandler_t, i32
 
 /// Installs [`wake_up`] as the handler of `signo`, with `SA_RESTART` (so
 /// that the embedding program's own restartable system calls are resumed
-/// if they ever see it) and nothing else blocked while it runs.
-pub(super) fn install_wake_up(signo: c_int) -> Result<(), i32> {
+/// if they ever see it) and nothing else blocked while it runs. Returns the
+/// handler's address as installed: what [`signal_disposition`] reports
+/// while it stays installed. (Rust does not promise one address per
+/// function: another cast of `wake_up` may give another copy's.)
+pub(super) fn install_wake_up(signo: c_int) -> Result<libc::sighandler_t, i32> {
     let mut mask = MaybeUninit::<libc::sigset_t>::uninit();
     // SAFETY: sigemptyset(3) initialises the set it is given, a writable
     // `sigset_t` that outlives the call.
@@ -283,7 +281,8 @@ pub(super) fn install_wake_up(signo: c_int) -> Result<(), i32> {
     // SAFETY: every field of `struct sigaction` (integers, a set of bits, a
     // function address that may be null) is valid when all zero.
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-    action.sa_sigaction = wake_up_handler();
+    let handler = wake_up as extern "C" fn(c_int) as libc::sighandler_t;
+    action.sa_sigaction = handler;
     action.sa_flags = libc::SA_RESTART;
     // SAFETY: sigemptyset succeeded above, so `mask` is initialised.
     action.sa_mask = unsafe { mask.assume_init() };
@@ -294,7 +293,7 @@ pub(super) fn install_wake_up(signo: c_int) -> Result<(), i32> {
     if rc == -1 {
         Err(last_errno())
     } else {
-        Ok(())
+        Ok(handler)
     }
 }
 
