@@ -7,16 +7,15 @@
 //! tests are `#[serial]`, so that no other call in the process takes the
 //! slots these tests expect to be reused.
 
-#[path = "support/server.rs"]
-mod server_support;
+use guichet_testkit::fixture as server_support;
 
 use std::sync::Barrier;
 use std::thread;
 
-use guichet::codec::{decode_request, Reply, Request};
 use guichet::server::{Dispatch, Server};
 use guichet::sysv::{MessageBuf, Mode, OwnedQueue, Queue, RecvFlags, SendFlags};
 use guichet::wire::{BODY_SIZE, REQUEST_MTYPE};
+use guichet::{decode_request, Reply, Request};
 use guichet::{Client, ClientError, EventId, Status};
 use serial_test::serial;
 

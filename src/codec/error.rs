@@ -14,7 +14,7 @@ use super::request::Op;
 /// # Examples
 ///
 /// ```
-/// use guichet::codec::{Field, Op};
+/// use guichet::wire::{Field, Op};
 /// use guichet::{decode_request, EventId, Operation, ReplyTo, Request, RequestId, Violation};
 /// use zerocopy::IntoBytes;
 ///
@@ -209,7 +209,7 @@ impl Answer {
     /// # Examples
     ///
     /// ```
-    /// use guichet::codec::Answer;
+    /// use guichet::wire::Answer;
     /// use guichet::{ReplyTo, RequestId, Status};
     ///
     /// let answer = Answer {

@@ -19,7 +19,7 @@ use super::read_at;
 /// # Examples
 ///
 /// ```
-/// use guichet::codec::Op;
+/// use guichet::wire::Op;
 ///
 /// assert_eq!(Op::from_code(2), Some(Op::Reserve));
 /// assert_eq!(Op::Reserve.code(), 2);
@@ -42,7 +42,7 @@ impl Op {
     /// # Examples
     ///
     /// ```
-    /// use guichet::codec::Op;
+    /// use guichet::wire::Op;
     /// use guichet::wire::OP_CANCEL;
     ///
     /// assert_eq!(Op::Cancel.code(), OP_CANCEL);
@@ -61,7 +61,7 @@ impl Op {
     /// # Examples
     ///
     /// ```
-    /// use guichet::codec::Op;
+    /// use guichet::wire::Op;
     ///
     /// assert_eq!(Op::from_code(1), Some(Op::Query));
     /// assert_eq!(Op::from_code(0), None);
@@ -98,7 +98,7 @@ impl fmt::Display for Op {
 ///
 /// ```
 /// use std::num::NonZeroU32;
-/// use guichet::codec::Op;
+/// use guichet::wire::Op;
 /// use guichet::{ClientBookingId, EventId, Operation};
 ///
 /// let retry_safe = Operation::Reserve {
@@ -142,7 +142,7 @@ impl Operation {
     /// # Examples
     ///
     /// ```
-    /// use guichet::codec::Op;
+    /// use guichet::wire::Op;
     /// use guichet::{BookingId, Operation};
     ///
     /// let cancel = Operation::Cancel { booking: BookingId::new(7).ok_or("0 is no booking")? };

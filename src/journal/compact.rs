@@ -170,7 +170,7 @@ impl Journal {
     ///
     /// ```
     /// # use std::sync::Mutex;
-    /// # use guichet::journal::{Journal, JournalConfig, sim::SimDisk};
+    /// # use guichet::journal::{Journal, JournalConfig, SimDisk};
     /// let disk = SimDisk::new();
     /// let config = JournalConfig { events: Some(vec![("E".into(), 5)]), ..Default::default() };
     /// let opened = Journal::open(Box::new(disk.clone()), "j", &config)?;

@@ -329,7 +329,7 @@ mod tests {
 
     use super::*;
     use crate::ids::RequestId;
-    use crate::journal::{sim::SimDisk, Journal, JournalConfig};
+    use crate::journal::{Journal, JournalConfig, SimDisk};
     use crate::ledger::Ledger;
     use crate::sysv::{Mode, OwnedQueue};
     use crate::Status;

@@ -16,7 +16,7 @@
 //!
 //! - **Clients are known by their pid.** A reply tag carries its client's
 //!   pid (`include/PROTOCOL.md`), and when the queue is full the server
-//!   checks it with kill(2) ([`process_alive`](crate::sysv::process_alive))
+//!   checks it with kill(2) (`sysv::process_alive`)
 //!   to purge the replies of clients that died. A client in another PID
 //!   namespace that shares the server's IPC namespace (a container run
 //!   with `docker run --ipc=host` but without `--pid=host`) puts the pid
@@ -66,12 +66,13 @@ use std::time::{Duration, Instant};
 
 pub use commit::MAX_DEFERRED_REPLIES;
 pub use config::{
-    Dispatch, LimitError, Limits, ParseDispatchError, DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_REPLY_TIMEOUT_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, DEFAULT_STALE_REPLY_MS,
-    DEFAULT_WORKER_STACK_BYTES, MAX_IN_FLIGHT_LIMIT, MAX_POOL_WORKERS, MAX_TIMEOUT_MS,
-    MAX_TRACKED_REPLY_TAGS,
+    Dispatch, LimitError, Limits, ParseDispatchError, DEFAULT_MAX_IN_FLIGHT, MAX_IN_FLIGHT_LIMIT,
+    MAX_POOL_WORKERS, MAX_TIMEOUT_MS, MAX_TRACKED_REPLY_TAGS,
 };
 pub use error::ServerError;
+// guichet-testkit's fuzz checks drive the per-message core directly.
+#[cfg(feature = "testkit")]
+#[doc(hidden)]
 pub use handler::{handle_message, Handled};
 pub use stats::Stats;
 
@@ -182,7 +183,8 @@ impl Builder {
     }
 
     /// Permissions of the queue the server creates; `0o600` by default
-    /// (only the owner's processes may send and receive).
+    /// (only the owner's processes may send and receive). The journal's
+    /// files, if any, are created with the same read and write bits.
     ///
     /// ```
     /// use guichet::sysv::{Mode, Queue};
@@ -300,7 +302,7 @@ impl Builder {
     }
 
     /// Like [`Builder::journal`], with the journal `name` in `dir`: for
-    /// tests on a simulated disk ([`crate::journal::sim::SimDisk`]).
+    /// tests on a simulated disk (`SimDisk`, feature `sim`).
     pub fn journal_in(mut self, dir: impl Dir + 'static, name: impl Into<String>) -> Self {
         self.journal = Some(JournalAt::Dir(Arc::new(dir), name.into()));
         self
@@ -367,6 +369,17 @@ impl Builder {
     ///   replayed, or disagrees with the configuration.
     pub fn spawn(self) -> Result<Server, ServerError> {
         self.limits.check(self.dispatch)?;
+        // The queue first: if it cannot be had (a key already taken), no
+        // journal file is created for nothing; if the journal then fails,
+        // dropping `owned` removes the queue. A refused start leaves nothing.
+        let owned = match self.key {
+            None => OwnedQueue::create_private(self.mode),
+            Some(key) => OwnedQueue::create_exclusive(key, self.mode),
+        }
+        .map_err(|error| match (error, self.key) {
+            (SysvError::Exists { .. }, Some(key)) => ServerError::QueueExists { key },
+            (error, _) => ServerError::CreateQueue(error),
+        })?;
         let (ledger, journal) = match &self.journal {
             None => (Ledger::new(self.events, self.limits.max_bookings)?, None),
             Some(path) => {
@@ -403,6 +416,9 @@ impl Builder {
                     compact_min_bytes,
                     group_commit_delay_us,
                     preallocate_bytes,
+                    // The queue's mode, less execute bits: the journal is
+                    // no more readable than the queue it serves.
+                    file_mode: self.mode.bits() & 0o666,
                 };
                 let opened = match path {
                     JournalAt::Path(path) => Journal::open_path(path, &config)?,
@@ -413,14 +429,6 @@ impl Builder {
                 (opened.ledger, Some(Arc::new(opened.journal)))
             }
         };
-        let owned = match self.key {
-            None => OwnedQueue::create_private(self.mode),
-            Some(key) => OwnedQueue::create_exclusive(key, self.mode),
-        }
-        .map_err(|error| match (error, self.key) {
-            (SysvError::Exists { .. }, Some(key)) => ServerError::QueueExists { key },
-            (error, _) => ServerError::CreateQueue(error),
-        })?;
         let receivers = self.dispatch.receivers();
         let shared = Arc::new(
             Shared::new(owned.queue(), ledger, self.limits, receivers).with_journal(journal),
