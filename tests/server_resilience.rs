@@ -261,8 +261,14 @@ fn a_dead_client_is_purged_after_the_server_has_answered_many_distinct_tags() {
             send_raw(queue, &RawRequest::query(tag(i as u32), i, 1).bytes());
         }
     });
+    // A reply is counted right after its msgsnd(2), which a reader blocked
+    // in msgrcv(2) can beat.
+    assert!(
+        wait_until(PATIENCE, || server.stats().replies_sent() == distinct),
+        "{:?}",
+        server.stats()
+    );
     let before = server.stats();
-    assert_eq!(before.replies_sent(), distinct);
 
     let dead = dead_pid();
     let stop_early = AtomicBool::new(false);
