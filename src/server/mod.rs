@@ -103,6 +103,9 @@ const LINGER_POLL: Duration = Duration::from_millis(1);
 /// deadline) get to see it and count their replies as abandoned, so that
 /// the stats returned account for them. They wake within a few ms.
 const AFTER_REMOVE_GRACE: Duration = Duration::from_millis(100);
+/// How often shutdown looks whether the last workers have ended (they
+/// have left `in_flight` already; nothing wakes it when they end).
+const WORKER_EXIT_POLL: Duration = Duration::from_micros(100);
 
 /// Builds a [`Server`]: events, queue, dispatch mode, limits.
 ///
@@ -749,6 +752,13 @@ impl Server {
             if shared.commit.is_done() {
                 let _ = handle.join();
             }
+        }
+        // Workers have left `in_flight` but may not have let go of the
+        // state yet: wait, briefly, so that the journal (and its lock) is
+        // free when this returns.
+        let settle_by = deadline.max(Instant::now() + AFTER_REMOVE_GRACE);
+        while Arc::strong_count(&shared.workers) > 1 && Instant::now() < settle_by {
+            thread::sleep(WORKER_EXIT_POLL);
         }
         // Waits, until the deadline, for a compaction in progress and for
         // whatever is left to be synced.
