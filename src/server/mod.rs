@@ -48,6 +48,7 @@
 //!   fewer than the queue holds messages (409 of 40 bytes in Linux's
 //!   default 16 KiB queue).
 
+mod classic;
 mod commit;
 mod config;
 mod error;
@@ -64,6 +65,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+pub use classic::ClassicStats;
 pub use commit::MAX_DEFERRED_REPLIES;
 pub use config::{
     Dispatch, LimitError, Limits, ParseDispatchError, DEFAULT_MAX_IN_FLIGHT, MAX_IN_FLIGHT_LIMIT,
@@ -86,6 +88,7 @@ use crate::ledger::Ledger;
 use crate::sysv::{Key, MessageBuf, Mode, OwnedQueue, QueueId, RecvFlags, SendFlags, SysvError};
 use crate::wire::REQUEST_MTYPE;
 
+use classic::ClassicServing;
 use receive::{drain, receive_loop, Handoff};
 use reply::sweep_loop;
 use shared::Shared;
@@ -134,6 +137,8 @@ pub struct Builder {
     journal_compact_min_bytes: Option<u64>,
     journal_group_commit_delay_us: Option<u32>,
     journal_preallocate_bytes: Option<u64>,
+    /// Serve the classic protocol on a queue under this key too.
+    classic_key: Option<Key>,
 }
 
 /// Where the journal is: a path, or a [`Dir`] and a name.
@@ -182,6 +187,37 @@ impl Builder {
     /// ```
     pub fn key(mut self, key: Key) -> Self {
         self.key = Some(key);
+        self
+    }
+
+    /// Also serves the classic protocol (`CLASSIC.md`, `docs/classic.md`)
+    /// on a second queue created under `key`, exclusively as for
+    /// [`Builder::key`] ([`ServerError::ClassicQueueExists`] if one
+    /// exists), with the same mode, over the same ledger. Off by default;
+    /// the course's clients use key 12345. [`Key::PRIVATE`] makes a
+    /// private classic queue, reached through [`Server::classic_queue_id`].
+    ///
+    /// ```
+    /// use guichet::classic::{decode_classic_reply, ClassicRequest};
+    /// use guichet::sysv::{Key, MessageBuf, Queue, RecvFlags, SendFlags};
+    ///
+    /// let server = guichet::Server::builder()
+    ///     .event("Concert", 10)
+    ///     .classic_key(Key::PRIVATE)
+    ///     .spawn()?;
+    /// let classic = Queue::from_id(server.classic_queue_id().ok_or("classic is on")?);
+    /// let (mtype, body) = ClassicRequest::Reserve { id_spec: 0, nb_places: 3 }.encode();
+    /// classic.send(mtype, &body, SendFlags::empty())?;
+    /// let mut reply = MessageBuf::with_body_capacity(512)?;
+    /// classic.recv(11, &mut reply, RecvFlags::empty())?;
+    /// let text = decode_classic_reply(11, reply.body())?.text;
+    /// assert_eq!(text.as_str(), "OK ! 3 places réservées pour Concert.");
+    /// // The same ledger as wire v1:
+    /// assert_eq!(server.client().query(1)?.remaining, 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn classic_key(mut self, key: Key) -> Self {
+        self.classic_key = Some(key);
         self
     }
 
@@ -366,6 +402,7 @@ impl Builder {
     ///
     /// - [`ServerError::Ledger`] / [`ServerError::Limit`]: bad configuration;
     /// - [`ServerError::QueueExists`]: a queue already has the key;
+    /// - [`ServerError::ClassicQueueExists`]: a queue already has the classic key;
     /// - [`ServerError::CreateQueue`]: msgget(2) failed otherwise;
     /// - [`ServerError::Spawn`]: a receive thread could not start;
     /// - [`ServerError::Journal`]: the journal could not be opened or
@@ -383,6 +420,12 @@ impl Builder {
             (SysvError::Exists { .. }, Some(key)) => ServerError::QueueExists { key },
             (error, _) => ServerError::CreateQueue(error),
         })?;
+        // Likewise: a classic key taken refuses the start, and dropping
+        // `owned` removes the wire v1 queue.
+        let classic_queue = match self.classic_key {
+            Some(key) => Some((classic::create_queue(key, self.mode)?, key)),
+            None => None,
+        };
         let (ledger, journal) = match &self.journal {
             None => (Ledger::new(self.events, self.limits.max_bookings)?, None),
             Some(path) => {
@@ -448,6 +491,7 @@ impl Builder {
             receivers: Vec::with_capacity(receivers),
             sweeper: None,
             committer: None,
+            classic: None,
         };
         if server.shared.journal.is_some() {
             // Before the receive loops: a reply queued for the disk needs it.
@@ -488,6 +532,15 @@ impl Builder {
                 return Err(ServerError::Spawn(error));
             }
         }
+        if let Some((queue, key)) = classic_queue {
+            match ClassicServing::start(&server.shared, queue, key) {
+                Ok(classic) => server.classic = Some(classic),
+                Err(error) => {
+                    let _ = server.finish();
+                    return Err(error);
+                }
+            }
+        }
         Ok(server)
     }
 }
@@ -506,6 +559,8 @@ pub struct Server {
     sweeper: Option<JoinHandle<()>>,
     /// With a journal: syncs changes and sends the replies waiting for them.
     committer: Option<JoinHandle<()>>,
+    /// The classic protocol's queue and threads, if served.
+    classic: Option<ClassicServing>,
 }
 
 /// Asks a server to stop from another thread (a signal handler's thread,
@@ -583,6 +638,32 @@ impl Server {
         self.shared.queue.id()
     }
 
+    /// The classic queue's key, if the server serves the classic protocol.
+    ///
+    /// ```
+    /// let server = guichet::Server::builder().event("E", 1).spawn()?;
+    /// assert_eq!(server.classic_key(), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn classic_key(&self) -> Option<Key> {
+        self.classic.as_ref().map(ClassicServing::key)
+    }
+
+    /// The classic queue's id, if the server serves the classic protocol.
+    ///
+    /// ```
+    /// use guichet::sysv::{Key, Queue};
+    /// let server = guichet::Server::builder().event("E", 1).classic_key(Key::PRIVATE).spawn()?;
+    /// let id = server.classic_queue_id().ok_or("classic is on")?;
+    /// assert_ne!(id, server.queue_id());
+    /// server.shutdown()?;
+    /// assert!(Queue::from_id(id).stat().is_err()); // removed at shutdown
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn classic_queue_id(&self) -> Option<QueueId> {
+        self.classic.as_ref().map(ClassicServing::queue_id)
+    }
+
     /// The dispatch mode.
     ///
     /// ```
@@ -620,6 +701,7 @@ impl Server {
     pub fn stats(&self) -> Stats {
         Stats {
             journal: self.journal_stats(),
+            classic: self.classic.as_ref().map(ClassicServing::stats),
             ..self.shared.counters.snapshot()
         }
     }
@@ -720,6 +802,11 @@ impl Server {
                 .queue
                 .send(REQUEST_MTYPE, &shared.wake_token, SendFlags::NOWAIT);
         }
+        // Before the journal closes: a classic OK is durable before it is sent.
+        let classic_removed = self
+            .classic
+            .as_mut()
+            .map_or(Ok(()), |classic| classic.stop(shared, deadline));
         shared.wait_idle(deadline);
         // Replies waiting for the disk go out once it has synced their
         // changes, by the deadline; after it they are dropped and counted
@@ -770,6 +857,7 @@ impl Server {
             return Err(failure);
         }
         removed.map_err(ServerError::RemoveQueue)?;
+        classic_removed?;
         journal_closed?;
         Ok(self.stats())
     }

@@ -66,6 +66,9 @@ pub struct Stats {
     pub receive_errors: u64,
     /// The journal's counters (fsyncs, changes per fsync…), if it has one.
     pub journal: Option<crate::journal::JournalStats>,
+    /// The classic protocol's counters, if the server serves it
+    /// ([`Builder::classic_key`](super::Builder::classic_key)).
+    pub classic: Option<super::ClassicStats>,
 }
 
 impl Stats {
@@ -165,6 +168,7 @@ impl Counters {
             spawn_failures: load(&self.spawn_failures),
             receive_errors: load(&self.receive_errors),
             journal: None,
+            classic: None,
         }
     }
 }
