@@ -268,7 +268,6 @@ fn a_dead_client_is_purged_after_the_server_has_answered_many_distinct_tags() {
         "{:?}",
         server.stats()
     );
-    let before = server.stats();
 
     let dead = dead_pid();
     let stop_early = AtomicBool::new(false);
