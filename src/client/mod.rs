@@ -473,8 +473,8 @@ impl Client {
                 spin,
                 self.timeout_ms,
             );
-            // Its reply may still come: the next call on this tag (slots
-            // are reused last-in first-out) takes it, below.
+            // Its reply may still come: the next call on this tag (this
+            // thread's next call: it keeps its slot) takes it, below.
             received.map_err(timed_out)?;
             let reply = decode_reply(buf.body()).map_err(ClientError::BadReply)?;
             if reply.request_id == request.request_id {
