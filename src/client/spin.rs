@@ -12,17 +12,21 @@
 //! wait, uses the faster, and now and then tries the other (less often
 //! each time the other proves slower again) so that a change is noticed.
 //!
-//! "Spin" polls for up to [`SPIN_CEILING`] then blocks; "block" makes one
+//! "Spin" polls for up to twice the faster wait's average round trip
+//! (within [`MIN_SPIN`] and [`MAX_SPIN`]) then blocks; "block" makes one
 //! poll then blocks.
 
 use std::cell::Cell;
 use std::time::Duration;
 
-/// The longest a spinning call polls before it blocks. Round trips that
-/// spinning catches took 10–40 µs in the measurements
-/// (pool:2 and thread-per-request at 1 client); one `IPC_NOWAIT` poll and
-/// a `sched_yield` cost 0.4–0.6 µs on a 2-vCPU VM.
-pub(crate) const SPIN_CEILING: Duration = Duration::from_micros(50);
+/// The shortest a spinning call polls before it blocks. Round trips that
+/// spinning catches took 10–40 µs in the measurements (pool:2 and
+/// thread-per-request at 1 client); one `IPC_NOWAIT` poll and a
+/// `sched_yield` cost 0.4–0.6 µs on a 2-vCPU VM.
+pub(crate) const MIN_SPIN: Duration = Duration::from_micros(50);
+/// The longest: with 16 clients on 2 CPUs a round trip takes a few hundred
+/// µs, and a C client that polls without limit was the fastest there.
+pub(crate) const MAX_SPIN: Duration = Duration::from_millis(1);
 
 /// Round trips each wait is tried for before the averages are compared.
 const WARM_UP: u32 = 4;
@@ -111,18 +115,22 @@ thread_local! {
     static CHOICE: Cell<Choice> = const { Cell::new(Choice::NEW) };
 }
 
-/// How long the calling thread's next call polls before it blocks:
-/// [`SPIN_CEILING`] or nothing.
+/// How long the calling thread's next call polls before it blocks: twice
+/// the faster wait's average round trip, within [`MIN_SPIN`] and
+/// [`MAX_SPIN`], or nothing.
 pub(crate) fn budget() -> Duration {
     CHOICE.with(|cell| {
         let mut choice = cell.get();
         let spins = choice.spins();
         cell.set(choice);
-        if spins {
-            SPIN_CEILING
-        } else {
-            Duration::ZERO
+        if !spins {
+            return Duration::ZERO;
         }
+        let fastest = match (choice.spin.samples, choice.block.samples) {
+            (0, _) | (_, 0) => 0,
+            _ => choice.spin.average_ns.min(choice.block.average_ns),
+        };
+        Duration::from_nanos(fastest.saturating_mul(2)).clamp(MIN_SPIN, MAX_SPIN)
     })
 }
 
