@@ -5,7 +5,8 @@ use zerocopy::{FromBytes, IntoBytes};
 
 use crate::ids::{BookingId, ClientBookingId, EventId, ReplyTo, RequestId};
 use crate::wire::{
-    RequestBody, ANSWERABLE_PREFIX, BODY_SIZE, MAGIC, OP_CANCEL, OP_QUERY, OP_RESERVE, VERSION,
+    RequestBody, ANSWERABLE_PREFIX, BODY_SIZE, MAGIC, OP_CANCEL, OP_CONFIRM, OP_HOLD, OP_QUERY,
+    OP_RESERVE, VERSION,
 };
 
 use super::error::{DecodeError, Field, Violation};
@@ -33,6 +34,10 @@ pub enum Op {
     Reserve,
     /// Return a booking's seats.
     Cancel,
+    /// Book seats for a while (op 4).
+    Hold,
+    /// Make a hold an ordinary booking (op 5).
+    Confirm,
 }
 
 impl Op {
@@ -52,6 +57,8 @@ impl Op {
             Op::Query => OP_QUERY,
             Op::Reserve => OP_RESERVE,
             Op::Cancel => OP_CANCEL,
+            Op::Hold => OP_HOLD,
+            Op::Confirm => OP_CONFIRM,
         }
     }
 
@@ -65,13 +72,16 @@ impl Op {
     ///
     /// assert_eq!(Op::from_code(1), Some(Op::Query));
     /// assert_eq!(Op::from_code(0), None);
-    /// assert_eq!(Op::from_code(4), None);
+    /// assert_eq!(Op::from_code(4), Some(Op::Hold));
+    /// assert_eq!(Op::from_code(6), None);
     /// ```
     pub const fn from_code(code: u16) -> Option<Self> {
         match code {
             OP_QUERY => Some(Op::Query),
             OP_RESERVE => Some(Op::Reserve),
             OP_CANCEL => Some(Op::Cancel),
+            OP_HOLD => Some(Op::Hold),
+            OP_CONFIRM => Some(Op::Confirm),
             _ => None,
         }
     }
@@ -83,6 +93,8 @@ impl fmt::Display for Op {
             Op::Query => "QUERY",
             Op::Reserve => "RESERVE",
             Op::Cancel => "CANCEL",
+            Op::Hold => "HOLD",
+            Op::Confirm => "CONFIRM",
         })
     }
 }
@@ -134,6 +146,22 @@ pub enum Operation {
         /// The booking, server-assigned or client-chosen.
         booking: BookingId,
     },
+    /// Hold `quantity` seats of `event`, all or nothing, until confirmed,
+    /// cancelled or expired; ids and idempotency as [`Operation::Reserve`].
+    Hold {
+        /// The event.
+        event: EventId,
+        /// Seats, at least 1.
+        quantity: NonZeroU32,
+        /// `None`: the server picks an id. `Some`: a client-chosen id
+        /// that makes the request idempotent.
+        booking: Option<ClientBookingId>,
+    },
+    /// Make the held `booking` an ordinary booking, for good.
+    Confirm {
+        /// The booking, server-assigned or client-chosen.
+        booking: BookingId,
+    },
 }
 
 impl Operation {
@@ -154,6 +182,8 @@ impl Operation {
             Operation::Query { .. } => Op::Query,
             Operation::Reserve { .. } => Op::Reserve,
             Operation::Cancel { .. } => Op::Cancel,
+            Operation::Hold { .. } => Op::Hold,
+            Operation::Confirm { .. } => Op::Confirm,
         }
     }
 }
@@ -215,12 +245,17 @@ impl Request {
                 event,
                 quantity,
                 booking,
+            }
+            | Operation::Hold {
+                event,
+                quantity,
+                booking,
             } => (
                 booking.map_or(0, ClientBookingId::get),
                 event.get(),
                 quantity.get(),
             ),
-            Operation::Cancel { booking } => (booking.get(), 0, 0),
+            Operation::Cancel { booking } | Operation::Confirm { booking } => (booking.get(), 0, 0),
         };
         RequestBody {
             magic: MAGIC,
@@ -360,7 +395,7 @@ fn decode_operation(op: Op, raw: &RequestBody) -> Result<Operation, Violation> {
             must_be_zero(Field::Quantity, raw.quantity.into())?;
             Ok(Operation::Query { event })
         }
-        Op::Reserve => {
+        Op::Reserve | Op::Hold => {
             let booking = match raw.booking_id {
                 0 => None,
                 id => Some(
@@ -372,20 +407,32 @@ fn decode_operation(op: Op, raw: &RequestBody) -> Result<Operation, Violation> {
                 op,
                 field: Field::Quantity,
             })?;
-            Ok(Operation::Reserve {
-                event,
-                quantity,
-                booking,
+            Ok(if op == Op::Hold {
+                Operation::Hold {
+                    event,
+                    quantity,
+                    booking,
+                }
+            } else {
+                Operation::Reserve {
+                    event,
+                    quantity,
+                    booking,
+                }
             })
         }
-        Op::Cancel => {
+        Op::Cancel | Op::Confirm => {
             let booking = BookingId::new(raw.booking_id).ok_or(Violation::Missing {
                 op,
                 field: Field::BookingId,
             })?;
             must_be_zero(Field::EventId, raw.event_id.into())?;
             must_be_zero(Field::Quantity, raw.quantity.into())?;
-            Ok(Operation::Cancel { booking })
+            Ok(if op == Op::Confirm {
+                Operation::Confirm { booking }
+            } else {
+                Operation::Cancel { booking }
+            })
         }
     }
 }

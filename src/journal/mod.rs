@@ -560,4 +560,6 @@ fn check_config(
 }
 
 #[cfg(test)]
+mod holds_tests;
+#[cfg(test)]
 mod tests;

@@ -53,6 +53,7 @@ mod commit;
 mod config;
 mod error;
 mod handler;
+mod holds;
 mod receive;
 mod reply;
 mod shared;
@@ -137,6 +138,10 @@ pub struct Builder {
     journal_compact_min_bytes: Option<u64>,
     journal_group_commit_delay_us: Option<u32>,
     journal_preallocate_bytes: Option<u64>,
+    /// See [`Builder::hold_ms`] (in `holds.rs`).
+    hold_ms: Option<u64>,
+    /// See [`Builder::clock`] (in `holds.rs`).
+    clock: Option<Arc<dyn crate::ledger::Clock>>,
     /// Serve the classic protocol on a queue under this key too.
     classic_key: Option<Key>,
 }
@@ -409,6 +414,8 @@ impl Builder {
     ///   replayed, or disagrees with the configuration.
     pub fn spawn(self) -> Result<Server, ServerError> {
         self.limits.check(self.dispatch)?;
+        let (hold_ms, clock) = (self.hold_ms, self.clock.clone());
+        holds::check(hold_ms)?;
         // The queue first: if it cannot be had (a key already taken), no
         // journal file is created for nothing; if the journal then fails,
         // dropping `owned` removes the queue. A refused start leaves nothing.
@@ -475,6 +482,7 @@ impl Builder {
                 (opened.ledger, Some(Arc::new(opened.journal)))
             }
         };
+        let ledger = holds::timed(ledger, hold_ms, clock)?;
         let receivers = self.dispatch.receivers();
         let shared = Arc::new(
             Shared::new(owned.queue(), ledger, self.limits, receivers).with_journal(journal),
