@@ -132,7 +132,8 @@ impl CClientBuild {
     ///
     /// # Errors
     ///
-    /// [`BenchError::Config`] for a load out of its limits;
+    /// [`BenchError::Config`] for a load out of its limits, or a workload
+    /// other than QUERY and RESERVE;
     /// [`BenchError::Io`] if the process cannot start or says nothing
     /// readable.
     pub fn drive(
@@ -143,6 +144,15 @@ impl CClientBuild {
         load: Load,
     ) -> Result<(u64, u64), BenchError> {
         load.check()?;
+        let op = match workload {
+            Workload::Query => "query",
+            Workload::Reserve => "reserve",
+            Workload::HoldConfirm => {
+                return Err(BenchError::Config(
+                    "the C client makes QUERY and RESERVE calls only".into(),
+                ))
+            }
+        };
         let mut child = Command::new(&self.binary)
             .arg(queue.raw().to_string())
             .arg(match wait {
@@ -152,10 +162,7 @@ impl CClientBuild {
             .arg(load.clients.to_string())
             .arg(load.warmup_ms.to_string())
             .arg(load.duration_ms.to_string())
-            .arg(match workload {
-                Workload::Query => "query",
-                Workload::Reserve => "reserve",
-            })
+            .arg(op)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()

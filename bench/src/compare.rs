@@ -137,6 +137,11 @@ pub fn compare_clients(
         )));
     }
     let (build, skipped) = match CClientBuild::compile() {
+        Ok(_) if workload == Workload::HoldConfirm => {
+            let reason = "the C client makes QUERY and RESERVE calls only".to_owned();
+            progress(&format!("skipping the C clients: {reason}"));
+            (None, Some(reason))
+        }
         Ok(build) => (Some(build), None),
         Err(error) => {
             progress(&format!("skipping the C clients: {error}"));
