@@ -19,9 +19,7 @@ use guichet::{decode_request, Reply, Request};
 use guichet::{Client, ClientError, EventId, Status};
 use serial_test::serial;
 
-use server_support::{
-    dead_pid, hold_ledger, send_raw, stop, tag, wait_until, RawRequest, PATIENCE, PATIENCE_MS,
-};
+use server_support::{hold_ledger, stop, tag, wait_until, PATIENCE, PATIENCE_MS};
 
 /// Runs `while_locked` while another thread holds the server's ledger, so
 /// that every request the server takes waits.
@@ -209,25 +207,4 @@ fn a_reply_that_comes_after_a_later_call_returned_is_drained_by_the_next_call() 
     });
     assert_eq!(queue.stat().unwrap().messages, 0, "the late reply was left");
     owned.remove().unwrap();
-}
-
-#[test]
-#[serial]
-fn a_late_reply_to_a_process_that_ended_is_purged_while_the_server_idles() {
-    // A call that timed out, then its process ended (a one-shot `guichet
-    // query`): no later call on its tag will ever take the reply.
-    let server = Server::builder().event("E", 10).spawn().unwrap();
-    let queue = Queue::from_id(server.queue_id());
-    let gone = (dead_pid() << 32) | 1;
-    send_raw(queue, &RawRequest::query(gone, 7, 1).bytes());
-    assert!(wait_until(PATIENCE, || server.stats().replies_sent() == 1));
-    // The queue has room: only the idle server's sweep can remove it (and
-    // counts it once the purge is over).
-    assert!(
-        wait_until(PATIENCE, || queue.stat().unwrap().messages == 0
-            && server.stats().replies_purged == 1),
-        "{:?}",
-        server.stats()
-    );
-    stop(server);
 }

@@ -25,9 +25,8 @@
 //!   the queue is full its replies are purged at once, even one it is
 //!   waiting for, and a reply to it that finds the queue full with
 //!   nothing to purge is abandoned at once instead of waiting
-//!   `reply_timeout_ms` for room. While the queue has room, its unread
-//!   replies are removed only once the server has received nothing for a
-//!   sweep period (50 ms). Run such clients in the server's PID namespace
+//!   `reply_timeout_ms` for room. While the queue has room nothing
+//!   changes. Run such clients in the server's PID namespace
 //!   (`--pid=host`, or `--pid=container:NAME` beside a containerised
 //!   server). No option turns the check off: without it, the replies of
 //!   clients that really died would wait `stale_reply_ms`, like those of

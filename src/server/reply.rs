@@ -269,10 +269,9 @@ impl ReplyTags {
         taken
     }
 
-    /// Removes queued replies of clients that are dead or (if `stale_too`)
-    /// no longer read. Returns how many it removed; 0 if another thread is
-    /// purging.
-    fn purge(&self, shared: &Shared, stale_too: bool) -> u64 {
+    /// Removes queued replies of clients that are dead or no longer read.
+    /// Returns how many it removed; 0 if another thread is purging.
+    fn purge(&self, shared: &Shared) -> u64 {
         let Ok(_purging) = self.purging.try_lock() else {
             return 0;
         };
@@ -289,7 +288,7 @@ impl ReplyTags {
         // hold tens of thousands of tags, and a full queue purges often.
         let mut alive: HashMap<i64, bool> = HashMap::new();
         for (to, at) in tags {
-            let stale = stale_too && now.saturating_duration_since(at) >= stale_after;
+            let stale = now.saturating_duration_since(at) >= stale_after;
             let pid = to.pid();
             let dead = !stale && !*alive.entry(pid).or_insert_with(|| sysv::process_alive(pid));
             if !stale && !dead {
@@ -321,10 +320,6 @@ const SWEEP_PERIOD: Duration = Duration::from_millis(50);
 /// received for a whole period) and otherwise leaves purging to the reply
 /// path: a reply that purges retries at once and takes the room it made,
 /// while room made here would go to whichever client sender is blocked.
-/// Except for dead clients: when the server is idle with messages queued,
-/// it removes the replies of processes that no longer exist (a call timed
-/// out, then its process ended), which nothing else would remove before
-/// the queue fills or the server stops.
 pub(crate) fn sweep_loop(shared: &Shared) {
     let request_bytes = BODY_SIZE as u64;
     let mut last_received = shared.counters.snapshot().received;
@@ -347,13 +342,7 @@ pub(crate) fn sweep_loop(shared: &Shared) {
                 if stat.bytes + request_bytes > stat.max_bytes
                     || stat.messages + 1 > stat.max_bytes =>
             {
-                shared.counters.purged(shared.tags.purge(shared, true));
-            }
-            // Replies to processes that died (a call that timed out, then
-            // its process ended) would otherwise stay until the queue
-            // fills or the server stops.
-            Ok(stat) if stat.messages > 0 => {
-                shared.counters.purged(shared.tags.purge(shared, false));
+                shared.counters.purged(shared.tags.purge(shared));
             }
             Ok(_) => {}
             // The receive loops report the removal; nothing left to sweep.
@@ -416,7 +405,7 @@ pub(crate) fn send_reply(shared: &Shared, to: ReplyTo, reply: &Reply) {
                 let deadline = *deadline.get_or_insert_with(|| {
                     Instant::now() + Duration::from_millis(shared.limits.reply_timeout_ms.into())
                 });
-                let purged = shared.tags.purge(shared, true);
+                let purged = shared.tags.purge(shared);
                 shared.counters.purged(purged);
                 // Nothing to purge, and this reply's own client is dead:
                 // nobody will read it, and waiting for room would hold this
