@@ -13,8 +13,10 @@ use std::sync::Barrier;
 use std::thread;
 
 use guichet::server::{Dispatch, Server};
-use guichet::sysv::{Queue, SendFlags};
-use guichet::ClientError;
+use guichet::sysv::{MessageBuf, Mode, OwnedQueue, Queue, RecvFlags, SendFlags};
+use guichet::wire::{BODY_SIZE, REQUEST_MTYPE};
+use guichet::{decode_request, Reply, Request};
+use guichet::{Client, ClientError, EventId, Status};
 use serial_test::serial;
 
 use server_support::{hold_ledger, stop, tag, wait_until, PATIENCE, PATIENCE_MS};
@@ -140,4 +142,69 @@ fn a_full_queue_times_the_send_out() {
     queue.set_max_bytes(max_bytes).unwrap();
     assert_eq!(server.client().query(1).unwrap().remaining, 10);
     stop(server);
+}
+
+/// Takes the next request off `queue` (waiting at most [`PATIENCE_MS`]).
+fn take_request(queue: Queue) -> Request {
+    let mut buf = MessageBuf::with_body_capacity(BODY_SIZE).unwrap();
+    queue
+        .recv_timeout(REQUEST_MTYPE, &mut buf, RecvFlags::empty(), PATIENCE_MS)
+        .unwrap();
+    decode_request(buf.body()).unwrap()
+}
+
+/// Answers `request` OK with `remaining` seats, as a server would.
+fn answer(queue: Queue, request: &Request, remaining: u32) {
+    let reply = Reply {
+        status: Status::Ok,
+        request_id: request.request_id,
+        booking: None,
+        event: EventId::new(1),
+        quantity: 0,
+        remaining,
+        capacity: 10,
+    };
+    queue
+        .send(request.reply_to.get(), &reply.encode(), SendFlags::NOWAIT)
+        .unwrap();
+}
+
+#[test]
+#[serial]
+fn a_reply_that_comes_after_a_later_call_returned_is_drained_by_the_next_call() {
+    // The server here is the test, so that the late reply can come after
+    // the next call on its tag has returned: the one order in which that
+    // call cannot take it. The call after does, and returns its own.
+    let owned = OwnedQueue::create_private(Mode::DEFAULT).unwrap();
+    let queue = owned.queue();
+    let client = Client::from_queue(queue).with_timeout_ms(PATIENCE_MS);
+    let impatient = client.with_timeout_ms(20);
+    assert!(matches!(
+        impatient.query(1),
+        Err(ClientError::Timeout { timeout_ms: 20 })
+    ));
+    let late = take_request(queue);
+    thread::scope(|s| {
+        let (second_done, second_returned) = std::sync::mpsc::channel();
+        let server = s.spawn(move || {
+            let second = take_request(queue);
+            answer(queue, &second, 2);
+            second_returned.recv().unwrap();
+            // After the second call returned: the first call's reply.
+            answer(queue, &late, 1);
+            let third = take_request(queue);
+            answer(queue, &third, 3);
+        });
+        assert_eq!(client.query(1).unwrap().remaining, 2);
+        second_done.send(()).unwrap();
+        assert!(wait_until(PATIENCE, || queue.stat().unwrap().messages == 1));
+        assert_eq!(
+            client.query(1).unwrap().remaining,
+            3,
+            "not the third call's reply"
+        );
+        server.join().unwrap();
+    });
+    assert_eq!(queue.stat().unwrap().messages, 0, "the late reply was left");
+    owned.remove().unwrap();
 }

@@ -268,8 +268,8 @@ fn a_dead_client_is_purged_after_the_server_has_answered_many_distinct_tags() {
             send_raw(queue, &RawRequest::query(tag(i as u32), i, 1).bytes());
         }
     });
-    // Waited for: the count follows the send, so it may lag the replies
-    // the reader already has.
+    // A reply is counted right after its msgsnd(2), which a reader blocked
+    // in msgrcv(2) can beat: waited for.
     assert!(
         wait_until(PATIENCE, || server.stats().replies_sent() == distinct),
         "{:?}",

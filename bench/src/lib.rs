@@ -33,6 +33,8 @@
 //! Speed is measured here, never asserted: nothing in this module fails
 //! because a figure is low.
 
+mod c_clients;
+mod compare;
 mod driver;
 mod floor;
 mod histogram;
@@ -43,6 +45,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+pub use c_clients::{CClientBuild, CWait};
+pub use compare::{compare_clients, ClientComparison, ClientRow, COMPARED_MODES};
 pub use driver::{drive, Load, Measurement, Synced, Workload, MAX_CLIENTS, MAX_PHASE_MS};
 pub use floor::{EchoFloor, MAX_FLOOR_LOOPS};
 pub use histogram::Histogram;

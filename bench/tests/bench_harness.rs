@@ -8,7 +8,8 @@ use guichet::server::Dispatch;
 use guichet::sysv::Queue;
 use guichet::Client;
 use guichet_bench::{
-    drive, run, BenchError, EchoFloor, JournalPlan, Load, OriginalBuild, Plan, Target, Workload,
+    compare_clients, drive, run, BenchError, CClientBuild, CWait, EchoFloor, JournalPlan, Load,
+    OriginalBuild, Plan, Target, Workload,
 };
 use tools::skip;
 
@@ -132,4 +133,48 @@ fn the_original_c_server_books_and_refuses_like_the_protocol_says() {
     let server = build.start(u32::MAX).unwrap();
     let m = drive(server.queue_id(), Workload::Reserve, LOAD).unwrap();
     assert_eq!(m.errors, 0, "{m:?}");
+}
+
+#[test]
+fn the_c_clients_book_through_the_same_server_as_the_library() {
+    let build = match CClientBuild::compile() {
+        Ok(build) => build,
+        // As above: only a missing compiler is a skip.
+        Err(e @ BenchError::NoCompiler { .. }) => {
+            return skip("bench_harness::the_c_clients", &e.to_string());
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let server = guichet::Server::builder()
+        .event("E", 1_000_000)
+        .spawn()
+        .unwrap();
+    let client = server.client();
+    for wait in [CWait::Blocking, CWait::Spinning] {
+        let before = client.query(1).unwrap().remaining;
+        let (ops, errors) = build
+            .drive(server.queue_id(), wait, Workload::Reserve, LOAD)
+            .unwrap();
+        assert_eq!(errors, 0, "{wait}");
+        assert!(ops > 0, "{wait}: nothing booked");
+        // Warm-up calls book too, so at least the measured ones.
+        let booked = before - client.query(1).unwrap().remaining;
+        assert!(
+            u64::from(booked) >= ops,
+            "{wait}: {booked} booked, {ops} counted"
+        );
+    }
+    let plan = Plan {
+        targets: vec![Target::Server(Dispatch::Sequential)],
+        workloads: vec![Workload::Reserve],
+        clients: vec![1],
+        warmup_ms: 0,
+        duration_ms: 20,
+        rounds: 1,
+        ..Plan::default()
+    };
+    let comparison = compare_clients(&plan, &mut |_| {}).unwrap();
+    let row = &comparison.rows[0];
+    assert!(comparison.skipped.is_none());
+    assert!(row.ratio().is_some() && row.errors == 0, "{row:?}");
 }

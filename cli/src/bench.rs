@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use guichet_bench::{run, JournalPlan, Plan, Progress, Target, Workload};
+use guichet_bench::{compare_clients, run, JournalPlan, Plan, Progress, Target, Workload};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -46,6 +46,13 @@ pub struct BenchArgs {
     /// Times each cell is measured, interleaved; rows show the median.
     #[arg(long, default_value_t = Plan::default().rounds)]
     rounds: u32,
+    /// Instead of the targets: compare the library's client with a blocking
+    /// and a spinning C client built from include/guichet.h (with $CC or
+    /// cc), on the same server, for each dispatch mode among --targets
+    /// (default thread-per-request, pool:2, sequential), in the first of
+    /// --workloads (default reserve here). Prints a table (not JSON).
+    #[arg(long)]
+    compare_clients: bool,
     /// Print the results as JSON on stdout (progress still goes to stderr).
     #[arg(long)]
     json: bool,
@@ -85,6 +92,9 @@ pub fn bench(args: BenchArgs) -> ExitCode {
         rounds: args.rounds,
         timeout_ms: defaults.timeout_ms,
     };
+    if args.compare_clients {
+        return compare(plan, args.quiet);
+    }
     if !args.quiet {
         eprintln!(
             "guichet bench: {} measurements ({} cells × {} rounds) of {} ms (+{} ms warm-up) each",
@@ -110,6 +120,31 @@ pub fn bench(args: BenchArgs) -> ExitCode {
             };
             let mut stdout = std::io::stdout().lock();
             if stdout.write_all(out.as_bytes()).is_err() {
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("guichet bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--compare-clients`: the library's client against the C clients.
+fn compare(mut plan: Plan, quiet: bool) -> ExitCode {
+    // RESERVE unless asked otherwise: the default workload list starts
+    // with it.
+    plan.targets.retain(|t| matches!(t, Target::Server(_)));
+    let mut progress = |line: &str| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    };
+    match compare_clients(&plan, &mut progress) {
+        Ok(comparison) => {
+            let mut stdout = std::io::stdout().lock();
+            if stdout.write_all(comparison.table().as_bytes()).is_err() {
                 return ExitCode::FAILURE;
             }
             ExitCode::SUCCESS

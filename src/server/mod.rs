@@ -99,7 +99,7 @@ use crate::journal::{
     MAX_GROUP_COMMIT_DELAY_US, MAX_PREALLOCATE_BYTES, MIN_COMPACT_MIN_BYTES,
 };
 use crate::ledger::Ledger;
-use crate::sysv::{Key, Mode, OwnedQueue, QueueId, SendFlags, SysvError};
+use crate::sysv::{Key, MessageBuf, Mode, OwnedQueue, QueueId, RecvFlags, SendFlags, SysvError};
 use crate::wire::REQUEST_MTYPE;
 
 use classic::ClassicServing;
@@ -113,11 +113,16 @@ const WAKE_POLL: Duration = Duration::from_millis(5);
 /// At shutdown, how long unread replies may sit untouched before the queue
 /// is removed anyway (their clients are gone or not listening).
 const LINGER_IDLE: Duration = Duration::from_millis(100);
+/// How often lingering looks whether clients took their replies (nothing
+/// wakes it when they do); meanwhile it waits in msgrcv(2) for requests.
 const LINGER_POLL: Duration = Duration::from_millis(1);
 /// After the queue is removed, how long requests still in flight (past the
 /// deadline) get to see it and count their replies as abandoned, so that
 /// the stats returned account for them. They wake within a few ms.
 const AFTER_REMOVE_GRACE: Duration = Duration::from_millis(100);
+/// How often shutdown looks whether the last workers have ended (they
+/// have left `in_flight` already; nothing wakes it when they end).
+const WORKER_EXIT_POLL: Duration = Duration::from_micros(100);
 
 /// Builds a [`Server`]: events, queue, dispatch mode, limits.
 ///
@@ -872,6 +877,13 @@ impl Server {
                 let _ = handle.join();
             }
         }
+        // Workers have left `in_flight` but may not have let go of the
+        // state yet: wait, briefly, so that the journal (and its lock) is
+        // free when this returns.
+        let settle_by = deadline.max(Instant::now() + AFTER_REMOVE_GRACE);
+        while Arc::strong_count(&shared.workers) > 1 && Instant::now() < settle_by {
+            thread::sleep(WORKER_EXIT_POLL);
+        }
         // Waits, until the deadline, for a compaction in progress and for
         // whatever is left to be synced.
         let journal_closed = shared
@@ -895,8 +907,9 @@ impl Server {
 fn linger(shared: &Shared, deadline: Instant) {
     let mut last_count = u64::MAX;
     let mut last_progress = Instant::now();
+    let mut in_hand = None;
     loop {
-        drain(shared, None);
+        drain(shared, in_hand.take());
         let Ok(stat) = shared.queue.stat() else {
             return;
         };
@@ -910,8 +923,27 @@ fn linger(shared: &Shared, deadline: Instant) {
         } else if now.duration_since(last_progress) >= LINGER_IDLE {
             return;
         }
-        thread::sleep(LINGER_POLL);
+        // Blocked in msgrcv(2) rather than asleep: a request that comes
+        // meanwhile is answered at once.
+        in_hand = next_request(shared, deadline.min(now + LINGER_POLL));
     }
+}
+
+/// The next request (or wake-up), if one comes by `until`.
+fn next_request(shared: &Shared, until: Instant) -> Option<MessageBuf> {
+    let mut buf = MessageBuf::with_body_capacity(receive::RECEIVE_BODY_BYTES).ok()?;
+    shared
+        .queue
+        .recv_until(
+            REQUEST_MTYPE,
+            &mut buf,
+            RecvFlags::NOERROR,
+            until,
+            Duration::ZERO,
+            0,
+        )
+        .ok()?;
+    Some(buf)
 }
 
 impl Drop for Server {

@@ -107,9 +107,14 @@ pub(crate) fn receive_loop(shared: Arc<Shared>, handoff: Handoff) {
 /// inline rather than lose it.
 fn spawn_worker(shared: &Arc<Shared>, buf: MessageBuf, permit: Permit) {
     let worker_shared = Arc::clone(shared);
+    let alive = Arc::clone(&shared.workers);
     let job = move || {
-        let _permit = permit;
         process(&worker_shared, buf.body(), false);
+        drop(buf);
+        drop(permit);
+        drop(worker_shared);
+        // Last: this thread holds nothing of the server any more.
+        drop(alive);
     };
     if let Err((_, job)) = sysv::spawn_detached(shared.limits.worker_stack_bytes, job) {
         shared.counters.spawn_failed();

@@ -4,7 +4,8 @@
 //! A reply goes out with `IPC_NOWAIT`. When the queue is full, the sender
 //! purges replies left for clients that are gone (their pid no longer
 //! exists) or that stopped reading (nothing sent to their tag for
-//! `stale_reply_ms`), then retries with a growing pause until
+//! `stale_reply_ms`), then retries, blocked in msgsnd(2) for slices of at
+//! most [`BLOCK_SLICE`] (the kernel wakes it when room is made), until
 //! `reply_timeout_ms` (or the shutdown's deadline), and finally abandons
 //! the reply and counts it; a reply to a dead client is abandoned at once
 //! when nothing can be purged. A dead client can therefore hold at most a
@@ -27,8 +28,8 @@
 //! only then removes its replies. So a reply either went out before the
 //! re-check, which then leaves the tag alone, or goes out after the
 //! removal. A dead client's tag is purged even if answered since: nobody
-//! reads it. The waits are short (attempts are nonblocking sends) and
-//! happen only in a purge or an eviction, when the queue is full or the
+//! reads it. The waits are short (an attempt blocks for at most
+//! [`BLOCK_SLICE`]) and happen only in a purge or an eviction, when the queue is full or the
 //! table reaches its limit; no lock is held across a syscall.
 
 use std::collections::hash_map::Entry;
@@ -47,9 +48,9 @@ use super::config::MAX_TRACKED_REPLY_TAGS;
 use super::error::ServerError;
 use super::shared::Shared;
 
-/// First pause after a full queue; doubles up to [`MAX_PAUSE`].
-const FIRST_PAUSE: Duration = Duration::from_micros(50);
-const MAX_PAUSE: Duration = Duration::from_millis(5);
+/// Longest one blocked attempt to send waits for room: how soon a purge
+/// that wants the tag, a dead client or a shutdown is noticed.
+const BLOCK_SLICE: Duration = Duration::from_millis(5);
 /// Most messages removed for one tag in one purge: a queue never holds
 /// more messages than its byte limit (Linux caps both at `msg_qbytes`),
 /// 16 KiB by default.
@@ -376,14 +377,21 @@ pub(crate) fn send_reply(shared: &Shared, to: ReplyTo, reply: &Reply) {
     // first try, has no use for a deadline (its send time is still read,
     // for the stale-reply sweep).
     let mut deadline = None;
-    let mut pause = FIRST_PAUSE;
+    // After a full queue with nothing to purge: the next attempt blocks in
+    // msgsnd(2), which the kernel wakes when room is made, until this.
+    let mut block_until = None;
     let mut waiting = None;
     loop {
         // Marked for each attempt alone, not for the whole wait: a client
         // that stopped reading while requests of its keep coming must stay
         // purgeable while its replies wait for room.
         shared.tags.begin(to);
-        let attempt = shared.queue.send(to.get(), &body, SendFlags::NOWAIT);
+        let attempt = match block_until.take() {
+            None => shared.queue.send(to.get(), &body, SendFlags::NOWAIT),
+            Some(until) => shared
+                .queue
+                .send_until(to.get(), &body, until, Duration::ZERO, 0),
+        };
         let sent_at = attempt.is_ok().then(Instant::now);
         if sent_at.is_some() {
             shared.counters.replied(reply.status);
@@ -392,7 +400,7 @@ pub(crate) fn send_reply(shared: &Shared, to: ReplyTo, reply: &Reply) {
         shared.counters.purged(purged);
         match attempt {
             Ok(()) => return,
-            Err(SysvError::WouldBlock { .. }) => {
+            Err(SysvError::WouldBlock { .. } | SysvError::TimedOut { .. }) => {
                 waiting.get_or_insert_with(|| Waiting::new(&shared.tags.waiting));
                 let deadline = *deadline.get_or_insert_with(|| {
                     Instant::now() + Duration::from_millis(shared.limits.reply_timeout_ms.into())
@@ -417,8 +425,7 @@ pub(crate) fn send_reply(shared: &Shared, to: ReplyTo, reply: &Reply) {
                     return;
                 }
                 if purged == 0 {
-                    thread::sleep(pause.min(deadline - now));
-                    pause = (pause * 2).min(MAX_PAUSE);
+                    block_until = Some(deadline.min(now + BLOCK_SLICE));
                 }
             }
             Err(error @ SysvError::QueueRemoved { .. }) => {

@@ -41,6 +41,11 @@ pub(crate) struct Shared {
     /// kept apart so that it is not a waiter every finished request must
     /// notify.
     stopped: Condvar,
+    /// One clone per thread-per-request worker, dropped after everything
+    /// else the worker holds (its share of this state, and so of the
+    /// journal and its lock): a shutdown waits for the count to fall back
+    /// to 1, since a worker leaves `in_flight` before it has let go.
+    pub(crate) workers: Arc<()>,
 }
 
 #[derive(Default)]
@@ -74,6 +79,7 @@ impl Shared {
             }),
             changed: Condvar::new(),
             stopped: Condvar::new(),
+            workers: Arc::new(()),
         }
     }
 

@@ -1,10 +1,11 @@
 //! A safe, typed System V message-queue API over libc.
 //!
 //! This module holds every `unsafe` line of the crate: the library's, all
-//! in the private `sys` submodule (one syscall per `unsafe` block), and two
-//! test-only blocks in its `#[cfg(test)]` `tests` submodule (a signal
-//! handler and `pthread_kill`, to test the retry of `EINTR`). Everything
-//! else is safe code that makes the queues hard to misuse:
+//! in the private `sys` submodule (one syscall per `unsafe` block), and a
+//! few test-only blocks in its `#[cfg(test)]` `tests` submodule (a signal
+//! handler and `pthread_kill`, to test the retry of `EINTR`; a thread's
+//! signal mask, to test the deadline's fallback). Everything else is safe
+//! code that makes the queues hard to misuse:
 //!
 //! - [`OwnedQueue`] creates a queue and removes it when dropped; [`Queue`] is
 //!   a `Copy` handle for clients and worker threads.
@@ -13,7 +14,8 @@
 //! - Receives go into a [`MessageBuf`] whose capacity is the `msgsz` given to
 //!   msgrcv(2); [`Received::body_len`] is what the kernel actually stored.
 //! - Bodies are limited to [`MAX_BODY_BYTES`]; blocking calls retry `EINTR`
-//!   and can be bounded by a [`StopToken`] or a timeout in milliseconds.
+//!   and can be bounded by a [`StopToken`] or a timeout in milliseconds,
+//!   which a timer signal enforces on the blocked call ([`wake_signal`]).
 //! - Every failure is a [`SysvError`] that names the case callers act on and
 //!   keeps the syscall's errno.
 //!
@@ -48,6 +50,7 @@
 //! # Ok::<(), guichet::sysv::SysvError>(())
 //! ```
 
+mod alarm;
 mod buf;
 mod error;
 mod flags;
@@ -57,10 +60,12 @@ mod queue;
 mod sys;
 mod thread;
 mod timeout;
+pub(crate) mod wait;
 
 #[cfg(test)]
 mod tests;
 
+pub use alarm::{thread_cpu_time, wake_signal, WAKE_SIGNAL_ENV};
 pub use buf::{MessageBuf, Received};
 pub use error::SysvError;
 pub use flags::{Mode, RecvFlags, SendFlags};

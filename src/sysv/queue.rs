@@ -2,12 +2,13 @@
 //! its queue on drop).
 
 use std::ops::Deref;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libc::{c_int, c_long};
 
 use super::buf::Outgoing;
 use super::timeout::Backoff;
+use super::wait::{self, deadline_in, Failure};
 use super::{
     sys, Key, MessageBuf, Mode, QueueId, Received, RecvFlags, SendFlags, StopToken, SysvError,
     MAX_BODY_BYTES, MAX_QUEUE_BYTES,
@@ -115,6 +116,24 @@ fn system_msgmax_bytes() -> Option<usize> {
 fn epoch_secs(secs: libc::time_t) -> Option<SystemTime> {
     let secs = u64::try_from(secs).ok().filter(|&s| s > 0)?;
     UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+}
+
+/// How long [`Queue::recv_timeout`] and [`Queue::send_timeout`] poll
+/// before they block: a few polls, for a message already on its way.
+const QUEUE_SPIN: Duration = Duration::from_micros(5);
+
+/// The error of a failed msgrcv(2) into a buffer of `body_capacity` bytes.
+fn recv_error(errno: i32, body_capacity: usize) -> SysvError {
+    match errno {
+        libc::E2BIG => SysvError::TooBig {
+            op: OP_MSGRCV,
+            errno: Some(errno),
+            limit_bytes: body_capacity,
+        },
+        // msgsz is a usize <= MAX_BODY_BYTES and MSG_COPY is never passed,
+        // so EINVAL can only mean a dead id (msgrcv(2)).
+        _ => SysvError::from_errno(OP_MSGRCV, errno, true),
+    }
 }
 
 /// A pid from the kernel; 0 (none yet) as `None`.
@@ -292,10 +311,11 @@ impl Queue {
     /// Sends one message, waiting at most `timeout_ms` for room in a full
     /// queue.
     ///
-    /// SysV has no timed send, so this polls msgsnd(2) with `IPC_NOWAIT`
-    /// with the same backoff as [`Queue::recv_timeout`]. A server uses it to
-    /// reply without ever blocking forever behind a client that stopped
-    /// reading. `timeout_ms = 0` makes exactly one attempt.
+    /// SysV has no timed send: this waits as [`Queue::recv_timeout`] does,
+    /// blocked in msgsnd(2) (woken when room is made) until a timer signal
+    /// interrupts it at the deadline. A server uses it to reply without
+    /// ever blocking forever behind a client that stopped reading.
+    /// `timeout_ms = 0` makes exactly one attempt.
     ///
     /// # Examples
     ///
@@ -378,6 +398,10 @@ impl Queue {
             });
         }
         let msg = Outgoing::new(mtype, body);
+        if let (Some(timeout_ms), None) = (timeout_ms, stop) {
+            let deadline = deadline_in(timeout_ms);
+            return self.send_waiting(&msg, body.len(), flags, deadline, QUEUE_SPIN, timeout_ms);
+        }
         let mut backoff = timeout_ms.map(Backoff::with_timeout_ms);
         let mut msgflg = flags.bits();
         if backoff.is_some() {
@@ -406,6 +430,66 @@ impl Queue {
                 _ => return Err(SysvError::from_errno(OP_MSGSND, errno, false)),
             }
         }
+    }
+
+    /// Sends `body` (as laid out in `msg`) by `deadline`, spinning up to
+    /// `spin` before blocking in the kernel ([`wait::until`]).
+    /// `timeout_ms` is what a [`SysvError::TimedOut`] reports.
+    ///
+    /// For the client, which keeps one deadline for a whole call.
+    pub(crate) fn send_until(
+        &self,
+        mtype: c_long,
+        body: &[u8],
+        deadline: Instant,
+        spin: Duration,
+        timeout_ms: u32,
+    ) -> Result<(), SysvError> {
+        if mtype <= 0 {
+            return Err(SysvError::InvalidArgument {
+                what: "mtype must be > 0",
+            });
+        }
+        if body.len() > MAX_BODY_BYTES {
+            return Err(SysvError::TooBig {
+                op: OP_MSGSND,
+                errno: None,
+                limit_bytes: MAX_BODY_BYTES,
+            });
+        }
+        let msg = Outgoing::new(mtype, body);
+        self.send_waiting(
+            &msg,
+            body.len(),
+            SendFlags::empty(),
+            deadline,
+            spin,
+            timeout_ms,
+        )
+    }
+
+    fn send_waiting(
+        &self,
+        msg: &Outgoing,
+        body_len: usize,
+        flags: SendFlags,
+        deadline: Instant,
+        spin: Duration,
+        timeout_ms: u32,
+    ) -> Result<(), SysvError> {
+        let id = self.id.raw();
+        let flags = flags.bits();
+        wait::until(deadline, spin, libc::EAGAIN, |extra| {
+            sys::msgsnd(id, msg.words(), body_len, flags | extra)
+        })
+        .map_err(|failure| match failure {
+            Failure::TimedOut => SysvError::TimedOut {
+                op: OP_MSGSND,
+                timeout_ms,
+            },
+            Failure::Errno(libc::EINVAL) => self.classify_msgsnd_einval(body_len),
+            Failure::Errno(errno) => SysvError::from_errno(OP_MSGSND, errno, false),
+        })
     }
 
     /// msgsnd(2) says `EINVAL` for a dead id *or* a body above `msgmax`
@@ -513,26 +597,16 @@ impl Queue {
 
     /// Receives one message, waiting at most `timeout_ms` for one to match.
     ///
-    /// SysV has no timed receive, so this polls msgrcv(2) with `IPC_NOWAIT`:
-    /// three polls separated by `sched_yield`, then sleeps doubling from
-    /// 10 µs to 1 ms. `timeout_ms = 0` makes exactly one attempt.
-    ///
-    /// The price is latency: a message arriving mid-wait is seen at the next
-    /// poll, up to 1 ms (plus timer slack, ~50 µs) after a blocked
-    /// msgrcv(2) would have seen it. Measured by `tests/sysv_latency.rs`
-    /// (40-byte ping-pong between two threads, 2-vCPU VM, three runs):
-    ///
-    /// | echo delay | p50 polling / blocking | p99 polling / blocking |
-    /// |------------|------------------------|------------------------|
-    /// | none       | 1.00–1.01              | 1.01–1.5               |
-    /// | 50 µs busy | 0.93–1.00              | 0.34–0.94              |
-    /// | 50 µs sleep| 0.76–0.81              | 0.16–1.19              |
-    /// | 500 µs sleep | 1.15–1.17 (≈ +95 µs) | 1.14–1.45              |
-    ///
-    /// A prompt reply costs nothing (it lands during the yielding polls); a
-    /// reply hundreds of µs late costs ~15 % at the median because it waits
-    /// for the current backoff sleep to end. (Ratios below 1 are the cost of
-    /// waking a blocked thread on a VM, which polling avoids.)
+    /// SysV has no timed receive: this polls with `IPC_NOWAIT` for a few
+    /// µs (a message already on its way costs no wake-up), then blocks in
+    /// msgrcv(2), which the kernel wakes the moment a message matches; at
+    /// the deadline a per-thread timer interrupts it with the wake-up
+    /// signal ([`wake_signal`](super::wake_signal)). It never gives up
+    /// before `timeout_ms` has passed, and on an unloaded machine within
+    /// about 0.1 ms after (the timer fires again every 0.5 ms should the
+    /// first signal land before the call blocked). Where the signal cannot
+    /// be used it polls instead, with sleeps of at most 1 ms.
+    /// `timeout_ms = 0` makes exactly one attempt.
     ///
     /// # Examples
     ///
@@ -563,7 +637,8 @@ impl Queue {
 
     /// [`Queue::recv_timeout`] that also gives up with
     /// [`SysvError::Stopped`] when `stop` is stopped (checked between polls,
-    /// so within ~1 ms).
+    /// so within ~1 ms). It polls rather than blocks, with sleeps of at
+    /// most 1 ms: setting the token could not wake a blocked call.
     ///
     /// # Examples
     ///
@@ -605,6 +680,10 @@ impl Queue {
         stop: Option<&StopToken>,
         timeout_ms: Option<u32>,
     ) -> Result<Received, SysvError> {
+        if let (Some(timeout_ms), None) = (timeout_ms, stop) {
+            let deadline = deadline_in(timeout_ms);
+            return self.recv_until(msgtyp, buf, flags, deadline, QUEUE_SPIN, timeout_ms);
+        }
         buf.clear();
         let mut backoff = timeout_ms.map(Backoff::with_timeout_ms);
         let mut msgflg = flags.bits();
@@ -631,18 +710,41 @@ impl Queue {
                         });
                     }
                 }
-                (libc::E2BIG, _, _) => {
-                    return Err(SysvError::TooBig {
-                        op: OP_MSGRCV,
-                        errno: Some(errno),
-                        limit_bytes: body_capacity,
-                    })
-                }
-                // msgsz is a usize <= MAX_BODY_BYTES and MSG_COPY is never
-                // passed, so EINVAL can only mean a dead id (msgrcv(2)).
-                _ => return Err(SysvError::from_errno(OP_MSGRCV, errno, true)),
+                _ => return Err(recv_error(errno, body_capacity)),
             }
         }
+    }
+
+    /// Receives into `buf` by `deadline`, spinning up to `spin` before
+    /// blocking in the kernel ([`wait::until`]). `timeout_ms` is what a
+    /// [`SysvError::TimedOut`] reports.
+    ///
+    /// For the client, which keeps one deadline for a whole call.
+    pub(crate) fn recv_until(
+        &self,
+        msgtyp: c_long,
+        buf: &mut MessageBuf,
+        flags: RecvFlags,
+        deadline: Instant,
+        spin: Duration,
+        timeout_ms: u32,
+    ) -> Result<Received, SysvError> {
+        buf.clear();
+        let id = self.id.raw();
+        let flags = flags.bits();
+        let body_capacity = buf.body_capacity();
+        wait::until(deadline, spin, libc::ENOMSG, |extra| {
+            let (words, body_capacity) = buf.raw_mut();
+            sys::msgrcv(id, words, body_capacity, msgtyp, flags | extra)
+        })
+        .map(|body_len| buf.set_received(body_len))
+        .map_err(|failure| match failure {
+            Failure::TimedOut => SysvError::TimedOut {
+                op: OP_MSGRCV,
+                timeout_ms,
+            },
+            Failure::Errno(errno) => recv_error(errno, body_capacity),
+        })
     }
 
     /// Reads the queue's state (msgctl(2) `IPC_STAT`).

@@ -243,6 +243,204 @@ where
     std::ptr::null_mut()
 }
 
+/// The handler of the wake-up signal (`super::alarm`): it does nothing.
+/// Its only job is to exist, so that the signal interrupts a blocked
+/// msgrcv(2)/msgsnd(2) with `EINTR` instead of killing the process. It
+/// touches no memory and not `errno`, so it is async-signal-safe.
+extern "C" fn wake_up(_signo: c_int) {}
+
+/// The current disposition of `signo` (sigaction(2) with no new action):
+/// `SIG_DFL`, `SIG_IGN` or a handler's address.
+pub(super) fn signal_disposition(signo: c_int) -> Result<libc::sighandler_t, i32> {
+    let mut old = MaybeUninit::<libc::sigaction>::uninit();
+    // SAFETY: a null new action makes sigaction(2) only write the current
+    // one into `old`, a writable `struct sigaction` that outlives the call.
+    let rc = unsafe { libc::sigaction(signo, std::ptr::null(), old.as_mut_ptr()) };
+    if rc == -1 {
+        return Err(last_errno());
+    }
+    // SAFETY: sigaction(2) succeeded, so the kernel filled in `old` whole.
+    let old = unsafe { old.assume_init() };
+    Ok(old.sa_sigaction)
+}
+
+/// Installs [`wake_up`] as the handler of `signo`, with `SA_RESTART` (so
+/// that the embedding program's own restartable system calls are resumed
+/// if they ever see it) and nothing else blocked while it runs. Returns the
+/// handler's address as installed: what [`signal_disposition`] reports
+/// while it stays installed. (Rust does not promise one address per
+/// function: another cast of `wake_up` may give another copy's.)
+pub(super) fn install_wake_up(signo: c_int) -> Result<libc::sighandler_t, i32> {
+    let mut mask = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset(3) initialises the set it is given, a writable
+    // `sigset_t` that outlives the call.
+    let rc = unsafe { libc::sigemptyset(mask.as_mut_ptr()) };
+    if rc == -1 {
+        return Err(last_errno());
+    }
+    // SAFETY: every field of `struct sigaction` (integers, a set of bits, a
+    // function address that may be null) is valid when all zero.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    let handler = wake_up as extern "C" fn(c_int) as libc::sighandler_t;
+    action.sa_sigaction = handler;
+    action.sa_flags = libc::SA_RESTART;
+    // SAFETY: sigemptyset succeeded above, so `mask` is initialised.
+    action.sa_mask = unsafe { mask.assume_init() };
+    // SAFETY: `action` is a fully initialised `struct sigaction` whose
+    // handler is an `extern "C" fn(c_int)` that lives as long as the
+    // program and is async-signal-safe; the old action is not asked for.
+    let rc = unsafe { libc::sigaction(signo, &action, std::ptr::null_mut()) };
+    if rc == -1 {
+        Err(last_errno())
+    } else {
+        Ok(handler)
+    }
+}
+
+/// Whether `signo` is blocked in the calling thread's signal mask.
+pub(super) fn signal_blocked(signo: c_int) -> Result<bool, i32> {
+    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: with a null new set pthread_sigmask(3) only writes the
+    // thread's current mask into `set`, writable and outliving the call.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), set.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(rc);
+    }
+    // SAFETY: pthread_sigmask succeeded, so `set` holds the mask; the
+    // call only reads it.
+    let member = unsafe { libc::sigismember(set.as_ptr(), signo) };
+    match member {
+        -1 => Err(last_errno()),
+        0 => Ok(false),
+        _ => Ok(true),
+    }
+}
+
+/// `CLOCK_MONOTONIC` now (clock_gettime(2)), the clock `Instant` reads.
+pub(super) fn monotonic_now() -> Result<libc::timespec, i32> {
+    clock_now(libc::CLOCK_MONOTONIC)
+}
+
+/// The CPU time the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`).
+pub(super) fn thread_cpu_now() -> Result<libc::timespec, i32> {
+    clock_now(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+fn clock_now(clock: libc::clockid_t) -> Result<libc::timespec, i32> {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a writable timespec that outlives the call.
+    let rc = unsafe { libc::clock_gettime(clock, &mut now) };
+    if rc == -1 {
+        Err(last_errno())
+    } else {
+        Ok(now)
+    }
+}
+
+/// A POSIX timer on `CLOCK_MONOTONIC` that signals one thread, the one
+/// that created it (timer_create(2) with `SIGEV_THREAD_ID`).
+///
+/// Not `Send`: it names its thread, and lives in that thread's local
+/// storage. Deleted on drop, unless the process forked since it was
+/// created: timers are not inherited (timer_create(2)), and the id may
+/// then name a timer of the child's own.
+#[derive(Debug)]
+pub(super) struct ThreadTimer {
+    id: libc::timer_t,
+    pid: u32,
+}
+
+impl ThreadTimer {
+    /// A disarmed timer that sends `signo` to the calling thread.
+    pub(super) fn new(signo: c_int) -> Result<ThreadTimer, i32> {
+        // SAFETY: gettid(2) takes no argument and cannot fail.
+        let tid = unsafe { libc::gettid() };
+        // SAFETY: every field of `struct sigevent` (integers, a union of an
+        // integer and a pointer nobody dereferences) is valid when zero.
+        let mut event: libc::sigevent = unsafe { std::mem::zeroed() };
+        event.sigev_notify = libc::SIGEV_THREAD_ID;
+        event.sigev_signo = signo;
+        event.sigev_notify_thread_id = tid;
+        let mut id = MaybeUninit::<libc::timer_t>::uninit();
+        // SAFETY: `event` is a fully initialised sigevent and `id` a
+        // writable timer_t, both outliving the call; with SIGEV_THREAD_ID
+        // the C library starts no thread and keeps no pointer to `event`.
+        let rc = unsafe { libc::timer_create(libc::CLOCK_MONOTONIC, &mut event, id.as_mut_ptr()) };
+        if rc == -1 {
+            return Err(last_errno());
+        }
+        Ok(ThreadTimer {
+            // SAFETY: timer_create succeeded, so it wrote the new id.
+            id: unsafe { id.assume_init() },
+            pid: std::process::id(),
+        })
+    }
+
+    /// Whether this timer belongs to the calling process (not a copy a
+    /// forked child inherited with its parent's memory).
+    pub(super) fn is_ours(&self) -> bool {
+        self.pid == std::process::id()
+    }
+
+    /// Fires at the absolute `CLOCK_MONOTONIC` time `at`, then every
+    /// `every` until disarmed.
+    pub(super) fn arm_at(&self, at: libc::timespec, every: libc::timespec) -> Result<(), i32> {
+        self.set(
+            libc::TIMER_ABSTIME,
+            libc::itimerspec {
+                it_interval: every,
+                it_value: at,
+            },
+        )
+    }
+
+    /// Stops the timer. A signal it already sent is delivered when this
+    /// returns to user space, to the no-op handler, before the caller goes
+    /// on.
+    pub(super) fn disarm(&self) -> Result<(), i32> {
+        let zero = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        self.set(
+            0,
+            libc::itimerspec {
+                it_interval: zero,
+                it_value: zero,
+            },
+        )
+    }
+
+    fn set(&self, flags: c_int, spec: libc::itimerspec) -> Result<(), i32> {
+        // SAFETY: `self.id` came from a successful timer_create in this
+        // address space (a forked child has a copy of whatever the C
+        // library keeps behind it) and is deleted only by drop; in a child
+        // the kernel knows no such timer and says EINVAL (callers check
+        // `is_ours` first so as not to touch a timer the child made).
+        // `spec` is a valid itimerspec that outlives the call; the old
+        // value is not asked for.
+        let rc = unsafe { libc::timer_settime(self.id, flags, &spec, std::ptr::null_mut()) };
+        if rc == -1 {
+            Err(last_errno())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Drop for ThreadTimer {
+    fn drop(&mut self) {
+        if self.is_ours() {
+            // SAFETY: the id came from timer_create in this process and is
+            // deleted exactly once, here.
+            unsafe { libc::timer_delete(self.id) };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! EINTR handling, which needs a signal delivered to one blocked thread:
 //! that takes `pthread_kill`, so these tests live here, next to the only
-//! module allowed to use `unsafe`.
+//! module allowed to use `unsafe`; and the deadline's fallback when a
+//! thread blocks the wake-up signal, which takes `pthread_sigmask`.
 #![allow(unsafe_code)]
 
 use std::os::unix::thread::JoinHandleExt;
@@ -161,5 +162,50 @@ fn stop_token_ends_a_send_blocked_on_a_full_queue() -> Result<(), SysvError> {
         "{result:?}"
     );
     assert_eq!(owned.stat()?.messages, 1);
+    owned.remove()
+}
+
+/// Blocks `signo` in the calling thread's signal mask.
+fn block_in_this_thread(signo: libc::c_int) {
+    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset initialises the writable set it is given.
+    assert_eq!(unsafe { libc::sigemptyset(set.as_mut_ptr()) }, 0);
+    // SAFETY: `set` was initialised just above; sigaddset only writes it.
+    assert_eq!(unsafe { libc::sigaddset(set.as_mut_ptr(), signo) }, 0);
+    // SAFETY: `set` is initialised; the old mask is not asked for.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, set.as_ptr(), std::ptr::null_mut()) };
+    assert_eq!(rc, 0);
+}
+
+#[test]
+fn a_thread_that_blocks_the_wake_signal_still_times_out() -> Result<(), SysvError> {
+    // A thread of a program that takes its signals with sigwait(3) has
+    // them blocked: the alarm's signal would never interrupt its msgrcv,
+    // so its waits must poll instead, and still end.
+    let Some(signo) = wake_signal() else {
+        return Ok(()); // polling anyway
+    };
+    let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
+    let q = owned.queue();
+    let (done, finished) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        block_in_this_thread(signo);
+        let buf = MessageBuf::with_body_capacity(8).map_err(|e| e.to_string());
+        let start = Instant::now();
+        let result = buf.and_then(|mut buf| {
+            q.recv_timeout(2, &mut buf, RecvFlags::empty(), 20)
+                .map_err(|e| e.to_string())
+        });
+        let _ = done.send((result.map(|_| ()), start.elapsed()));
+    });
+    // Generous: a wait that never ends is the failure looked for.
+    let (result, waited) = finished
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a wait with the wake-up signal blocked never ended");
+    assert!(
+        result.as_ref().is_err_and(|e| e.contains("timed out")),
+        "{result:?}"
+    );
+    assert!(waited >= Duration::from_millis(20), "{waited:?}");
     owned.remove()
 }

@@ -3,8 +3,10 @@
 //! msgsnd(2)/msgrcv(2) have no timed variant and are never restarted after a
 //! signal handler (signal(7)): they fail with `EINTR`, which the queue layer
 //! retries. Two tools bound those loops: a [`StopToken`] checked before each
-//! attempt, and a deadline enforced by polling with `IPC_NOWAIT` and the
-//! [`Backoff`] below.
+//! attempt, and a deadline. A deadline alone is enforced on the blocked
+//! call by a timer signal (`super::alarm`); with a token, or where that
+//! signal cannot be used, by polling with `IPC_NOWAIT` and the [`Backoff`]
+//! below.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -104,7 +106,7 @@ impl Backoff {
         Self::until(Instant::now().checked_add(Duration::from_millis(u64::from(timeout_ms))))
     }
 
-    fn until(deadline: Option<Instant>) -> Backoff {
+    pub(crate) fn until(deadline: Option<Instant>) -> Backoff {
         Backoff {
             deadline,
             polls: 0,

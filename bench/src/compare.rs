@@ -1,0 +1,264 @@
+//! The library's client against C clients built from `include/guichet.h`:
+//! the same server driven in turn by each, in one run
+//! (`guichet bench --compare-clients`).
+
+use std::fmt::Write as _;
+
+use guichet::server::{Dispatch, Server};
+
+use super::c_clients::{CClientBuild, CWait};
+use super::report::{loadavg, Machine};
+use super::{driver, server_builder, BenchError, Load, Plan, Target, Workload};
+
+/// The dispatch modes compared when a plan names none.
+pub const COMPARED_MODES: [Dispatch; 3] = [
+    Dispatch::ThreadPerRequest,
+    Dispatch::Pool(2),
+    Dispatch::Sequential,
+];
+
+/// One (mode, clients) cell: each client's median ops/s over the rounds.
+///
+/// # Examples
+///
+/// ```
+/// use guichet_bench::ClientRow;
+///
+/// let row = ClientRow {
+///     mode: "pool:2".into(),
+///     clients: 1,
+///     library: 45_000.0,
+///     c_blocking: Some(35_000.0),
+///     c_spinning: Some(50_000.0),
+///     errors: 0,
+/// };
+/// assert_eq!(row.ratio(), Some(0.9));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientRow {
+    /// The server's dispatch mode.
+    pub mode: String,
+    /// Client threads.
+    pub clients: usize,
+    /// The library's [`Client`](guichet::Client), OK calls per second.
+    pub library: f64,
+    /// The blocking C client (`None` when not built).
+    pub c_blocking: Option<f64>,
+    /// The spinning C client (`None` when not built).
+    pub c_spinning: Option<f64>,
+    /// Failed calls, all clients and rounds together.
+    pub errors: u64,
+}
+
+impl ClientRow {
+    /// The library's ops/s over the better C client's.
+    #[must_use]
+    pub fn ratio(&self) -> Option<f64> {
+        let best = self
+            .c_blocking
+            .into_iter()
+            .chain(self.c_spinning)
+            .reduce(f64::max)?;
+        (best > 0.0).then(|| self.library / best)
+    }
+}
+
+/// A comparison's rows, and what was skipped.
+#[derive(Clone, Debug)]
+pub struct ClientComparison {
+    /// One per (mode, clients).
+    pub rows: Vec<ClientRow>,
+    /// The machine, its load before and after.
+    pub machine: Machine,
+    /// Why the C clients were not measured, if they were not.
+    pub skipped: Option<String>,
+    /// The workload.
+    pub workload: Workload,
+    /// Rounds per cell.
+    pub rounds: u32,
+}
+
+/// Runs the comparison: for each dispatch mode among `plan.targets`
+/// ([`COMPARED_MODES`] if none) and each client count, one server, driven
+/// in turn by the library's client, the blocking C client and the spinning
+/// one, `plan.rounds` times interleaved, in `plan.workloads`' first
+/// workload. Without a C compiler only the library is measured, and
+/// [`ClientComparison::skipped`] says why.
+///
+/// # Examples
+///
+/// ```
+/// use guichet_bench::{compare_clients, Plan, Target, Workload};
+/// use guichet::server::Dispatch;
+///
+/// let plan = Plan {
+///     targets: vec![Target::Server(Dispatch::Pool(2))],
+///     workloads: vec![Workload::Reserve],
+///     clients: vec![1],
+///     warmup_ms: 0,
+///     duration_ms: 20,
+///     rounds: 1,
+///     ..Plan::default()
+/// };
+/// let comparison = compare_clients(&plan, &mut |line| eprintln!("{line}"))?;
+/// assert_eq!(comparison.rows.len(), 1);
+/// assert!(comparison.table().contains("pool:2"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// [`BenchError::Config`] for a plan out of its limits (see [`Plan`]);
+/// [`BenchError::Server`] if a server cannot start or stop;
+/// [`BenchError::Spawn`] or [`BenchError::Io`] if a client cannot run.
+pub fn compare_clients(
+    plan: &Plan,
+    progress: &mut dyn FnMut(&str),
+) -> Result<ClientComparison, BenchError> {
+    let mut modes: Vec<Dispatch> = plan
+        .targets
+        .iter()
+        .filter_map(|t| match t {
+            Target::Server(d) => Some(*d),
+            _ => None,
+        })
+        .collect();
+    if modes.is_empty() {
+        modes = COMPARED_MODES.to_vec();
+    }
+    let workload = *plan
+        .workloads
+        .first()
+        .ok_or_else(|| BenchError::Config("a comparison needs a workload".into()))?;
+    if !(1..=super::MAX_ROUNDS).contains(&plan.rounds) {
+        return Err(BenchError::Config(format!(
+            "rounds must be 1 to {}",
+            super::MAX_ROUNDS
+        )));
+    }
+    let (build, skipped) = match CClientBuild::compile() {
+        Ok(_) if workload == Workload::HoldConfirm => {
+            let reason = "the C client makes QUERY and RESERVE calls only".to_owned();
+            progress(&format!("skipping the C clients: {reason}"));
+            (None, Some(reason))
+        }
+        Ok(build) => (Some(build), None),
+        Err(error) => {
+            progress(&format!("skipping the C clients: {error}"));
+            (None, Some(error.to_string()))
+        }
+    };
+    let mut comparison = ClientComparison {
+        rows: Vec::new(),
+        machine: Machine::probe(),
+        skipped,
+        workload,
+        rounds: plan.rounds,
+    };
+    for &mode in &modes {
+        for &clients in &plan.clients {
+            let load = plan.load(clients);
+            load.check()?;
+            let row = compare_cell(mode, workload, load, plan.rounds, build.as_ref(), progress)?;
+            comparison.rows.push(row);
+        }
+    }
+    comparison.machine.load_after = loadavg();
+    Ok(comparison)
+}
+
+/// One server, driven in turn by each client, `rounds` times.
+fn compare_cell(
+    mode: Dispatch,
+    workload: Workload,
+    load: Load,
+    rounds: u32,
+    build: Option<&CClientBuild>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<ClientRow, BenchError> {
+    let server: Server = server_builder(mode).spawn().map_err(BenchError::Server)?;
+    let queue = server.queue_id();
+    let elapsed_s = f64::from(load.duration_ms) / 1e3;
+    let (mut library, mut blocking, mut spinning) = (Vec::new(), Vec::new(), Vec::new());
+    let mut errors = 0;
+    for round in 1..=rounds {
+        let m = driver::drive(queue, workload, load)?;
+        errors += m.errors;
+        library.push(m.ops_per_s());
+        let mut line = format!(
+            "{mode}, {} client(s), round {round}: library {:.0}",
+            load.clients,
+            m.ops_per_s()
+        );
+        if let Some(build) = build {
+            for (wait, figures) in [
+                (CWait::Blocking, &mut blocking),
+                (CWait::Spinning, &mut spinning),
+            ] {
+                let (ops, failed) = build.drive(queue, wait, workload, load)?;
+                errors += failed;
+                figures.push(ops as f64 / elapsed_s);
+                let _ = write!(line, ", {wait} {:.0}", ops as f64 / elapsed_s);
+            }
+        }
+        progress(&format!("{line} ops/s"));
+    }
+    server.shutdown().map_err(BenchError::Server)?;
+    Ok(ClientRow {
+        mode: mode.to_string(),
+        clients: load.clients,
+        library: median(&mut library).unwrap_or(0.0),
+        c_blocking: median(&mut blocking),
+        c_spinning: median(&mut spinning),
+        errors,
+    })
+}
+
+fn median(figures: &mut [f64]) -> Option<f64> {
+    figures.sort_by(f64::total_cmp);
+    figures.get(figures.len() / 2).copied()
+}
+
+impl ClientComparison {
+    /// The comparison as a text table: ops/s of each client (medians of
+    /// the rounds) and the library's ratio to the better C client.
+    #[must_use]
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "client comparison: {}, ops/s (median of {} round(s)); ratio = library / better C client",
+            self.workload.name(),
+            self.rounds
+        );
+        let _ = writeln!(
+            out,
+            "machine: {} CPU(s), load {} before, {} after",
+            self.machine.cpus, self.machine.load_before, self.machine.load_after
+        );
+        if let Some(reason) = &self.skipped {
+            let _ = writeln!(out, "C clients skipped: {reason}");
+        }
+        let _ = writeln!(
+            out,
+            "{:<20} {:>7} {:>10} {:>11} {:>11} {:>6} {:>6}",
+            "mode", "clients", "library", "C blocking", "C spinning", "ratio", "errors"
+        );
+        let figure = |f: Option<f64>| f.map_or_else(|| "-".to_owned(), |f| format!("{f:.0}"));
+        for row in &self.rows {
+            let _ = writeln!(
+                out,
+                "{:<20} {:>7} {:>10.0} {:>11} {:>11} {:>6} {:>6}",
+                row.mode,
+                row.clients,
+                row.library,
+                figure(row.c_blocking),
+                figure(row.c_spinning),
+                row.ratio()
+                    .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}")),
+                row.errors
+            );
+        }
+        out
+    }
+}

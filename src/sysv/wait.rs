@@ -1,0 +1,99 @@
+//! The wait behind every deadline: spin, then block in the kernel until the
+//! deadline ([`Alarm`]), or poll where the alarm cannot be used.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use libc::c_int;
+
+use super::alarm::Alarm;
+use super::timeout::Backoff;
+
+/// `timeout_ms` from now. (Were the clock unable to hold that, which 49
+/// days cannot be on Linux: a day from now, then now.)
+pub(crate) fn deadline_in(timeout_ms: u32) -> Instant {
+    let now = Instant::now();
+    now.checked_add(Duration::from_millis(timeout_ms.into()))
+        .or_else(|| now.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(now)
+}
+
+/// Why a wait ended without its call succeeding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The deadline passed.
+    TimedOut,
+    /// The call failed with this errno (not the "nothing yet" one).
+    Errno(i32),
+}
+
+/// Makes `call` (one msgrcv(2) or msgsnd(2), taking the extra flags to
+/// pass) succeed by `deadline`: at least one attempt, however late.
+///
+/// First attempts with `IPC_NOWAIT`, yielding the CPU between them, for up
+/// to `spin` (a reply already on its way costs no wake-up); then one
+/// blocking attempt that the kernel wakes when it can succeed, or the
+/// alarm at the deadline. `empty` is the errno of a nonblocking attempt
+/// that found nothing to do (`ENOMSG`, `EAGAIN`). Never returns
+/// [`Failure::TimedOut`] before the deadline.
+pub(crate) fn until<T>(
+    deadline: Instant,
+    spin: Duration,
+    empty: c_int,
+    mut call: impl FnMut(c_int) -> Result<T, i32>,
+) -> Result<T, Failure> {
+    let started = Instant::now();
+    loop {
+        match call(libc::IPC_NOWAIT) {
+            Ok(done) => return Ok(done),
+            Err(errno) if errno == empty || errno == libc::EINTR => {}
+            Err(errno) => return Err(Failure::Errno(errno)),
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(Failure::TimedOut);
+        }
+        if now.duration_since(started) >= spin {
+            break;
+        }
+        thread::yield_now();
+    }
+    let Some(alarm) = Alarm::arm(deadline) else {
+        return poll(deadline, empty, call);
+    };
+    loop {
+        match call(0) {
+            Ok(done) => return Ok(done),
+            // The alarm, or a signal of the program's own.
+            Err(libc::EINTR) if Instant::now() >= deadline => return Err(Failure::TimedOut),
+            Err(libc::EINTR) => {}
+            // The caller's flags hold IPC_NOWAIT: nothing blocks, so poll.
+            Err(errno) if errno == empty => {
+                drop(alarm);
+                return poll(deadline, empty, call);
+            }
+            Err(errno) => return Err(Failure::Errno(errno)),
+        }
+    }
+}
+
+/// The fallback: nonblocking attempts with [`Backoff`]'s pauses (at most
+/// 1 ms), until the deadline.
+fn poll<T>(
+    deadline: Instant,
+    empty: c_int,
+    mut call: impl FnMut(c_int) -> Result<T, i32>,
+) -> Result<T, Failure> {
+    let mut backoff = Backoff::until(Some(deadline));
+    loop {
+        match call(libc::IPC_NOWAIT) {
+            Ok(done) => return Ok(done),
+            Err(errno) if errno == empty || errno == libc::EINTR => {
+                if !backoff.wait() {
+                    return Err(Failure::TimedOut);
+                }
+            }
+            Err(errno) => return Err(Failure::Errno(errno)),
+        }
+    }
+}
