@@ -1,17 +1,94 @@
-//! The receive loops of the three dispatch modes, and the drain that
-//! answers SHUTTING_DOWN once a stop is requested.
+//! Dispatch: the receive loops of the three dispatch modes, the drain
+//! that answers SHUTTING_DOWN once a stop is requested, and the path of
+//! one request: receive, handle (apply under the ledger lock), then reply
+//! now or once durable. The one place that uses every other owner; none
+//! of them uses it.
 
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::sysv::{self, MessageBuf, RecvFlags, SysvError};
+use crate::codec::Reply;
+use crate::ids::ReplyTo;
+use crate::journal::Lsn;
+use crate::sysv::{self, MessageBuf, Queue, RecvFlags, SendFlags, SysvError};
 use crate::wire::{BODY_SIZE, REQUEST_MTYPE};
 
-use super::commit::reply_when_durable;
+use super::book::Book;
+use super::durability::Durability;
 use super::error::ServerError;
 use super::handler::{handle_message, Handled};
-use super::shared::{Permit, ReceiverGuard, Shared};
+use super::lifecycle::{Lifecycle, Permit, ReceiverGuard};
+use super::reply::Replier;
+
+/// What the receive loops work with: one owner per concern.
+pub(crate) struct Dispatcher {
+    pub(crate) lifecycle: Arc<Lifecycle>,
+    pub(crate) replier: Arc<Replier>,
+    pub(crate) book: Book,
+    /// With a journal: the group commit replies wait in.
+    pub(crate) durability: Option<Arc<Durability>>,
+    /// Stack of each thread-per-request worker.
+    worker_stack_bytes: usize,
+    /// Body of the messages shutdown sends to wake blocked receive loops:
+    /// random per server, so a client's message is never mistaken for one
+    /// (and is counted like any other).
+    wake_token: [u8; WAKE_TOKEN_BYTES],
+}
+
+impl Dispatcher {
+    pub(crate) fn new(
+        lifecycle: Arc<Lifecycle>,
+        replier: Arc<Replier>,
+        book: Book,
+        durability: Option<Arc<Durability>>,
+        worker_stack_bytes: usize,
+    ) -> Self {
+        Self {
+            lifecycle,
+            replier,
+            book,
+            durability,
+            worker_stack_bytes,
+            wake_token: wake_token(),
+        }
+    }
+
+    pub(crate) fn queue(&self) -> Queue {
+        self.replier.queue
+    }
+
+    /// Sends one wake-up to a receive loop blocked in msgrcv(2).
+    pub(crate) fn wake_one(&self) {
+        let _ = self
+            .queue()
+            .send(REQUEST_MTYPE, &self.wake_token, SendFlags::NOWAIT);
+    }
+
+    /// Sends `reply` now, or once `wait_for` is durable.
+    fn reply(&self, to: ReplyTo, reply: &Reply, wait_for: Option<Lsn>) {
+        match (&self.durability, wait_for) {
+            (Some(durability), Some(lsn)) => durability.reply_when_durable(to, reply, lsn),
+            _ => self.replier.send(to, reply),
+        }
+    }
+}
+
+const WAKE_TOKEN_BYTES: usize = 16;
+
+/// 16 unpredictable bytes, from the randomly seeded std hasher: they only
+/// need to be unlike anything a client sends, not secret.
+fn wake_token() -> [u8; WAKE_TOKEN_BYTES] {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut token = [0u8; WAKE_TOKEN_BYTES];
+    for chunk in token.chunks_mut(8) {
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_usize(chunk.as_ptr() as usize);
+        chunk.copy_from_slice(&hasher.finish().to_ne_bytes()[..chunk.len()]);
+    }
+    token
+}
 
 /// Receive buffer body size: larger than a valid body, so that with
 /// `MSG_NOERROR` an over-long message arrives truncated to 41+ bytes and is
@@ -34,8 +111,8 @@ pub(crate) enum Handoff {
 
 /// One receive loop: runs until a stop is requested (then drains) or the
 /// queue fails for good.
-pub(crate) fn receive_loop(shared: Arc<Shared>, handoff: Handoff) {
-    let _guard = ReceiverGuard(Arc::clone(&shared));
+pub(crate) fn receive_loop(shared: Arc<Dispatcher>, handoff: Handoff) {
+    let _guard = ReceiverGuard(Arc::clone(&shared.lifecycle));
     let mut errors_in_a_row = 0u32;
     // The buffer to receive into next. Pool and sequential loops handle a
     // message in place and keep their one buffer; thread-per-request moves
@@ -46,8 +123,11 @@ pub(crate) fn receive_loop(shared: Arc<Shared>, handoff: Handoff) {
         // at the limit it stops taking messages off the queue, so clients
         // feel the back-pressure in their msgsnd(2).
         let permit = match handoff {
-            Handoff::SpawnPerRequest => match shared.acquire() {
-                Some(permit) => Some(permit),
+            Handoff::SpawnPerRequest => match shared.lifecycle.acquire() {
+                Some((permit, in_flight)) => {
+                    shared.replier.counters.in_flight(in_flight as u64);
+                    Some(permit)
+                }
                 None => return drain(&shared, None),
             },
             Handoff::Inline => None,
@@ -56,36 +136,36 @@ pub(crate) fn receive_loop(shared: Arc<Shared>, handoff: Handoff) {
             Some(buf) => buf,
             None => match MessageBuf::with_body_capacity(RECEIVE_BODY_BYTES) {
                 Ok(buf) => buf,
-                Err(error) => return shared.fail(ServerError::Receive(error)),
+                Err(error) => return shared.lifecycle.fail(ServerError::Receive(error)),
             },
         };
         match shared
-            .queue
+            .queue()
             .recv(REQUEST_MTYPE, &mut buf, RecvFlags::NOERROR)
         {
             Ok(_) => errors_in_a_row = 0,
             Err(error @ SysvError::QueueRemoved { .. }) => {
-                if !shared.is_stopping() {
-                    shared.fail(ServerError::QueueRemoved(error));
+                if !shared.lifecycle.is_stopping() {
+                    shared.lifecycle.fail(ServerError::QueueRemoved(error));
                 }
                 return;
             }
             Err(error) => {
-                shared.counters.receive_error();
+                shared.replier.counters.receive_error();
                 errors_in_a_row += 1;
                 if errors_in_a_row >= MAX_RECEIVE_ERRORS_IN_A_ROW {
-                    return shared.fail(ServerError::Receive(error));
+                    return shared.lifecycle.fail(ServerError::Receive(error));
                 }
                 thread::sleep(FIRST_ERROR_PAUSE * 2u32.pow(errors_in_a_row.min(7)));
                 spare = Some(buf);
                 continue;
             }
         }
-        if shared.is_stopping() {
+        if shared.lifecycle.is_stopping() {
             drop(permit);
             return drain(&shared, Some(buf));
         }
-        shared.counters.received();
+        shared.replier.counters.received();
         match permit {
             Some(permit) => spawn_worker(&shared, buf, permit),
             None => {
@@ -105,44 +185,44 @@ pub(crate) fn receive_loop(shared: Arc<Shared>, handoff: Handoff) {
 /// lock, which made this mode slower than the C original. When the spawn
 /// fails the closure comes back unrun, and the loop processes the message
 /// inline rather than lose it.
-fn spawn_worker(shared: &Arc<Shared>, buf: MessageBuf, permit: Permit) {
+fn spawn_worker(shared: &Arc<Dispatcher>, buf: MessageBuf, permit: Permit) {
     let worker_shared = Arc::clone(shared);
     let job = move || {
         let _permit = permit;
         process(&worker_shared, buf.body(), false);
     };
-    if let Err((_, job)) = sysv::spawn_detached(shared.limits.worker_stack_bytes, job) {
-        shared.counters.spawn_failed();
+    if let Err((_, job)) = sysv::spawn_detached(shared.worker_stack_bytes, job) {
+        shared.replier.counters.spawn_failed();
         job();
     }
 }
 
 /// Handles one message and sends its reply, if it gets one: at once, or,
-/// if it must wait for the journal's fdatasync, through the commit thread
-/// (this thread goes back to receiving).
-pub(crate) fn process(shared: &Shared, body: &[u8], shutting_down: bool) {
-    let mut wait_for = None;
-    let handled = handle_message(body, shutting_down, |op| {
-        let (outcome, lsn) = shared.apply(op)?;
-        wait_for = lsn;
-        Ok(outcome)
-    });
-    match handled {
-        Ok(Handled::Reply { to, reply, .. }) => reply_when_durable(shared, to, &reply, wait_for),
-        Ok(Handled::Drop(_)) => shared.counters.dropped(),
+/// if it must wait for the journal's fdatasync, through the group commit
+/// (this thread goes back to receiving). The log position to wait for
+/// comes back from the handler with the reply.
+pub(crate) fn process(shared: &Dispatcher, body: &[u8], shutting_down: bool) {
+    match handle_message(body, shutting_down, |op| shared.book.apply(op)) {
+        Ok(Handled::Reply {
+            to,
+            reply,
+            wait_for,
+            ..
+        }) => shared.reply(to, &reply, wait_for),
+        Ok(Handled::Drop(_)) => shared.replier.counters.dropped(),
         Err(error) => {
             if matches!(error, ServerError::Journal(_)) {
                 // Its change may or may not reach the disk: no reply.
-                shared.counters.withheld(1);
+                shared.replier.counters.withheld(1);
             }
-            shared.fail(error);
+            shared.lifecycle.fail(error);
         }
     }
 }
 
 /// After a stop: answers SHUTTING_DOWN to the message in hand and to every
 /// request still queued, without waiting for more.
-pub(crate) fn drain(shared: &Shared, mut in_hand: Option<MessageBuf>) {
+pub(crate) fn drain(shared: &Dispatcher, mut in_hand: Option<MessageBuf>) {
     if let Some(buf) = &in_hand {
         answer_stopping(shared, buf.body());
     }
@@ -158,10 +238,10 @@ pub(crate) fn drain(shared: &Shared, mut in_hand: Option<MessageBuf>) {
     // the drain while still emptying whatever was queued when it began.
     // Past the shutdown's deadline the rest is left to the queue's removal.
     for _ in 0..(1 << 18) {
-        if shared.past_stop_deadline(Instant::now()) {
+        if shared.lifecycle.past_stop_deadline(Instant::now()) {
             return;
         }
-        match shared.queue.recv(
+        match shared.queue().recv(
             REQUEST_MTYPE,
             &mut buf,
             RecvFlags::NOWAIT | RecvFlags::NOERROR,
@@ -172,10 +252,10 @@ pub(crate) fn drain(shared: &Shared, mut in_hand: Option<MessageBuf>) {
     }
 }
 
-fn answer_stopping(shared: &Shared, body: &[u8]) {
+fn answer_stopping(shared: &Dispatcher, body: &[u8]) {
     if body == shared.wake_token {
         return;
     }
-    shared.counters.received();
+    shared.replier.counters.received();
     process(shared, body, true);
 }
