@@ -229,6 +229,9 @@ pub struct JournalStats {
     pub largest_batch: u64,
     /// Bytes written by group commits.
     pub bytes_written: u64,
+    /// Time spent in their writes and `fdatasync`s, ns: over `fsyncs`,
+    /// what one costs under the load it ran in.
+    pub sync_ns: u64,
     /// The journal file's length now.
     pub file_bytes: u64,
     /// Compactions completed.
@@ -256,6 +259,7 @@ struct Counters {
     fsyncs: AtomicU64,
     largest_batch: AtomicU64,
     bytes_written: AtomicU64,
+    sync_ns: AtomicU64,
     file_bytes: AtomicU64,
     compactions: AtomicU64,
     compactions_failed: AtomicU64,
@@ -355,6 +359,7 @@ impl Journal {
             fsyncs: load(&c.fsyncs),
             largest_batch: load(&c.largest_batch),
             bytes_written: load(&c.bytes_written),
+            sync_ns: load(&c.sync_ns),
             file_bytes: load(&c.file_bytes),
             compactions: load(&c.compactions),
             compactions_failed: load(&c.compactions_failed),

@@ -291,6 +291,7 @@ impl Journal {
         let batch: Vec<(u64, Change)> = st.pending.drain(..n).collect();
         drop(st);
         self.writing.store(true, Ordering::Release);
+        let started = std::time::Instant::now();
         // A `Storage` is the caller's code and may panic. Unwinding past
         // here would lose the batch silently; a panic fails the journal
         // like an I/O error instead (the batch's fate on disk is unknown,
@@ -301,6 +302,8 @@ impl Journal {
             |e| e,
             || self.write_batch(&mut file, &batch),
         );
+        let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.counters.sync_ns.fetch_add(took, Ordering::Relaxed);
         self.writing.store(false, Ordering::Release);
         let mut st = self.lock_state();
         match result {

@@ -45,6 +45,7 @@ use crate::journal::{Journal, JournalError, Lsn};
 
 use super::error::ServerError;
 use super::lifecycle::Lifecycle;
+use super::pacing::{Gather, Pacing};
 use super::reply::Replier;
 
 /// Most replies waiting for the disk at once. A worker (a thread-per-request
@@ -81,6 +82,9 @@ struct State {
     closed: bool,
     /// The commit thread has returned (or never started).
     done: bool,
+    /// The commit thread is gathering: wake it once this many replies are
+    /// queued.
+    gather_until: Option<usize>,
 }
 
 /// The journal, and the replies waiting for it.
@@ -243,8 +247,14 @@ impl Durability {
             reply: *reply,
         });
         self.replier.counters.deferred();
-        let wake = st.idle;
+        let wake = st.idle
+            || st
+                .gather_until
+                .is_some_and(|target| st.queue.len() >= target);
         st.idle = false;
+        if wake {
+            st.gather_until = None;
+        }
         drop(st);
         if wake {
             self.work.notify_one();
@@ -252,72 +262,128 @@ impl Durability {
     }
 
     /// The commit thread: until shutdown, syncs what was appended and sends
-    /// the replies it made durable.
+    /// the replies it made durable; between two syncs, waits for the
+    /// clients just answered to come back (see `pacing`).
     fn commit_loop(&self) {
-        let journal = &self.journal;
         let _guard = PanicGuard(self);
         let mut ready: Vec<Deferred> = Vec::new();
+        let mut pacing = Pacing::default();
+        let mut next: Option<Gather> = None;
         loop {
-            let mut st = self.lock();
-            while st.queue.is_empty() && !st.stopping {
-                if let Err(error) = journal.check_failed() {
-                    st.closed = true;
-                    drop(st);
-                    self.lifecycle.fail(ServerError::Journal(error));
-                    st = self.lock();
-                    break;
-                }
-                st.idle = true;
-                st = self
-                    .work
-                    .wait_timeout(st, FAILURE_POLL)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
+            if let Some(gather) = next.take() {
+                self.gather(gather, &mut pacing);
             }
-            st.idle = false;
-            if st.queue.is_empty() || st.closed {
-                // Stopping with nothing left to send (or nothing allowed to be).
-                return self.finish(st);
+            if !self.wait_for_work() {
+                return;
             }
-            drop(st);
             // Every queued reply waits for a change appended before it was
             // queued, so syncing everything appended now covers them all,
             // and whatever else was appended meanwhile rides along.
-            if let Err(error) = self.sync(journal.appended()) {
+            let started = Instant::now();
+            if let Err(error) = self.sync(self.journal.appended()) {
                 let mut st = self.lock();
                 let dropped = close(&mut st);
                 self.replier.counters.withheld(dropped);
                 self.lifecycle.fail(ServerError::Journal(error));
                 return self.finish(st);
             }
-            let durable = journal.durable();
-            let mut st = self.lock();
-            // In place: `ready` takes the durable ones, the rest stay queued.
-            let mut i = 0;
-            while i < st.queue.len() {
-                if st.queue[i].lsn <= durable {
-                    ready.push(st.queue.swap_remove(i));
-                } else {
-                    i += 1;
-                }
-            }
-            let closed = st.closed;
-            let room_waiters = st.room_waiters;
-            drop(st);
-            if room_waiters > 0 {
-                self.room.notify_all();
-            }
+            pacing.synced(started.elapsed());
+            let (closed, pending) = self.take_ready(&mut ready);
             if closed {
                 self.replier.counters.withheld(ready.len() as u64);
                 ready.clear();
                 continue;
             }
-            // No lock held: each send is a syscall, and may wait for room in a
-            // full queue (bounded by reply_timeout_ms and the shutdown deadline).
+            next = pacing.plan(ready.len(), pending, Instant::now());
+            // No lock held: each send is a syscall, and may wait for room in
+            // a full queue (bounded by reply_timeout_ms and the shutdown
+            // deadline).
             for deferred in ready.drain(..) {
                 self.replier.send(deferred.to, &deferred.reply);
             }
         }
+    }
+
+    /// Waits until a reply is queued. Returns `false` once the thread is
+    /// done: stopping with nothing left to send (or nothing allowed to
+    /// be). An idle thread also looks for a journal failure no request
+    /// reported, every [`FAILURE_POLL`].
+    fn wait_for_work(&self) -> bool {
+        let mut st = self.lock();
+        while st.queue.is_empty() && !st.stopping {
+            if let Err(error) = self.journal.check_failed() {
+                st.closed = true;
+                drop(st);
+                self.lifecycle.fail(ServerError::Journal(error));
+                st = self.lock();
+                break;
+            }
+            st.idle = true;
+            st = self
+                .work
+                .wait_timeout(st, FAILURE_POLL)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        st.idle = false;
+        if st.queue.is_empty() || st.closed {
+            self.finish(st);
+            return false;
+        }
+        true
+    }
+
+    /// Moves the replies now durable into `ready`; the rest stay queued.
+    /// Returns whether nothing may be sent any more, and how many stay.
+    fn take_ready(&self, ready: &mut Vec<Deferred>) -> (bool, usize) {
+        let durable = self.journal.durable();
+        let mut st = self.lock();
+        // In place: `ready` takes the durable ones, the rest stay queued.
+        let mut i = 0;
+        while i < st.queue.len() {
+            if st.queue[i].lsn <= durable {
+                ready.push(st.queue.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        let (closed, pending, room_waiters) = (st.closed, st.queue.len(), st.room_waiters);
+        drop(st);
+        if room_waiters > 0 {
+            self.room.notify_all();
+        }
+        (closed, pending)
+    }
+
+    /// Waits until `gather.target` replies are queued (the clients just
+    /// answered have come back) or its deadline passes, and learns from
+    /// which came first.
+    fn gather(&self, gather: Gather, pacing: &mut Pacing) {
+        let target = gather.target.min(MAX_DEFERRED_REPLIES);
+        let mut st = self.lock();
+        loop {
+            if st.queue.len() >= target {
+                pacing.came_back(gather.since.elapsed());
+                break;
+            }
+            let now = Instant::now();
+            if st.stopping || st.closed || now >= gather.deadline {
+                if now >= gather.deadline {
+                    pacing.timed_out();
+                    self.replier.counters.commit_wait_timed_out();
+                }
+                break;
+            }
+            st.gather_until = Some(target);
+            st = self
+                .work
+                .wait_timeout(st, gather.deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        st.gather_until = None;
+        drop(st);
+        self.replier.counters.commit_waited(gather.since.elapsed());
     }
 
     /// Marks the commit thread as returned and wakes whoever waits for it.
@@ -413,6 +479,102 @@ mod tests {
             Some(ServerError::CommitPanicked)
         ));
         assert_eq!(queue.stat()?.messages, 0, "nothing was sent");
+        queue.remove()?;
+        Ok(())
+    }
+
+    /// A durability on a simulated disk, with one change appended and not
+    /// yet durable (so replies for it are deferred), and no thread started.
+    fn durability_on(queue: &OwnedQueue) -> Result<(Arc<Durability>, Lsn), Box<dyn Error>> {
+        let lifecycle = Arc::new(Lifecycle::new(1, 1));
+        let replier = Arc::new(Replier::new(
+            queue.queue(),
+            100,
+            100,
+            Arc::clone(&lifecycle),
+        ));
+        let config = JournalConfig {
+            events: Some(vec![("E".into(), 5)]),
+            ..JournalConfig::default()
+        };
+        let opened = Journal::open(Box::new(SimDisk::new()), "j", &config)?;
+        let mut ledger = opened.ledger;
+        let event = crate::ids::EventId::new(1).ok_or("event 1")?;
+        let change = ledger
+            .reserve(event, 1.try_into()?, None)
+            .change()
+            .ok_or("a change")?;
+        let lsn = opened.journal.append(&change)?;
+        let durability = Durability::new(Arc::new(opened.journal), replier, lifecycle);
+        Ok((Arc::new(durability), lsn))
+    }
+
+    /// The commit thread waits for the clients it answered, and the last
+    /// of them to queue its reply wakes it at once: it does not sleep to
+    /// its deadline (30 s here), nor count a timeout.
+    #[test]
+    fn a_gather_ends_when_the_awaited_replies_are_queued() -> Result<(), Box<dyn Error>> {
+        let queue = OwnedQueue::create_private(Mode::DEFAULT)?;
+        let (durability, lsn) = durability_on(&queue)?;
+        let since = Instant::now();
+        let gather = Gather {
+            target: 2,
+            deadline: since + Duration::from_secs(30),
+            since,
+        };
+        let in_thread = Arc::clone(&durability);
+        let gathering = std::thread::spawn(move || {
+            let mut pacing = Pacing::default();
+            in_thread.gather(gather, &mut pacing);
+        });
+        // Once it waits (a condition, polled with a generous deadline).
+        let waits = Instant::now() + Duration::from_secs(30);
+        while durability.lock().gather_until.is_none() && Instant::now() < waits {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(
+            durability.lock().gather_until,
+            Some(2),
+            "the gather never waited"
+        );
+        let to = ReplyTo::new(i64::from(std::process::id())).ok_or("pid")?;
+        for id in 1..=2 {
+            durability.reply_when_durable(to, &Reply::bare(Status::Ok, RequestId(id)), lsn);
+        }
+        gathering.join().map_err(|_| "the gather panicked")?;
+        assert!(Instant::now() < gather.deadline, "woken by its deadline");
+        let counters = durability.replier.counters.snapshot();
+        assert_eq!(
+            (counters.commit_waits, counters.commit_wait_timeouts),
+            (1, 0)
+        );
+        assert_eq!(
+            durability.lock().queue.len(),
+            2,
+            "both replies wait for the sync"
+        );
+        queue.remove()?;
+        Ok(())
+    }
+
+    /// Clients that do not come back cost at most the gather's window.
+    #[test]
+    fn a_gather_nobody_answers_ends_at_its_deadline() -> Result<(), Box<dyn Error>> {
+        let queue = OwnedQueue::create_private(Mode::DEFAULT)?;
+        let (durability, _) = durability_on(&queue)?;
+        let since = Instant::now();
+        let gather = Gather {
+            target: 3,
+            deadline: since + Duration::from_millis(1),
+            since,
+        };
+        durability.gather(gather, &mut Pacing::default());
+        assert!(Instant::now() >= gather.deadline);
+        let counters = durability.replier.counters.snapshot();
+        assert_eq!(
+            (counters.commit_waits, counters.commit_wait_timeouts),
+            (1, 1)
+        );
         queue.remove()?;
         Ok(())
     }

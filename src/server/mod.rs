@@ -54,6 +54,7 @@ mod durability;
 mod error;
 mod handler;
 mod lifecycle;
+mod pacing;
 mod reply;
 mod start;
 mod stats;

@@ -64,6 +64,15 @@ pub struct Stats {
     pub spawn_failures: u64,
     /// Receive errors the loop survived (other than the queue's removal).
     pub receive_errors: u64,
+    /// Times the commit thread waited, between two group commits, for the
+    /// clients it had just answered to send their next change (with a
+    /// journal; see `server::pacing`).
+    pub commit_waits: u64,
+    /// Those waits that ended at their deadline rather than with every
+    /// awaited client back.
+    pub commit_wait_timeouts: u64,
+    /// Time spent in those waits, ns.
+    pub commit_wait_ns: u64,
     /// The journal's counters (fsyncs, changes per fsync…), if it has one.
     pub journal: Option<crate::journal::JournalStats>,
 }
@@ -115,6 +124,9 @@ pub(crate) struct Counters {
     peak_in_flight: AtomicU64,
     spawn_failures: AtomicU64,
     receive_errors: AtomicU64,
+    commit_waits: AtomicU64,
+    commit_wait_timeouts: AtomicU64,
+    commit_wait_ns: AtomicU64,
 }
 
 // Counters are statistics, not synchronisation: Relaxed is enough, and a
@@ -150,6 +162,14 @@ impl Counters {
     pub(crate) fn receive_error(&self) {
         self.receive_errors.fetch_add(1, Ordering::Relaxed);
     }
+    pub(crate) fn commit_waited(&self, took: std::time::Duration) {
+        self.commit_waits.fetch_add(1, Ordering::Relaxed);
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.commit_wait_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+    pub(crate) fn commit_wait_timed_out(&self) {
+        self.commit_wait_timeouts.fetch_add(1, Ordering::Relaxed);
+    }
 
     pub(crate) fn snapshot(&self) -> Stats {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -164,6 +184,9 @@ impl Counters {
             peak_in_flight: load(&self.peak_in_flight),
             spawn_failures: load(&self.spawn_failures),
             receive_errors: load(&self.receive_errors),
+            commit_waits: load(&self.commit_waits),
+            commit_wait_timeouts: load(&self.commit_wait_timeouts),
+            commit_wait_ns: load(&self.commit_wait_ns),
             journal: None,
         }
     }
