@@ -2,19 +2,21 @@
 //!
 //! The crate is laid out the way a request travels:
 //!
-//! - [`wire`]: the `#[repr(C)]` byte layouts of wire v1 (PROTOCOL.md);
-//! - [`codec`]: checked domain types ([`Request`], [`Reply`], [`Status`])
-//!   and the decoder that turns any bytes into one of them or a typed error;
+//! - [`wire`]: wire v1 (PROTOCOL.md): the `#[repr(C)]` byte layouts, the
+//!   checked domain types ([`Request`], [`Reply`], [`Status`]) and the
+//!   decoder that turns any bytes into one of them or a typed error;
 //! - [`ledger`]: the seat ledger, whose invariants are asserted on every change;
 //! - [`sysv`]: the only module with `unsafe`, a typed System V queue API;
 //! - [`journal`]: the durable record of the ledger's changes, replayed at start;
 //! - [`server`]: the dispatcher (thread-per-request, pool, sequential);
-//! - [`client`]: typed calls with timeouts;
-//! - [`mod@bench`]: the benchmark harness (echo floor, load driver, reports).
+//! - [`client`]: typed calls with timeouts.
 //!
-//! Feature `arbitrary` implements `arbitrary::Arbitrary` for the codec's
-//! types; feature `fuzzing` adds `guichet::fuzzing`, the checks the fuzz
-//! targets in `fuzz/` run.
+//! Features (all off by default):
+//! - `arbitrary`: `arbitrary::Arbitrary` for the codec's types, for
+//!   structure-aware fuzzing;
+//! - `sim`: [`journal::SimDisk`](crate::journal), an in-memory disk that
+//!   simulates power loss, and the journal's own API, to test crash safety
+//!   in your own suites.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -24,11 +26,8 @@ compile_error!(
      and relies on Linux's msgsnd(2)/msgrcv(2) semantics"
 );
 
-pub mod bench;
 pub mod client;
-pub mod codec;
-#[cfg(feature = "fuzzing")]
-pub mod fuzzing;
+mod codec;
 mod ids;
 pub mod journal;
 pub mod ledger;
@@ -38,19 +37,27 @@ pub mod sysv;
 pub mod wire;
 
 pub use client::{Client, ClientError};
-pub use codec::{decode_reply, decode_request, DecodeError, Operation, Reply, Request, Violation};
+pub use wire::{decode_reply, decode_request, DecodeError, Operation, Reply, Request, Violation};
+
+/// What guichet-testkit's fuzz checks reach below the public API; not part
+/// of it, and absent without the `testkit` feature.
+#[cfg(feature = "testkit")]
+#[doc(hidden)]
+pub mod __testkit {
+    pub use crate::server::{handle_message, Handled};
+}
 pub use ids::{BookingId, ClientBookingId, EventId, ReplyTo, RequestId};
 pub use ledger::Ledger;
 pub use server::Server;
 pub use status::Status;
 
-// `guichet::fuzzing` compiles the property tests' reference model
-// (`tests/support/model.rs`), which names this crate `guichet` as any test
-// does; this alias lets that one file serve both without a copy.
-#[cfg(feature = "fuzzing")]
-extern crate self as guichet;
-
-// The README's examples are compiled and run as doctests.
+// The examples of the README and of docs/ are compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/durability.md")]
+struct DurabilityDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/testing.md")]
+struct TestingDoctests;

@@ -1,11 +1,13 @@
-//! Wire v1 byte layouts, exactly as `PROTOCOL.md` lays them out.
+//! Wire v1, exactly as `PROTOCOL.md` lays it out: the byte layouts, and the
+//! codec that turns any bytes into a checked [`Request`] or [`Reply`], or a
+//! typed [`DecodeError`].
 //!
-//! These `#[repr(C)]` structs are the contract a C program reads (see
+//! The `#[repr(C)]` structs are the contract a C program reads (see
 //! `include/guichet.h`): every size and offset is asserted at compile time,
 //! and there is no implicit padding (zerocopy's `IntoBytes` derive refuses to
 //! compile a struct that has any). They are raw: any bit pattern is a valid
-//! value here, and only the [`codec`](crate::codec) turns them into checked
-//! domain types. Use the codec unless you are writing a foreign-language
+//! value here, and only the codec ([`decode_request`], [`decode_reply`], the
+//! `encode` methods) turns them into checked domain types. Use the codec unless you are writing a foreign-language
 //! binding or a test of the layout itself.
 //!
 //! # Examples
@@ -43,6 +45,11 @@
 
 use core::mem::{offset_of, size_of};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+pub use crate::codec::{
+    decode_reply, decode_request, Answer, DecodeError, Field, Op, Operation, Reply, Request,
+    Violation,
+};
 
 /// `magic` of every v1 message, `0x47434854`: the bytes `"THCG"` read as
 /// a little-endian `u32`.
@@ -112,7 +119,7 @@ pub const SERVER_BOOKING_BIT: u64 = 1 << 63;
 /// A request body (the 40 bytes after `mtype`).
 ///
 /// Fields unused by an op must be 0 (PROTOCOL.md, *Operations*); nothing
-/// here enforces it, [`decode_request`](crate::decode_request) does.
+/// here enforces it, [`decode_request`] does.
 ///
 /// # Examples
 ///
@@ -155,7 +162,7 @@ pub struct RequestBody {
 /// A reply body (the 40 bytes after `mtype`).
 ///
 /// Any bit pattern is a value here, so it can be read from whatever bytes
-/// arrived; [`decode_reply`](crate::decode_reply) then checks it.
+/// arrived; [`decode_reply`] then checks it.
 ///
 /// # Examples
 ///

@@ -10,8 +10,7 @@
 //! temporary directory (the C client needs a key); the server removes the
 //! queue when it shuts down.
 
-#[path = "support/tools.rs"]
-mod tools;
+use guichet_testkit::tools;
 
 use std::any::type_name_of_val;
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,10 +21,10 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use guichet::codec::Op;
 use guichet::ledger::BookingState;
 use guichet::server::{Server, ServerError};
 use guichet::sysv::{ftok, Key, Queue};
+use guichet::wire::Op;
 use guichet::wire::{
     self, ReplyBody, ReplyMessage, RequestBody, RequestMessage, ANSWERABLE_PREFIX, BODY_SIZE,
     MAGIC, MESSAGE_SIZE, MIN_REPLY_TO, REQUEST_MTYPE, SERVER_BOOKING_BIT, VERSION,

@@ -7,8 +7,7 @@
 //! tests are `#[serial]`, so that no other call in the process takes the
 //! slots these tests expect to be reused.
 
-#[path = "support/server.rs"]
-mod server_support;
+use guichet_testkit::fixture as server_support;
 
 use std::sync::Barrier;
 use std::thread;

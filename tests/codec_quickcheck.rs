@@ -12,7 +12,7 @@
 //! Test counts are raised from quickcheck's 100; `QUICKCHECK_TESTS`, when
 //! set, replaces them all.
 
-use guichet::codec::{Answer, Field, Op};
+use guichet::wire::{Answer, Field, Op};
 use guichet::wire::{MAGIC, VERSION};
 use guichet::{
     decode_reply, decode_request, BookingId, ClientBookingId, DecodeError, EventId, Operation,

@@ -1,5 +1,5 @@
 //! Every input the fuzzers ever crashed on, and every seed, replayed through
-//! the same checks the fuzz targets run (`guichet::fuzzing`), so a crash
+//! the same checks the fuzz targets run (`guichet_testkit::fuzz`), so a crash
 //! found once stays fixed under a plain `cargo test`.
 //!
 //! A crash is kept as `fuzz/regressions/<target>/<name>` (the file libFuzzer
@@ -11,7 +11,7 @@ use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use guichet::fuzzing::{Check, TARGETS};
+use guichet_testkit::fuzz::{Check, TARGETS};
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
@@ -102,7 +102,7 @@ fn ledger_seeds_and_regressions() {
 }
 
 /// Every check has a fuzz target calling it, and every target is a check:
-/// the target files and `guichet::fuzzing::TARGETS` cannot drift apart.
+/// the target files and `guichet_testkit::fuzz::TARGETS` cannot drift apart.
 #[test]
 fn every_check_has_a_fuzz_target_and_back() {
     let dir = fuzz_dir().join("fuzz_targets");
@@ -117,8 +117,8 @@ fn every_check_has_a_fuzz_target_and_back() {
     for (name, _) in TARGETS {
         let source = fs::read_to_string(dir.join(format!("{name}.rs"))).expect("readable");
         assert!(
-            source.contains(&format!("guichet::fuzzing::{name}(data)")),
-            "fuzz/fuzz_targets/{name}.rs does not call guichet::fuzzing::{name}"
+            source.contains(&format!("guichet_testkit::fuzz::{name}(data)")),
+            "fuzz/fuzz_targets/{name}.rs does not call guichet_testkit::fuzz::{name}"
         );
     }
     let manifest = fs::read_to_string(fuzz_dir().join("Cargo.toml")).expect("readable");

@@ -1,5 +1,5 @@
 //! The fuzz seeds (`fuzz/seeds/<target>/`) and dictionary (`fuzz/guichet.dict`)
-//! are generated here from the codec and `guichet::fuzzing::input`, so they
+//! are generated here from the codec and `guichet_testkit::fuzz::input`, so they
 //! cannot drift from the wire format: this test fails if the committed files
 //! differ from what the code generates now. To rewrite them:
 //!
@@ -12,18 +12,16 @@
 //! short sessions that drive the server and the ledger through every status.
 //! The test also checks that they do reach all of that.
 
-#[path = "support/ids.rs"]
-mod ids;
+use guichet_testkit::ids;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use guichet::codec::Field;
-use guichet::fuzzing::input::{self, Setup};
+use guichet::__testkit::handle_message;
 use guichet::ledger::DEFAULT_MAX_BOOKINGS;
-use guichet::server::handle_message;
+use guichet::wire::Field;
 use guichet::wire::{
     RequestBody, ANSWERABLE_PREFIX, BODY_SIZE, MAGIC, MIN_REPLY_TO, OP_CANCEL, OP_QUERY,
     OP_RESERVE, SERVER_BOOKING_BIT, VERSION,
@@ -31,6 +29,7 @@ use guichet::wire::{
 use guichet::{
     decode_request, BookingId, Operation, Reply, ReplyTo, Request, RequestId, Status, Violation,
 };
+use guichet_testkit::fuzz::input::{self, Setup};
 use zerocopy::IntoBytes;
 
 const REGENERATE: &str = "GUICHET_REGENERATE_SEEDS";
@@ -172,7 +171,7 @@ fn bad_requests() -> Vec<(String, Vec<u8>, Violation)> {
         &|b| b.reply_to = -5,
         Violation::ReplyTo { found: -5 },
     );
-    use guichet::codec::Op;
+    use guichet::wire::Op;
     let query_raw = |b: &mut RequestBody| {
         b.op = OP_QUERY;
         b.quantity = 0;

@@ -15,7 +15,7 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use guichet::journal::sim::{CrashMode, SimDisk};
+use guichet::journal::{CrashMode, SimDisk};
 use guichet::journal::{Journal, JournalConfig, JournalError, Lsn, Opened, MIN_COMPACT_MIN_BYTES};
 use guichet::ledger::Change;
 use guichet::{Ledger, Operation};

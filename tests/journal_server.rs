@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use guichet::journal::sim::{CrashMode, SimDisk};
 use guichet::journal::JournalError;
+use guichet::journal::{CrashMode, SimDisk};
 use guichet::server::{Dispatch, Server, ServerError};
 use guichet::{ClientError, Status};
 

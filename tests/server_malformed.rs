@@ -3,11 +3,9 @@
 //! the spec says, nothing changes in the ledger, and the server keeps
 //! answering live clients, in every dispatch mode.
 
-#[path = "support/server.rs"]
-mod server_support;
+use guichet_testkit::fixture as server_support;
 
-#[path = "support/rng.rs"]
-mod rng;
+use guichet_testkit::rng;
 
 use std::collections::BTreeMap;
 use std::thread;

@@ -1,8 +1,7 @@
 //! PROTOCOL.md end to end through real queues: every status a client can
 //! meet, with every reply field checked, in every dispatch mode.
 
-#[path = "support/server.rs"]
-mod server_support;
+use guichet_testkit::fixture as server_support;
 
 use std::num::NonZeroU32;
 use std::thread;

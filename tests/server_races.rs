@@ -2,11 +2,9 @@
 //! the last seats in every dispatch mode, and floods that check every
 //! request is answered and `max_in_flight` is never exceeded.
 
-#[path = "support/server.rs"]
-mod server_support;
+use guichet_testkit::fixture as server_support;
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::thread;
 
 use guichet::ledger::BookingState;
@@ -15,8 +13,8 @@ use guichet::sysv::Queue;
 use guichet::{ClientError, Status};
 
 use server_support::{
-    assert_invariants, assert_queue_gone, guichet, keyed_server, recv_reply, scale, send_raw, stop,
-    tag, RawRequest, MODES, PATIENCE_MS,
+    assert_invariants, assert_queue_gone, recv_reply, scale, send_raw, stop, tag, RawRequest,
+    MODES, PATIENCE_MS,
 };
 
 /// Seats of active bookings per event, straight from the ledger.
@@ -151,52 +149,6 @@ fn reservations_and_cancellations_racing_keep_the_books_balanced() {
         }
         assert_invariants(&server);
         stop(server);
-    }
-}
-
-#[test]
-fn client_processes_race_for_the_last_seats() {
-    let capacity = 9;
-    let processes = scale(24, 96);
-    for mode in MODES {
-        let (server, _key_file) =
-            keyed_server(Server::builder().event("Tiny", capacity).dispatch(mode));
-        let key = server.key().to_string();
-        // All the processes are started before any is waited for.
-        let children: Vec<_> = (0..processes)
-            .map(|_| {
-                guichet()
-                    .args(["reserve", "1", "1", "--key", &key, "--timeout-ms"])
-                    .arg(PATIENCE_MS.to_string())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        let mut by_code: HashMap<Option<i32>, usize> = HashMap::new();
-        for child in children {
-            let out = child.wait_with_output().unwrap();
-            let code = out.status.code();
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            match code {
-                Some(0) => assert!(stdout.starts_with("reserved booking"), "{stdout}"),
-                Some(1) => assert!(stderr.contains("SOLD_OUT"), "{stderr}"),
-                _ => panic!("{mode}: exit {code:?}: {stdout} {stderr}"),
-            }
-            *by_code.entry(code).or_default() += 1;
-        }
-        assert_eq!(by_code.get(&Some(0)), Some(&(capacity as usize)), "{mode}");
-        assert_eq!(
-            by_code.get(&Some(1)),
-            Some(&(processes - capacity as usize)),
-            "{mode}"
-        );
-        assert_eq!(server.client().query(1).unwrap().remaining, 0);
-        assert_invariants(&server);
-        let stats = stop(server);
-        assert_eq!(stats.replies(Status::Ok), u64::from(capacity) + 1, "{mode}");
     }
 }
 

@@ -2,8 +2,7 @@
 //! requests still queued are answered SHUTTING_DOWN, the queue is removed
 //! afterwards, and all of it within `shutdown_timeout_ms`.
 
-#[path = "support/server.rs"]
-mod server_support;
+use guichet_testkit::fixture as server_support;
 
 use std::sync::mpsc;
 use std::thread;

@@ -4,11 +4,10 @@
 //! SHUTTING_DOWN is produced by the server (a later issue); here it is only
 //! encoded and decoded.
 
-#[path = "support/ids.rs"]
-mod ids;
+use guichet_testkit::ids;
 
-use guichet::codec::{Answer, Field, Op};
 use guichet::ledger::{BookingState, Change};
+use guichet::wire::{Answer, Field, Op};
 use guichet::wire::{MAGIC, VERSION};
 use guichet::{
     decode_reply, decode_request, BookingId, EventId, Ledger, Operation, Reply, ReplyTo, Request,

@@ -10,8 +10,7 @@
 //! stderr, and fails under `GUICHET_REQUIRE_TOOLS=1` (as CI runs it).
 
 mod sysv_support;
-#[path = "support/tools.rs"]
-mod tools;
+use guichet_testkit::tools;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

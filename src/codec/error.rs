@@ -48,7 +48,7 @@ impl Answer {
     /// # Examples
     ///
     /// ```
-    /// use guichet::codec::Answer;
+    /// use guichet::wire::Answer;
     /// use guichet::{ReplyTo, RequestId, Status};
     ///
     /// let answer = Answer {

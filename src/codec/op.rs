@@ -12,7 +12,7 @@ use crate::wire::{OP_CANCEL, OP_QUERY, OP_RESERVE};
 /// # Examples
 ///
 /// ```
-/// use guichet::codec::Op;
+/// use guichet::wire::Op;
 ///
 /// assert_eq!(Op::from_code(2), Some(Op::Reserve));
 /// assert_eq!(Op::Reserve.code(), 2);
@@ -35,7 +35,7 @@ impl Op {
     /// # Examples
     ///
     /// ```
-    /// use guichet::codec::Op;
+    /// use guichet::wire::Op;
     /// use guichet::wire::OP_CANCEL;
     ///
     /// assert_eq!(Op::Cancel.code(), OP_CANCEL);
@@ -54,7 +54,7 @@ impl Op {
     /// # Examples
     ///
     /// ```
-    /// use guichet::codec::Op;
+    /// use guichet::wire::Op;
     ///
     /// assert_eq!(Op::from_code(1), Some(Op::Query));
     /// assert_eq!(Op::from_code(0), None);

@@ -21,7 +21,7 @@ use super::violation::{Field, Violation};
 ///
 /// ```
 /// use std::num::NonZeroU32;
-/// use guichet::codec::Op;
+/// use guichet::wire::Op;
 /// use guichet::{ClientBookingId, EventId, Operation};
 ///
 /// let retry_safe = Operation::Reserve {
@@ -65,7 +65,7 @@ impl Operation {
     /// # Examples
     ///
     /// ```
-    /// use guichet::codec::Op;
+    /// use guichet::wire::Op;
     /// use guichet::{BookingId, Operation};
     ///
     /// let cancel = Operation::Cancel { booking: BookingId::new(7).ok_or("0 is no booking")? };

@@ -14,7 +14,7 @@ use super::op::Op;
 /// # Examples
 ///
 /// ```
-/// use guichet::codec::{Field, Op};
+/// use guichet::wire::{Field, Op};
 /// use guichet::{decode_request, EventId, Operation, ReplyTo, Request, RequestId, Violation};
 /// use zerocopy::IntoBytes;
 ///

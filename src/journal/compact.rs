@@ -197,7 +197,7 @@ impl Journal {
     /// another compaction was running.
     ///
     /// ```
-    /// # use guichet::journal::{Journal, JournalConfig, sim::SimDisk};
+    /// # use guichet::journal::{Journal, JournalConfig, SimDisk};
     /// let disk = SimDisk::new();
     /// let config = JournalConfig { events: Some(vec![("E".into(), 5)]), ..Default::default() };
     /// let opened = Journal::open(Box::new(disk.clone()), "j", &config)?;

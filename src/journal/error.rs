@@ -144,6 +144,32 @@ pub enum JournalError {
 }
 
 impl JournalError {
+    /// The same error with every file it names given as a path in `dir`,
+    /// so a message names what the user typed, not a bare file name.
+    pub(crate) fn in_dir(mut self, dir: &std::path::Path) -> JournalError {
+        let full = |name: &mut String| {
+            if !name.contains('/') {
+                *name = dir.join(&*name).display().to_string();
+            }
+        };
+        match &mut self {
+            JournalError::Io { name, .. }
+            | JournalError::Corrupt { name, .. }
+            | JournalError::Replay { name, .. }
+            | JournalError::Invariant { name, .. }
+            | JournalError::Config { name, .. }
+            | JournalError::Mismatch { name, .. }
+            | JournalError::NotAJournal { name, .. }
+            | JournalError::Unconfirmed { name, .. } => full(name),
+            JournalError::Locked { name, lock } => {
+                full(name);
+                full(lock);
+            }
+            _ => {}
+        }
+        self
+    }
+
     pub(crate) fn io<'a>(
         op: &'static str,
         name: &'a str,

@@ -1,15 +1,20 @@
 //! The journal: an append-only file of checksummed records from which a
 //! ledger is rebuilt after a crash, so that no booking answered OK is lost.
 //!
-//! - [`record`]: the bytes of one record (`len`, `seq`, CRC32C, payload);
-//! - [`storage`]: the [`Storage`]/[`Dir`] operations the journal needs, on
-//!   the real file system ([`FsDir`]);
-//! - [`sim`]: an in-memory disk that simulates power loss, for tests;
-//! - `state`: what the journal keeps in memory (sequencing, the open file);
-//! - `open`: opening a journal, creating or replaying it;
-//! - `writer`: appends, and one write + `fdatasync` for all pending changes;
-//! - `replay`: reading a journal back, torn tail versus corruption;
-//! - `compact`: replacing a grown journal by a snapshot, crash-safely.
+//! A server keeps one when its builder is given a path
+//! ([`Builder::journal`](crate::server::Builder::journal)); what a user
+//! sees of it is what it recovered at start ([`Recovery`]), its counters
+//! ([`JournalStats`]) and its errors ([`JournalError`]). With feature
+//! `sim`, the journal's own API and `SimDisk`, an in-memory disk that
+//! simulates power loss, are public too, for crash tests of your own.
+//!
+//! Inside: `record` (the bytes of one record: `len`, `seq`, CRC32C,
+//! payload), `storage` (the file operations it needs), `state` (what the
+//! journal keeps in memory: sequencing, the open file), `open` (opening a
+//! journal, creating or replaying it), `writer` (appends, and one write +
+//! `fdatasync` for every pending change), `replay` (reading back, torn
+//! tail versus corruption), `compact` (replacing a grown journal by a
+//! snapshot, crash-safely), `sim` (the simulated disk).
 //!
 //! # How the server uses it
 //!
@@ -72,11 +77,12 @@
 mod compact;
 mod error;
 mod open;
-pub mod record;
+mod record;
 mod replay;
-pub mod sim;
+#[cfg(any(test, feature = "sim"))]
+mod sim;
 mod state;
-pub mod storage;
+mod storage;
 mod writer;
 
 use std::path::Path;
@@ -86,6 +92,13 @@ use std::thread::JoinHandle;
 
 pub use compact::Snapshot;
 pub use error::JournalError;
+#[cfg(all(test, not(feature = "sim")))]
+pub(crate) use sim::{CrashMode, SimDisk};
+#[cfg(feature = "sim")]
+pub use sim::{CrashMode, SimDisk, SyncGate, SECTOR_BYTES};
+#[cfg(not(feature = "sim"))]
+pub(crate) use storage::{Dir, FsDir, LockGuard};
+#[cfg(feature = "sim")]
 pub use storage::{Dir, FsDir, LockGuard, Storage};
 
 use crate::ledger::Ledger;
@@ -102,7 +115,7 @@ pub const MAX_COMPACT_MIN_BYTES: u64 = 1 << 40;
 /// snapshot (and at least `compact_min_bytes`): its size stays within a
 /// constant factor of the live state, and compaction work stays linear in
 /// the changes written.
-pub const COMPACT_GROWTH_FACTOR: u64 = 2;
+pub(crate) const COMPACT_GROWTH_FACTOR: u64 = 2;
 /// `preallocate_bytes` when none is given.
 pub const DEFAULT_PREALLOCATE_BYTES: u64 = 1 << 20;
 /// Largest `preallocate_bytes` accepted.
@@ -112,12 +125,12 @@ pub const DEFAULT_GROUP_COMMIT_DELAY_US: u32 = 0;
 /// Largest `group_commit_delay_us` accepted.
 pub const MAX_GROUP_COMMIT_DELAY_US: u32 = 10_000;
 /// Most changes written and synced in one batch.
-pub const MAX_BATCH_CHANGES: usize = 4096;
+pub(crate) const MAX_BATCH_CHANGES: usize = 4096;
 /// Most changes waiting for the disk at once. The server never comes near
 /// it (each request appends at most one change, and at most
 /// `MAX_DEFERRED_REPLIES` (8192) replies wait for the disk, plus those
 /// being processed); past it, [`Journal::append`] fails.
-pub const MAX_PENDING_CHANGES: usize = 1 << 16;
+pub(crate) const MAX_PENDING_CHANGES: usize = 1 << 16;
 
 /// What a journal is opened with: the configuration of a new journal, and
 /// what an existing one is checked against.
@@ -145,6 +158,10 @@ pub struct JournalConfig {
     /// [`MAX_GROUP_COMMIT_DELAY_US`]. The journal's own
     /// [`wait_durable`](Journal::wait_durable) never waits.
     pub group_commit_delay_us: u32,
+    /// Permission bits of the files [`Journal::open_path`] creates (the
+    /// journal, its lock, its compaction's file), before the umask:
+    /// owner-only (0600) by default, since a journal holds every booking.
+    pub file_mode: u32,
 }
 
 impl Default for JournalConfig {
@@ -155,6 +172,7 @@ impl Default for JournalConfig {
             compact_min_bytes: DEFAULT_COMPACT_MIN_BYTES,
             preallocate_bytes: DEFAULT_PREALLOCATE_BYTES,
             group_commit_delay_us: DEFAULT_GROUP_COMMIT_DELAY_US,
+            file_mode: storage::DEFAULT_FILE_MODE,
         }
     }
 }
@@ -314,23 +332,31 @@ impl Journal {
     /// Those of [`Journal::open`]; [`JournalError::Io`] if `path` has no
     /// file name or one that is not UTF-8.
     pub fn open_path(path: &Path, config: &JournalConfig) -> Result<Opened, JournalError> {
-        let bad_path = || JournalError::Io {
+        let refuse = |name: &Path, why: String| JournalError::Io {
             op: "open",
-            name: path.display().to_string(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "a journal path must end in a UTF-8 file name",
-            ),
+            name: name.display().to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, why),
         };
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
-            .ok_or_else(bad_path)?;
+            .ok_or_else(|| refuse(path, "a journal path must end in a UTF-8 file name".into()))?;
         let parent = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        Self::open(Box::new(FsDir::new(parent)), name, config)
+        // Said here, naming the directory: every later error would name
+        // only the file it could not make.
+        match std::fs::metadata(parent) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return Err(refuse(parent, "not a directory".into())),
+            Err(e) => {
+                let why = format!("the journal's directory cannot be used: {e}");
+                return Err(refuse(parent, why));
+            }
+        }
+        let dir = FsDir::with_mode(parent, config.file_mode);
+        Self::open(Box::new(dir), name, config).map_err(|e| e.in_dir(parent))
     }
 
     /// What opening the journal found and did.

@@ -137,16 +137,6 @@ impl Frame<'_> {
 /// The payload length a frame header announces, if `bytes` holds the
 /// header and the length is possible.
 ///
-/// # Examples
-///
-/// ```
-/// use guichet::journal::record::{announced_len, FrameError};
-///
-/// assert_eq!(announced_len(&[40, 0, 0, 0]), Ok(40));
-/// assert_eq!(announced_len(&[0, 0, 0, 0]), Err(FrameError::BadLength(0)));
-/// assert_eq!(announced_len(&[40, 0]), Err(FrameError::Incomplete));
-/// ```
-///
 /// # Errors
 ///
 /// [`FrameError::Incomplete`] when `bytes` is shorter than the length
@@ -244,7 +234,9 @@ fn put_change(out: &mut Vec<u8>, change: &Change) {
 }
 
 /// Appends the record of one change, as format 1 wrote it. This build
-/// writes [`encode_batch`] records; it keeps reading these.
+/// writes [`encode_batch`] records; it keeps reading these, which the
+/// tests check with records made here.
+#[cfg(test)]
 pub fn encode_change(out: &mut Vec<u8>, seq: u64, change: &Change) {
     encode_with(out, seq, |out| put_change(out, change));
 }
@@ -252,22 +244,6 @@ pub fn encode_change(out: &mut Vec<u8>, seq: u64, change: &Change) {
 /// Appends one batch record holding `changes` in order: what one group
 /// commit writes. The caller keeps batches to at most
 /// [`crate::journal::MAX_BATCH_CHANGES`] changes, far below the payload limit.
-///
-/// ```
-/// use guichet::journal::record::{decode_payload, encode_batch, parse_frame, Payload};
-/// use guichet::ledger::Change;
-/// use guichet::BookingId;
-///
-/// let cancelled = Change::Cancelled { booking: BookingId::new(7).unwrap() };
-/// let mut out = Vec::new();
-/// encode_batch(&mut out, 3, &[cancelled, cancelled]);
-/// let frame = parse_frame(&out).expect("one sound record");
-/// assert_eq!(frame.seq, 3);
-/// assert_eq!(decode_payload(frame.payload), Ok(Payload::Batch(vec![cancelled, cancelled])));
-/// // One flipped bit anywhere, and the whole batch is refused.
-/// out[30] ^= 1;
-/// assert!(parse_frame(&out).is_err());
-/// ```
 pub fn encode_batch(out: &mut Vec<u8>, seq: u64, changes: &[Change]) {
     debug_assert!(!changes.is_empty() && changes.len() <= MAX_CHANGES_PER_BATCH / 2);
     encode_with(out, seq, |out| {
@@ -479,6 +455,30 @@ fn decode_header(f: &mut Fields<'_>) -> Result<Header, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn announced_len_reads_the_length_field() {
+        assert_eq!(announced_len(&[40, 0, 0, 0]), Ok(40));
+        assert_eq!(announced_len(&[0, 0, 0, 0]), Err(FrameError::BadLength(0)));
+        assert_eq!(announced_len(&[40, 0]), Err(FrameError::Incomplete));
+    }
+
+    #[test]
+    fn a_batch_round_trips_and_one_flipped_bit_refuses_it_whole() {
+        let cancelled = Change::Cancelled {
+            booking: BookingId::new(7).unwrap(),
+        };
+        let mut out = Vec::new();
+        encode_batch(&mut out, 3, &[cancelled, cancelled]);
+        let frame = parse_frame(&out).expect("one sound record");
+        assert_eq!(frame.seq, 3);
+        assert_eq!(
+            decode_payload(frame.payload),
+            Ok(Payload::Batch(vec![cancelled, cancelled]))
+        );
+        out[30] ^= 1;
+        assert!(parse_frame(&out).is_err());
+    }
 
     fn change_reserved() -> Change {
         Change::Reserved {

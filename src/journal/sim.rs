@@ -5,7 +5,7 @@
 //! idea is SQLite's crash-test VFS and TigerBeetle's test storage.
 //!
 //! ```
-//! use guichet::journal::{sim::{CrashMode, SimDisk}, Dir};
+//! use guichet::journal::{CrashMode, Dir, SimDisk};
 //! let disk = SimDisk::new();
 //! let mut f = disk.create("j")?;
 //! f.write_at(0, b"durable")?;
@@ -183,7 +183,7 @@ impl SimDisk {
     /// file afterwards sees data that no fsync will ever persist.
     ///
     /// ```
-    /// use guichet::journal::{sim::{CrashMode, SimDisk}, Dir};
+    /// use guichet::journal::{CrashMode, Dir, SimDisk};
     /// let disk = SimDisk::new();
     /// let mut f = disk.create("j")?;
     /// disk.sync()?;

@@ -16,8 +16,8 @@
 use std::any::Any;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::PathBuf;
 
 /// One file of a journal.
 pub trait Storage: Send {
@@ -178,17 +178,62 @@ impl<D: Dir + ?Sized> Dir for std::sync::Arc<D> {
 #[derive(Clone, Debug)]
 pub struct FsDir {
     path: PathBuf,
+    mode: u32,
 }
 
+/// The mode of the files an [`FsDir`] creates unless told otherwise: a
+/// journal holds every booking, so only its owner may read it.
+pub const DEFAULT_FILE_MODE: u32 = 0o600;
+
+/// How many times [`FsDir::lock`] starts over when the lock file it locked
+/// was removed meanwhile by the holder it waited for. Each retry means
+/// another process released the lock in between: a handful is plenty.
+const MAX_LOCK_ATTEMPTS: u32 = 8;
+
 impl FsDir {
-    /// The directory at `path`.
+    /// The directory at `path`; the files it creates are owner-only (0600).
+    #[cfg(any(test, feature = "sim"))]
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        Self::with_mode(path, DEFAULT_FILE_MODE)
     }
 
-    /// Its path.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The directory at `path`, creating files with permission bits `mode`
+    /// (before the umask, as open(2) does).
+    pub fn with_mode(path: impl Into<PathBuf>, mode: u32) -> Self {
+        Self {
+            path: path.into(),
+            mode: mode & 0o777,
+        }
+    }
+
+    /// Options that create a file with this directory's mode, and never
+    /// follow a symlink planted at its name (open(2) with `O_NOFOLLOW`
+    /// fails with `ELOOP`).
+    fn options(&self) -> OpenOptions {
+        let mut options = OpenOptions::new();
+        options
+            .read(true)
+            .write(true)
+            .mode(self.mode)
+            .custom_flags(libc::O_NOFOLLOW);
+        options
+    }
+}
+
+/// A lock file of an [`FsDir`], locked with flock(2). Dropping it removes
+/// the file, then releases the lock, so nothing is left behind.
+struct FsLock {
+    // Held for its flock(2), released when it closes.
+    _file: File,
+    path: PathBuf,
+}
+
+impl Drop for FsLock {
+    fn drop(&mut self) {
+        // Unlinked while still locked: a process that opened the old file
+        // meanwhile finds, once it gets the lock, that its file is no
+        // longer the one at the path, and starts over (see `lock`).
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -216,11 +261,7 @@ impl Storage for FsFile {
 
 impl Dir for FsDir {
     fn open(&self, name: &str) -> io::Result<Option<Box<dyn Storage>>> {
-        match OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(self.path.join(name))
-        {
+        match self.options().open(self.path.join(name)) {
             Ok(file) => Ok(Some(Box::new(FsFile(file)))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
@@ -228,9 +269,8 @@ impl Dir for FsDir {
     }
 
     fn create(&self, name: &str) -> io::Result<Box<dyn Storage>> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
+        let file = self
+            .options()
             .create(true)
             .truncate(true)
             .open(self.path.join(name))?;
@@ -258,18 +298,32 @@ impl Dir for FsDir {
         // A separate lock file, never renamed: compaction replaces the
         // journal's inode, so a lock on the journal itself would not carry
         // over to the new file. flock(2) dies with its process, so a killed
-        // server leaves no stale lock behind.
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(self.path.join(name))?;
-        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => Ok(Some(Box::new(file))),
-            Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
-            Err(e) => Err(e.into()),
+        // server leaves no stale lock behind (only, at worst, the file).
+        let path = self.path.join(name);
+        for _ in 0..MAX_LOCK_ATTEMPTS {
+            let file = self.options().create(true).truncate(false).open(&path)?;
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::WOULDBLOCK) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+            // The holder we may have raced removes the file before it
+            // unlocks: ours is the lock only if our file is still the one
+            // at the path.
+            let ours = file.metadata()?;
+            match std::fs::symlink_metadata(&path) {
+                Ok(now) if now.dev() == ours.dev() && now.ino() == ours.ino() => {
+                    return Ok(Some(Box::new(FsLock { _file: file, path })));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
         }
+        Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!("the lock file changed hands {MAX_LOCK_ATTEMPTS} times while we took it"),
+        ))
     }
 
     fn describe(&self) -> String {

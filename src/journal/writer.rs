@@ -44,7 +44,7 @@ impl Journal {
     /// once [`Journal::wait_durable`] for the returned number returns Ok.
     ///
     /// ```
-    /// # use guichet::journal::{Journal, JournalConfig, sim::SimDisk};
+    /// # use guichet::journal::{Journal, JournalConfig, SimDisk};
     /// # let config = JournalConfig { events: Some(vec![("E".into(), 5)]), ..Default::default() };
     /// # let opened = Journal::open(Box::new(SimDisk::new()), "j", &config)?;
     /// # let (journal, mut ledger) = (opened.journal, opened.ledger);
@@ -183,7 +183,7 @@ impl Journal {
     /// ```
     /// # use std::sync::Arc;
     /// # use std::time::{Duration, Instant};
-    /// # use guichet::journal::{Journal, JournalConfig, JournalError, sim::SimDisk};
+    /// # use guichet::journal::{Journal, JournalConfig, JournalError, SimDisk};
     /// let disk = SimDisk::new();
     /// let config = JournalConfig { events: Some(vec![("E".into(), 5)]), ..Default::default() };
     /// let opened = Journal::open(Box::new(disk.clone()), "j", &config)?;

@@ -51,7 +51,7 @@ use crate::ids::{BookingId, ClientBookingId, EventId};
 ///
 /// With [`MAX_EVENT_NAME_BYTES`], it bounds a journal's header record,
 /// which lists every event by name and must fit the payload limit of a
-/// [journal record](crate::journal::record).
+/// journal record.
 pub const MAX_EVENTS: usize = 4096;
 /// Longest event name, in bytes (of UTF-8, not characters); see
 /// [`MAX_EVENTS`] for why it is bounded.

@@ -428,7 +428,7 @@ mod tests {
 
     use super::*;
     use crate::ids::RequestId;
-    use crate::journal::{sim::SimDisk, Journal, JournalConfig};
+    use crate::journal::{Journal, JournalConfig, SimDisk};
     use crate::sysv::{Mode, OwnedQueue};
     use crate::Status;
 

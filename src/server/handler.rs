@@ -101,6 +101,7 @@ impl Handled {
     /// assert_eq!(stopping.map(|h| h.status()), Ok(Some(Status::ShuttingDown)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[cfg(any(test, feature = "testkit"))]
     pub fn status(&self) -> Option<Status> {
         match self {
             Handled::Reply { reply, .. } => Some(reply.status),

@@ -16,7 +16,7 @@
 //!
 //! - **Clients are known by their pid.** A reply tag carries its client's
 //!   pid (`include/PROTOCOL.md`), and when the queue is full the server
-//!   checks it with kill(2) ([`process_alive`](crate::sysv::process_alive))
+//!   checks it with kill(2) (`sysv::process_alive`)
 //!   to purge the replies of clients that died. A client in another PID
 //!   namespace that shares the server's IPC namespace (a container run
 //!   with `docker run --ipc=host` but without `--pid=host`) puts the pid
@@ -67,13 +67,14 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 pub use config::{
-    Dispatch, LimitError, Limits, ParseDispatchError, DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_REPLY_TIMEOUT_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, DEFAULT_STALE_REPLY_MS,
-    DEFAULT_WORKER_STACK_BYTES, MAX_IN_FLIGHT_LIMIT, MAX_POOL_WORKERS, MAX_TIMEOUT_MS,
-    MAX_TRACKED_REPLY_TAGS,
+    Dispatch, LimitError, Limits, ParseDispatchError, DEFAULT_MAX_IN_FLIGHT, MAX_IN_FLIGHT_LIMIT,
+    MAX_POOL_WORKERS, MAX_TIMEOUT_MS, MAX_TRACKED_REPLY_TAGS,
 };
 pub use durability::MAX_DEFERRED_REPLIES;
 pub use error::ServerError;
+// guichet-testkit's fuzz checks drive the per-message core directly.
+#[cfg(feature = "testkit")]
+#[doc(hidden)]
 pub use handler::{handle_message, Applied, Handled};
 pub use stats::Stats;
 
@@ -179,7 +180,8 @@ impl Builder {
     }
 
     /// Permissions of the queue the server creates; `0o600` by default
-    /// (only the owner's processes may send and receive).
+    /// (only the owner's processes may send and receive). The journal's
+    /// files, if any, are created with the same read and write bits.
     ///
     /// ```
     /// use guichet::sysv::{Mode, Queue};
@@ -297,7 +299,7 @@ impl Builder {
     }
 
     /// Like [`Builder::journal`], with the journal `name` in `dir`: for
-    /// tests on a simulated disk ([`crate::journal::sim::SimDisk`]).
+    /// tests on a simulated disk (`SimDisk`, feature `sim`).
     pub fn journal_in(mut self, dir: impl Dir + 'static, name: impl Into<String>) -> Self {
         self.journal = Some(JournalAt::Dir(Arc::new(dir), name.into()));
         self
@@ -364,8 +366,11 @@ impl Builder {
     ///   replayed, or disagrees with the configuration.
     pub fn spawn(mut self) -> Result<Server, ServerError> {
         self.limits.check(self.dispatch)?;
-        let (ledger, journal) = self.open_ledger()?;
+        // The queue first: if it cannot be had (a key already taken), no
+        // journal file is created for nothing; if the journal then fails,
+        // dropping `owned` removes the queue. A refused start leaves nothing.
         let owned = self.create_queue()?;
+        let (ledger, journal) = self.open_ledger()?;
         let receivers = self.dispatch.receivers();
         let lifecycle = Arc::new(Lifecycle::new(self.limits.max_in_flight, receivers));
         let replier = Arc::new(Replier::new(

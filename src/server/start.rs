@@ -31,6 +31,9 @@ impl Builder {
         let config = JournalConfig {
             events: (!events.is_empty()).then_some(events),
             max_bookings: self.max_bookings_set.then_some(self.limits.max_bookings),
+            // The queue's mode, less execute bits: the journal is no more
+            // readable than the queue it serves.
+            file_mode: self.mode.bits() & 0o666,
             ..self.journal_limits()?
         };
         let opened = match at {
@@ -70,11 +73,10 @@ impl Builder {
             MAX_PREALLOCATE_BYTES,
         )?;
         Ok(JournalConfig {
-            events: None,
-            max_bookings: None,
             compact_min_bytes,
             group_commit_delay_us,
             preallocate_bytes,
+            ..JournalConfig::default()
         })
     }
 

@@ -86,7 +86,7 @@ fn a_receive_loop_that_returns_fails_nothing() -> Result<(), Box<dyn Error>> {
 /// A journal on a simulated disk, failed with nothing pending: a
 /// compaction whose directory fsync, after its rename, failed.
 fn failed_journal() -> Result<(Arc<crate::journal::Journal>, Ledger), Box<dyn Error>> {
-    use crate::journal::{sim::SimDisk, Journal, JournalConfig};
+    use crate::journal::{Journal, JournalConfig, SimDisk};
     let disk = SimDisk::new();
     let config = JournalConfig {
         events: Some(vec![("E".into(), 10)]),

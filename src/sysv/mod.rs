@@ -67,9 +67,9 @@ pub use flags::{Mode, RecvFlags, SendFlags};
 pub use key::{ftok, Key, QueueId};
 /// The C `long` that holds a message's `mtype` (8 bytes on 64-bit Linux).
 pub use libc::c_long;
-pub use process::process_alive;
+pub(crate) use process::process_alive;
 pub use queue::{OwnedQueue, Queue, QueueStat};
-pub use thread::spawn_detached;
+pub(crate) use thread::spawn_detached;
 pub use timeout::StopToken;
 
 /// The longest body this layer sends or receives: 8192 bytes, Linux's

@@ -14,16 +14,21 @@ use super::sys;
 /// another namespace got from getpid(2) (a container that shares the
 /// caller's IPC namespace but not its PID namespace) names a different
 /// process here, or none: such a process may look dead while it runs.
-///
-/// ```
-/// use guichet::sysv::process_alive;
-/// assert!(process_alive(i64::from(std::process::id())));
-/// assert!(!process_alive(0));
-/// assert!(!process_alive(i64::MAX));
-/// ```
 pub fn process_alive(pid: i64) -> bool {
     match libc::pid_t::try_from(pid) {
         Ok(pid) if pid > 0 => !matches!(sys::kill_probe(pid), Err(libc::ESRCH)),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::process_alive;
+
+    #[test]
+    fn this_process_is_alive_and_impossible_pids_are_not() {
+        assert!(process_alive(i64::from(std::process::id())));
+        assert!(!process_alive(0));
+        assert!(!process_alive(i64::MAX));
     }
 }

@@ -23,17 +23,6 @@ use super::sys;
 
 /// Starts `job` on a new detached thread with a stack of `stack_bytes`.
 ///
-/// # Examples
-///
-/// ```
-/// use std::sync::mpsc;
-/// let (tx, rx) = mpsc::channel();
-/// guichet::sysv::spawn_detached(64 * 1024, move || tx.send(6 * 7).unwrap())
-///     .map_err(|(e, _)| e)?;
-/// assert_eq!(rx.recv()?, 42);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-///
 /// # Errors
 ///
 /// The error of pthread_attr_setstacksize(3) (`EINVAL` below the system's

@@ -3,8 +3,9 @@
 
 pub mod history;
 pub mod linearizability;
-pub mod model;
-pub mod rng;
+
+#[allow(unused_imports)] // each suite uses some of them
+pub use guichet_testkit::{model, rng};
 
 use std::num::NonZeroU32;
 

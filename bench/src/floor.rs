@@ -1,0 +1,166 @@
+//! The physical floor: an echo server that does only what any server of
+//! this protocol must do per request.
+//!
+//! Per message it makes one blocking msgrcv(2) of the 40-byte body, reads
+//! `reply_to` and `request_id` from it, writes them into a fixed OK reply,
+//! and makes one msgsnd(2). No decoding beyond those two fields, no ledger,
+//! no lock, no allocation, no counters. Its replies are valid wire v1 replies
+//! (status OK, the request's `request_id`), so the very same
+//! [`Client`](guichet::Client) drives it and the server modes, and both pay the
+//! same client-side costs.
+
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+
+use guichet::sysv::{MessageBuf, Mode, OwnedQueue, QueueId, RecvFlags, SendFlags};
+use guichet::wire::Reply;
+use guichet::wire::{BODY_SIZE, REQUEST_MTYPE};
+use guichet::RequestId;
+use guichet::Status;
+
+use super::BenchError;
+
+/// Bytes 8..16 of a request body: `reply_to`; 16..24: `request_id`.
+const REPLY_TO: std::ops::Range<usize> = 8..16;
+const REQUEST_ID: std::ops::Range<usize> = 16..24;
+/// Bytes 8..16 of a reply body: `request_id`.
+const REPLY_REQUEST_ID: std::ops::Range<usize> = 8..16;
+
+/// A running echo floor on a private queue; dropping it removes the queue,
+/// which ends its loops, and joins them.
+///
+/// It answers every request OK without looking at it, so only round-trip
+/// figures mean anything: a QUERY "answered" here says nothing about seats.
+///
+/// # Examples
+///
+/// ```
+/// use guichet_bench::EchoFloor;
+/// use guichet::{Client, Operation, EventId, Status};
+///
+/// let floor = EchoFloor::spawn(1)?;
+/// let client = Client::from_id(floor.queue_id());
+/// let reply = client.send(Operation::Query { event: EventId::new(1).unwrap() })?;
+/// assert_eq!(reply.status, Status::Ok);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct EchoFloor {
+    id: QueueId,
+    queue: Option<OwnedQueue>,
+    loops: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for EchoFloor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EchoFloor")
+            .field("queue_id", &self.id)
+            .field("loops", &self.loops.len())
+            .finish()
+    }
+}
+
+/// Most echo loops one floor runs.
+pub const MAX_FLOOR_LOOPS: usize = 64;
+
+impl EchoFloor {
+    /// Creates a private queue and starts `loops` echo loops on it (1 to
+    /// [`MAX_FLOOR_LOOPS`]).
+    ///
+    /// Several loops measure what parallel receivers gain on this machine,
+    /// as [`Dispatch::Pool`](guichet::server::Dispatch::Pool) workers do.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet_bench::{BenchError, EchoFloor};
+    ///
+    /// let floor = EchoFloor::spawn(2)?;
+    /// drop(floor); // the queue is removed, the loops end and are joined
+    /// assert!(matches!(EchoFloor::spawn(0), Err(BenchError::Config(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`BenchError::Config`] for a bad `loops`; [`BenchError::Sysv`] if the
+    /// queue cannot be created; [`BenchError::Spawn`] if a thread cannot
+    /// start (the queue is then removed).
+    pub fn spawn(loops: usize) -> Result<EchoFloor, BenchError> {
+        if !(1..=MAX_FLOOR_LOOPS).contains(&loops) {
+            return Err(BenchError::Config(format!(
+                "echo floor loops must be 1 to {MAX_FLOOR_LOOPS}, not {loops}"
+            )));
+        }
+        let queue = OwnedQueue::create_private(Mode::DEFAULT).map_err(BenchError::Sysv)?;
+        let template = Arc::new(Reply::bare(Status::Ok, RequestId(0)).encode());
+        let q = queue.queue();
+        let mut floor = EchoFloor {
+            id: queue.id(),
+            loops: Vec::with_capacity(loops),
+            queue: Some(queue),
+        };
+        for index in 0..loops {
+            let template = Arc::clone(&template);
+            let handle = thread::Builder::new()
+                .name(format!("echo-floor-{index}"))
+                .spawn(move || echo_loop(q, &template))
+                .map_err(BenchError::Spawn)?;
+            floor.loops.push(handle);
+        }
+        Ok(floor)
+    }
+
+    /// The queue clients send to; private, so this id is the only way in.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet_bench::EchoFloor;
+    /// use guichet::Client;
+    ///
+    /// let floor = EchoFloor::spawn(1)?;
+    /// let echoed = Client::from_id(floor.queue_id()).query(7)?; // any event: it is an echo
+    /// assert_eq!((echoed.remaining, echoed.capacity), (0, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn queue_id(&self) -> QueueId {
+        self.id
+    }
+}
+
+/// Receive, copy two fields, send: until the queue is removed.
+fn echo_loop(queue: guichet::sysv::Queue, template: &[u8; BODY_SIZE]) {
+    let Ok(mut buf) = MessageBuf::with_body_capacity(BODY_SIZE) else {
+        return;
+    };
+    let mut reply = *template;
+    loop {
+        match queue.recv(REQUEST_MTYPE, &mut buf, RecvFlags::NOERROR) {
+            Ok(_) => {}
+            // The queue was removed (or is unusable): the floor is over.
+            Err(_) => return,
+        }
+        let body = buf.body();
+        let (Some(to), Some(id)) = (body.get(REPLY_TO), body.get(REQUEST_ID)) else {
+            continue;
+        };
+        let mut to_bytes = [0u8; 8];
+        to_bytes.copy_from_slice(to);
+        let to = i64::from_ne_bytes(to_bytes);
+        reply[REPLY_REQUEST_ID].copy_from_slice(id);
+        // A full queue or a bad tag loses this reply; the client times out
+        // and the driver counts an error. Nothing to do here.
+        let _ = queue.send(to, &reply, SendFlags::NOWAIT);
+    }
+}
+
+impl Drop for EchoFloor {
+    fn drop(&mut self) {
+        // Removing the queue wakes every loop blocked in msgrcv(2) with EIDRM.
+        drop(self.queue.take());
+        for handle in self.loops.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}

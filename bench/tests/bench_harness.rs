@@ -1,0 +1,130 @@
+//! The benchmark harness works end to end: every target answers the
+//! workloads correctly and leaves no queue (or journal) behind. Speed is
+//! never asserted here (see `guichet bench` and `benches/`).
+
+use guichet_testkit::tools;
+
+use guichet::server::Dispatch;
+use guichet::sysv::Queue;
+use guichet::Client;
+use guichet_bench::{
+    drive, run, BenchError, EchoFloor, JournalPlan, Load, OriginalBuild, Plan, Target, Workload,
+};
+use tools::skip;
+
+/// A tiny load: enough round trips to exercise every path, quickly.
+const LOAD: Load = Load {
+    clients: 2,
+    warmup_ms: 10,
+    duration_ms: 100,
+    timeout_ms: 5_000,
+};
+
+#[test]
+fn a_small_plan_measures_every_target_against_the_floor() {
+    let journals = tempfile::tempdir().unwrap();
+    let plan = Plan {
+        targets: vec![
+            Target::Floor(1),
+            Target::Server(Dispatch::ThreadPerRequest),
+            Target::Server(Dispatch::Pool(2)),
+            Target::Server(Dispatch::Sequential),
+            Target::Durable(Dispatch::ThreadPerRequest),
+            Target::Durable(Dispatch::Pool(2)),
+        ],
+        workloads: Workload::ALL.to_vec(),
+        durable_workloads: vec![Workload::Reserve],
+        journal: JournalPlan {
+            dir: Some(journals.path().to_owned()),
+            ..JournalPlan::default()
+        },
+        clients: vec![1, 3],
+        warmup_ms: 10,
+        duration_ms: 50,
+        rounds: 2,
+        timeout_ms: 5_000,
+    };
+    let mut cells = 0;
+    let report = run(&plan, &mut |p| {
+        if matches!(p, guichet_bench::Progress::Cell { .. }) {
+            cells += 1;
+        }
+    })
+    .unwrap();
+    assert_eq!(cells, plan.measurements());
+    assert_eq!(report.rows.len(), plan.cells());
+    for row in &report.rows {
+        assert!(row.ops > 0, "{row:?}");
+        assert_eq!(row.rounds, 2, "{row:?}");
+        assert!(row.ops_per_s_min <= row.ops_per_s && row.ops_per_s <= row.ops_per_s_max);
+        assert_eq!(row.errors, 0, "{row:?}");
+        assert!(
+            row.p50_ns <= row.p99_ns && row.p99_ns <= row.p999_ns,
+            "{row:?}"
+        );
+        assert!(row.ops_vs_floor.is_some(), "{row:?}");
+        if row.is_durable {
+            // Only RESERVE, each OK after its change was synced: every
+            // fsync covers at least one change.
+            assert_eq!(row.workload, Workload::Reserve, "{row:?}");
+            assert!(row.fsyncs.is_some_and(|n| n > 0), "{row:?}");
+            assert!(row.changes_per_fsync.is_some_and(|c| c >= 1.0), "{row:?}");
+            assert!(row.ops_vs_plain.is_some(), "{row:?}");
+        } else {
+            assert_eq!(row.fsyncs, None, "{row:?}");
+            assert_eq!(row.ops_vs_plain, None, "{row:?}");
+        }
+    }
+    let durable = report.rows.iter().filter(|r| r.is_durable).count();
+    assert_eq!(durable, 2 * plan.clients.len());
+    let setup = report.journal.as_ref().unwrap();
+    assert_eq!(setup.dir, journals.path().display().to_string());
+    let json = report.json();
+    assert_eq!(json.matches("\"target\":").count(), plan.cells());
+    assert_eq!(json.matches("\"durable\":true").count(), durable);
+    // Every cell's journal directory was removed.
+    let left: Vec<_> = std::fs::read_dir(journals.path()).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn the_floor_answers_real_clients_and_removes_its_queue() {
+    let floor = EchoFloor::spawn(2).unwrap();
+    let id = floor.queue_id();
+    let client = Client::from_id(id).with_timeout_ms(5_000);
+    let reply = client.send(Workload::Query.operation()).unwrap();
+    assert_eq!(reply.status, guichet::Status::Ok);
+    let m = drive(id, Workload::Reserve, LOAD).unwrap();
+    assert_eq!(m.errors, 0, "{m:?}");
+    assert_eq!(m.ops, m.latency_ns.count());
+    drop(floor);
+    assert!(Queue::from_id(id).stat().is_err(), "queue {id} left behind");
+}
+
+#[test]
+fn the_original_c_server_books_and_refuses_like_the_protocol_says() {
+    let build = match OriginalBuild::compile() {
+        Ok(build) => build,
+        // Only a missing compiler is a skip: a C server that no longer
+        // compiles is a failure.
+        Err(e @ BenchError::NoCompiler { .. }) => {
+            return skip("bench_harness::the_original_c_server", &e.to_string());
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let server = build.start(3).unwrap();
+    let id = server.queue_id();
+    let client = Client::from_id(id).with_timeout_ms(5_000);
+    assert_eq!(client.query(1).unwrap().remaining, 3);
+    assert_eq!(client.reserve(1, 2).unwrap().remaining, 1);
+    assert!(matches!(
+        client.reserve(1, 2),
+        Err(guichet::ClientError::SoldOut { remaining: 1, .. })
+    ));
+    assert!(client.query(2).is_err());
+    drop(server);
+    assert!(Queue::from_id(id).stat().is_err(), "queue {id} left behind");
+    let server = build.start(u32::MAX).unwrap();
+    let m = drive(server.queue_id(), Workload::Reserve, LOAD).unwrap();
+    assert_eq!(m.errors, 0, "{m:?}");
+}
