@@ -5,6 +5,9 @@
 //! - [`wire`]: wire v1 (PROTOCOL.md): the `#[repr(C)]` byte layouts, the
 //!   checked domain types ([`Request`], [`Reply`], [`Status`]) and the
 //!   decoder that turns any bytes into one of them or a typed error;
+//! - [`classic`]: the course's original protocol (CLASSIC.md), its layouts
+//!   and codec, served beside wire v1 by
+//!   [`Builder::classic_key`](server::Builder::classic_key);
 //! - [`ledger`]: the seat ledger, whose invariants are asserted on every change;
 //! - [`sysv`]: the only module with `unsafe`, a typed System V queue API;
 //! - [`journal`]: the durable record of the ledger's changes, replayed at start;
@@ -26,6 +29,7 @@ compile_error!(
      and relies on Linux's msgsnd(2)/msgrcv(2) semantics"
 );
 
+pub mod classic;
 pub mod client;
 mod codec;
 mod ids;
@@ -61,3 +65,6 @@ struct DurabilityDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/testing.md")]
 struct TestingDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/classic.md")]
+struct ClassicDocDoctests;

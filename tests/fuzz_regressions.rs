@@ -82,6 +82,11 @@ fn regression(target: &str, name: &str) {
 }
 
 #[test]
+fn classic_seeds_and_regressions() {
+    replay_all("classic");
+}
+
+#[test]
 fn decode_seeds_and_regressions() {
     replay_all("decode");
 }

@@ -20,6 +20,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use guichet::__testkit::handle_message;
+use guichet::classic::{
+    decode_classic_reply, decode_classic_request, listing_text, ClassicDrop, ClassicRequest,
+    ReserveText,
+};
 use guichet::ledger::DEFAULT_MAX_BOOKINGS;
 use guichet::wire::Field;
 use guichet::wire::{
@@ -423,8 +427,134 @@ fn generate() -> BTreeMap<PathBuf, Vec<u8>> {
     }
     put("seeds/handle/shutting-down".into(), stopping);
 
+    for (name, bytes) in classic_seeds() {
+        put(format!("seeds/classic/{name}"), bytes);
+    }
+
     put("guichet.dict".into(), dictionary().into_bytes());
     files
+}
+
+/// A classic fuzz input: the mtype's 8 native bytes, then the body.
+fn classic_input(mtype: i64, body: &[u8]) -> Vec<u8> {
+    let mut input = mtype.to_ne_bytes().to_vec();
+    input.extend_from_slice(body);
+    input
+}
+
+/// The classic target's seeds: each request, each malformed kind CLASSIC.md
+/// names (wrong sizes, mtypes 3, 4, 6 to 9, an over-long body), and each
+/// reply text in its 512-byte body.
+fn classic_seeds() -> Vec<(String, Vec<u8>)> {
+    let mut seeds = Vec::new();
+    for (name, request) in [
+        ("request-list", ClassicRequest::List),
+        (
+            "request-reserve",
+            ClassicRequest::Reserve {
+                id_spec: 0,
+                nb_places: 2,
+            },
+        ),
+        (
+            "request-reserve-negative",
+            ClassicRequest::Reserve {
+                id_spec: -1,
+                nb_places: -3,
+            },
+        ),
+        ("request-quit", ClassicRequest::Quit),
+    ] {
+        let (mtype, body) = request.encode();
+        seeds.push((name.to_owned(), classic_input(mtype, &body)));
+    }
+    let (_, list) = ClassicRequest::List.encode();
+    for len in [0, 12, 15, 17, 24, 64] {
+        let mut body = list.to_vec();
+        body.resize(len, 0xA5);
+        seeds.push((format!("bad-length-{len}"), classic_input(1, &body)));
+    }
+    for mtype in [3, 4, 6, 7, 8, 9, 0, -9] {
+        seeds.push((format!("bad-mtype-{mtype}"), classic_input(mtype, &list)));
+    }
+    let long_name = "É".repeat(32);
+    let texts = [
+        (
+            "listing",
+            10,
+            listing_text([("Concert", 100), ("Opéra", 0)]),
+        ),
+        (
+            "listing-full",
+            10,
+            listing_text(std::iter::repeat_n((long_name.as_str(), u32::MAX), 20)),
+        ),
+        (
+            "reserve-ok",
+            11,
+            ReserveText::Booked {
+                seats: 2,
+                name: "Concert",
+            }
+            .text(),
+        ),
+        (
+            "reserve-sold-out",
+            11,
+            ReserveText::SoldOut { remaining: 1 }.text(),
+        ),
+        ("reserve-invalid-id", 11, ReserveText::InvalidId.text()),
+        (
+            "reserve-invalid-count",
+            11,
+            ReserveText::InvalidCount.text(),
+        ),
+        ("reserve-unavailable", 11, ReserveText::Unavailable.text()),
+    ];
+    for (name, mtype, text) in texts {
+        seeds.push((
+            format!("reply-{name}"),
+            classic_input(mtype, &text.encode()),
+        ));
+    }
+    seeds
+}
+
+/// The classic seeds reach every verdict of the request decoder and every
+/// reply text.
+#[test]
+fn classic_seeds_reach_every_verdict() {
+    let mut verdicts = BTreeSet::new();
+    for (_, input) in classic_seeds() {
+        let mtype = i64::from_ne_bytes(input[..8].try_into().expect("8 bytes"));
+        let verdict = match decode_classic_request(mtype, &input[8..]) {
+            Ok(ClassicRequest::List) => "list",
+            Ok(ClassicRequest::Reserve { .. }) => "reserve",
+            Ok(ClassicRequest::Quit) => "quit",
+            Err(ClassicDrop::Length { .. }) => "length",
+            Err(ClassicDrop::Mtype { .. }) => "mtype",
+        };
+        verdicts.insert(verdict);
+        if let Ok(reply) = decode_classic_reply(mtype, &input[8..]) {
+            verdicts.insert(if reply.text.as_str().starts_with("OK") {
+                "ok-text"
+            } else {
+                "other-text"
+            });
+        }
+    }
+    assert_eq!(
+        verdicts.into_iter().collect::<Vec<_>>(),
+        [
+            "length",
+            "list",
+            "mtype",
+            "ok-text",
+            "other-text",
+            "quit",
+            "reserve"
+        ]
+    );
 }
 
 /// libFuzzer's dictionary: the wire's magic, version, op and status codes,

@@ -785,3 +785,219 @@ fn histories_of_thousands_of_calls_check_quickly_and_corruption_is_caught() {
         }
     }
 }
+
+// ---- classic calls ----------------------------------------------------------
+
+use support::history::{ClassicCall, ClassicOp, ClassicSeen};
+
+fn classic_reserve(e: u32, seats: u32) -> ClassicCall {
+    ClassicCall::Reserve {
+        event: event(e),
+        quantity: NonZeroU32::new(seats).unwrap(),
+    }
+}
+
+fn classic(
+    thread: usize,
+    invoke: u64,
+    ret: u64,
+    call: ClassicCall,
+    seen: ClassicSeen,
+) -> ClassicOp {
+    ClassicOp {
+        thread,
+        invoke_ns: invoke,
+        call,
+        ret: Some((ret, seen)),
+    }
+}
+
+fn check_classic(capacities: &[u32], ops: Vec<Op>, classic: Vec<ClassicOp>) -> Result<(), Failure> {
+    let mut history = History::from_ops(ops);
+    history.classic = classic;
+    Checker::new(capacities, ROOMY).check(&history).map(|_| ())
+}
+
+#[test]
+fn classic_calls_that_fit_one_order_are_accepted() {
+    // A classic booking of 2, a wire booking of 1 after it, a listing
+    // between them that sees the classic one only, and a pending listing.
+    let ops = vec![
+        call(
+            1,
+            30,
+            40,
+            reserve(1, 1, None),
+            booked(SERVER | 2, 1, 1, 2, 5),
+        ),
+        call(1, 50, 60, query(1), seats(1, 2, 5)),
+    ];
+    let classic_ops = vec![
+        classic(
+            2,
+            0,
+            10,
+            classic_reserve(1, 2),
+            ClassicSeen::Booked { seats: 2 },
+        ),
+        classic(
+            3,
+            15,
+            35,
+            ClassicCall::List,
+            ClassicSeen::Listing(vec![3, 4]),
+        ),
+        ClassicOp {
+            thread: 3,
+            invoke_ns: 36,
+            call: ClassicCall::List,
+            ret: None,
+        },
+        classic(
+            2,
+            11,
+            20,
+            classic_reserve(1, 4),
+            ClassicSeen::SoldOut { remaining: 3 },
+        ),
+        classic(2, 21, 25, classic_reserve(3, 1), ClassicSeen::InvalidId),
+    ];
+    if let Err(failure) = check_classic(&[5, 4], ops, classic_ops) {
+        panic!("expected linearizable, got: {failure}");
+    }
+}
+
+#[test]
+fn classic_histories_no_order_explains_are_rejected() {
+    // A seat sold twice: 2 by classic, 2 by wire, of 3, both done.
+    let oversell = check_classic(
+        &[3],
+        vec![call(
+            1,
+            0,
+            10,
+            reserve(1, 2, None),
+            booked(SERVER | 2, 1, 2, 1, 3),
+        )],
+        vec![classic(
+            2,
+            0,
+            10,
+            classic_reserve(1, 2),
+            ClassicSeen::Booked { seats: 2 },
+        )],
+    );
+    assert!(
+        matches!(oversell, Err(Failure::NotLinearizable(_))),
+        "{oversell:?}"
+    );
+    // A listing invoked after a booking returned, that misses it.
+    let stale = check_classic(
+        &[5, 4],
+        vec![call(
+            1,
+            0,
+            10,
+            reserve(1, 2, None),
+            booked(SERVER | 1, 1, 2, 3, 5),
+        )],
+        vec![classic(
+            2,
+            20,
+            30,
+            ClassicCall::List,
+            ClassicSeen::Listing(vec![5, 4]),
+        )],
+    );
+    assert!(
+        matches!(stale, Err(Failure::NotLinearizable(_))),
+        "{stale:?}"
+    );
+    // A listing that reads two events at two moments: event 1 after a
+    // booking that began after the booking of event 2 had finished, and
+    // event 2 before that one. QUERYs one at a time could explain it (event
+    // 2 read early, event 1 late); one snapshot cannot.
+    let torn = check_classic(
+        &[5, 4],
+        vec![
+            call(
+                1,
+                0,
+                10,
+                reserve(2, 1, None),
+                booked(SERVER | 1, 2, 1, 3, 4),
+            ),
+            call(
+                1,
+                20,
+                30,
+                reserve(1, 1, None),
+                booked(SERVER | 2, 1, 1, 4, 5),
+            ),
+        ],
+        vec![classic(
+            2,
+            5,
+            40,
+            ClassicCall::List,
+            ClassicSeen::Listing(vec![4, 4]),
+        )],
+    );
+    assert!(matches!(torn, Err(Failure::NotLinearizable(_))), "{torn:?}");
+    // A refusal whose remaining seats no order gives.
+    let wrong = check_classic(
+        &[3],
+        vec![],
+        vec![classic(
+            2,
+            0,
+            10,
+            classic_reserve(1, 5),
+            ClassicSeen::SoldOut { remaining: 2 },
+        )],
+    );
+    assert!(
+        matches!(wrong, Err(Failure::NotLinearizable(_))),
+        "{wrong:?}"
+    );
+}
+
+#[test]
+fn classic_bookings_explain_the_server_ids_wire_clients_do_not_see() {
+    // The wire client got id n=2: n=1 went to the classic booking.
+    let ops = vec![call(
+        1,
+        20,
+        30,
+        reserve(1, 1, None),
+        booked(SERVER | 2, 1, 1, 2, 5),
+    )];
+    let with = check_classic(
+        &[5],
+        ops.clone(),
+        vec![classic(
+            2,
+            0,
+            10,
+            classic_reserve(1, 2),
+            ClassicSeen::Booked { seats: 2 },
+        )],
+    );
+    assert!(with.is_ok(), "{with:?}");
+    // Without it, n=1 was skipped for nothing.
+    let without = check_classic(&[5], ops.clone(), vec![]);
+    assert!(matches!(without, Err(Failure::ServerIds(_))), "{without:?}");
+    // A refused classic call takes no id.
+    let refused = check_classic(
+        &[5],
+        ops,
+        vec![classic(
+            2,
+            0,
+            10,
+            classic_reserve(1, 9),
+            ClassicSeen::SoldOut { remaining: 5 },
+        )],
+    );
+    assert!(matches!(refused, Err(Failure::ServerIds(_))), "{refused:?}");
+}

@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 use guichet::client::{Availability, Receipt};
+use guichet::sysv::{Key, Queue};
 use guichet::{Client, ClientError};
 
 use super::{err, out, Target, EXIT_REFUSED, EXIT_WRONG};
@@ -124,7 +125,7 @@ pub fn cancel(target: &Target, booking: u64) -> ExitCode {
 
 /// Queries events 1, 2, … until the server answers UNKNOWN_EVENT: the
 /// protocol has no "list events" operation.
-pub fn status(target: &Target) -> ExitCode {
+pub fn status(target: &Target, classic_key: Option<Key>) -> ExitCode {
     let client = match client(target) {
         Ok(c) => c,
         Err(code) => return code,
@@ -132,9 +133,36 @@ pub fn status(target: &Target) -> ExitCode {
     for event in (1..).take(guichet::ledger::MAX_EVENTS) {
         match client.query(event) {
             Ok(a) => print_availability(&a),
-            Err(ClientError::UnknownEvent { .. }) if event > 1 => return ExitCode::SUCCESS,
+            Err(ClientError::UnknownEvent { .. }) if event > 1 => break,
             Err(e) => return fail(target, &format!("query event {event}"), &e),
         }
     }
-    ExitCode::SUCCESS
+    match classic_key.map(classic_status) {
+        Some(Err(code)) => code,
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+/// The classic queue's state, read with msgctl(2) `IPC_STAT`: never a
+/// request, which would take a reply some classic client waits for.
+fn classic_status(key: Key) -> Result<(), ExitCode> {
+    let stat = Queue::open(key).and_then(|q| q.stat()).map_err(|e| {
+        err(format_args!(
+            "guichet: classic queue {key}: {e} (is a server running with --classic-key {key}?)"
+        ));
+        ExitCode::from(EXIT_WRONG)
+    })?;
+    let full = stat.bytes + guichet::classic::REQUEST_BODY_SIZE as u64 > stat.max_bytes;
+    out(format_args!(
+        "classic queue {key}: {} messages waiting ({} of {} bytes){}",
+        stat.messages,
+        stat.bytes,
+        stat.max_bytes,
+        if full {
+            "; full: unread replies are discarded to make room"
+        } else {
+            ""
+        }
+    ));
+    Ok(())
 }

@@ -92,6 +92,12 @@ enum Command {
     Status {
         #[command(flatten)]
         target: Target,
+        /// Also show the classic queue under this key: its messages
+        /// waiting (unread replies, requests not yet taken). Its counters
+        /// (dropped, quits ignored, replies discarded) are in `serve`'s
+        /// report: the protocols carry no statistics.
+        #[arg(long, value_name = "KEY", value_parser = args::key)]
+        classic_key: Option<Key>,
     },
     /// Measure each dispatch mode against the echo floor on private queues.
     Bench(bench::BenchArgs),
@@ -109,7 +115,10 @@ fn main() -> ExitCode {
             target,
         } => calls::reserve(&target, event, seats, booking_id),
         Command::Cancel { booking, target } => calls::cancel(&target, booking),
-        Command::Status { target } => calls::status(&target),
+        Command::Status {
+            target,
+            classic_key,
+        } => calls::status(&target, classic_key),
         Command::Bench(args) => bench::bench(args),
     }
 }

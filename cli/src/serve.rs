@@ -62,6 +62,11 @@ pub struct ServeArgs {
     /// committing too (0 to 10000).
     #[arg(long, default_value_t = DEFAULT_GROUP_COMMIT_DELAY_US, value_name = "US")]
     journal_group_commit_delay_us: u32,
+    /// Also serve the course's classic protocol on a second queue created
+    /// under this key (the course's clients use 12345), over the same
+    /// ledger. See docs/classic.md.
+    #[arg(long, value_name = "KEY", value_parser = args::key)]
+    classic_key: Option<Key>,
 }
 
 fn max_in_flight(s: &str) -> Result<usize, String> {
@@ -149,6 +154,9 @@ fn builder(args: ServeArgs) -> Result<Builder, String> {
     if let Some(max_bookings) = args.max_bookings {
         builder = builder.max_bookings(max_bookings);
     }
+    if let Some(key) = args.classic_key {
+        builder = builder.classic_key(key);
+    }
     if let Some(path) = &args.journal {
         builder = builder
             .journal(path)
@@ -187,13 +195,19 @@ fn print_banner(server: &Server) -> Option<mpsc::Receiver<()>> {
             .map(|e| (e.id.get(), e.name.to_owned(), e.seats))
             .collect::<Vec<_>>()
     });
-    let banner = format!(
+    let mut banner = format!(
         "guichet: serving key {} (queue id {}), dispatch {}, pid {}",
         server.key(),
         server.queue_id(),
         server.dispatch(),
         std::process::id()
     );
+    if let (Some(key), Some(id)) = (server.classic_key(), server.classic_queue_id()) {
+        banner.push_str(&format!(
+            "\nguichet: classic protocol on key {key} ({}, queue id {id})",
+            key.raw()
+        ));
+    }
     let print = move || {
         out(format_args!("{banner}"));
         match events {
@@ -281,5 +295,18 @@ fn report(stats: &Stats) {
     ));
     if let Some(journal) = &stats.journal {
         report_journal(journal);
+    }
+    if let Some(classic) = &stats.classic {
+        err(format_args!(
+            "guichet: classic: {} received, {} listings and {} reservation replies sent, {} dropped, {} quits ignored, {} replies discarded, {} abandoned, {} withheld",
+            classic.received,
+            classic.listings_sent,
+            classic.reservations_sent,
+            classic.dropped,
+            classic.quits_ignored,
+            classic.replies_discarded,
+            classic.replies_abandoned,
+            classic.replies_withheld
+        ));
     }
 }

@@ -204,7 +204,7 @@ fn a_second_guichet_serve_is_refused_and_the_first_keeps_serving() {
             second.stdout_lines
         ),
         Err(failed) => {
-            assert_eq!(failed.status.and_then(|s| s.code()), Some(1), "{failed:?}");
+            assert_eq!(failed.status.and_then(|s| s.code()), Some(2), "{failed:?}");
             assert!(failed.stderr.contains("already exists"), "{failed:?}");
         }
     }

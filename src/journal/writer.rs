@@ -60,7 +60,7 @@ impl Journal {
     /// [`JournalError::Failed`] once the journal has failed;
     /// [`JournalError::Backlog`] (which fails the journal, since the ledger
     /// now holds a change the journal does not) past
-    /// [`MAX_PENDING_CHANGES`] changes waiting.
+    /// `MAX_PENDING_CHANGES` changes waiting.
     pub fn append(&self, change: &Change) -> Result<Lsn, JournalError> {
         let mut st = self.lock_state();
         if let Some(cause) = &st.failed {
@@ -134,7 +134,7 @@ impl Journal {
     /// Waits until every change up to `lsn` is on disk: takes the file
     /// (waiting for a write under way), and if `lsn` is still not durable,
     /// writes and syncs every change appended so far (up to
-    /// [`MAX_BATCH_CHANGES`] at a time). Returns at once if `lsn` is durable.
+    /// `MAX_BATCH_CHANGES` at a time). Returns at once if `lsn` is durable.
     ///
     /// # Errors
     ///

@@ -58,6 +58,11 @@ impl Dispatcher {
         self.replier.queue
     }
 
+    /// The body of shutdown's wake-up messages.
+    pub(crate) fn wake_token(&self) -> [u8; WAKE_TOKEN_BYTES] {
+        self.wake_token
+    }
+
     /// Sends one wake-up to a receive loop blocked in msgrcv(2).
     pub(crate) fn wake_one(&self) {
         let _ = self

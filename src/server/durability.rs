@@ -178,6 +178,20 @@ impl Durability {
         }
     }
 
+    /// Waits, in this thread, until every change up to `lsn` is durable:
+    /// for a caller that must block (the classic protocol's thread), through
+    /// the same group commit as the replies queued here.
+    ///
+    /// # Errors
+    ///
+    /// The journal's failure, now or earlier.
+    pub(crate) fn wait_durable(&self, lsn: Lsn) -> Result<(), JournalError> {
+        if self.journal.durable() >= lsn {
+            return self.journal.check_failed();
+        }
+        self.sync(lsn)
+    }
+
     /// One group commit: waits `group_commit_delay_us` first if the last
     /// one made more than one change durable (others are committing: give
     /// those just answered a moment to append to this batch), then writes

@@ -24,6 +24,16 @@ pub enum ServerError {
         /// The key asked for.
         key: Key,
     },
+    /// A queue already exists under the classic protocol's key.
+    #[error(
+        "a message queue already exists for the classic key {key}: another server (guichet's \
+         or the course's) may be serving it. Stop it, or if none runs, remove the queue with \
+         `ipcrm -Q {key}`, or pick another key with --classic-key"
+    )]
+    ClassicQueueExists {
+        /// The classic key asked for.
+        key: Key,
+    },
     /// Creating the queue failed.
     #[error("could not create the message queue: {0}")]
     CreateQueue(#[source] SysvError),

@@ -48,6 +48,7 @@
 //!   default 16 KiB queue).
 
 mod book;
+mod classic;
 mod config;
 mod dispatch;
 mod durability;
@@ -66,6 +67,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+pub use classic::ClassicStats;
 pub use config::{
     Dispatch, LimitError, Limits, ParseDispatchError, DEFAULT_MAX_IN_FLIGHT, MAX_IN_FLIGHT_LIMIT,
     MAX_POOL_WORKERS, MAX_TIMEOUT_MS, MAX_TRACKED_REPLY_TAGS,
@@ -84,6 +86,7 @@ use crate::ledger::Ledger;
 use crate::sysv::{Key, Mode, OwnedQueue, QueueId};
 
 use book::Book;
+use classic::ClassicServing;
 use dispatch::{drain, Dispatcher};
 use durability::Durability;
 use lifecycle::Lifecycle;
@@ -128,6 +131,8 @@ pub struct Builder {
     journal_compact_min_bytes: Option<u64>,
     journal_group_commit_delay_us: Option<u32>,
     journal_preallocate_bytes: Option<u64>,
+    /// Serve the classic protocol on a queue under this key too.
+    classic_key: Option<Key>,
 }
 
 /// Where the journal is: a path, or a [`Dir`] and a name.
@@ -176,6 +181,37 @@ impl Builder {
     /// ```
     pub fn key(mut self, key: Key) -> Self {
         self.key = Some(key);
+        self
+    }
+
+    /// Also serves the classic protocol (`CLASSIC.md`, `docs/classic.md`)
+    /// on a second queue created under `key`, exclusively as for
+    /// [`Builder::key`] ([`ServerError::ClassicQueueExists`] if one
+    /// exists), with the same mode, over the same ledger. Off by default;
+    /// the course's clients use key 12345. [`Key::PRIVATE`] makes a
+    /// private classic queue, reached through [`Server::classic_queue_id`].
+    ///
+    /// ```
+    /// use guichet::classic::{decode_classic_reply, ClassicRequest};
+    /// use guichet::sysv::{Key, MessageBuf, Queue, RecvFlags, SendFlags};
+    ///
+    /// let server = guichet::Server::builder()
+    ///     .event("Concert", 10)
+    ///     .classic_key(Key::PRIVATE)
+    ///     .spawn()?;
+    /// let classic = Queue::from_id(server.classic_queue_id().ok_or("classic is on")?);
+    /// let (mtype, body) = ClassicRequest::Reserve { id_spec: 0, nb_places: 3 }.encode();
+    /// classic.send(mtype, &body, SendFlags::empty())?;
+    /// let mut reply = MessageBuf::with_body_capacity(512)?;
+    /// classic.recv(11, &mut reply, RecvFlags::empty())?;
+    /// let text = decode_classic_reply(11, reply.body())?.text;
+    /// assert_eq!(text.as_str(), "OK ! 3 places réservées pour Concert.");
+    /// // The same ledger as wire v1:
+    /// assert_eq!(server.client().query(1)?.remaining, 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn classic_key(mut self, key: Key) -> Self {
+        self.classic_key = Some(key);
         self
     }
 
@@ -360,6 +396,7 @@ impl Builder {
     ///
     /// - [`ServerError::Ledger`] / [`ServerError::Limit`]: bad configuration;
     /// - [`ServerError::QueueExists`]: a queue already has the key;
+    /// - [`ServerError::ClassicQueueExists`]: a queue already has the classic key;
     /// - [`ServerError::CreateQueue`]: msgget(2) failed otherwise;
     /// - [`ServerError::Spawn`]: a receive thread could not start;
     /// - [`ServerError::Journal`]: the journal could not be opened or
@@ -370,6 +407,9 @@ impl Builder {
         // journal file is created for nothing; if the journal then fails,
         // dropping `owned` removes the queue. A refused start leaves nothing.
         let owned = self.create_queue()?;
+        // Likewise: a classic key taken refuses the start, and dropping
+        // `owned` removes the wire v1 queue.
+        let classic_queue = self.create_classic_queue()?;
         let (ledger, journal) = self.open_ledger()?;
         let receivers = self.dispatch.receivers();
         let lifecycle = Arc::new(Lifecycle::new(self.limits.max_in_flight, receivers));
@@ -402,8 +442,9 @@ impl Builder {
             receivers: Vec::with_capacity(receivers),
             sweeper: None,
             committer: None,
+            classic: None,
         };
-        server.start_threads()?;
+        server.start_threads(classic_queue)?;
         Ok(server)
     }
 }
@@ -423,6 +464,8 @@ pub struct Server {
     sweeper: Option<JoinHandle<()>>,
     /// With a journal: syncs changes and sends the replies waiting for them.
     committer: Option<JoinHandle<()>>,
+    /// The classic protocol's queue and threads, if served.
+    classic: Option<ClassicServing>,
 }
 
 /// Asks a server to stop from another thread (a signal handler's thread,
@@ -500,6 +543,32 @@ impl Server {
         self.core.queue().id()
     }
 
+    /// The classic queue's key, if the server serves the classic protocol.
+    ///
+    /// ```
+    /// let server = guichet::Server::builder().event("E", 1).spawn()?;
+    /// assert_eq!(server.classic_key(), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn classic_key(&self) -> Option<Key> {
+        self.classic.as_ref().map(ClassicServing::key)
+    }
+
+    /// The classic queue's id, if the server serves the classic protocol.
+    ///
+    /// ```
+    /// use guichet::sysv::{Key, Queue};
+    /// let server = guichet::Server::builder().event("E", 1).classic_key(Key::PRIVATE).spawn()?;
+    /// let id = server.classic_queue_id().ok_or("classic is on")?;
+    /// assert_ne!(id, server.queue_id());
+    /// server.shutdown()?;
+    /// assert!(Queue::from_id(id).stat().is_err()); // removed at shutdown
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn classic_queue_id(&self) -> Option<QueueId> {
+        self.classic.as_ref().map(ClassicServing::queue_id)
+    }
+
     /// The dispatch mode.
     ///
     /// ```
@@ -537,6 +606,7 @@ impl Server {
     pub fn stats(&self) -> Stats {
         Stats {
             journal: self.journal_stats(),
+            classic: self.classic.as_ref().map(ClassicServing::stats),
             ..self.core.replier.counters.snapshot()
         }
     }
@@ -639,6 +709,11 @@ impl Server {
         while life.receivers_running(WAKE_POLL) > 0 && Instant::now() < deadline {
             core.wake_one();
         }
+        // Before the journal closes: a classic OK is durable before it is sent.
+        let classic_removed = self
+            .classic
+            .as_mut()
+            .map_or(Ok(()), |classic| classic.stop(&core, deadline));
         life.wait_idle(deadline);
         // Replies waiting for the disk go out once it has synced their
         // changes, by the deadline; after it they are dropped and counted
@@ -661,6 +736,7 @@ impl Server {
             return Err(failure);
         }
         removed.map_err(ServerError::RemoveQueue)?;
+        classic_removed?;
         journal_closed?;
         Ok(self.stats())
     }

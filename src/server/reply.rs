@@ -79,6 +79,11 @@ impl Replier {
         }
     }
 
+    /// How long a reply waits for room (`reply_timeout_ms`).
+    pub(crate) fn reply_timeout(&self) -> Duration {
+        self.reply_timeout
+    }
+
     /// Sends `reply` to `to`, waiting at most `reply_timeout_ms` for room.
     /// Counts the reply as sent or abandoned; a removed queue stops the
     /// server.

@@ -12,8 +12,9 @@ use crate::journal::{
     MAX_PREALLOCATE_BYTES, MIN_COMPACT_MIN_BYTES,
 };
 use crate::ledger::Ledger;
-use crate::sysv::{OwnedQueue, SysvError};
+use crate::sysv::{Key, OwnedQueue, SysvError};
 
+use super::classic::{self, ClassicServing};
 use super::config::{Dispatch, LimitError};
 use super::dispatch::{receive_loop, Handoff};
 use super::error::ServerError;
@@ -80,6 +81,13 @@ impl Builder {
         })
     }
 
+    /// The classic protocol's queue, if the builder asks for one.
+    pub(super) fn create_classic_queue(&self) -> Result<Option<(OwnedQueue, Key)>, ServerError> {
+        self.classic_key
+            .map(|key| Ok((classic::create_queue(key, self.mode)?, key)))
+            .transpose()
+    }
+
     /// The queue to serve: private, or new under the builder's key.
     pub(super) fn create_queue(&self) -> Result<OwnedQueue, ServerError> {
         match self.key {
@@ -94,10 +102,13 @@ impl Builder {
 }
 
 impl Server {
-    /// Starts the commit thread (with a journal), the receive loops and
-    /// the sweeper. If one cannot start, what did is stopped and the queue
-    /// removed.
-    pub(super) fn start_threads(&mut self) -> Result<(), ServerError> {
+    /// Starts the commit thread (with a journal), the receive loops, the
+    /// sweeper and the classic protocol's threads (with `classic`). If one
+    /// cannot start, what did is stopped and the queues removed.
+    pub(super) fn start_threads(
+        &mut self,
+        classic: Option<(OwnedQueue, Key)>,
+    ) -> Result<(), ServerError> {
         let receivers = self.dispatch.receivers();
         let life = Arc::clone(&self.core.lifecycle);
         if let Some(durability) = &self.core.durability {
@@ -137,6 +148,15 @@ impl Server {
         {
             Ok(handle) => self.sweeper = Some(handle),
             Err(error) => return Err(self.abandon(error)),
+        }
+        if let Some((queue, key)) = classic {
+            match ClassicServing::start(&self.core, queue, key) {
+                Ok(classic) => self.classic = Some(classic),
+                Err(error) => {
+                    let _ = self.finish();
+                    return Err(error);
+                }
+            }
         }
         Ok(())
     }

@@ -75,6 +75,9 @@ pub struct Stats {
     pub commit_wait_ns: u64,
     /// The journal's counters (fsyncs, changes per fsync…), if it has one.
     pub journal: Option<crate::journal::JournalStats>,
+    /// The classic protocol's counters, if the server serves it
+    /// ([`Builder::classic_key`](super::Builder::classic_key)).
+    pub classic: Option<super::ClassicStats>,
 }
 
 impl Stats {
@@ -188,6 +191,7 @@ impl Counters {
             commit_wait_timeouts: load(&self.commit_wait_timeouts),
             commit_wait_ns: load(&self.commit_wait_ns),
             journal: None,
+            classic: None,
         }
     }
 }

@@ -17,7 +17,7 @@
 //! - Every failure is a [`SysvError`] that names the case callers act on and
 //!   keeps the syscall's errno.
 //!
-//! It also holds [`spawn_detached`], a bare pthread_create(3) for the
+//! Inside the crate it also holds `spawn_detached`, a bare pthread_create(3) for the
 //! thread-per-request server (std's threads cost several more syscalls
 //! each), because this is the one module allowed `unsafe`.
 //!

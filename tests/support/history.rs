@@ -13,7 +13,9 @@
 
 use std::time::Instant;
 
-use guichet::{Client, ClientError, Operation, Reply};
+use std::num::NonZeroU32;
+
+use guichet::{Client, ClientError, EventId, Operation, Reply, Status};
 
 /// One monotonic clock for every thread of a recording.
 #[derive(Clone, Copy, Debug)]
@@ -82,25 +84,95 @@ impl Op {
     }
 }
 
+/// What a classic client asked (CLASSIC.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClassicCall {
+    /// mtype 1: every event's remaining seats, in one snapshot.
+    List,
+    /// mtype 2 with a positive `nb_places`: a RESERVE of `event` with a
+    /// server-assigned id (`id_spec` is `event - 1`).
+    Reserve {
+        /// The event (`id_spec + 1`).
+        event: EventId,
+        /// Seats (`nb_places`).
+        quantity: NonZeroU32,
+    },
+}
+
+/// What a classic reply said, read off its text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClassicSeen {
+    /// A listing: each event's remaining seats, event 1 first.
+    Listing(Vec<u32>),
+    /// "OK ! N places réservées pour …".
+    Booked {
+        /// N.
+        seats: u32,
+    },
+    /// "ECHEC : Pas assez de places (Reste: N)."
+    SoldOut {
+        /// N.
+        remaining: u32,
+    },
+    /// "ECHEC : ID Invalide."
+    InvalidId,
+    /// "ECHEC : Serveur indisponible." (the ledger is full).
+    Unavailable,
+}
+
+impl ClassicSeen {
+    /// Whether a reservation's text says what the wire v1 `reply` would.
+    /// A text carries no booking id: a booking's id is not compared.
+    pub fn matches(&self, reply: &Reply) -> bool {
+        match *self {
+            ClassicSeen::Listing(_) => false,
+            ClassicSeen::Booked { seats } => reply.status == Status::Ok && reply.quantity == seats,
+            ClassicSeen::SoldOut { remaining } => {
+                reply.status == Status::SoldOut && reply.remaining == remaining
+            }
+            ClassicSeen::InvalidId => reply.status == Status::UnknownEvent,
+            ClassicSeen::Unavailable => reply.status == Status::LedgerFull,
+        }
+    }
+}
+
+/// One call of a classic client, as it saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClassicOp {
+    /// The client thread (calls of one thread never overlap).
+    pub thread: usize,
+    /// Read just before the request was sent.
+    pub invoke_ns: u64,
+    /// What was asked.
+    pub call: ClassicCall,
+    /// When the reply arrived and what it said; `None` if none came.
+    pub ret: Option<(u64, ClassicSeen)>,
+}
+
 /// Every call made against one server since it started, in no particular
 /// order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct History {
     /// The calls.
     pub ops: Vec<Op>,
+    /// The classic protocol's calls, checked with the others.
+    pub classic: Vec<ClassicOp>,
 }
 
 impl History {
     /// A history of these calls.
     pub fn from_ops(ops: Vec<Op>) -> Self {
-        Self { ops }
+        Self {
+            ops,
+            classic: Vec::new(),
+        }
     }
 
     /// The logs of every thread, merged.
     pub fn merge(logs: impl IntoIterator<Item = ThreadLog>) -> Self {
         let mut ops: Vec<Op> = logs.into_iter().flat_map(|log| log.ops).collect();
         ops.sort_by_key(|op| (op.invoke_ns, op.thread));
-        Self { ops }
+        Self::from_ops(ops)
     }
 
     /// Calls recorded.

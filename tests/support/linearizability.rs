@@ -84,6 +84,18 @@
 //! the checker report a violation that is not one (with odds around
 //! `states² / 2⁶⁴`), never accept a history that is not linearizable.
 //!
+//! # Classic calls
+//!
+//! The classic protocol's calls ([`History::classic`]) are checked with the
+//! others. A reservation is a RESERVE with a server-assigned id whose text
+//! shows only part of the reply (the seats of an OK, the remaining seats of
+//! a refusal) and never the id: it takes a stand-in id like any RESERVE
+//! without one, counts as a possible taker of the ids the history does not
+//! show, and its text is compared with what it says. A listing reads every
+//! event in one step: it joins all events into one part, and fits where
+//! the model's remaining seats are exactly the listing's. A pending
+//! listing changes nothing, so it is never applied.
+//!
 //! # Preconditions
 //!
 //! The history records every call the server received since it started
@@ -96,7 +108,7 @@ use std::time::{Duration, Instant};
 
 use guichet::{BookingId, ClientBookingId, Operation, Reply, RequestId, Status};
 
-use super::history::{History, Op, Return};
+use super::history::{ClassicCall, ClassicSeen, History, Op, Return};
 use super::model::Model;
 
 /// Bit 63: set on ids the server picks.
@@ -328,7 +340,7 @@ impl Checker {
             }
         }
         Ok(Report {
-            ops: history.len(),
+            ops: history.len() + history.classic.len(),
             pending: history.pending(),
             parts: parts.len(),
             largest_part: parts.iter().map(Vec::len).max().unwrap_or(0),
@@ -361,6 +373,17 @@ impl Checker {
                 a
             })
             .collect();
+        // A classic listing reads every event: one part holds them all.
+        if prepared
+            .iter()
+            .any(|p| p.classic == Some(ClassicCall::List))
+        {
+            let first = sets.node(Node::Event(1));
+            for event in 2..=self.capacities.len() as u32 {
+                let other = sets.node(Node::Event(event));
+                sets.union(first, other);
+            }
+        }
         let mut parts: HashMap<usize, Vec<usize>> = HashMap::new();
         for (i, node) in roots.into_iter().enumerate() {
             parts.entry(sets.find(node)).or_default().push(i);
@@ -455,13 +478,7 @@ impl Checker {
             };
             let op = ops[i];
             let mut next = model.clone();
-            let (reply, changed) = next.apply(&op.operation);
-            let fits = match &op.expected {
-                Some(expected) => reply == *expected,
-                // Applying a pending call is only worth trying where it
-                // changes something (module docs).
-                None => changed,
-            };
+            let (fits, changed) = op.step(&mut next);
             let slot = list.completed_slot[i];
             if fits {
                 if let Some(slot) = slot {
@@ -514,7 +531,7 @@ impl Checker {
     ) -> Violation {
         let shown = |i: usize, model_says| Shown {
             index: ops[i].index,
-            op: history.ops[ops[i].index],
+            op: shown_op(history, ops[i]),
             model_says,
         };
         let answer = |i: usize| Some(model.clone().apply(&ops[i].operation).0);
@@ -551,13 +568,69 @@ impl Checker {
 /// A call as the model is given it: server ids replaced by stand-ins.
 #[derive(Clone, Debug)]
 struct Prepared {
-    /// Index in the history.
+    /// Index in the history (`history.ops.len() + k` for classic call `k`).
     index: usize,
+    /// For a classic listing, a QUERY of event 1 that is never applied.
     operation: Operation,
     /// The reply with `request_id` 0 and stand-in ids; `None` if pending.
     expected: Option<Reply>,
+    /// A classic call, and what its text said (`None` if pending).
+    classic: Option<ClassicCall>,
+    seen: Option<ClassicSeen>,
     invoke_ns: u64,
     return_ns: Option<u64>,
+}
+
+impl Prepared {
+    /// Applies the call to `model`: whether it fits there, and whether it
+    /// changed the model. Applying a pending call is only worth trying
+    /// where it changes something (module docs).
+    fn step(&self, model: &mut Model) -> (bool, bool) {
+        if self.classic == Some(ClassicCall::List) {
+            let fits = match &self.seen {
+                Some(ClassicSeen::Listing(seen)) => (1..=model.event_count() as u32)
+                    .map(|e| model.remaining(e).unwrap_or(0))
+                    .eq(seen.iter().copied()),
+                _ => false,
+            };
+            return (fits, false);
+        }
+        let (reply, changed) = model.apply(&self.operation);
+        let fits = match (&self.classic, &self.seen, &self.expected) {
+            (Some(_), Some(seen), _) => seen.matches(&reply),
+            (None, _, Some(expected)) => reply == *expected,
+            _ => changed,
+        };
+        (fits, changed)
+    }
+}
+
+/// The call at `p.index` as a violation report shows it; a classic call as
+/// the wire v1 call it stands for (its reply shown as pending).
+fn shown_op(history: &History, p: &Prepared) -> Op {
+    match history.ops.get(p.index) {
+        Some(op) => *op,
+        None => {
+            let c = &history.classic[p.index - history.ops.len()];
+            Op {
+                thread: c.thread,
+                invoke_ns: c.invoke_ns,
+                operation: p.operation,
+                ret: Return::Pending,
+            }
+        }
+    }
+}
+
+/// How many classic reservations may have taken a server id the history
+/// does not show: those answered OK, and those pending.
+fn classic_id_takers(history: &History) -> usize {
+    history
+        .classic
+        .iter()
+        .filter(|c| matches!(c.call, ClassicCall::Reserve { .. }))
+        .filter(|c| matches!(c.ret, None | Some((_, ClassicSeen::Booked { .. }))))
+        .count()
 }
 
 /// Rewrites server-assigned ids into fresh client ids (module docs, step 1).
@@ -583,7 +656,7 @@ fn prepare(history: &History) -> Result<Vec<Prepared>, Failure> {
     };
     let mut stand_in: HashMap<u64, BookingId> = HashMap::new();
     let mut operations = Vec::with_capacity(history.len());
-    let mut pending_server_reserves = 0;
+    let mut pending_server_reserves = classic_id_takers(history);
     for op in &history.ops {
         let operation = match op.operation {
             Operation::Reserve {
@@ -639,8 +712,31 @@ fn prepare(history: &History) -> Result<Vec<Prepared>, Failure> {
             index,
             operation,
             expected,
+            classic: None,
+            seen: None,
             invoke_ns: op.invoke_ns,
             return_ns: op.return_ns(),
+        });
+    }
+    for (k, c) in history.classic.iter().enumerate() {
+        let operation = match c.call {
+            ClassicCall::Reserve { event, quantity } => Operation::Reserve {
+                event,
+                quantity,
+                booking: Some(fresh()),
+            },
+            ClassicCall::List => Operation::Query {
+                event: guichet::EventId::new(1).unwrap_or_else(|| unreachable!("1 is not 0")),
+            },
+        };
+        prepared.push(Prepared {
+            index: history.ops.len() + k,
+            operation,
+            expected: None,
+            classic: Some(c.call),
+            seen: c.ret.as_ref().map(|(_, seen)| seen.clone()),
+            invoke_ns: c.invoke_ns,
+            return_ns: c.ret.as_ref().map(|&(at, _)| at),
         });
     }
     Ok(prepared)
@@ -709,10 +805,11 @@ pub fn check_server_ids(history: &History) -> Result<usize, Failure> {
     }
     let highest = issued.last().map_or(0, |&(n, _)| n);
     let skipped = highest - issued.len() as u64;
+    let pending = pending + classic_id_takers(history);
     if skipped > pending as u64 {
         return Err(Failure::ServerIds(format!(
             "ids up to n={highest} issued but only {} seen: {skipped} skipped, \
-             and only {pending} RESERVEs are pending",
+             and only {pending} RESERVEs are pending (or classic, whose ids no reply shows)",
             issued.len()
         )));
     }
