@@ -41,6 +41,7 @@ use crate::sysv::{Key, MessageBuf, Mode, OwnedQueue, Queue, QueueId, RecvFlags, 
 use super::dispatch::Dispatcher;
 use super::error::ServerError;
 use super::handler::Applied;
+use super::stats::ClassicStats;
 
 /// Receive buffer: larger than a request, so that with `MSG_NOERROR` an
 /// over-long message arrives over-long (and is dropped), never wedging the
@@ -63,56 +64,6 @@ const SWEEP_PERIOD: Duration = Duration::from_millis(50);
 const WAKE_POLL: Duration = Duration::from_millis(5);
 const LINGER_IDLE: Duration = Duration::from_millis(100);
 const LINGER_POLL: Duration = Duration::from_millis(1);
-
-/// The classic protocol's counters, in [`Stats::classic`](super::Stats::classic).
-///
-/// # Examples
-///
-/// ```
-/// use guichet::classic::ClassicRequest;
-/// use guichet::sysv::{MessageBuf, Queue, RecvFlags, SendFlags};
-///
-/// let server = guichet::Server::builder()
-///     .event("Concert", 10)
-///     .classic_key(guichet::sysv::Key::PRIVATE)
-///     .spawn()?;
-/// let queue = Queue::from_id(server.classic_queue_id().ok_or("no classic queue")?);
-/// let (mtype, body) = ClassicRequest::Quit.encode();
-/// queue.send(mtype, &body, SendFlags::empty())?;
-/// queue.send(3, &body, SendFlags::empty())?; // no such request: dropped
-/// let (mtype, body) = ClassicRequest::List.encode();
-/// queue.send(mtype, &body, SendFlags::empty())?;
-/// let mut reply = MessageBuf::with_body_capacity(512)?;
-/// queue.recv(10, &mut reply, RecvFlags::empty())?; // answered in order: the others are done
-/// let stats = server.shutdown()?.classic.ok_or("classic is on")?;
-/// assert_eq!((stats.received, stats.quits_ignored, stats.dropped), (3, 1, 1));
-/// assert_eq!(stats.listings_sent, 1);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ClassicStats {
-    /// Messages received from the classic queue (shutdown's wake-ups excluded).
-    pub received: u64,
-    /// Listings sent (mtype 10).
-    pub listings_sent: u64,
-    /// Reservation texts sent (mtype 11), OK and ECHEC alike.
-    pub reservations_sent: u64,
-    /// Malformed messages dropped unanswered: a body not 16 bytes, or an
-    /// mtype other than 1, 2 and 5.
-    pub dropped: u64,
-    /// "Quit" messages (mtype 5) consumed and not obeyed.
-    pub quits_ignored: u64,
-    /// Unread replies removed to make room in a queue that stayed full.
-    pub replies_discarded: u64,
-    /// Replies given up on: no room within the reply timeout and nothing of
-    /// their mtype to discard, or the queue removed under them.
-    pub replies_abandoned: u64,
-    /// Replies not sent because the journal failed: their change (or what
-    /// a listing showed) may not be durable, so neither OK nor ECHEC is true.
-    pub replies_withheld: u64,
-    /// Receive errors survived (other than the queue's removal).
-    pub receive_errors: u64,
-}
 
 #[derive(Debug, Default)]
 struct Counters {

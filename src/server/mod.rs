@@ -67,7 +67,6 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-pub use classic::ClassicStats;
 pub use config::{
     Dispatch, LimitError, Limits, ParseDispatchError, DEFAULT_MAX_IN_FLIGHT, MAX_IN_FLIGHT_LIMIT,
     MAX_POOL_WORKERS, MAX_TIMEOUT_MS, MAX_TRACKED_REPLY_TAGS,
@@ -78,7 +77,7 @@ pub use error::ServerError;
 #[cfg(feature = "testkit")]
 #[doc(hidden)]
 pub use handler::{handle_message, Applied, Handled};
-pub use stats::Stats;
+pub use stats::{ClassicStats, Stats};
 
 use crate::client::Client;
 use crate::journal::{Dir, Journal, JournalStats, Recovery};

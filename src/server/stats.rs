@@ -77,7 +77,7 @@ pub struct Stats {
     pub journal: Option<crate::journal::JournalStats>,
     /// The classic protocol's counters, if the server serves it
     /// ([`Builder::classic_key`](super::Builder::classic_key)).
-    pub classic: Option<super::ClassicStats>,
+    pub classic: Option<ClassicStats>,
 }
 
 impl Stats {
@@ -113,6 +113,56 @@ impl Stats {
     pub fn replies_sent(&self) -> u64 {
         self.replies_by_status.iter().sum()
     }
+}
+
+/// The classic protocol's counters, in [`Stats::classic`].
+///
+/// # Examples
+///
+/// ```
+/// use guichet::classic::ClassicRequest;
+/// use guichet::sysv::{MessageBuf, Queue, RecvFlags, SendFlags};
+///
+/// let server = guichet::Server::builder()
+///     .event("Concert", 10)
+///     .classic_key(guichet::sysv::Key::PRIVATE)
+///     .spawn()?;
+/// let queue = Queue::from_id(server.classic_queue_id().ok_or("no classic queue")?);
+/// let (mtype, body) = ClassicRequest::Quit.encode();
+/// queue.send(mtype, &body, SendFlags::empty())?;
+/// queue.send(3, &body, SendFlags::empty())?; // no such request: dropped
+/// let (mtype, body) = ClassicRequest::List.encode();
+/// queue.send(mtype, &body, SendFlags::empty())?;
+/// let mut reply = MessageBuf::with_body_capacity(512)?;
+/// queue.recv(10, &mut reply, RecvFlags::empty())?; // answered in order: the others are done
+/// let stats = server.shutdown()?.classic.ok_or("classic is on")?;
+/// assert_eq!((stats.received, stats.quits_ignored, stats.dropped), (3, 1, 1));
+/// assert_eq!(stats.listings_sent, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClassicStats {
+    /// Messages received from the classic queue (shutdown's wake-ups excluded).
+    pub received: u64,
+    /// Listings sent (mtype 10).
+    pub listings_sent: u64,
+    /// Reservation texts sent (mtype 11), OK and ECHEC alike.
+    pub reservations_sent: u64,
+    /// Malformed messages dropped unanswered: a body not 16 bytes, or an
+    /// mtype other than 1, 2 and 5.
+    pub dropped: u64,
+    /// "Quit" messages (mtype 5) consumed and not obeyed.
+    pub quits_ignored: u64,
+    /// Unread replies removed to make room in a queue that stayed full.
+    pub replies_discarded: u64,
+    /// Replies given up on: no room within the reply timeout and nothing of
+    /// their mtype to discard, or the queue removed under them.
+    pub replies_abandoned: u64,
+    /// Replies not sent because the journal failed: their change (or what
+    /// a listing showed) may not be durable, so neither OK nor ECHEC is true.
+    pub replies_withheld: u64,
+    /// Receive errors survived (other than the queue's removal).
+    pub receive_errors: u64,
 }
 
 #[derive(Debug, Default)]
