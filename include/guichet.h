@@ -71,6 +71,8 @@
 #define GUICHET_OP_QUERY UINT16_C(1)   /* read remaining/capacity of event_id */
 #define GUICHET_OP_RESERVE UINT16_C(2) /* book quantity seats of event_id */
 #define GUICHET_OP_CANCEL UINT16_C(3)  /* return every seat of booking_id */
+#define GUICHET_OP_HOLD UINT16_C(4)    /* as RESERVE, held until confirmed, cancelled or expired */
+#define GUICHET_OP_CONFIRM UINT16_C(5) /* make the held booking_id an ordinary booking */
 
 /* Status codes (`status` of a reply). Nothing changed unless OK. */
 #define GUICHET_STATUS_OK UINT16_C(0)                /* done */
@@ -83,8 +85,9 @@
 #define GUICHET_STATUS_BAD_MESSAGE UINT16_C(7)       /* wrong length, magic, version or op */
 #define GUICHET_STATUS_LEDGER_FULL UINT16_C(8)       /* ledger holds its maximum of bookings */
 #define GUICHET_STATUS_SHUTTING_DOWN UINT16_C(9)     /* server stopping; request not applied */
+#define GUICHET_STATUS_HOLD_EXPIRED UINT16_C(10)     /* id names a hold that expired unconfirmed */
 /* Number of status codes v1 defines: valid codes are 0 .. COUNT-1. */
-#define GUICHET_STATUS_COUNT 10
+#define GUICHET_STATUS_COUNT 11
 
 /* Server-assigned booking ids have bit 63 set; a client-chosen booking_id
  * (RESERVE) must have it clear. */
@@ -101,17 +104,23 @@
  *            booking_id 0 (server picks) or a
  *            client-chosen id, bit 63 clear
  *   CANCEL   booking_id != 0                  event_id, quantity
+ *   HOLD     as RESERVE                       -
+ *   CONFIRM  booking_id != 0                  event_id, quantity
+ *
+ * HOLD takes seats until CONFIRM, CANCEL or the server's hold_ms passes;
+ * after that CONFIRM, CANCEL or a retried HOLD answer HOLD_EXPIRED.
+ * See PROTOCOL.md, Holds.
  */
 struct guichet_request {
     long mtype;          /*  0: always GUICHET_REQUEST_MTYPE (1) */
     uint32_t magic;      /*  8: GUICHET_MAGIC */
     uint16_t version;    /* 12: GUICHET_VERSION */
-    uint16_t op;         /* 14: GUICHET_OP_QUERY, _RESERVE or _CANCEL */
+    uint16_t op;         /* 14: GUICHET_OP_QUERY, _RESERVE, _CANCEL, _HOLD or _CONFIRM */
     int64_t reply_to;    /* 16: mtype of the reply, >= GUICHET_MIN_REPLY_TO */
     uint64_t request_id; /* 24: opaque, echoed unchanged in the reply */
-    uint64_t booking_id; /* 32: CANCEL: the booking; RESERVE: 0 or client-chosen id */
-    uint32_t event_id;   /* 40: QUERY, RESERVE: the event (events are 1, 2, 3...) */
-    uint32_t quantity;   /* 44: RESERVE: seats to book, >= 1 */
+    uint64_t booking_id; /* 32: CANCEL, CONFIRM: the booking; RESERVE, HOLD: 0 or client-chosen id */
+    uint32_t event_id;   /* 40: QUERY, RESERVE, HOLD: the event (events are 1, 2, 3...) */
+    uint32_t quantity;   /* 44: RESERVE, HOLD: seats to book, >= 1 */
 };
 
 /* A reply: 48 bytes, of which msgsz = GUICHET_BODY_SIZE follow `mtype`.
@@ -125,7 +134,7 @@ struct guichet_reply {
     uint64_t request_id; /* 16: the request's request_id, unchanged */
     uint64_t booking_id; /* 24: the booking concerned, else 0 */
     uint32_t event_id;   /* 32: the event concerned, else 0 */
-    uint32_t quantity;   /* 36: RESERVE or CANCEL answered OK: the booking's seats; else 0 */
+    uint32_t quantity;   /* 36: RESERVE, CANCEL, HOLD or CONFIRM answered OK: its seats; else 0 */
     uint32_t remaining;  /* 40: seats left for event_id after the request */
     uint32_t capacity;   /* 44: seats event_id has in all */
 };
@@ -185,6 +194,7 @@ static inline const char *guichet_status_name(uint16_t status)
     case GUICHET_STATUS_BAD_MESSAGE: return "BAD_MESSAGE";
     case GUICHET_STATUS_LEDGER_FULL: return "LEDGER_FULL";
     case GUICHET_STATUS_SHUTTING_DOWN: return "SHUTTING_DOWN";
+    case GUICHET_STATUS_HOLD_EXPIRED: return "HOLD_EXPIRED";
     default: return NULL;
     }
 }
@@ -197,6 +207,8 @@ static inline const char *guichet_op_name(uint16_t op)
     case GUICHET_OP_QUERY: return "QUERY";
     case GUICHET_OP_RESERVE: return "RESERVE";
     case GUICHET_OP_CANCEL: return "CANCEL";
+    case GUICHET_OP_HOLD: return "HOLD";
+    case GUICHET_OP_CONFIRM: return "CONFIRM";
     default: return NULL;
     }
 }

@@ -17,7 +17,7 @@ use core::fmt;
 /// assert_eq!(Status::from_code(1), Some(Status::SoldOut));
 /// assert_eq!(Status::SoldOut.code(), 1);
 /// assert_eq!(Status::SoldOut.to_string(), "SOLD_OUT");
-/// assert_eq!(Status::from_code(10), None);
+/// assert_eq!(Status::from_code(11), None);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
@@ -43,6 +43,8 @@ pub enum Status {
     LedgerFull = 8,
     /// The server is stopping and did not apply the request.
     ShuttingDown = 9,
+    /// The id names a hold that expired before it was confirmed.
+    HoldExpired = 10,
 }
 
 impl Status {
@@ -58,9 +60,9 @@ impl Status {
     /// for (code, status) in Status::ALL.into_iter().enumerate() {
     ///     assert_eq!(usize::from(status.code()), code);
     /// }
-    /// assert_eq!(Status::ALL.len(), 10);
+    /// assert_eq!(Status::ALL.len(), 11);
     /// ```
-    pub const ALL: [Status; 10] = [
+    pub const ALL: [Status; 11] = [
         Status::Ok,
         Status::SoldOut,
         Status::UnknownEvent,
@@ -71,6 +73,7 @@ impl Status {
         Status::BadMessage,
         Status::LedgerFull,
         Status::ShuttingDown,
+        Status::HoldExpired,
     ];
 
     /// The wire code (`status` of a reply body).
@@ -101,7 +104,7 @@ impl Status {
     /// use guichet::Status;
     ///
     /// assert_eq!(Status::from_code(8), Some(Status::LedgerFull));
-    /// assert_eq!(Status::from_code(10), None);
+    /// assert_eq!(Status::from_code(11), None);
     /// assert_eq!(Status::from_code(u16::MAX), None);
     /// ```
     pub const fn from_code(code: u16) -> Option<Self> {
@@ -136,6 +139,7 @@ impl Status {
             Status::BadMessage => "BAD_MESSAGE",
             Status::LedgerFull => "LEDGER_FULL",
             Status::ShuttingDown => "SHUTTING_DOWN",
+            Status::HoldExpired => "HOLD_EXPIRED",
         }
     }
 }

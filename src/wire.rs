@@ -108,6 +108,12 @@ pub const OP_QUERY: u16 = 1;
 pub const OP_RESERVE: u16 = 2;
 /// Operation code of a CANCEL request.
 pub const OP_CANCEL: u16 = 3;
+/// Operation code of a HOLD request: RESERVE's fields, seats held until
+/// confirmed, cancelled or expired (PROTOCOL.md, Holds).
+pub const OP_HOLD: u16 = 4;
+/// Operation code of a CONFIRM request: CANCEL's fields; makes a live hold
+/// an ordinary booking.
+pub const OP_CONFIRM: u16 = 5;
 
 /// Server-assigned booking ids have this bit set; client-chosen ids must not.
 ///

@@ -224,7 +224,7 @@ fn rust_layout() -> BTreeSet<String> {
     for (name, value) in consts {
         lines.insert(format!("const {name} {value}"));
     }
-    for op in [Op::Query, Op::Reserve, Op::Cancel] {
+    for op in [Op::Query, Op::Reserve, Op::Cancel, Op::Hold, Op::Confirm] {
         lines.insert(format!("op {op} {} {op}", op.code()));
     }
     for status in Status::ALL {
@@ -270,7 +270,8 @@ fn header_layout_and_constants_match_rust() {
     );
     // Sanity: the comparison covered every field of both messages.
     assert_eq!(c.iter().filter(|l| l.starts_with("field ")).count(), 19);
-    assert_eq!(c.iter().filter(|l| l.starts_with("status ")).count(), 10);
+    assert_eq!(c.iter().filter(|l| l.starts_with("status ")).count(), 11);
+    assert_eq!(c.iter().filter(|l| l.starts_with("op ")).count(), 5);
 }
 
 // ---- the header compiles cleanly --------------------------------------------
@@ -619,6 +620,22 @@ fn sample_requests() -> Vec<Request> {
                 booking: BookingId::new(0x7FFF_FFFF_FFFF_FFFF).expect("booking"),
             },
         },
+        Request {
+            reply_to: ReplyTo::new(31_338).expect("reply_to"),
+            request_id: RequestId(0x0F1E_2D3C_4B5A_6978),
+            operation: Operation::Hold {
+                event: event(0x0102_0304),
+                quantity: seats(0x0A0B),
+                booking: ClientBookingId::new(0x1234_5678_9ABC_DEF0),
+            },
+        },
+        Request {
+            reply_to: ReplyTo::new(31_339).expect("reply_to"),
+            request_id: RequestId(7),
+            operation: Operation::Confirm {
+                booking: BookingId::server(0x0A0B).expect("booking"),
+            },
+        },
     ]
 }
 
@@ -868,7 +885,7 @@ fn python_client_encodes_and_decodes_like_rust() {
     let mut bad_magic = good;
     bad_magic[0] ^= 1;
     let mut bad_status = good;
-    bad_status[6..8].copy_from_slice(&10u16.to_ne_bytes());
+    bad_status[6..8].copy_from_slice(&11u16.to_ne_bytes());
     for bad in [&good[..39], &bad_magic[..], &bad_status[..]] {
         assert!(decode_reply(bad).is_err());
         input += &format!("rep {}\n", hex(bad));

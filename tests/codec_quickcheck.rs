@@ -89,6 +89,8 @@ fn request_oracle(body: &[u8]) -> Option<(Violation, Option<Answer>)> {
         1 => Op::Query,
         2 => Op::Reserve,
         3 => Op::Cancel,
+        4 => Op::Hold,
+        5 => Op::Confirm,
         found => return bad(Violation::Op { found }),
     };
     let reply_to = i64_at(body, REPLY_TO_AT);
@@ -113,7 +115,7 @@ fn request_oracle(body: &[u8]) -> Option<(Violation, Option<Answer>)> {
                 return not_zero(Field::Quantity, u64::from(quantity));
             }
         }
-        Op::Reserve => {
+        Op::Reserve | Op::Hold => {
             if booking >> 63 == 1 {
                 return invalid(Violation::ServerBookingBit { found: booking });
             }
@@ -124,7 +126,7 @@ fn request_oracle(body: &[u8]) -> Option<(Violation, Option<Answer>)> {
                 return missing(Field::Quantity);
             }
         }
-        Op::Cancel => {
+        Op::Cancel | Op::Confirm => {
             if booking == 0 {
                 return missing(Field::BookingId);
             }
@@ -153,7 +155,7 @@ fn reply_oracle(body: &[u8]) -> Option<Violation> {
         return Some(Violation::Version { found: version });
     }
     let status = u16_at(body, 6);
-    if status > 9 {
+    if status > 10 {
         return Some(Violation::Status { found: status });
     }
     None
@@ -381,17 +383,17 @@ impl BiasedBody {
 
 impl Arbitrary for BiasedBody {
     fn arbitrary(g: &mut Gen) -> Self {
-        Self::arbitrary_with(g, &[1, 2, 3])
+        Self::arbitrary_with(g, &[1, 2, 3, 4, 5])
     }
 }
 
-/// Like [`BiasedBody`], for replies: status codes 0 to 9 are the valid ones.
+/// Like [`BiasedBody`], for replies: status codes 0 to 10 are the valid ones.
 #[derive(Clone, Debug)]
 struct BiasedReplyBody([u8; 40]);
 
 impl Arbitrary for BiasedReplyBody {
     fn arbitrary(g: &mut Gen) -> Self {
-        BiasedReplyBody(BiasedBody::arbitrary_with(g, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]).0)
+        BiasedReplyBody(BiasedBody::arbitrary_with(g, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]).0)
     }
 }
 
@@ -416,13 +418,20 @@ fn request_round_trips() {
                 event,
                 quantity,
                 booking,
+            }
+            | Operation::Hold {
+                event,
+                quantity,
+                booking,
             } => (booking.map_or(0, |b| b.get()), event.get(), quantity.get()),
-            Operation::Cancel { booking } => (booking.get(), 0, 0),
+            Operation::Cancel { booking } | Operation::Confirm { booking } => (booking.get(), 0, 0),
         };
         let op = match request.operation {
             Operation::Query { .. } => 1,
             Operation::Reserve { .. } => 2,
             Operation::Cancel { .. } => 3,
+            Operation::Hold { .. } => 4,
+            Operation::Confirm { .. } => 5,
         };
         let layout = (
             u32_at(&body, 0),

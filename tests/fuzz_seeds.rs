@@ -24,11 +24,11 @@ use guichet::classic::{
     decode_classic_reply, decode_classic_request, listing_text, ClassicDrop, ClassicRequest,
     ReserveText,
 };
-use guichet::ledger::DEFAULT_MAX_BOOKINGS;
+use guichet::ledger::{ManualClock, DEFAULT_MAX_BOOKINGS};
 use guichet::wire::Field;
 use guichet::wire::{
-    RequestBody, ANSWERABLE_PREFIX, BODY_SIZE, MAGIC, MIN_REPLY_TO, OP_CANCEL, OP_QUERY,
-    OP_RESERVE, SERVER_BOOKING_BIT, VERSION,
+    RequestBody, ANSWERABLE_PREFIX, BODY_SIZE, MAGIC, MIN_REPLY_TO, OP_CANCEL, OP_CONFIRM, OP_HOLD,
+    OP_QUERY, OP_RESERVE, SERVER_BOOKING_BIT, VERSION,
 };
 use guichet::{
     decode_request, BookingId, Operation, Reply, ReplyTo, Request, RequestId, Status, Violation,
@@ -56,6 +56,14 @@ fn reserve(e: u32, q: u32, booking: Option<u64>) -> Operation {
     }
 }
 
+fn hold(e: u32, q: u32, booking: Option<u64>) -> Operation {
+    Operation::Hold {
+        event: event(e),
+        quantity: qty(q),
+        booking: booking.map(client),
+    }
+}
+
 fn cancel(booking: BookingId) -> Operation {
     Operation::Cancel { booking }
 }
@@ -77,6 +85,17 @@ fn valid_requests() -> Vec<(&'static str, Request)> {
         ("reserve-client-id", request(3, reserve(2, 1, Some(7)))),
         ("cancel-server-id", request(4, cancel(server(1)))),
         ("cancel-client-id", request(5, cancel(client(7).into()))),
+        ("hold-server-id", request(6, hold(1, 2, None))),
+        ("hold-client-id", request(7, hold(2, 1, Some(8)))),
+        (
+            "confirm-client-id",
+            request(
+                8,
+                Operation::Confirm {
+                    booking: client(8).into(),
+                },
+            ),
+        ),
     ]
 }
 
@@ -96,10 +115,14 @@ fn replies() -> Vec<Reply> {
                 Status::SoldOut
                 | Status::LedgerFull
                 | Status::BookingConflict
-                | Status::BookingCancelled => {
+                | Status::BookingCancelled
+                | Status::HoldExpired => {
                     reply.event = event;
                     (reply.remaining, reply.capacity) = (1, 5);
-                    if matches!(status, Status::BookingConflict | Status::BookingCancelled) {
+                    if matches!(
+                        status,
+                        Status::BookingConflict | Status::BookingCancelled | Status::HoldExpired
+                    ) {
                         reply.booking = Some(client(7).into());
                     }
                 }
@@ -159,10 +182,10 @@ fn bad_requests() -> Vec<(String, Vec<u8>, Violation)> {
     );
     framed("op-0", &|b| b.op = 0, Violation::Op { found: 0 });
     framed(
-        "op-4",
-        &|b| b.op = OP_CANCEL + 1,
+        "op-6",
+        &|b| b.op = OP_CONFIRM + 1,
         Violation::Op {
-            found: OP_CANCEL + 1,
+            found: OP_CONFIRM + 1,
         },
     );
     framed(
@@ -356,6 +379,37 @@ fn scenarios() -> Vec<(&'static str, Setup, Vec<Operation>)> {
     ]
 }
 
+/// The holds scenario: each step says whether [`input::HOLD_MS`] pass
+/// before it (only before ops whose record has room for a pause: QUERY,
+/// CANCEL, CONFIRM). Reaches every HOLD and CONFIRM outcome.
+fn hold_scenario() -> (&'static str, Setup, Vec<(bool, Operation)>) {
+    let confirm = |booking: BookingId| Operation::Confirm { booking };
+    let setup = Setup {
+        capacities: vec![4, 1],
+        max_bookings: 16,
+    };
+    let steps = vec![
+        (false, hold(1, 2, Some(1))),
+        (false, hold(1, 2, Some(1))),    // retry: OK, no change
+        (false, reserve(1, 2, Some(1))), // made by HOLD: BOOKING_CONFLICT
+        (false, hold(1, 2, None)),
+        (false, hold(1, 1, None)), // SOLD_OUT while held
+        (false, confirm(client(1).into())),
+        (false, confirm(client(1).into())), // already confirmed: OK, no change
+        (false, hold(2, 1, Some(2))),
+        (false, cancel(client(2).into())),
+        (false, confirm(client(2).into())), // BOOKING_CANCELLED
+        (false, hold(2, 1, Some(3))),
+        (true, query(1)),                   // server(1)'s hold expired: 2 seats back
+        (false, confirm(server(1))),        // HOLD_EXPIRED
+        (false, cancel(server(1))),         // HOLD_EXPIRED
+        (false, hold(2, 1, Some(3))),       // HOLD_EXPIRED
+        (false, confirm(client(5).into())), // UNKNOWN_BOOKING
+        (false, query(2)),
+    ];
+    ("holds", setup, steps)
+}
+
 /// Every generated file, by path under `fuzz/`.
 fn generate() -> BTreeMap<PathBuf, Vec<u8>> {
     let mut files = BTreeMap::new();
@@ -410,6 +464,26 @@ fn generate() -> BTreeMap<PathBuf, Vec<u8>> {
         }
         put(format!("seeds/ledger/{name}"), ledger);
     }
+    let (name, setup, steps) = hold_scenario();
+    let header = setup.header().expect("fits");
+    let (mut handle, mut ledger) = (header.to_vec(), header.to_vec());
+    for ((pass, op), tag) in steps.iter().zip(1..) {
+        let mut message = input::message(&request(tag, *op).encode(), false).expect("40 bytes");
+        let mut record = input::record(op).expect("scenario values fit the records");
+        if *pass {
+            message[0] |= input::PASS_CTL;
+            record[3] = u8::try_from(input::HOLD_MS).expect("small");
+            assert_eq!(
+                input::pause_ms(record),
+                input::HOLD_MS,
+                "{op:?} takes no pause"
+            );
+        }
+        handle.extend(message);
+        ledger.extend(record);
+    }
+    put(format!("seeds/handle/{name}"), handle);
+    put(format!("seeds/ledger/{name}"), ledger);
     let header = scenarios()[0].1.header().expect("fits");
     let mut malformed = header.to_vec();
     for (_, body, _) in bad_requests() {
@@ -575,6 +649,8 @@ fn dictionary() -> String {
         ("query", OP_QUERY),
         ("reserve", OP_RESERVE),
         ("cancel", OP_CANCEL),
+        ("hold", OP_HOLD),
+        ("confirm", OP_CONFIRM),
     ] {
         entry(&mut out, &format!("op_{name}"), &op.to_ne_bytes());
         let mut header = MAGIC.to_ne_bytes().to_vec();
@@ -619,6 +695,11 @@ fn dictionary() -> String {
         &mut out,
         "handle_message_40_stopping",
         &[input::SHUTTING_DOWN_CTL | len],
+    );
+    entry(
+        &mut out,
+        "handle_message_40_after_a_hold",
+        &[input::PASS_CTL | len],
     );
     out
 }
@@ -691,7 +772,10 @@ fn decode_seeds_cover_every_op_status_and_broken_rule() {
         .iter()
         .map(|(_, r)| r.operation.op().code())
         .collect();
-    assert_eq!(ops, BTreeSet::from([OP_QUERY, OP_RESERVE, OP_CANCEL]));
+    assert_eq!(
+        ops,
+        BTreeSet::from([OP_QUERY, OP_RESERVE, OP_CANCEL, OP_HOLD, OP_CONFIRM])
+    );
     let statuses: Vec<Status> = replies().iter().map(|r| r.status).collect();
     assert_eq!(statuses, Status::ALL);
     for (name, body, violation) in bad_requests() {
@@ -712,8 +796,10 @@ fn handle_seeds_reach_every_status() {
             continue;
         }
         let (setup, rest) = Setup::read(&bytes);
-        let mut ledger = setup.ledger().expect("valid set-up");
-        for (body, shutting_down) in input::messages(rest) {
+        let clock = ManualClock::new(0);
+        let mut ledger = setup.ledger_on(&clock).expect("valid set-up");
+        for ((body, shutting_down), pause_ms) in input::timed_messages(rest) {
+            clock.advance_ms(pause_ms);
             let handled = handle_message(body, shutting_down, |op| {
                 Ok::<_, Infallible>(ledger.apply(op))
             })
@@ -739,8 +825,10 @@ fn ledger_seeds_reach_every_ledger_status() {
             continue;
         }
         let (setup, body) = Setup::read(&bytes);
-        let mut ledger = setup.ledger().expect("valid set-up");
-        for op in input::operations(body) {
+        let clock = ManualClock::new(0);
+        let mut ledger = setup.ledger_on(&clock).expect("valid set-up");
+        for (pause_ms, op) in input::steps(body) {
+            clock.advance_ms(pause_ms);
             statuses.insert(ledger.apply(&op).status());
         }
     }

@@ -11,7 +11,13 @@
 //!   holds no booking the model does not, and no booking changed its event
 //!   or quantity or went from cancelled back to active;
 //! - a replica that only ever saw the recorded `Change`s, through
-//!   `Ledger::replay`, equals the ledger.
+//!   `Ledger::replay`, equals the ledger (both with their due holds
+//!   expired: expiry is no recorded change, it follows from the time).
+//!
+//! Steps are operations (HOLD and CONFIRM included) or "time passes": the
+//! ledger reads a [`ManualClock`] the test moves, the model its own clock
+//! with its naive expiry (a scan of every booking). Holds last
+//! [`HOLD_MS`], short enough that many expire mid-sequence.
 //!
 //! Cases: 1,000 by default, `PROPTEST_CASES` to change it. Failures are
 //! persisted to `proptest-regressions/ledger_model.txt`.
@@ -20,14 +26,26 @@ mod support;
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
-use guichet::ledger::{Booking, BookingState, Change};
+use guichet::ledger::{Booking, BookingState, Change, ManualClock, Origin};
 use guichet::{BookingId, ClientBookingId, EventId, Ledger, Operation, Reply, RequestId, Status};
 use proptest::prelude::*;
 use proptest_state_machine::{prop_state_machine, ReferenceStateMachine, StateMachineTest};
 
 use support::model::Model;
 use support::LedgerConfig;
+
+/// How long a hold lasts, in the ledger and the model: a few steps of
+/// [`Step::Pass`].
+const HOLD_MS: u64 = 20;
+
+/// One step: an operation, or time passing (in milliseconds).
+#[derive(Clone, Debug)]
+enum Step {
+    Op(Operation),
+    Pass(u64),
+}
 
 /// The reference state: the model, and what it answered to the last step.
 #[derive(Clone, Debug)]
@@ -42,19 +60,19 @@ struct LedgerMachine;
 
 impl ReferenceStateMachine for LedgerMachine {
     type State = Reference;
-    type Transition = Operation;
+    type Transition = Step;
 
     fn init_state() -> BoxedStrategy<Reference> {
         support::ledger_config()
             .prop_map(|config| Reference {
-                model: config.model(),
+                model: config.model().with_hold_ms(HOLD_MS),
                 config,
                 last: None,
             })
             .boxed()
     }
 
-    fn transitions(state: &Reference) -> BoxedStrategy<Operation> {
+    fn transitions(state: &Reference) -> BoxedStrategy<Step> {
         let model = &state.model;
         let events = model.event_count();
         // Ids the state makes interesting: server ids actually issued, and
@@ -95,8 +113,21 @@ impl ReferenceStateMachine for LedgerMachine {
                 prop::sample::select(cancelled).prop_map(booking_id).boxed(),
             ));
         }
-        let cancel = prop::strategy::Union::new_weighted(cancel_targets)
+        // Holds (live, expired or confirmed) as CANCEL and CONFIRM targets.
+        let holds: Vec<u64> = model
+            .bookings()
+            .iter()
+            .filter(|b| b.held)
+            .map(|b| b.id)
+            .collect();
+        if !holds.is_empty() {
+            cancel_targets.push((4, prop::sample::select(holds).prop_map(booking_id).boxed()));
+        }
+        let targets = prop::strategy::Union::new_weighted(cancel_targets);
+        let cancel = targets
+            .clone()
             .prop_map(|booking| Operation::Cancel { booking });
+        let confirm = targets.prop_map(|booking| Operation::Confirm { booking });
 
         let mut quantities: Vec<(u32, BoxedStrategy<NonZeroU32>)> =
             vec![(8, support::quantity().boxed())];
@@ -109,56 +140,93 @@ impl ReferenceStateMachine for LedgerMachine {
             ));
         }
         let quantity = prop::strategy::Union::new_weighted(quantities);
-        let reserve = (
+        let booked = (
             support::event_id(events),
             quantity,
             proptest::option::weighted(0.5, support::client_id()),
         )
-            .prop_map(|(event, quantity, booking)| Operation::Reserve {
+            .boxed();
+        let hold = booked
+            .clone()
+            .prop_map(|(event, quantity, booking)| Operation::Hold {
                 event,
                 quantity,
                 booking,
             });
+        let reserve = booked.prop_map(|(event, quantity, booking)| Operation::Reserve {
+            event,
+            quantity,
+            booking,
+        });
         let query = support::event_id(events).prop_map(|event| Operation::Query { event });
 
         // Exact retries of client-chosen bookings: OK with nothing changed
         // while active, BOOKING_CANCELLED once cancelled.
+        // (RESERVE and HOLD of each, so the crossed conflicts happen too.)
         let retries: Vec<Operation> = model
             .bookings()
             .iter()
             .filter(|b| b.id & (1 << 63) == 0)
-            .map(|b| Operation::Reserve {
-                event: EventId::new(b.event).expect("known event"),
-                quantity: NonZeroU32::new(b.quantity).expect("quantity >= 1"),
-                booking: ClientBookingId::new(b.id),
+            .flat_map(|b| {
+                let event = EventId::new(b.event).expect("known event");
+                let quantity = NonZeroU32::new(b.quantity).expect("quantity >= 1");
+                let booking = ClientBookingId::new(b.id);
+                [
+                    Operation::Reserve {
+                        event,
+                        quantity,
+                        booking,
+                    },
+                    Operation::Hold {
+                        event,
+                        quantity,
+                        booking,
+                    },
+                ]
             })
             .collect();
-        if retries.is_empty() {
+        // Mostly short, sometimes past a whole hold.
+        let pass =
+            prop_oneof![3 => 1..=HOLD_MS / 4, 1 => HOLD_MS..=2 * HOLD_MS].prop_map(Step::Pass);
+        let ops = if retries.is_empty() {
             prop_oneof![
                 1 => query,
-                5 => reserve,
+                4 => reserve,
                 3 => cancel,
+                4 => hold,
+                3 => confirm,
             ]
             .boxed()
         } else {
             prop_oneof![
                 1 => query,
-                5 => reserve,
+                4 => reserve,
                 3 => cancel,
-                1 => prop::sample::select(retries),
+                4 => hold,
+                3 => confirm,
+                3 => prop::sample::select(retries),
             ]
             .boxed()
-        }
+        };
+        prop_oneof![6 => ops.prop_map(Step::Op), 1 => pass].boxed()
     }
 
-    fn apply(mut state: Reference, operation: &Operation) -> Reference {
-        state.last = Some(state.model.apply(operation));
+    fn apply(mut state: Reference, step: &Step) -> Reference {
+        state.last = match step {
+            Step::Op(operation) => Some(state.model.apply(operation)),
+            Step::Pass(ms) => {
+                state.model.advance_ms(*ms);
+                None
+            }
+        };
         state
     }
 }
 
 /// The system under test, and what the checks need to remember about it.
 struct System {
+    /// The clock of `ledger` and `replica`, moved by [`Step::Pass`].
+    clock: ManualClock,
     ledger: Ledger,
     /// Fed only the `Change`s the ledger reported, through `Ledger::replay`.
     replica: Ledger,
@@ -172,15 +240,24 @@ impl StateMachineTest for LedgerMachine {
     type Reference = LedgerMachine;
 
     fn init_test(reference: &Reference) -> System {
+        let clock = ManualClock::new(0);
         System {
-            ledger: reference.config.ledger(),
-            replica: reference.config.ledger(),
+            ledger: timed(reference.config.ledger(), &clock),
+            replica: timed(reference.config.ledger(), &clock),
+            clock,
             changes: Vec::new(),
             config: reference.config.clone(),
         }
     }
 
-    fn apply(mut system: System, reference: &Reference, operation: Operation) -> System {
+    fn apply(mut system: System, reference: &Reference, step: Step) -> System {
+        let operation = match step {
+            Step::Op(operation) => operation,
+            Step::Pass(ms) => {
+                system.clock.advance_ms(ms);
+                return system;
+            }
+        };
         let (expected, expected_changed) = reference
             .last
             .expect("the reference applied this operation first");
@@ -193,9 +270,16 @@ impl StateMachineTest for LedgerMachine {
                 .booking(*id)
                 .unwrap_or_else(|| panic!("{operation:?} made booking {id} disappear"));
             assert_eq!((now.event, now.quantity), (was.event, was.quantity));
+            let allowed = match was.state {
+                BookingState::Held { .. } => true,
+                BookingState::Active => {
+                    matches!(now.state, BookingState::Active | BookingState::Cancelled)
+                }
+                settled => now.state == settled,
+            };
             assert!(
-                !(was.state == BookingState::Cancelled && now.state == BookingState::Active),
-                "{operation:?} took booking {id} back from cancelled to active"
+                allowed && now.origin == was.origin,
+                "{operation:?} took booking {id} from {was:?} to {now:?}"
             );
         }
         assert_eq!(
@@ -254,33 +338,68 @@ impl StateMachineTest for LedgerMachine {
             let held = ledger
                 .booking(id)
                 .unwrap_or_else(|| panic!("ledger lost booking {id}"));
+            let state = if b.cancelled {
+                BookingState::Cancelled
+            } else if model.is_expired(b) {
+                BookingState::Expired
+            } else if let Some(expires_at_ms) = b.expires_at_ms {
+                BookingState::Held { expires_at_ms }
+            } else {
+                BookingState::Active
+            };
+            let origin = if b.held {
+                Origin::Hold
+            } else {
+                Origin::Reserve
+            };
             assert_eq!(
-                (held.event.get(), held.quantity.get(), held.state),
                 (
-                    b.event,
-                    b.quantity,
-                    if b.cancelled {
-                        BookingState::Cancelled
-                    } else {
-                        BookingState::Active
-                    }
+                    held.event.get(),
+                    held.quantity.get(),
+                    held.state,
+                    held.origin
                 ),
+                (b.event, b.quantity, state, origin),
                 "booking {id}"
             );
         }
 
-        assert_eq!(&system.replica, ledger, "replica fed the changes only");
+        assert_eq!(
+            swept(&system.replica),
+            swept(ledger),
+            "replica fed the changes only"
+        );
     }
 
     fn teardown(system: System, _reference: Reference) {
-        let mut fresh = system.config.ledger();
+        let mut fresh = timed(system.config.ledger(), &system.clock);
         for change in &system.changes {
             fresh
                 .replay(change)
                 .unwrap_or_else(|e| panic!("replaying {change:?} onto a fresh ledger: {e}"));
         }
-        assert_eq!(fresh, system.ledger, "fresh ledger replaying every change");
+        assert_eq!(
+            swept(&fresh),
+            swept(&system.ledger),
+            "fresh ledger replaying every change"
+        );
     }
+}
+
+/// `ledger` on the test's clock, with holds of [`HOLD_MS`].
+fn timed(ledger: Ledger, clock: &ManualClock) -> Ledger {
+    ledger
+        .with_clock(Arc::new(clock.clone()))
+        .with_hold_ms(HOLD_MS)
+        .expect("HOLD_MS is in range")
+}
+
+/// A copy with every due hold expired: what two ledgers that saw the same
+/// changes at the same times must equal, whichever holds each swept.
+fn swept(ledger: &Ledger) -> Ledger {
+    let mut ledger = ledger.clone();
+    ledger.expire_due();
+    ledger
 }
 
 prop_state_machine! {
@@ -310,7 +429,14 @@ fn generator_reaches_every_ledger_outcome() {
             .expect("strategy generates")
             .current();
         let mut model = initial.model;
-        for operation in &operations {
+        for step in &operations {
+            let operation = match step {
+                Step::Op(operation) => operation,
+                Step::Pass(ms) => {
+                    model.advance_ms(*ms);
+                    continue;
+                }
+            };
             let (reply, changed) = model.apply(operation);
             let name = match operation {
                 Operation::Query { .. } => "QUERY",
@@ -320,6 +446,9 @@ fn generator_reaches_every_ledger_outcome() {
                     "CANCEL(server id)"
                 }
                 Operation::Cancel { .. } => "CANCEL(client id)",
+                Operation::Hold { booking: None, .. } => "HOLD(server id)",
+                Operation::Hold { .. } => "HOLD(client id)",
+                Operation::Confirm { .. } => "CONFIRM",
             };
             *counts.entry((reply.status, name, changed)).or_default() += 1;
             steps += 1;
@@ -345,6 +474,22 @@ fn generator_reaches_every_ledger_outcome() {
         (Status::Ok, "CANCEL(client id)", false),
         (Status::UnknownBooking, "CANCEL(server id)", false),
         (Status::UnknownBooking, "CANCEL(client id)", false),
+        (Status::HoldExpired, "CANCEL(server id)", false),
+        (Status::HoldExpired, "CANCEL(client id)", false),
+        (Status::Ok, "HOLD(server id)", true),
+        (Status::Ok, "HOLD(client id)", true),
+        (Status::Ok, "HOLD(client id)", false),
+        (Status::SoldOut, "HOLD(server id)", false),
+        (Status::LedgerFull, "HOLD(client id)", false),
+        (Status::BookingConflict, "HOLD(client id)", false),
+        (Status::BookingConflict, "RESERVE(client id)", false),
+        (Status::BookingCancelled, "HOLD(client id)", false),
+        (Status::HoldExpired, "HOLD(client id)", false),
+        (Status::Ok, "CONFIRM", true),
+        (Status::Ok, "CONFIRM", false),
+        (Status::HoldExpired, "CONFIRM", false),
+        (Status::BookingCancelled, "CONFIRM", false),
+        (Status::UnknownBooking, "CONFIRM", false),
     ];
     for key in expected {
         let seen = counts.get(&key).copied().unwrap_or(0);

@@ -29,7 +29,7 @@ use std::collections::HashSet;
 use guichet::ledger::{BookingState, DEFAULT_MAX_BOOKINGS};
 use guichet::server::{Dispatch, Server};
 use guichet::sysv::Queue;
-use guichet::{Ledger, Operation, RequestId, Status};
+use guichet::{Ledger, Operation, Reply, RequestId, Status};
 
 use fake_server::{Bug, FakeServer};
 use support::history::{History, Op, Return};
@@ -56,24 +56,44 @@ fn stress_workload() -> Workload {
         server_ids: true,
         id_pool: 16,
         seed: seed_from_env_or_clock("GUICHET_LINCHECK_SEED"),
+        holds: false,
     }
 }
 
 fn stress(dispatch: Dispatch) {
-    let workload = stress_workload();
+    stress_with(dispatch, stress_workload(), None);
+}
+
+/// Runs `workload` against a server with holds of `hold_ms` (if set) and
+/// checks the history (with each hold's expiry as an event, if set).
+fn stress_with(dispatch: Dispatch, workload: Workload, hold_ms: Option<u64>) {
     let mut builder = Server::builder().dispatch(dispatch);
     for (i, &capacity) in workload.capacities.iter().enumerate() {
         builder = builder.event(format!("e{}", i + 1), capacity);
+    }
+    if let Some(hold_ms) = hold_ms {
+        builder = builder.hold_ms(hold_ms);
     }
     let server = builder.spawn().unwrap();
     let started = std::time::Instant::now();
     let mut run = workload::run(&workload, Queue::from_id(server.queue_id()));
     let recorded = started.elapsed();
-    let (ledger, at_ns) = server
-        .with_ledger(|ledger| (ledger.clone(), run.clock.now_ns()))
+    // The replies are read under the lock: the copy's clock runs on after.
+    let (ledger, replies, at_ns) = server
+        .with_ledger(|ledger| {
+            let replies: Vec<Reply> = ledger
+                .events()
+                .map(|e| ledger.query(e.id).reply(RequestId(0)))
+                .collect();
+            (ledger.clone(), replies, run.clock.now_ns())
+        })
         .unwrap();
-    read_under_lock(&mut run.history, &ledger, at_ns, workload.threads + 1);
-    let checked = Checker::new(&workload.capacities, DEFAULT_MAX_BOOKINGS).check(&run.history);
+    read_under_lock(&mut run.history, &replies, at_ns, workload.threads + 1);
+    let mut checker = Checker::new(&workload.capacities, DEFAULT_MAX_BOOKINGS);
+    if let Some(hold_ms) = hold_ms {
+        checker = checker.hold_ms(hold_ms);
+    }
+    let checked = checker.check(&run.history);
     let report = match checked {
         Ok(report) => report,
         Err(failure) => panic!(
@@ -104,15 +124,17 @@ fn stress(dispatch: Dispatch) {
 /// (Comparing the copy with the clients' final QUERYs directly would be a
 /// race: an abandoned RESERVE whose retry was answered SOLD_OUT may still
 /// be applied late, between those QUERYs and the copy, which is allowed.)
-fn read_under_lock(history: &mut History, ledger: &Ledger, at_ns: u64, thread: usize) {
-    for event in ledger.events() {
+fn read_under_lock(history: &mut History, replies: &[Reply], at_ns: u64, thread: usize) {
+    for reply in replies {
         history.ops.push(Op {
             thread,
             invoke_ns: at_ns,
-            operation: Operation::Query { event: event.id },
+            operation: Operation::Query {
+                event: reply.event.expect("a QUERY of a known event names it"),
+            },
             ret: Return::Replied {
                 at_ns,
-                reply: ledger.query(event.id).reply(RequestId(0)),
+                reply: *reply,
             },
         });
     }
@@ -145,6 +167,9 @@ fn audit(ledger: &Ledger, history: &History) {
     for op in &history.ops {
         if let Operation::Reserve {
             booking: Some(id), ..
+        }
+        | Operation::Hold {
+            booking: Some(id), ..
         } = op.operation
         {
             named.insert(id.get());
@@ -167,6 +192,20 @@ fn audit(ledger: &Ledger, history: &History) {
                     .expect("a cancelled booking is kept");
                 assert_eq!(held.state, BookingState::Cancelled, "{op:?}");
             }
+            Operation::Hold { .. } => {
+                let id = reply.booking.expect("OK HOLD names its booking");
+                issued.insert(id.get());
+                let booking = ledger.booking(id).expect("an OK hold is in the ledger");
+                assert_eq!(booking.quantity.get(), reply.quantity, "{op:?}");
+            }
+            Operation::Confirm { booking } => {
+                // For good: cancelled since, perhaps, never expired.
+                let held = ledger.booking(booking).expect("a confirmed hold is kept");
+                assert!(
+                    matches!(held.state, BookingState::Active | BookingState::Cancelled),
+                    "{op:?}: {held:?}"
+                );
+            }
         }
     }
     // Every booking is one a reply issued, or one a pending (abandoned)
@@ -176,7 +215,11 @@ fn audit(ledger: &Ledger, history: &History) {
         .iter()
         .filter(|op| {
             op.ret == Return::Pending
-                && matches!(op.operation, Operation::Reserve { booking: None, .. })
+                && matches!(
+                    op.operation,
+                    Operation::Reserve { booking: None, .. }
+                        | Operation::Hold { booking: None, .. }
+                )
         })
         .count();
     let mut unexplained_server = 0;
@@ -188,6 +231,19 @@ fn audit(ledger: &Ledger, history: &History) {
         }
     }
     assert!(unexplained_server <= pending_server);
+}
+
+/// Holds of 5 ms in a run of hundreds: many expire mid-run, between and
+/// during the calls that confirm them, cancel them or read their seats.
+#[test]
+fn histories_with_holds_expiring_mid_run_are_linearizable() {
+    for dispatch in [Dispatch::Pool(4), Dispatch::ThreadPerRequest] {
+        let workload = Workload {
+            holds: true,
+            ..stress_workload()
+        };
+        stress_with(dispatch, workload, Some(5));
+    }
 }
 
 #[test]
@@ -223,6 +279,7 @@ fn teeth_workload() -> Workload {
         server_ids: false,
         id_pool: 1_000,
         seed: seed_from_env_or_clock("GUICHET_LINCHECK_SEED"),
+        holds: false,
     }
 }
 
@@ -278,9 +335,13 @@ fn the_double_without_its_bug_passes() {
         // No call was abandoned and every client is done: the double is
         // idle, so a copy of its ledger is its final state.
         let ledger = fake.ledger();
+        let replies: Vec<Reply> = ledger
+            .events()
+            .map(|e| ledger.query(e.id).reply(RequestId(0)))
+            .collect();
         read_under_lock(
             &mut run.history,
-            &ledger,
+            &replies,
             run.clock.now_ns(),
             workload.threads + 1,
         );

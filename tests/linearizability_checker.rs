@@ -786,6 +786,136 @@ fn histories_of_thousands_of_calls_check_quickly_and_corruption_is_caught() {
     }
 }
 
+// ---- holds and their expiry ---------------------------------------------------
+
+/// The hold duration of the hand-written hold histories, in ms (of 1,000,000 ns).
+const HOLD_MS: u64 = 10;
+const MS: u64 = 1_000_000;
+
+fn hold(e: u32, seats: u32, id: Option<u64>) -> Operation {
+    Operation::Hold {
+        event: event(e),
+        quantity: NonZeroU32::new(seats).unwrap(),
+        booking: id.map(|id| ClientBookingId::new(id).unwrap()),
+    }
+}
+
+fn confirm(id: u64) -> Operation {
+    Operation::Confirm {
+        booking: BookingId::new(id).unwrap(),
+    }
+}
+
+fn expired(id: u64, e: u32, remaining: u32, capacity: u32) -> Reply {
+    reply(Status::HoldExpired, id, e, 0, remaining, capacity)
+}
+
+fn check_holds(capacities: &[u32], ops: Vec<Op>) -> Result<(), Failure> {
+    Checker::new(capacities, ROOMY)
+        .hold_ms(HOLD_MS)
+        .check(&History::from_ops(ops))
+        .map(|_| ())
+}
+
+/// A hold at `[0, 10]` ns of 2 seats of 3, id 5, then `rest`.
+fn after_a_hold(rest: Vec<Op>) -> Vec<Op> {
+    let mut ops = vec![call(0, 0, 10, hold(1, 2, Some(5)), booked(5, 1, 2, 1, 3))];
+    ops.extend(rest);
+    ops
+}
+
+#[test]
+fn accepts_holds_confirmed_in_time_and_expired_after_their_deadline() {
+    let late = 2 * HOLD_MS * MS + 10 * EXPIRY_SLACK;
+    for ops in [
+        // Confirmed in time: for good, even long after.
+        after_a_hold(vec![
+            call(0, 20, 30, confirm(5), booked(5, 1, 2, 1, 3)),
+            call(0, late, late + 10, query(1), seats(1, 1, 3)),
+            call(0, late + 20, late + 30, confirm(5), booked(5, 1, 2, 1, 3)),
+        ]),
+        // Not confirmed: the seats are back for whatever starts after.
+        after_a_hold(vec![
+            call(0, late, late + 10, query(1), seats(1, 3, 3)),
+            call(0, late + 20, late + 30, confirm(5), expired(5, 1, 3, 3)),
+            call(0, late + 40, late + 50, cancel(5), expired(5, 1, 3, 3)),
+            call(
+                0,
+                late + 60,
+                late + 70,
+                hold(1, 2, Some(6)),
+                booked(6, 1, 2, 1, 3),
+            ),
+        ]),
+        // A call overlapping the deadline may see either side of it.
+        after_a_hold(vec![
+            call(
+                1,
+                HOLD_MS * MS - 10,
+                HOLD_MS * MS + 10,
+                query(1),
+                seats(1, 1, 3),
+            ),
+            call(
+                2,
+                HOLD_MS * MS - 10,
+                HOLD_MS * MS + 10,
+                query(1),
+                seats(1, 3, 3),
+            ),
+        ]),
+    ] {
+        if let Err(failure) = check_holds(&[3], ops) {
+            panic!("expected linearizable, got: {failure}");
+        }
+    }
+}
+
+/// Must be rejected: an OK to a CONFIRM that starts after the deadline,
+/// and a QUERY after the deadline that misses the expiry.
+#[test]
+fn rejects_a_hold_confirmed_after_its_expiry_and_a_read_missing_an_expiry() {
+    let late = 2 * HOLD_MS * MS + 10 * EXPIRY_SLACK;
+    for ops in [
+        after_a_hold(vec![call(
+            0,
+            late,
+            late + 10,
+            confirm(5),
+            booked(5, 1, 2, 1, 3),
+        )]),
+        after_a_hold(vec![call(0, late, late + 10, query(1), seats(1, 1, 3))]),
+        // Nor may the seats come back before the hold could have expired.
+        after_a_hold(vec![call(0, 20, 30, query(1), seats(1, 3, 3))]),
+    ] {
+        match check_holds(&[3], ops) {
+            Err(Failure::NotLinearizable(v)) => eprintln!("rejected as expected:\n{v}"),
+            other => panic!("expected NotLinearizable, got {other:?}"),
+        }
+    }
+}
+
+/// Without a hold duration the checker never expires a hold, and it
+/// refuses to guess which of two HOLDs of one id made it when it must.
+#[test]
+fn expiries_need_one_hold_per_id() {
+    let ops = after_a_hold(vec![call(
+        0,
+        20,
+        30,
+        hold(1, 2, Some(5)),
+        booked(5, 1, 2, 1, 3),
+    )]);
+    assert_linearizable(&[3], ops.clone());
+    assert!(matches!(
+        check_holds(&[3], ops),
+        Err(Failure::Unsupported(_))
+    ));
+}
+
+/// Slack the checker allows around a deadline (2 ms), in ns.
+const EXPIRY_SLACK: u64 = 2 * MS;
+
 // ---- classic calls ----------------------------------------------------------
 
 use support::history::{ClassicCall, ClassicOp, ClassicSeen};

@@ -32,7 +32,7 @@ fn spec_outcome(body: &[u8]) -> Option<(i64, u64, Status)> {
     if body.len() < 24 || u32_at(0) != MAGIC || i64_at(8) < 2 {
         return None;
     }
-    let framing_ok = body.len() == 40 && u16_at(4) == VERSION && (1..=3).contains(&u16_at(6));
+    let framing_ok = body.len() == 40 && u16_at(4) == VERSION && (1..=5).contains(&u16_at(6));
     assert!(!framing_ok, "spec_outcome is for malformed framing only");
     Some((
         i64_at(8),
@@ -188,7 +188,7 @@ fn lengths_magic_version_and_op() {
             };
             bodies.push(raw.bytes().to_vec());
         }
-        for op in [0, 4, 0x100, u16::MAX] {
+        for op in [0, 6, 0x100, u16::MAX] {
             bodies.push(RawRequest::new(op, tag, next()).bytes().to_vec());
         }
         // The same with a reply_to below 2: dropped.
@@ -293,7 +293,7 @@ fn random_bytes_are_answered_or_dropped_as_the_spec_says() {
                 if len == 40 {
                     let version = u16::from_ne_bytes([body[4], body[5]]);
                     let op = u16::from_ne_bytes([body[6], body[7]]);
-                    if version == VERSION && (1..=3).contains(&op) {
+                    if version == VERSION && (1..=5).contains(&op) {
                         body[6..8].copy_from_slice(&0u16.to_ne_bytes());
                     }
                 }

@@ -325,7 +325,7 @@ fn invalid_request_and_bad_message_are_answered_bare() {
                 ..RawRequest::query(tag, 11, 1)
             },
             RawRequest::new(0, tag, 12),
-            RawRequest::new(4, tag, 13),
+            RawRequest::new(6, tag, 13),
             RawRequest::new(u16::MAX, tag, 14),
         ];
         for request in invalid.iter().chain(&bad) {

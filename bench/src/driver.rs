@@ -29,7 +29,8 @@ const EVENT: EventId = match EventId::new(1) {
 /// What each client asks, over and over.
 ///
 /// RESERVE exercises the write path (and, on a durable target, the
-/// journal); QUERY the read path, which changes nothing.
+/// journal); QUERY the read path, which changes nothing; HOLD then CONFIRM
+/// a checkout: two changes, two round trips, per operation.
 ///
 /// # Examples
 ///
@@ -40,7 +41,7 @@ const EVENT: EventId = match EventId::new(1) {
 /// let workload: Workload = "reserve".parse()?;
 /// assert_eq!(workload, Workload::Reserve);
 /// assert_eq!(workload.operation().op(), Op::Reserve);
-/// assert_eq!(Workload::ALL.map(Workload::name), ["reserve", "query"]);
+/// assert_eq!(Workload::ALL.map(Workload::name), ["reserve", "query", "hold-confirm"]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -50,22 +51,26 @@ pub enum Workload {
     Reserve,
     /// QUERY event 1.
     Query,
+    /// HOLD 1 seat of event 1, then CONFIRM that hold: one operation, two
+    /// round trips (its latency covers both).
+    HoldConfirm,
 }
 
 impl Workload {
-    /// Both workloads, in the order the bench runs them.
+    /// Every workload, in the order the bench runs them.
     ///
     /// # Examples
     ///
     /// ```
     /// use guichet_bench::Workload;
     ///
-    /// assert_eq!(Workload::ALL, [Workload::Reserve, Workload::Query]);
+    /// assert_eq!(Workload::ALL, [Workload::Reserve, Workload::Query, Workload::HoldConfirm]);
     /// ```
-    pub const ALL: [Workload; 2] = [Workload::Reserve, Workload::Query];
+    pub const ALL: [Workload; 3] = [Workload::Reserve, Workload::Query, Workload::HoldConfirm];
 
-    /// The request it sends: always to event 1, 1 seat, the server picking
-    /// the booking id (every bench target holds just that one event).
+    /// The request it sends (first, for [`Workload::HoldConfirm`]): always
+    /// to event 1, 1 seat, the server picking the booking id (every bench
+    /// target holds just that one event).
     ///
     /// # Examples
     ///
@@ -86,6 +91,11 @@ impl Workload {
                 booking: None,
             },
             Workload::Query => Operation::Query { event: EVENT },
+            Workload::HoldConfirm => Operation::Hold {
+                event: EVENT,
+                quantity: NonZeroU32::MIN,
+                booking: None,
+            },
         }
     }
 
@@ -103,6 +113,7 @@ impl Workload {
         match self {
             Workload::Reserve => "reserve",
             Workload::Query => "query",
+            Workload::HoldConfirm => "hold-confirm",
         }
     }
 }
@@ -110,7 +121,8 @@ impl Workload {
 impl std::str::FromStr for Workload {
     type Err = BenchError;
 
-    /// The workload of that [name](Workload::name): `reserve` or `query`.
+    /// The workload of that [name](Workload::name): `reserve`, `query` or
+    /// `hold-confirm`.
     ///
     /// # Examples
     ///
@@ -129,7 +141,11 @@ impl std::str::FromStr for Workload {
         Workload::ALL
             .into_iter()
             .find(|w| w.name() == s)
-            .ok_or_else(|| BenchError::Config(format!("{s:?} is not a workload: reserve or query")))
+            .ok_or_else(|| {
+                BenchError::Config(format!(
+                    "{s:?} is not a workload: reserve, query or hold-confirm"
+                ))
+            })
     }
 }
 
@@ -378,7 +394,6 @@ pub(crate) fn drive_sampled(
     journal: &dyn Fn() -> Option<JournalStats>,
 ) -> Result<Measurement, BenchError> {
     load.check()?;
-    let operation = workload.operation();
     let client = Client::from_id(queue).with_timeout_ms(load.timeout_ms);
     // Threads block on this lock until every one has started and the phase
     // times are set (`None` means a spawn failed: stop at once).
@@ -391,7 +406,7 @@ pub(crate) fn drive_sampled(
             let phases = &phases;
             let spawned = thread::Builder::new()
                 .name(format!("bench-client-{index}"))
-                .spawn_scoped(scope, move || client_loop(client, operation, phases));
+                .spawn_scoped(scope, move || client_loop(client, workload, phases));
             match spawned {
                 Ok(handle) => handles.push(handle),
                 Err(error) => {
@@ -457,9 +472,10 @@ fn sleep_until(deadline: Instant) {
 /// measured call ended (the phase's end if earlier).
 fn client_loop(
     client: Client,
-    operation: Operation,
+    workload: Workload,
     phases: &RwLock<Option<Phases>>,
 ) -> (u64, Histogram, Instant) {
+    let operation = workload.operation();
     let mut latency = Histogram::new();
     let mut errors = 0;
     let (measure_from, end) = match &*phases.read().unwrap_or_else(PoisonError::into_inner) {
@@ -475,7 +491,13 @@ fn client_loop(
         if start >= end && (latency.count() > 0 || errors > 0) {
             return (errors, latency, last_end);
         }
-        let result = client.send(operation);
+        let mut result = client.send(operation);
+        if let (Workload::HoldConfirm, Ok(held)) = (workload, &result) {
+            // The checkout's second half: confirm the hold just made.
+            if let (Status::Ok, Some(booking)) = (held.status, held.booking) {
+                result = client.send(Operation::Confirm { booking });
+            }
+        }
         if start < measure_from {
             continue;
         }

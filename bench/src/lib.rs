@@ -358,7 +358,9 @@ impl Default for Plan {
                 Target::Durable(Dispatch::ThreadPerRequest),
                 Target::Durable(Dispatch::Pool(2)),
             ],
-            workloads: Workload::ALL.to_vec(),
+            // HOLD-CONFIRM on request (`--workloads`): the default run
+            // stays within a minute.
+            workloads: vec![Workload::Reserve, Workload::Query],
             durable_workloads: vec![Workload::Reserve],
             journal: JournalPlan::default(),
             clients: vec![1, 4, 16],
@@ -372,7 +374,8 @@ impl Default for Plan {
 
 impl Plan {
     /// Whether `target` is measured in `workload`: every target is, except
-    /// durable ones outside [`Plan::durable_workloads`].
+    /// durable ones outside [`Plan::durable_workloads`], and the floor and
+    /// the original C server in HOLD-CONFIRM (they serve no holds).
     ///
     /// # Examples
     ///
@@ -385,10 +388,15 @@ impl Plan {
     /// assert!(plan.measures(durable, Workload::Reserve));
     /// assert!(!plan.measures(durable, Workload::Query));
     /// assert!(plan.measures(Target::Floor(1), Workload::Query));
+    /// assert!(!plan.measures(Target::OriginalC, Workload::HoldConfirm));
+    /// assert!(!plan.measures(durable, Workload::HoldConfirm)); // not by default
     /// ```
     #[must_use]
     pub fn measures(&self, target: Target, workload: Workload) -> bool {
-        !target.is_durable() || self.durable_workloads.contains(&workload)
+        // The echo floor and the original C server know no holds.
+        let holds = matches!(target, Target::Server(_) | Target::Durable(_));
+        (workload != Workload::HoldConfirm || holds)
+            && (!target.is_durable() || self.durable_workloads.contains(&workload))
     }
 
     /// Cells in the run: (target, workload, client count) triples measured,
@@ -858,6 +866,14 @@ mod tests {
         let plan = Plan::default();
         // 6 targets in both workloads, 2 durable ones in RESERVE alone.
         assert_eq!(plan.cells(), (6 * 2 + 2) * plan.clients.len());
+        assert!(!plan.measures(Target::Floor(1), Workload::HoldConfirm));
+        let holds = Plan {
+            workloads: Workload::ALL.to_vec(),
+            durable_workloads: vec![Workload::Reserve, Workload::HoldConfirm],
+            ..Plan::default()
+        };
+        // And the 3 servers and 2 durable ones in HOLD-CONFIRM.
+        assert_eq!(holds.cells(), (6 * 2 + 3 + 2 * 2) * plan.clients.len());
         assert!(plan.measures(Target::Durable(Dispatch::Pool(2)), Workload::Reserve));
         assert!(!plan.measures(Target::Durable(Dispatch::Pool(2)), Workload::Query));
         assert!(plan.measures(Target::Server(Dispatch::Pool(2)), Workload::Query));

@@ -33,7 +33,7 @@ fn a_small_plan_measures_every_target_against_the_floor() {
             Target::Durable(Dispatch::Pool(2)),
         ],
         workloads: Workload::ALL.to_vec(),
-        durable_workloads: vec![Workload::Reserve],
+        durable_workloads: vec![Workload::Reserve, Workload::HoldConfirm],
         journal: JournalPlan {
             dir: Some(journals.path().to_owned()),
             ..JournalPlan::default()
@@ -62,11 +62,13 @@ fn a_small_plan_measures_every_target_against_the_floor() {
             row.p50_ns <= row.p99_ns && row.p99_ns <= row.p999_ns,
             "{row:?}"
         );
-        assert!(row.ops_vs_floor.is_some(), "{row:?}");
+        // The floor serves no holds: HOLD-CONFIRM has nothing to compare with.
+        let holds = row.workload == Workload::HoldConfirm;
+        assert_eq!(row.ops_vs_floor.is_some(), !holds, "{row:?}");
         if row.is_durable {
-            // Only RESERVE, each OK after its change was synced: every
-            // fsync covers at least one change.
-            assert_eq!(row.workload, Workload::Reserve, "{row:?}");
+            // Only RESERVE and HOLD-CONFIRM, each OK after its changes were
+            // synced: every fsync covers at least one change.
+            assert_ne!(row.workload, Workload::Query, "{row:?}");
             assert!(row.fsyncs.is_some_and(|n| n > 0), "{row:?}");
             assert!(row.changes_per_fsync.is_some_and(|c| c >= 1.0), "{row:?}");
             assert!(row.ops_vs_plain.is_some(), "{row:?}");
@@ -76,7 +78,7 @@ fn a_small_plan_measures_every_target_against_the_floor() {
         }
     }
     let durable = report.rows.iter().filter(|r| r.is_durable).count();
-    assert_eq!(durable, 2 * plan.clients.len());
+    assert_eq!(durable, 2 * 2 * plan.clients.len());
     let setup = report.journal.as_ref().unwrap();
     assert_eq!(setup.dir, journals.path().display().to_string());
     let json = report.json();

@@ -15,7 +15,7 @@ pub struct BenchArgs {
     /// thread-per-request+journal, pool:2+journal.
     #[arg(long, value_delimiter = ',', value_parser = parse_target)]
     targets: Vec<Target>,
-    /// Workloads, comma-separated: reserve, query.
+    /// Workloads, comma-separated: reserve, query, hold-confirm.
     #[arg(long, value_delimiter = ',', default_value = "reserve,query", value_parser = parse_workload)]
     workloads: Vec<Workload>,
     /// Workloads the +journal targets are measured in (of --workloads). A

@@ -1,4 +1,4 @@
-//! `query`, `reserve`, `cancel`, `status`: one call each, one line out.
+//! `query`, `reserve`, `cancel`, `hold`, `confirm`, `status`: one call each, one line out.
 //! A refusal says what was asked and what is there; ids are printed in
 //! decimal, the form every command reads back.
 
@@ -40,11 +40,15 @@ fn fail(target: &Target, asked: &str, error: &ClientError) -> ExitCode {
         }
         ClientError::UnknownBooking { .. } => "the server has no booking with this id".into(),
         ClientError::BookingConflict { booking } => format!(
-            "booking {} exists with another event or quantity",
+            "booking {} exists with another event or quantity, or was made by the other \
+             of RESERVE and HOLD",
             booking.get()
         ),
         ClientError::BookingCancelled { booking } => {
             format!("booking {} was cancelled", booking.get())
+        }
+        ClientError::HoldExpired { booking } => {
+            format!("hold {} expired before it was confirmed", booking.get())
         }
         other => other.to_string(),
     };
@@ -120,6 +124,30 @@ pub fn cancel(target: &Target, booking: u64) -> ExitCode {
         &asked,
         |c| c.cancel(booking),
         |r| print_receipt("cancelled", r),
+    )
+}
+
+pub fn hold(target: &Target, event: u32, seats: u32, booking_id: Option<u64>) -> ExitCode {
+    let asked = match booking_id {
+        Some(id) => format!("hold {seats} seat(s) of event {event} as booking {id}"),
+        None => format!("hold {seats} seat(s) of event {event}"),
+    };
+    // 0 asks the server for an id; `args::client_booking_id` never gives 0.
+    call(
+        target,
+        &asked,
+        |c| c.hold(event, seats, booking_id.unwrap_or(0)),
+        |r| print_receipt("held", r),
+    )
+}
+
+pub fn confirm(target: &Target, booking: u64) -> ExitCode {
+    let asked = format!("confirm booking {booking}");
+    call(
+        target,
+        &asked,
+        |c| c.confirm(booking),
+        |r| print_receipt("confirmed", r),
     )
 }
 

@@ -85,6 +85,30 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Hold seats of an event until confirmed, cancelled, or the server's
+    /// hold duration (`serve --hold-ms`) passes.
+    Hold {
+        /// Event id (1, 2, …).
+        #[arg(value_parser = args::event_id)]
+        event: u32,
+        /// Seats to hold.
+        #[arg(value_parser = args::seats)]
+        seats: u32,
+        /// A booking id of your choosing (1 to 2^63 - 1), which makes the
+        /// hold safe to retry.
+        #[arg(long, value_parser = args::client_booking_id)]
+        booking_id: Option<u64>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Confirm a hold: its seats are booked for good.
+    Confirm {
+        /// Booking id, as `hold` printed it.
+        #[arg(value_parser = args::booking_id)]
+        booking: u64,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Show every event's remaining seats, by id.
     ///
     /// The protocol carries no event names: `guichet serve` prints them,
@@ -115,6 +139,13 @@ fn main() -> ExitCode {
             target,
         } => calls::reserve(&target, event, seats, booking_id),
         Command::Cancel { booking, target } => calls::cancel(&target, booking),
+        Command::Hold {
+            event,
+            seats,
+            booking_id,
+            target,
+        } => calls::hold(&target, event, seats, booking_id),
+        Command::Confirm { booking, target } => calls::confirm(&target, booking),
         Command::Status {
             target,
             classic_key,

@@ -62,11 +62,21 @@ pub struct ServeArgs {
     /// committing too (0 to 10000).
     #[arg(long, default_value_t = DEFAULT_GROUP_COMMIT_DELAY_US, value_name = "US")]
     journal_group_commit_delay_us: u32,
+    /// How long a HOLD keeps its seats unless confirmed or cancelled, in
+    /// milliseconds (1 to 86400000, i.e. 24 h).
+    #[arg(long, default_value_t = guichet::ledger::DEFAULT_HOLD_MS, value_name = "MS",
+          value_parser = hold_ms)]
+    hold_ms: u64,
     /// Also serve the course's classic protocol on a second queue created
     /// under this key (the course's clients use 12345), over the same
     /// ledger. See docs/classic.md.
     #[arg(long, value_name = "KEY", value_parser = args::key)]
     classic_key: Option<Key>,
+}
+
+fn hold_ms(s: &str) -> Result<u64, String> {
+    use guichet::ledger::{MAX_HOLD_MS, MIN_HOLD_MS};
+    args::number_in(s, MIN_HOLD_MS, MAX_HOLD_MS, "--hold-ms")
 }
 
 fn max_in_flight(s: &str) -> Result<usize, String> {
@@ -150,7 +160,8 @@ fn builder(args: ServeArgs) -> Result<Builder, String> {
     let mut builder = Server::builder()
         .key(args.key)
         .dispatch(args.dispatch)
-        .max_in_flight(args.max_in_flight);
+        .max_in_flight(args.max_in_flight)
+        .hold_ms(args.hold_ms);
     if let Some(max_bookings) = args.max_bookings {
         builder = builder.max_bookings(max_bookings);
     }

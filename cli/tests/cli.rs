@@ -94,7 +94,8 @@ fn calls_print_one_line_and_exit_0_1_or_2() {
         (
             &["reserve", "2", "1", "--booking-id", "7"][..],
             "BOOKING_CONFLICT: reserve 1 seat(s) of event 2 as booking 7: \
-             booking 7 exists with another event or quantity",
+             booking 7 exists with another event or quantity, or was made by the other \
+             of RESERVE and HOLD",
         ),
     ] {
         let out = call(&key, args);
@@ -121,6 +122,46 @@ fn calls_print_one_line_and_exit_0_1_or_2() {
     );
 
     assert_eq!(server.client().query(1).unwrap().remaining, 5);
+    stop(server);
+}
+
+#[test]
+fn hold_and_confirm_print_one_line_and_exit_0_or_1() {
+    let (server, _key_file) = keyed_server(Server::builder().event("Concert", 5).hold_ms(600_000));
+    let key = server.key().to_string();
+    let out = call(&key, &["hold", "1", "2", "--booking-id", "8"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        stdout(&out),
+        "held booking 8: 2 seat(s) of event 1; 3 of 5 remaining\n"
+    );
+    // A retry holds nothing more.
+    assert_eq!(
+        stdout(&call(&key, &["hold", "1", "2", "--booking-id", "8"])),
+        stdout(&out)
+    );
+    let out = call(&key, &["hold", "1", "1"]);
+    assert!(stdout(&out).starts_with("held booking 9223372036854775809:"));
+    for booking in ["8", "0x8"] {
+        let out = call(&key, &["confirm", booking]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert_eq!(
+            stdout(&out),
+            "confirmed booking 8: 2 seat(s) of event 1; 2 of 5 remaining\n"
+        );
+    }
+    for (args, status) in [
+        (&["confirm", "99"][..], "UNKNOWN_BOOKING"),
+        (
+            &["reserve", "1", "2", "--booking-id", "8"],
+            "BOOKING_CONFLICT",
+        ),
+        (&["hold", "1", "5"], "SOLD_OUT"),
+    ] {
+        let out = call(&key, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        assert!(stderr(&out).contains(status), "{args:?}: {}", stderr(&out));
+    }
     stop(server);
 }
 
@@ -204,6 +245,24 @@ fn bad_arguments_are_refused_before_anything_is_sent() {
             "x",
             "<EVENT>",
             "an event id must be a number, decimal or hex with 0x (in 1..=4294967295)",
+        ),
+        (
+            &["hold", "1", "0"],
+            "0",
+            "<SEATS>",
+            "a number of seats must be in 1..=4294967295",
+        ),
+        (
+            &["hold", "1", "1", "--booking-id", "0x8000000000000000"],
+            "0x8000000000000000",
+            "--booking-id <BOOKING_ID>",
+            "a booking id of your choosing must be in 1..=9223372036854775807",
+        ),
+        (
+            &["confirm", "0"],
+            "0",
+            "<BOOKING>",
+            "a booking id must be in 1..=18446744073709551615",
         ),
     ] {
         let out = call(&key, args);
@@ -361,6 +420,11 @@ fn serve_refuses_bad_configuration_without_creating_a_queue() {
         (
             &["--max-bookings", "0"],
             "--max-bookings must be in 1..=16777216",
+        ),
+        (&["--hold-ms", "0"], "--hold-ms must be in 1..=86400000"),
+        (
+            &["--hold-ms", "86400001"],
+            "--hold-ms must be in 1..=86400000",
         ),
     ] {
         match ServeProcess::start(key_file.key, args) {

@@ -3,7 +3,9 @@
 //! restart on the same journal, and check that every acknowledged booking
 //! is there (reserving the same client id again answers OK with the same
 //! quantity), every acknowledged cancellation stayed, and no server id is
-//! issued twice.
+//! issued twice. Holds too: an acknowledged hold is there until its expiry
+//! (wall-clock time, [`HOLD_MS`] after it was sent) and expired after it
+//! (with a slack for the clocks), an acknowledged confirmation is for good.
 //!
 //! `GUICHET_CRASH_CYCLES` sets the number of cycles (default 20),
 //! `GUICHET_CRASH_SEED` the seed (printed, so a failure replays).
@@ -24,13 +26,25 @@ use rng::{seed_from_env_or_clock, Rng};
 
 const DEFAULT_CYCLES: u64 = 20;
 const CLIENTS: u64 = 4;
-const EVENTS: [(&str, u32); 2] = [("A", 1_000_000_000), ("B", 1_000_000_000)];
+/// Holds go to C only: their expiries change no seat count the checks of
+/// A and B track.
+const EVENTS: [(&str, u32); 3] = [
+    ("A", 1_000_000_000),
+    ("B", 1_000_000_000),
+    ("C", 1_000_000_000),
+];
+const HOLD_EVENT: u32 = 3;
 /// Small, so compactions happen during the loop.
 const COMPACT_BYTES: u64 = 8 << 10;
 const MAX_BOOKINGS: usize = guichet::ledger::MAX_BOOKINGS_LIMIT;
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Generous: the machine may be loaded, and no test waits on it normally.
 const CALL_TIMEOUT_MS: u32 = 10_000;
+/// `serve --hold-ms`: short, so that holds expire across cycles and restarts.
+const HOLD_MS: u64 = 1_500;
+/// Slack for the server's clock (monotonic, anchored to the wall clock at
+/// its start) against the test's wall clock.
+const CLOCK_SLACK_MS: u64 = 250;
 
 /// What the clients were told, and what they could not learn.
 #[derive(Default)]
@@ -45,6 +59,16 @@ struct Log {
     /// Server-assigned ids answered OK: (event, quantity, cancelled).
     server: HashMap<u64, (u32, u32, bool)>,
     server_cancel_unknown: HashSet<u64>,
+    /// Client-chosen holds answered OK and not confirmed: (event, quantity,
+    /// wall-clock ms when sent, when answered). Their expiry is between
+    /// those plus HOLD_MS.
+    held: HashMap<u64, (u32, u32, u64, u64)>,
+    /// Holds whose confirmation was answered OK: (event, quantity).
+    confirmed: HashMap<u64, (u32, u32)>,
+    /// Holds or confirmations sent without an answer: (event, quantity, sent).
+    hold_unknown: HashMap<u64, (u32, u32, u64)>,
+    /// Holds found expired once due.
+    expired: u64,
     ok_replies: u64,
 }
 
@@ -62,6 +86,10 @@ impl Log {
         }
         self.server_cancel_unknown
             .extend(other.server_cancel_unknown);
+        self.held.extend(other.held);
+        self.confirmed.extend(other.confirmed);
+        self.hold_unknown.extend(other.hold_unknown);
+        self.expired += other.expired;
         self.ok_replies += other.ok_replies;
     }
 }
@@ -99,7 +127,8 @@ impl Guard {
             .arg(journal)
             .args(["--journal-compact-bytes", &COMPACT_BYTES.to_string()])
             // Room for a 1,000-cycle run (about 1,100 bookings a cycle).
-            .args(["--max-bookings", &MAX_BOOKINGS.to_string()]);
+            .args(["--max-bookings", &MAX_BOOKINGS.to_string()])
+            .args(["--hold-ms", &HOLD_MS.to_string()]);
         for (name, capacity) in EVENTS {
             command.args(["--event", &format!("{name}={capacity}")]);
         }
@@ -155,10 +184,47 @@ fn client_loop(client: Client, ids: &AtomicU64, seed: u64) -> Log {
     let mut log = Log::default();
     let mut mine: Vec<u64> = Vec::new();
     let mut my_server: Vec<u64> = Vec::new();
+    let mut my_holds: Vec<u64> = Vec::new();
     loop {
         let event = 1 + rng.below(2) as u32;
         let quantity = 1 + rng.below(4) as u32;
-        match rng.below(20) {
+        match rng.below(26) {
+            20..=22 => {
+                let id = ids.fetch_add(1, Ordering::Relaxed);
+                let sent = unix_now_ms();
+                let event = HOLD_EVENT;
+                match client.hold(event, quantity, id) {
+                    Ok(r) => {
+                        assert_eq!(r.quantity, quantity);
+                        log.held.insert(id, (event, quantity, sent, unix_now_ms()));
+                        log.ok_replies += 1;
+                        my_holds.push(id);
+                    }
+                    Err(_) => {
+                        log.hold_unknown.insert(id, (event, quantity, sent));
+                        return log;
+                    }
+                }
+            }
+            23..=25 if !my_holds.is_empty() => {
+                let id = my_holds.swap_remove(rng.below(my_holds.len() as u64) as usize);
+                let (event, quantity, sent, _) = log.held[&id];
+                match client.confirm(id) {
+                    Ok(r) => {
+                        assert_eq!(r.quantity, quantity);
+                        log.held.remove(&id);
+                        log.confirmed.insert(id, (event, quantity));
+                        log.ok_replies += 1;
+                    }
+                    // Too late: it stays an acknowledged (expired) hold.
+                    Err(ClientError::HoldExpired { .. }) => log.ok_replies += 1,
+                    Err(_) => {
+                        log.held.remove(&id);
+                        log.hold_unknown.insert(id, (event, quantity, sent));
+                        return log;
+                    }
+                }
+            }
             0..=11 => {
                 let id = ids.fetch_add(1, Ordering::Relaxed);
                 match client.reserve_with_id(event, quantity, id) {
@@ -301,6 +367,7 @@ fn verify(
             }
         }
     }
+    verify_holds(client, log, recent, sample);
     // No fewer seats booked than the active bookings certainly hold.
     for (i, (_, capacity)) in EVENTS.iter().enumerate() {
         let event = i as u32 + 1;
@@ -315,12 +382,97 @@ fn verify(
                 .values()
                 .filter(|b| b.0 == event && !b.2)
                 .map(|b| u64::from(b.1))
+                .sum::<u64>()
+            + log
+                .confirmed
+                .values()
+                .filter(|b| b.0 == event)
+                .map(|b| u64::from(b.1))
                 .sum::<u64>();
         let remaining = client.query(event).unwrap().remaining;
         assert!(
             u64::from(remaining) + held <= u64::from(*capacity),
             "event {event}: {remaining} remaining but {held} seats acknowledged"
         );
+    }
+}
+
+fn unix_now_ms() -> u64 {
+    guichet::ledger::unix_now_ms()
+}
+
+/// The holds' part of [`verify`]: an acknowledged hold is held before its
+/// expiry (a CONFIRM finds it, and confirms it) and expired after it; a
+/// confirmation is for good. Unknown outcomes are settled. Seats of C are
+/// not tracked: expiries move them at any time.
+fn verify_holds(
+    client: &Client,
+    log: &mut Log,
+    recent: &HashSet<u64>,
+    sample: &mut impl FnMut() -> bool,
+) {
+    for (id, (event, quantity, sent, answered)) in log.held.clone() {
+        // Odd ids are left alone until surely due, then must be expired:
+        // a hold that outlived its expiry (across restarts) is confirmed.
+        let due = unix_now_ms() >= answered + HOLD_MS + CLOCK_SLACK_MS;
+        if id % 2 == 1 {
+            if due {
+                match client.confirm(id) {
+                    Err(ClientError::HoldExpired { .. }) => {
+                        log.held.remove(&id);
+                        log.expired += 1;
+                    }
+                    other => panic!("hold {id}, sent at {sent}, outlived its expiry: {other:?}"),
+                }
+            }
+            continue;
+        }
+        if !(recent.contains(&id) || sample()) {
+            continue;
+        }
+        let before = unix_now_ms();
+        let result = client.confirm(id);
+        let after = unix_now_ms();
+        match result {
+            Ok(r) => {
+                assert_eq!(r.quantity, quantity, "hold {id}");
+                assert!(
+                    before < answered + HOLD_MS + CLOCK_SLACK_MS,
+                    "hold {id} outlived its expiry: sent at {sent}, still held at {before}"
+                );
+                log.held.remove(&id);
+                log.confirmed.insert(id, (event, quantity));
+            }
+            Err(ClientError::HoldExpired { .. }) => {
+                assert!(
+                    after + CLOCK_SLACK_MS >= sent + HOLD_MS,
+                    "hold {id} expired early: sent at {sent}, expired by {after}"
+                );
+            }
+            Err(e) => panic!("acknowledged hold {id} lost: {e}"),
+        }
+    }
+    for (id, (_, quantity)) in log.confirmed.clone() {
+        if recent.contains(&id) || sample() {
+            let r = client
+                .confirm(id)
+                .unwrap_or_else(|e| panic!("acknowledged confirmation of {id} lost: {e}"));
+            assert_eq!(r.quantity, quantity, "confirmed hold {id}");
+        }
+    }
+    for (id, (event, quantity, _)) in std::mem::take(&mut log.hold_unknown) {
+        // Held, confirmed, expired or never made: once confirmed, for good.
+        match client.hold(event, quantity, id) {
+            Ok(_) => match client.confirm(id) {
+                Ok(_) => {
+                    log.confirmed.insert(id, (event, quantity));
+                }
+                Err(ClientError::HoldExpired { .. }) => {}
+                Err(e) => panic!("hold {id}: {e}"),
+            },
+            Err(ClientError::HoldExpired { .. }) => {}
+            Err(e) => panic!("hold {id} (outcome unknown): {e}"),
+        }
     }
 }
 
@@ -366,6 +518,8 @@ fn acknowledged_bookings_survive_sigkill() {
             .keys()
             .chain(log.cancelled.keys())
             .chain(log.server.keys())
+            .chain(log.held.keys())
+            .chain(log.confirmed.keys())
             .copied()
             .collect();
         let logs: Vec<Log> = thread::scope(|s| {
@@ -388,6 +542,8 @@ fn acknowledged_bookings_survive_sigkill() {
             .keys()
             .chain(log.cancelled.keys())
             .chain(log.server.keys())
+            .chain(log.held.keys())
+            .chain(log.confirmed.keys())
         {
             if !previous.contains(id) {
                 recent.insert(*id);
@@ -398,7 +554,8 @@ fn acknowledged_bookings_survive_sigkill() {
         let mut sampler = Rng::new(rng.next_u64());
         verify(&client, &mut log, &recent, &mut || sampler.below(50) == 0);
     }
-    // Everything, once more, then a last crash and restart.
+    // Everything, once more, every hold due by then, then a last crash and restart.
+    thread::sleep(Duration::from_millis(HOLD_MS + CLOCK_SLACK_MS));
     let client = guard.ready();
     verify(&client, &mut log, &HashSet::new(), &mut || true);
     guard.kill();
@@ -412,12 +569,20 @@ fn acknowledged_bookings_survive_sigkill() {
     eprintln!(
         "crash loop: {cycles} cycles in {:.1} s, {} OK replies logged, {} client bookings \
          ({} cancelled), {} server bookings; {kills_before_ready} kills during start-up; \
-         restarts from a snapshot {snapshots}, torn tails cut {torn}, interrupted compactions {stale}",
+         restarts from a snapshot {snapshots}, torn tails cut {torn}, interrupted compactions {stale}; \
+         holds: {} confirmed, {} found expired, {} left unchecked",
         start.elapsed().as_secs_f64(),
         log.ok_replies,
         log.active.len() + log.cancelled.len(),
         log.cancelled.len(),
         log.server.len(),
+        log.confirmed.len(),
+        log.expired,
+        log.held.len(),
+    );
+    assert!(
+        log.expired > 0 && log.held.is_empty(),
+        "no hold was seen to expire"
     );
     assert!(
         log.ok_replies > cycles,

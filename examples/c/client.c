@@ -6,6 +6,8 @@
  *   client [-t MILLISECONDS] KEY query EVENT
  *   client [-t MILLISECONDS] KEY reserve EVENT SEATS [BOOKING_ID]
  *   client [-t MILLISECONDS] KEY cancel BOOKING_ID
+ *   client [-t MILLISECONDS] KEY hold EVENT SEATS [BOOKING_ID]
+ *   client [-t MILLISECONDS] KEY confirm BOOKING_ID
  *
  * KEY is the server's System V queue key, in hex (0x...) or decimal; it must
  * name an existing queue (the client never creates one). EVENT and SEATS are
@@ -49,10 +51,12 @@ static void usage(FILE *out)
             "usage: %s [-t MILLISECONDS] KEY query EVENT\n"
             "       %s [-t MILLISECONDS] KEY reserve EVENT SEATS [BOOKING_ID]\n"
             "       %s [-t MILLISECONDS] KEY cancel BOOKING_ID\n"
+            "       %s [-t MILLISECONDS] KEY hold EVENT SEATS [BOOKING_ID]\n"
+            "       %s [-t MILLISECONDS] KEY confirm BOOKING_ID\n"
             "KEY and BOOKING_ID: hex (0x...) or decimal; EVENT, SEATS: decimal.\n"
             "-t: give up after this many milliseconds (default %lu).\n"
             "Exit status: 0 OK, 1 another status, 2 usage or transport error.\n",
-            progname, progname, progname, DEFAULT_TIMEOUT_MS);
+            progname, progname, progname, progname, progname, DEFAULT_TIMEOUT_MS);
 }
 
 static int usage_error(const char *what, const char *arg)
@@ -181,8 +185,9 @@ int main(int argc, char **argv)
             return usage_error("bad EVENT (decimal, 32 bits)", args[0]);
         }
         rq.event_id = (uint32_t)v;
-    } else if (strcmp(cmd, "reserve") == 0 && (nargs == 2 || nargs == 3)) {
-        rq.op = GUICHET_OP_RESERVE;
+    } else if ((strcmp(cmd, "reserve") == 0 || strcmp(cmd, "hold") == 0)
+               && (nargs == 2 || nargs == 3)) {
+        rq.op = strcmp(cmd, "hold") == 0 ? GUICHET_OP_HOLD : GUICHET_OP_RESERVE;
         if (parse_u64(args[0], 0, UINT32_MAX, &v) != 0) {
             return usage_error("bad EVENT (decimal, 32 bits)", args[0]);
         }
@@ -197,8 +202,8 @@ int main(int argc, char **argv)
             }
             rq.booking_id = v;
         }
-    } else if (strcmp(cmd, "cancel") == 0 && nargs == 1) {
-        rq.op = GUICHET_OP_CANCEL;
+    } else if ((strcmp(cmd, "cancel") == 0 || strcmp(cmd, "confirm") == 0) && nargs == 1) {
+        rq.op = strcmp(cmd, "confirm") == 0 ? GUICHET_OP_CONFIRM : GUICHET_OP_CANCEL;
         if (parse_u64(args[0], 1, UINT64_MAX, &v) != 0) {
             return usage_error("bad BOOKING_ID (hex 0x... or decimal, 64 bits)", args[0]);
         }

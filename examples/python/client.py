@@ -12,6 +12,8 @@ Usage (the same as examples/c/client.c)::
     client.py [-t MILLISECONDS] KEY query EVENT
     client.py [-t MILLISECONDS] KEY reserve EVENT SEATS [BOOKING_ID]
     client.py [-t MILLISECONDS] KEY cancel BOOKING_ID
+    client.py [-t MILLISECONDS] KEY hold EVENT SEATS [BOOKING_ID]
+    client.py [-t MILLISECONDS] KEY confirm BOOKING_ID
 
 KEY is the server's queue key, hex (``0x...``) or decimal; it must name an
 existing queue (the client never creates one). EVENT and SEATS are decimal,
@@ -56,6 +58,8 @@ BODY_SIZE = 40
 OP_QUERY = 1
 OP_RESERVE = 2
 OP_CANCEL = 3
+OP_HOLD = 4
+OP_CONFIRM = 5
 SERVER_BOOKING_BIT = 1 << 63
 # Indexed by status code.
 STATUS_NAMES = (
@@ -69,6 +73,7 @@ STATUS_NAMES = (
     "BAD_MESSAGE",
     "LEDGER_FULL",
     "SHUTTING_DOWN",
+    "HOLD_EXPIRED",
 )
 STATUS_OK = 0
 
@@ -209,6 +214,19 @@ def build_parser():
     )
     cancel = sub.add_parser("cancel", help="return every seat of BOOKING_ID")
     cancel.add_argument("booking", metavar="BOOKING_ID", type=booking)
+    hold = sub.add_parser("hold", help="hold SEATS seats of EVENT until confirmed")
+    hold.add_argument("event", metavar="EVENT", type=event)
+    hold.add_argument("seats", metavar="SEATS", type=seats)
+    hold.add_argument(
+        "booking",
+        metavar="BOOKING_ID",
+        type=booking,
+        nargs="?",
+        default=0,
+        help="client-chosen id (bit 63 clear) making the request idempotent",
+    )
+    confirm = sub.add_parser("confirm", help="book the held BOOKING_ID for good")
+    confirm.add_argument("booking", metavar="BOOKING_ID", type=booking)
     return parser
 
 
@@ -218,6 +236,10 @@ def request_fields(args):
         return OP_QUERY, 0, args.event, 0
     if args.command == "reserve":
         return OP_RESERVE, args.booking, args.event, args.seats
+    if args.command == "hold":
+        return OP_HOLD, args.booking, args.event, args.seats
+    if args.command == "confirm":
+        return OP_CONFIRM, args.booking, 0, 0
     return OP_CANCEL, args.booking, 0, 0
 
 

@@ -56,7 +56,7 @@ pub enum ClientError {
         booking: BookingId,
     },
     /// BOOKING_CONFLICT: the id names a booking of another event or quantity.
-    #[error("booking {booking} exists with another event or quantity")]
+    #[error("booking {booking} exists with another event or quantity, or was made by the other of RESERVE and HOLD")]
     BookingConflict {
         /// The id.
         booking: BookingId,
@@ -64,6 +64,12 @@ pub enum ClientError {
     /// BOOKING_CANCELLED: the id names a cancelled booking.
     #[error("booking {booking} was cancelled")]
     BookingCancelled {
+        /// The id.
+        booking: BookingId,
+    },
+    /// HOLD_EXPIRED: the id names a hold that expired before it was confirmed.
+    #[error("hold {booking} expired before it was confirmed")]
+    HoldExpired {
         /// The id.
         booking: BookingId,
     },
@@ -138,6 +144,7 @@ impl ClientError {
             ClientError::UnknownBooking { .. } => Status::UnknownBooking,
             ClientError::BookingConflict { .. } => Status::BookingConflict,
             ClientError::BookingCancelled { .. } => Status::BookingCancelled,
+            ClientError::HoldExpired { .. } => Status::HoldExpired,
             ClientError::InvalidRequest => Status::InvalidRequest,
             ClientError::BadMessage => Status::BadMessage,
             ClientError::LedgerFull => Status::LedgerFull,

@@ -489,6 +489,78 @@ impl Client {
         })?;
         receipt(&reply)
     }
+
+    /// HOLD `quantity` seats of `event` for the server's hold duration
+    /// (`serve --hold-ms`), with `booking` as a client-chosen id (0: the
+    /// server picks one). A retry with the same id, event and quantity
+    /// answers with the same booking and does not extend it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::ClientError;
+    ///
+    /// let server = guichet::Server::builder().event("Concert", 10).spawn()?;
+    /// let client = server.client();
+    /// let held = client.hold(1, 2, 42)?;
+    /// assert_eq!((held.quantity, held.remaining), (2, 8));
+    /// assert_eq!(client.hold(1, 2, 42)?, held); // a retry
+    /// let confirmed = client.confirm(held.booking)?;
+    /// assert_eq!((confirmed.quantity, confirmed.remaining), (2, 8));
+    /// assert!(matches!(client.reserve_with_id(1, 2, 42), Err(ClientError::BookingConflict { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Client::reserve_with_id`] (a RESERVE's id named by a HOLD
+    /// is a [`ClientError::BookingConflict`]), and
+    /// [`ClientError::HoldExpired`] when the id names a hold that expired.
+    pub fn hold(&self, event: u32, quantity: u32, booking: u64) -> Result<Receipt, ClientError> {
+        let booking = match booking {
+            0 => None,
+            id => Some(ClientBookingId::new(id).ok_or(ClientError::InvalidArgument(
+                "a client-chosen booking id must have bit 63 clear",
+            ))?),
+        };
+        let event = event_id(event)?;
+        let quantity = NonZeroU32::new(quantity)
+            .ok_or(ClientError::InvalidArgument("a hold needs at least 1 seat"))?;
+        let reply = self.call(Operation::Hold {
+            event,
+            quantity,
+            booking,
+        })?;
+        receipt(&reply)
+    }
+
+    /// CONFIRM a hold: its seats are booked for good. Confirming again (or
+    /// confirming a RESERVE's booking) answers OK, so a CONFIRM is safe to
+    /// retry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let server = guichet::Server::builder().event("Concert", 10).spawn()?;
+    /// let client = server.client();
+    /// let held = client.hold(1, 3, 0)?;
+    /// assert_eq!(client.confirm(held.booking)?, client.confirm(held.booking)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::HoldExpired`] (too late: the seats went back),
+    /// [`ClientError::BookingCancelled`], [`ClientError::UnknownBooking`];
+    /// [`ClientError::InvalidArgument`] for id 0; and the transport errors
+    /// of [`Client::send`].
+    pub fn confirm(&self, booking: impl Into<u64>) -> Result<Receipt, ClientError> {
+        let booking = BookingId::new(booking.into()).ok_or(ClientError::InvalidArgument(
+            "booking id 0 names no booking",
+        ))?;
+        let reply = self.call(Operation::Confirm { booking })?;
+        receipt(&reply)
+    }
 }
 
 fn event_id(event: u32) -> Result<EventId, ClientError> {
@@ -514,8 +586,10 @@ fn receipt(reply: &Reply) -> Result<Receipt, ClientError> {
 fn refusal(operation: &Operation, reply: &Reply) -> Result<(), ClientError> {
     let (asked_event, asked_booking) = match *operation {
         Operation::Query { event } => (Some(event), None),
-        Operation::Reserve { event, booking, .. } => (Some(event), booking.map(BookingId::from)),
-        Operation::Cancel { booking } => (None, Some(booking)),
+        Operation::Reserve { event, booking, .. } | Operation::Hold { event, booking, .. } => {
+            (Some(event), booking.map(BookingId::from))
+        }
+        Operation::Cancel { booking } | Operation::Confirm { booking } => (None, Some(booking)),
     };
     let incomplete = || ClientError::IncompleteReply {
         status: reply.status,
@@ -535,6 +609,7 @@ fn refusal(operation: &Operation, reply: &Reply) -> Result<(), ClientError> {
         Status::UnknownBooking => ClientError::UnknownBooking { booking: booking? },
         Status::BookingConflict => ClientError::BookingConflict { booking: booking? },
         Status::BookingCancelled => ClientError::BookingCancelled { booking: booking? },
+        Status::HoldExpired => ClientError::HoldExpired { booking: booking? },
         Status::InvalidRequest => ClientError::InvalidRequest,
         Status::BadMessage => ClientError::BadMessage,
         Status::LedgerFull => ClientError::LedgerFull,

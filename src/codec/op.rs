@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::wire::{OP_CANCEL, OP_QUERY, OP_RESERVE};
+use crate::wire::{OP_CANCEL, OP_CONFIRM, OP_HOLD, OP_QUERY, OP_RESERVE};
 
 /// An operation code, without its fields.
 ///
@@ -26,6 +26,10 @@ pub enum Op {
     Reserve,
     /// Return a booking's seats.
     Cancel,
+    /// Book seats for a while (op 4).
+    Hold,
+    /// Make a hold an ordinary booking (op 5).
+    Confirm,
 }
 
 impl Op {
@@ -45,6 +49,8 @@ impl Op {
             Op::Query => OP_QUERY,
             Op::Reserve => OP_RESERVE,
             Op::Cancel => OP_CANCEL,
+            Op::Hold => OP_HOLD,
+            Op::Confirm => OP_CONFIRM,
         }
     }
 
@@ -58,13 +64,16 @@ impl Op {
     ///
     /// assert_eq!(Op::from_code(1), Some(Op::Query));
     /// assert_eq!(Op::from_code(0), None);
-    /// assert_eq!(Op::from_code(4), None);
+    /// assert_eq!(Op::from_code(4), Some(Op::Hold));
+    /// assert_eq!(Op::from_code(6), None);
     /// ```
     pub const fn from_code(code: u16) -> Option<Self> {
         match code {
             OP_QUERY => Some(Op::Query),
             OP_RESERVE => Some(Op::Reserve),
             OP_CANCEL => Some(Op::Cancel),
+            OP_HOLD => Some(Op::Hold),
+            OP_CONFIRM => Some(Op::Confirm),
             _ => None,
         }
     }
@@ -76,6 +85,8 @@ impl fmt::Display for Op {
             Op::Query => "QUERY",
             Op::Reserve => "RESERVE",
             Op::Cancel => "CANCEL",
+            Op::Hold => "HOLD",
+            Op::Confirm => "CONFIRM",
         })
     }
 }

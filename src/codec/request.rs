@@ -57,6 +57,22 @@ pub enum Operation {
         /// The booking, server-assigned or client-chosen.
         booking: BookingId,
     },
+    /// Hold `quantity` seats of `event`, all or nothing, until confirmed,
+    /// cancelled or expired; ids and idempotency as [`Operation::Reserve`].
+    Hold {
+        /// The event.
+        event: EventId,
+        /// Seats, at least 1.
+        quantity: NonZeroU32,
+        /// `None`: the server picks an id. `Some`: a client-chosen id
+        /// that makes the request idempotent.
+        booking: Option<ClientBookingId>,
+    },
+    /// Make the held `booking` an ordinary booking, for good.
+    Confirm {
+        /// The booking, server-assigned or client-chosen.
+        booking: BookingId,
+    },
 }
 
 impl Operation {
@@ -77,6 +93,8 @@ impl Operation {
             Operation::Query { .. } => Op::Query,
             Operation::Reserve { .. } => Op::Reserve,
             Operation::Cancel { .. } => Op::Cancel,
+            Operation::Hold { .. } => Op::Hold,
+            Operation::Confirm { .. } => Op::Confirm,
         }
     }
 }
@@ -138,12 +156,17 @@ impl Request {
                 event,
                 quantity,
                 booking,
+            }
+            | Operation::Hold {
+                event,
+                quantity,
+                booking,
             } => (
                 booking.map_or(0, ClientBookingId::get),
                 event.get(),
                 quantity.get(),
             ),
-            Operation::Cancel { booking } => (booking.get(), 0, 0),
+            Operation::Cancel { booking } | Operation::Confirm { booking } => (booking.get(), 0, 0),
         };
         RequestBody {
             magic: MAGIC,
@@ -283,7 +306,7 @@ fn decode_operation(op: Op, raw: &RequestBody) -> Result<Operation, Violation> {
             must_be_zero(Field::Quantity, raw.quantity.into())?;
             Ok(Operation::Query { event })
         }
-        Op::Reserve => {
+        Op::Reserve | Op::Hold => {
             let booking = match raw.booking_id {
                 0 => None,
                 id => Some(
@@ -295,20 +318,32 @@ fn decode_operation(op: Op, raw: &RequestBody) -> Result<Operation, Violation> {
                 op,
                 field: Field::Quantity,
             })?;
-            Ok(Operation::Reserve {
-                event,
-                quantity,
-                booking,
+            Ok(if op == Op::Hold {
+                Operation::Hold {
+                    event,
+                    quantity,
+                    booking,
+                }
+            } else {
+                Operation::Reserve {
+                    event,
+                    quantity,
+                    booking,
+                }
             })
         }
-        Op::Cancel => {
+        Op::Cancel | Op::Confirm => {
             let booking = BookingId::new(raw.booking_id).ok_or(Violation::Missing {
                 op,
                 field: Field::BookingId,
             })?;
             must_be_zero(Field::EventId, raw.event_id.into())?;
             must_be_zero(Field::Quantity, raw.quantity.into())?;
-            Ok(Operation::Cancel { booking })
+            Ok(if op == Op::Confirm {
+                Operation::Confirm { booking }
+            } else {
+                Operation::Cancel { booking }
+            })
         }
     }
 }

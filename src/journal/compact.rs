@@ -26,7 +26,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
-use crate::ledger::{BookingState, Ledger};
+use crate::ledger::{BookingState, Ledger, Origin};
 
 use super::error::JournalError;
 use super::record::{self, Header, MAX_SNAPSHOT_BOOKINGS_PER_RECORD};
@@ -52,12 +52,21 @@ pub(crate) struct Image {
     pub(crate) next_seq: u64,
 }
 
-/// Encodes `ledger` as a header and snapshot records. Cancelled bookings
-/// come first, so replaying each as "reserve, then cancel" always finds
+/// Encodes `ledger` as a header and snapshot records. Cancelled and
+/// expired bookings come first, so replaying each as "reserve (or hold),
+/// then cancel (or expire)" always finds
 /// its seats free; ids are sorted so the same ledger gives the same bytes.
 pub(crate) fn encode_image(ledger: &Ledger) -> Image {
-    let mut bookings: Vec<_> = ledger.bookings().collect();
-    bookings.sort_unstable_by_key(|(id, b)| (b.state == BookingState::Active, *id));
+    // As stored, not as the clock sees them now: this may run on a copy
+    // made a while ago, and changes appended since (a CONFIRM made in time)
+    // must still replay onto it. A due hold written as held is expired at
+    // replay.
+    let mut bookings: Vec<_> = ledger.stored_bookings().collect();
+    bookings.sort_unstable_by_key(|(id, b)| {
+        let live = matches!(b.state, BookingState::Active | BookingState::Held { .. });
+        // Holds together, so that RESERVEs fill the smaller kind-4 records.
+        (live, b.origin == Origin::Hold, *id)
+    });
     let chunks = bookings.chunks(MAX_SNAPSHOT_BOOKINGS_PER_RECORD);
     let header = Header {
         format_version: record::FORMAT_VERSION,

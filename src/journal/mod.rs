@@ -404,4 +404,6 @@ impl Journal {
 }
 
 #[cfg(test)]
+mod holds_tests;
+#[cfg(test)]
 mod tests;

@@ -21,7 +21,16 @@
 //! | 2    | reserved  | booking u64, event u32, quantity u32 (format 1 only; still read) |
 //! | 3    | cancelled | booking u64 (format 1 only; still read) |
 //! | 4    | snapshot  | count u32, then per booking: id u64, event u32, quantity u32, state u8 (0 active, 1 cancelled) |
-//! | 5    | batch     | count u32 (at least 1), then per change: kind u8 (2 or 3), then that kind's fields |
+//! | 5    | batch     | count u32 (at least 1), then per change: kind u8 (2, 3, 7, 8 or 9), then that kind's fields |
+//! | 6    | snapshot 3 | count u32, then per booking: id u64, event u32, quantity u32, state u8 (0 active, 1 cancelled, 2 held, 3 confirmed hold, 4 cancelled hold, 5 expired hold), expires_at u64 (Unix ms; 0 unless held) (format 3) |
+//! | 7    | held      | booking u64, event u32, quantity u32, expires_at u64 (Unix ms) (format 3, in batches) |
+//! | 8    | confirmed | booking u64 (format 3, in batches) |
+//! | 9    | expired   | booking u64 (format 3; never written by this build, read for symmetry) |
+//!
+//! Format 3 adds holds: their expiry is wall-clock time, so it means the
+//! same after a restart; a replay expires every hold whose expiry has
+//! passed. A snapshot record holding a hold is of kind 6; one of RESERVEs
+//! only stays kind 4 (smaller). Formats 1 and 2 are still read.
 //!
 //! Format 2 writes each group commit — every change one `fdatasync`
 //! covers — as **one** batch record, so that one checksum covers the whole
@@ -36,7 +45,7 @@
 use std::num::NonZeroU32;
 
 use crate::ids::{BookingId, EventId};
-use crate::ledger::{Booking, BookingState, Change, MAX_EVENTS, MAX_EVENT_NAME_BYTES};
+use crate::ledger::{Booking, BookingState, Change, Origin, MAX_EVENTS, MAX_EVENT_NAME_BYTES};
 
 /// Bytes before the payload: `len`, `seq`, `crc`.
 pub const FRAME_HEADER_BYTES: usize = 16;
@@ -50,7 +59,7 @@ pub const MAX_SNAPSHOT_BOOKINGS_PER_RECORD: usize = 4096;
 pub const MAGIC: [u8; 4] = *b"GCHJ";
 /// The format version this code writes. It reads this one and
 /// [`OLDEST_FORMAT_VERSION`] onwards.
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 /// The oldest format version this code reads: 1, one record per change.
 pub const OLDEST_FORMAT_VERSION: u16 = 1;
 /// Most changes one batch record may announce. The writer's batches are
@@ -63,11 +72,16 @@ const KIND_RESERVED: u8 = 2;
 const KIND_CANCELLED: u8 = 3;
 const KIND_SNAPSHOT: u8 = 4;
 const KIND_BATCH: u8 = 5;
+const KIND_SNAPSHOT_HOLDS: u8 = 6;
+const KIND_HELD: u8 = 7;
+const KIND_CONFIRMED: u8 = 8;
+const KIND_EXPIRED: u8 = 9;
 
 /// A cancelled change in a batch: kind and booking id.
 const SMALLEST_CHANGE_BYTES: usize = 1 + 8;
 
 const SNAPSHOT_BOOKING_BYTES: usize = 8 + 4 + 4 + 1;
+const SNAPSHOT_HOLDS_BOOKING_BYTES: usize = SNAPSHOT_BOOKING_BYTES + 8;
 
 /// The first record of every journal file: the ledger's configuration, and
 /// how many snapshot records follow it (all of which must be present).
@@ -230,6 +244,26 @@ fn put_change(out: &mut Vec<u8>, change: &Change) {
             out.push(KIND_CANCELLED);
             out.extend_from_slice(&booking.get().to_le_bytes());
         }
+        Change::Held {
+            booking,
+            event,
+            quantity,
+            expires_at_ms,
+        } => {
+            out.push(KIND_HELD);
+            out.extend_from_slice(&booking.get().to_le_bytes());
+            out.extend_from_slice(&event.get().to_le_bytes());
+            out.extend_from_slice(&quantity.get().to_le_bytes());
+            out.extend_from_slice(&expires_at_ms.to_le_bytes());
+        }
+        Change::Confirmed { booking } => {
+            out.push(KIND_CONFIRMED);
+            out.extend_from_slice(&booking.get().to_le_bytes());
+        }
+        Change::Expired { booking } => {
+            out.push(KIND_EXPIRED);
+            out.extend_from_slice(&booking.get().to_le_bytes());
+        }
     }
 }
 
@@ -288,17 +322,61 @@ pub(crate) fn encode_header_as(out: &mut Vec<u8>, header: &Header, version: u16)
 /// bookings (the caller chunks).
 pub fn encode_snapshot(out: &mut Vec<u8>, seq: u64, bookings: &[(BookingId, Booking)]) {
     debug_assert!(bookings.len() <= MAX_SNAPSHOT_BOOKINGS_PER_RECORD);
+    // Kind 4 (17 bytes a booking) unless a hold needs kind 6's states and expiry.
+    let holds = bookings.iter().any(|(_, b)| b.origin == Origin::Hold);
     encode_with(out, seq, |out| {
-        out.push(KIND_SNAPSHOT);
+        out.push(if holds {
+            KIND_SNAPSHOT_HOLDS
+        } else {
+            KIND_SNAPSHOT
+        });
         let count = u32::try_from(bookings.len()).unwrap_or(u32::MAX);
         out.extend_from_slice(&count.to_le_bytes());
         for (id, b) in bookings {
             out.extend_from_slice(&id.get().to_le_bytes());
             out.extend_from_slice(&b.event.get().to_le_bytes());
             out.extend_from_slice(&b.quantity.get().to_le_bytes());
-            out.push(u8::from(b.state == BookingState::Cancelled));
+            let (state, expires_at_ms) = match (b.origin, b.state) {
+                (Origin::Reserve, BookingState::Cancelled) => (1, 0),
+                (Origin::Reserve, _) => (0, 0),
+                (Origin::Hold, BookingState::Held { expires_at_ms }) => (2, expires_at_ms),
+                (Origin::Hold, BookingState::Active) => (3, 0),
+                (Origin::Hold, BookingState::Cancelled) => (4, 0),
+                (Origin::Hold, BookingState::Expired) => (5, 0),
+            };
+            out.push(state);
+            if holds {
+                out.extend_from_slice(&expires_at_ms.to_le_bytes());
+            }
         }
     });
+}
+
+/// The booking a snapshot's state byte and expiry describe.
+fn snapshot_booking(
+    event: EventId,
+    quantity: NonZeroU32,
+    state: u8,
+    expires_at_ms: u64,
+) -> Result<Booking, String> {
+    let (origin, state) = match state {
+        0 => (Origin::Reserve, BookingState::Active),
+        1 => (Origin::Reserve, BookingState::Cancelled),
+        2 => (Origin::Hold, BookingState::Held { expires_at_ms }),
+        3 => (Origin::Hold, BookingState::Active),
+        4 => (Origin::Hold, BookingState::Cancelled),
+        5 => (Origin::Hold, BookingState::Expired),
+        other => return Err(format!("booking state {other}")),
+    };
+    if expires_at_ms != 0 && !matches!(state, BookingState::Held { .. }) {
+        return Err(format!("an expiry on a booking {state:?}"));
+    }
+    Ok(Booking {
+        event,
+        quantity,
+        state,
+        origin,
+    })
 }
 
 /// Reads fields off a payload, failing with a description instead of panicking.
@@ -350,6 +428,18 @@ impl<'a> Fields<'a> {
             KIND_CANCELLED => Change::Cancelled {
                 booking: self.booking()?,
             },
+            KIND_HELD => Change::Held {
+                booking: self.booking()?,
+                event: self.event()?,
+                quantity: self.quantity()?,
+                expires_at_ms: self.u64()?,
+            },
+            KIND_CONFIRMED => Change::Confirmed {
+                booking: self.booking()?,
+            },
+            KIND_EXPIRED => Change::Expired {
+                booking: self.booking()?,
+            },
             other => return Err(format!("unknown change kind {other}")),
         })
     }
@@ -385,11 +475,15 @@ pub fn decode_payload(payload: &[u8]) -> Result<Payload, String> {
             }
             Payload::Batch(changes)
         }
-        KIND_SNAPSHOT => {
+        kind @ (KIND_SNAPSHOT | KIND_SNAPSHOT_HOLDS) => {
+            let holds = kind == KIND_SNAPSHOT_HOLDS;
+            let each = if holds {
+                SNAPSHOT_HOLDS_BOOKING_BYTES
+            } else {
+                SNAPSHOT_BOOKING_BYTES
+            };
             let count = f.u32()? as usize;
-            if count > MAX_SNAPSHOT_BOOKINGS_PER_RECORD
-                || f.0.len() != count * SNAPSHOT_BOOKING_BYTES
-            {
+            if count > MAX_SNAPSHOT_BOOKINGS_PER_RECORD || f.0.len() != count * each {
                 return Err(format!("snapshot record announces {count} bookings"));
             }
             let mut bookings = Vec::with_capacity(count);
@@ -397,19 +491,13 @@ pub fn decode_payload(payload: &[u8]) -> Result<Payload, String> {
                 let id = f.booking()?;
                 let event = f.event()?;
                 let quantity = f.quantity()?;
-                let state = match f.u8()? {
-                    0 => BookingState::Active,
-                    1 => BookingState::Cancelled,
-                    other => return Err(format!("booking state {other}")),
-                };
-                bookings.push((
-                    id,
-                    Booking {
-                        event,
-                        quantity,
-                        state,
-                    },
-                ));
+                let state = f.u8()?;
+                // Kind 4 knows only active (0) and cancelled (1) RESERVEs.
+                if !holds && state > 1 {
+                    return Err(format!("booking state {state}"));
+                }
+                let expires_at_ms = if holds { f.u64()? } else { 0 };
+                bookings.push((id, snapshot_booking(event, quantity, state, expires_at_ms)?));
             }
             Payload::Snapshot(bookings)
         }
@@ -496,16 +584,43 @@ mod tests {
             snapshot_records: 1,
             events: vec![("Concert".into(), 100), ("Opéra".into(), u32::MAX)],
         };
-        let snapshot = vec![(
-            BookingId::server(1).unwrap(),
-            Booking {
+        let booking = |id: u64, state, origin| {
+            let booking = Booking {
                 event: EventId::new(1).unwrap(),
                 quantity: NonZeroU32::new(4).unwrap(),
-                state: BookingState::Cancelled,
-            },
-        )];
+                state,
+                origin,
+            };
+            (BookingId::new(id).unwrap(), booking)
+        };
+        let snapshot = vec![
+            booking(1 << 63 | 1, BookingState::Cancelled, Origin::Reserve),
+            booking(2, BookingState::Active, Origin::Reserve),
+            booking(3, BookingState::Active, Origin::Hold),
+            booking(4, BookingState::Cancelled, Origin::Hold),
+            booking(5, BookingState::Expired, Origin::Hold),
+            booking(
+                6,
+                BookingState::Held {
+                    expires_at_ms: 1_800_000_000_123,
+                },
+                Origin::Hold,
+            ),
+        ];
         let cancelled = Change::Cancelled {
             booking: BookingId::new(7).unwrap(),
+        };
+        let held = Change::Held {
+            booking: BookingId::new(8).unwrap(),
+            event: EventId::new(2).unwrap(),
+            quantity: NonZeroU32::new(2).unwrap(),
+            expires_at_ms: u64::MAX,
+        };
+        let confirmed = Change::Confirmed {
+            booking: BookingId::new(8).unwrap(),
+        };
+        let expired = Change::Expired {
+            booking: BookingId::new(9).unwrap(),
         };
         let mut out = Vec::new();
         encode_header(&mut out, &header);
@@ -513,12 +628,14 @@ mod tests {
         encode_change(&mut out, 2, &change_reserved());
         encode_change(&mut out, 3, &cancelled);
         encode_batch(&mut out, 4, &[cancelled, change_reserved()]);
+        encode_batch(&mut out, 5, &[held, confirmed, expired]);
         let expected = [
             Payload::Header(header),
             Payload::Snapshot(snapshot),
             Payload::Change(change_reserved()),
             Payload::Change(cancelled),
             Payload::Batch(vec![cancelled, change_reserved()]),
+            Payload::Batch(vec![held, confirmed, expired]),
         ];
         let mut rest = &out[..];
         for (seq, want) in expected.iter().enumerate() {
@@ -528,6 +645,42 @@ mod tests {
             rest = &rest[frame.total_bytes()..];
         }
         assert!(rest.is_empty());
+    }
+
+    /// Format 2's snapshot kind (4) is still read, as RESERVEs; a hold's
+    /// state in it is refused.
+    #[test]
+    fn an_older_snapshot_is_still_read() {
+        let mut payload = vec![KIND_SNAPSHOT];
+        payload.extend_from_slice(&1u32.to_le_bytes());
+        payload.extend_from_slice(&7u64.to_le_bytes());
+        payload.extend_from_slice(&1u32.to_le_bytes());
+        payload.extend_from_slice(&3u32.to_le_bytes());
+        payload.push(1);
+        let Ok(Payload::Snapshot(bookings)) = decode_payload(&payload) else {
+            panic!("kind 4 not read");
+        };
+        assert_eq!(bookings[0].1.state, BookingState::Cancelled);
+        assert_eq!(bookings[0].1.origin, Origin::Reserve);
+        *payload.last_mut().unwrap() = 2;
+        assert!(decode_payload(&payload).is_err());
+    }
+
+    #[test]
+    fn a_snapshot_expiry_on_a_settled_booking_is_refused() {
+        let mut out = Vec::new();
+        let b = Booking {
+            event: EventId::new(1).unwrap(),
+            quantity: NonZeroU32::MIN,
+            state: BookingState::Held { expires_at_ms: 5 },
+            origin: Origin::Hold,
+        };
+        encode_snapshot(&mut out, 1, &[(BookingId::new(1).unwrap(), b)]);
+        let mut payload = parse_frame(&out).unwrap().payload.to_vec();
+        let state_at = 1 + 4 + 8 + 4 + 4;
+        assert_eq!(payload[state_at], 2);
+        payload[state_at] = 3; // confirmed, with an expiry left on it
+        assert!(decode_payload(&payload).is_err());
     }
 
     #[test]

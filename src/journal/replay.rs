@@ -4,7 +4,7 @@
 
 use std::io;
 
-use crate::ledger::{Booking, BookingState, Change, Ledger};
+use crate::ledger::{Booking, BookingState, Change, Ledger, Origin};
 
 use super::error::JournalError;
 use super::record::{
@@ -176,11 +176,14 @@ pub(crate) fn scan(storage: &dyn Storage, name: &str) -> Result<Scanned, Journal
     let base_bytes = replay.offset;
     let (changes, torn) = replay.changes()?;
     let Replay {
-        ledger,
+        mut ledger,
         offset,
         seq,
         ..
     } = replay;
+    // Holds whose expiry (wall-clock time) passed while the server was
+    // down are expired now, before anything is served or compacted.
+    ledger.expire_due();
     ledger
         .check_invariants()
         .map_err(|source| JournalError::Invariant {
@@ -344,23 +347,42 @@ impl Replay<'_> {
     }
 }
 
-/// Puts back one booking of a snapshot. Snapshots list cancelled bookings
-/// before active ones, so each cancelled one finds its seats free (it once
-/// fitted an event with at most its current active bookings).
+/// Puts back one booking of a snapshot. Snapshots list cancelled and
+/// expired bookings before active and held ones, so each of the former
+/// finds its seats free (it once fitted an event with at most its current
+/// live bookings).
 fn restore(
     ledger: &mut Ledger,
     id: crate::BookingId,
     b: Booking,
 ) -> Result<(), crate::ledger::ReplayError> {
-    ledger.replay(&Change::Reserved {
-        booking: id,
-        event: b.event,
-        quantity: b.quantity,
+    let booking = id;
+    let (event, quantity) = (b.event, b.quantity);
+    ledger.replay(&match (b.origin, b.state) {
+        (Origin::Reserve, _) => Change::Reserved {
+            booking,
+            event,
+            quantity,
+        },
+        (Origin::Hold, state) => Change::Held {
+            booking,
+            event,
+            quantity,
+            expires_at_ms: match state {
+                BookingState::Held { expires_at_ms } => expires_at_ms,
+                // Made held only to be settled at once, below.
+                _ => 0,
+            },
+        },
     })?;
-    if b.state == BookingState::Cancelled {
-        ledger.replay(&Change::Cancelled { booking: id })?;
+    match b.state {
+        BookingState::Cancelled => ledger.replay(&Change::Cancelled { booking }),
+        BookingState::Expired => ledger.replay(&Change::Expired { booking }),
+        BookingState::Active if b.origin == Origin::Hold => {
+            ledger.replay(&Change::Confirmed { booking })
+        }
+        BookingState::Active | BookingState::Held { .. } => Ok(()),
     }
-    Ok(())
 }
 
 fn usize_of(n: u64) -> usize {

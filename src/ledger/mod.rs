@@ -2,15 +2,18 @@
 //!
 //! Plain single-threaded data; the server wraps it in a `Mutex`. Every
 //! change asserts the invariants it can touch (`remaining + booked ==
-//! capacity` for the event it changed, a new booking's id not already
-//! held); a booking's one allowed transition, active to cancelled, holds by
-//! construction, since nothing sets a booking active again.
+//! capacity` for the event it changed, where `booked` counts the seats of
+//! bookings neither cancelled nor expired; a new booking's id not already
+//! held); a booking's allowed transitions (held to active, cancelled or
+//! expired; active to cancelled) hold by construction, since nothing sets
+//! a booking held again or a cancelled or expired one active.
 //! [`Ledger::check_invariants`] re-derives all of them from scratch for
 //! tests.
 //!
-//! No I/O and no clock: the same operations in the same order give the
-//! same outcomes and the same booking ids, which is what lets a journal
-//! replay them and a model-based test compare against a reference.
+//! No I/O, and time only through the [`Clock`] it is given (holds expire
+//! by it): the same operations at the same times give the same outcomes
+//! and the same booking ids, which is what lets a journal replay them and
+//! a model-based test compare against a reference.
 //!
 //! # Examples
 //!
@@ -37,12 +40,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod clock;
+mod holds;
 mod outcome;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
+pub use clock::{
+    unix_now_ms, Clock, ManualClock, SystemClock, DEFAULT_HOLD_MS, MAX_HOLD_MS, MIN_HOLD_MS,
+};
 pub use outcome::{Change, Outcome, Seats};
+
+use clock::ClockHandle;
 
 use crate::codec::Operation;
 use crate::ids::{BookingId, ClientBookingId, EventId};
@@ -62,11 +73,14 @@ pub const MAX_BOOKINGS_LIMIT: usize = 1 << 24;
 /// `max_bookings` when none is configured.
 pub const DEFAULT_MAX_BOOKINGS: usize = 1 << 20;
 
-/// A booking's life: created active, cancelled at most once, never back.
+/// A booking's life: created active (RESERVE) or held (HOLD); a held one
+/// becomes active (CONFIRM), cancelled or expired; an active one may be
+/// cancelled. Never back.
 ///
-/// Cancelled bookings are kept, not removed, so that a retried RESERVE
-/// with a client-chosen id is answered BOOKING_CANCELLED rather than
-/// booked again, and a retried CANCEL answers OK again.
+/// Cancelled and expired bookings are kept, not removed, so that a retried
+/// RESERVE or HOLD with a client-chosen id is answered BOOKING_CANCELLED or
+/// HOLD_EXPIRED rather than booked again, and a retried CANCEL answers OK
+/// again.
 ///
 /// # Examples
 ///
@@ -87,10 +101,43 @@ pub const DEFAULT_MAX_BOOKINGS: usize = 1 << 20;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BookingState {
-    /// Its seats are taken.
+    /// Its seats are taken, for good.
     Active,
+    /// Its seats are taken until `expires_at_ms` (on the ledger's
+    /// [`Clock`]), unless confirmed or cancelled before.
+    Held {
+        /// When the hold expires, in Unix milliseconds.
+        expires_at_ms: u64,
+    },
     /// Its seats went back to the event.
     Cancelled,
+    /// A hold that reached its expiry unconfirmed: its seats went back.
+    Expired,
+}
+
+/// Which operation made a booking: a RESERVE retried as a HOLD, or the
+/// other way round, is a BOOKING_CONFLICT (PROTOCOL.md, Holds).
+///
+/// # Examples
+///
+/// ```
+/// use std::num::NonZeroU32;
+/// use guichet::ledger::Origin;
+/// use guichet::{BookingId, ClientBookingId, EventId, Ledger};
+///
+/// let mut ledger = Ledger::new([("Concert", 10)], 100)?;
+/// let event = EventId::new(1).ok_or("no event 0")?;
+/// ledger.hold(event, NonZeroU32::MIN, ClientBookingId::new(7));
+/// let booking = ledger.booking(BookingId::new(7).ok_or("0 is no booking")?);
+/// assert_eq!(booking.map(|b| b.origin), Some(Origin::Hold));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// Made by RESERVE.
+    Reserve,
+    /// Made by HOLD (confirmed or not).
+    Hold,
 }
 
 /// A booking as the ledger holds it. Its event and quantity never change.
@@ -102,7 +149,7 @@ pub enum BookingState {
 ///
 /// ```
 /// use std::num::NonZeroU32;
-/// use guichet::ledger::{Booking, BookingState};
+/// use guichet::ledger::{Booking, BookingState, Origin};
 /// use guichet::{BookingId, ClientBookingId, EventId, Ledger};
 ///
 /// let mut ledger = Ledger::new([("Concert", 10)], 100)?;
@@ -110,7 +157,8 @@ pub enum BookingState {
 /// let quantity = NonZeroU32::new(3).ok_or("no seats")?;
 /// ledger.reserve(event, quantity, ClientBookingId::new(7));
 /// let booking = ledger.booking(BookingId::new(7).ok_or("0 is no booking")?);
-/// assert_eq!(booking, Some(Booking { event, quantity, state: BookingState::Active }));
+/// let state = BookingState::Active;
+/// assert_eq!(booking, Some(Booking { event, quantity, state, origin: Origin::Reserve }));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -119,8 +167,10 @@ pub struct Booking {
     pub event: EventId,
     /// Seats booked.
     pub quantity: NonZeroU32,
-    /// Active or cancelled.
+    /// Active, held, cancelled or expired.
     pub state: BookingState,
+    /// RESERVE or HOLD.
+    pub origin: Origin,
 }
 
 /// One event's configuration and counts, as [`Ledger::events`] shows them.
@@ -154,9 +204,12 @@ struct Event {
     name: String,
     capacity: u32,
     remaining: u32,
-    /// Seats of active bookings; kept so each change can assert
+    /// Seats of active and held bookings; kept so each change can assert
     /// `remaining + booked == capacity` in O(1).
     booked: u32,
+    /// The held bookings not yet expired (as far as a sweep knows), by
+    /// expiry: the first due is the first key, found in O(log n).
+    holds: BTreeMap<(u64, BookingId), NonZeroU32>,
 }
 
 impl Event {
@@ -221,6 +274,12 @@ pub enum ConfigError {
     MaxBookings {
         /// The value given.
         max_bookings: usize,
+    },
+    /// A hold duration under [`MIN_HOLD_MS`] or over [`MAX_HOLD_MS`].
+    #[error("hold_ms is {hold_ms}; it must be {MIN_HOLD_MS} to {MAX_HOLD_MS}")]
+    HoldMs {
+        /// The value given.
+        hold_ms: u64,
     },
 }
 
@@ -305,6 +364,10 @@ pub struct Ledger {
     max_bookings: usize,
     /// Server ids issued so far; the next one is `server_ids + 1`.
     server_ids: u64,
+    /// How long a HOLD keeps its seats.
+    hold_ms: u64,
+    /// Where holds read the time.
+    clock: ClockHandle,
 }
 
 impl Ledger {
@@ -373,6 +436,7 @@ impl Ledger {
                 capacity,
                 remaining: capacity,
                 booked: 0,
+                holds: BTreeMap::new(),
             });
         }
         Ok(Self {
@@ -380,6 +444,8 @@ impl Ledger {
             bookings: HashMap::new(),
             max_bookings,
             server_ids: 0,
+            hold_ms: DEFAULT_HOLD_MS,
+            clock: ClockHandle(Arc::new(SystemClock::new())),
         })
     }
 
@@ -422,6 +488,12 @@ impl Ledger {
                 booking,
             } => self.reserve(event, quantity, booking),
             Operation::Cancel { booking } => self.cancel(booking),
+            Operation::Hold {
+                event,
+                quantity,
+                booking,
+            } => self.hold(event, quantity, booking),
+            Operation::Confirm { booking } => self.confirm(booking),
         }
     }
 
@@ -442,10 +514,11 @@ impl Ledger {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn query(&self, event: EventId) -> Outcome {
+        let now_ms = self.clock.now_ms();
         match self.event(event) {
             Some(e) => Outcome::Queried {
                 event,
-                seats: e.seats(),
+                seats: e.seats_at(now_ms),
             },
             None => Outcome::UnknownEvent { event },
         }
@@ -481,9 +554,23 @@ impl Ledger {
         quantity: NonZeroU32,
         booking: Option<ClientBookingId>,
     ) -> Outcome {
+        self.book(event, quantity, booking, Origin::Reserve)
+    }
+
+    /// RESERVE or HOLD, after the due holds of the events concerned expired.
+    fn book(
+        &mut self,
+        event: EventId,
+        quantity: NonZeroU32,
+        booking: Option<ClientBookingId>,
+        origin: Origin,
+    ) -> Outcome {
+        self.sweep_event(event);
         if let Some(id) = booking.map(BookingId::from) {
             if let Some(existing) = self.bookings.get(&id).copied() {
-                return self.retry_outcome(id, existing, event, quantity);
+                self.sweep_event(existing.event);
+                let existing = self.bookings.get(&id).copied().unwrap_or(existing);
+                return self.retry_outcome(id, existing, event, quantity, origin);
             }
         }
         let Some(e) = self.event(event) else {
@@ -505,7 +592,13 @@ impl Ledger {
                 None => return Outcome::LedgerFull { event, seats },
             },
         };
-        self.insert(id, event, quantity)
+        let state = match origin {
+            Origin::Reserve => BookingState::Active,
+            Origin::Hold => BookingState::Held {
+                expires_at_ms: self.clock.now_ms().saturating_add(self.hold_ms),
+            },
+        };
+        self.insert(id, event, quantity, state)
     }
 
     /// CANCEL: returns a booking's seats to its event. Cancelling a
@@ -531,16 +624,41 @@ impl Ledger {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn cancel(&mut self, booking: BookingId) -> Outcome {
+        if let Some(b) = self.bookings.get(&booking) {
+            self.sweep_event(b.event);
+        }
+        self.cancel_swept(booking)
+    }
+
+    /// CANCEL once the booking's event has no due hold left unexpired.
+    fn cancel_swept(&mut self, booking: BookingId) -> Outcome {
         let Some(entry) = self.bookings.get_mut(&booking) else {
             return Outcome::UnknownBooking { booking };
         };
         let was = entry.state;
-        entry.state = BookingState::Cancelled;
         let Booking {
             event, quantity, ..
         } = *entry;
+        if was == BookingState::Expired {
+            let seats = self.event_mut(event).seats();
+            return Outcome::HoldExpired {
+                booking,
+                event,
+                seats,
+            };
+        }
+        entry.state = BookingState::Cancelled;
         let e = self.event_mut(event);
-        if was == BookingState::Active {
+        let taken = match was {
+            BookingState::Held { expires_at_ms } => {
+                let removed = e.holds.remove(&(expires_at_ms, booking));
+                assert!(removed.is_some(), "hold {booking} missing from its event");
+                true
+            }
+            BookingState::Active => true,
+            BookingState::Cancelled | BookingState::Expired => false,
+        };
+        if taken {
             e.booked = checked(e.booked.checked_sub(quantity.get()));
             e.remaining = checked(e.remaining.checked_add(quantity.get()));
         }
@@ -550,7 +668,7 @@ impl Ledger {
             event,
             quantity,
             seats: e.seats(),
-            cancelled_now: was == BookingState::Active,
+            cancelled_now: taken,
         }
     }
 
@@ -597,33 +715,73 @@ impl Ledger {
                 booking,
                 event,
                 quantity,
-            } => {
-                if self.bookings.contains_key(&booking) {
-                    return Err(refused(crate::Status::BookingConflict));
-                }
-                let Some(e) = self.event(event) else {
-                    return Err(refused(crate::Status::UnknownEvent));
-                };
-                if e.remaining < quantity.get() {
-                    return Err(refused(crate::Status::SoldOut));
-                }
-                if self.bookings.len() >= self.max_bookings {
-                    return Err(refused(crate::Status::LedgerFull));
-                }
-                self.insert(booking, event, quantity);
-                Ok(())
-            }
+            } => self
+                .replay_insert(booking, event, quantity, BookingState::Active)
+                .map_err(refused),
+            Change::Held {
+                booking,
+                event,
+                quantity,
+                expires_at_ms,
+            } => self
+                .replay_insert(
+                    booking,
+                    event,
+                    quantity,
+                    BookingState::Held { expires_at_ms },
+                )
+                .map_err(refused),
             Change::Cancelled { booking } => match self.bookings.get(&booking) {
                 None => Err(refused(crate::Status::UnknownBooking)),
                 Some(b) if b.state == BookingState::Cancelled => {
                     Err(refused(crate::Status::BookingCancelled))
                 }
+                Some(b) if b.state == BookingState::Expired => {
+                    Err(refused(crate::Status::HoldExpired))
+                }
                 Some(_) => {
-                    self.cancel(booking);
+                    self.cancel_swept(booking);
                     Ok(())
                 }
             },
+            Change::Confirmed { booking } => self.replay_confirm(booking).map_err(refused),
+            Change::Expired { booking } => self.replay_expire(booking).map_err(refused),
         }
+    }
+
+    /// Replays a new booking. Seats short by holds that the original run had
+    /// expired (expiry is not journalled: it follows from time) are freed by
+    /// expiring this event's holds earliest first: every hold the original
+    /// had expired by then was due before any it still held, so these are
+    /// exactly the ones it freed.
+    fn replay_insert(
+        &mut self,
+        booking: BookingId,
+        event: EventId,
+        quantity: NonZeroU32,
+        state: BookingState,
+    ) -> Result<(), crate::Status> {
+        if self.bookings.contains_key(&booking) {
+            return Err(crate::Status::BookingConflict);
+        }
+        let Some(e) = self.event(event) else {
+            return Err(crate::Status::UnknownEvent);
+        };
+        let held: u64 = e.holds.values().map(|q| u64::from(q.get())).sum();
+        if u64::from(e.remaining) + held < u64::from(quantity.get()) {
+            return Err(crate::Status::SoldOut);
+        }
+        if self.bookings.len() >= self.max_bookings {
+            return Err(crate::Status::LedgerFull);
+        }
+        while self
+            .event(event)
+            .is_some_and(|e| e.remaining < quantity.get())
+        {
+            self.expire_first(event);
+        }
+        self.insert(booking, event, quantity, state);
+        Ok(())
     }
 
     /// The events, in id order, with their current seats.
@@ -639,10 +797,11 @@ impl Ledger {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn events(&self) -> impl ExactSizeIterator<Item = EventView<'_>> + '_ {
-        self.events.iter().map(|e| EventView {
+        let now_ms = self.clock.now_ms();
+        self.events.iter().map(move |e| EventView {
             id: e.id,
             name: &e.name,
-            seats: e.seats(),
+            seats: e.seats_at(now_ms),
         })
     }
 
@@ -659,7 +818,8 @@ impl Ledger {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn booking(&self, id: BookingId) -> Option<Booking> {
-        self.bookings.get(&id).copied()
+        let now_ms = self.clock.now_ms();
+        self.bookings.get(&id).map(|b| b.at(now_ms))
     }
 
     /// Every booking, cancelled ones included, in no particular order (sort
@@ -683,7 +843,8 @@ impl Ledger {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn bookings(&self) -> impl Iterator<Item = (BookingId, Booking)> + '_ {
-        self.bookings.iter().map(|(id, b)| (*id, *b))
+        let now_ms = self.clock.now_ms();
+        self.bookings.iter().map(move |(id, b)| (*id, b.at(now_ms)))
     }
 
     /// Bookings held, cancelled ones included: what counts against
@@ -759,8 +920,15 @@ impl Ledger {
                 self.max_bookings
             ));
         }
+        let now_ms = self.clock.now_ms();
         let mut booked = vec![0u64; self.events.len()];
+        let mut live = vec![0u64; self.events.len()];
         for (id, b) in &self.bookings {
+            if let (Some(l), BookingState::Active | BookingState::Held { .. }) =
+                (live.get_mut(b.event.index()), b.at(now_ms).state)
+            {
+                *l += u64::from(b.quantity.get());
+            }
             let Some(slot) = booked.get_mut(b.event.index()) else {
                 return broken(format!("booking {id} names unknown {}", b.event));
             };
@@ -772,17 +940,41 @@ impl Ledger {
                     self.server_ids
                 ));
             }
-            if b.state == BookingState::Active {
-                *slot += u64::from(b.quantity.get());
+            match b.state {
+                BookingState::Active => *slot += u64::from(b.quantity.get()),
+                BookingState::Held { expires_at_ms } => {
+                    *slot += u64::from(b.quantity.get());
+                    let indexed = self.events[b.event.index()]
+                        .holds
+                        .get(&(expires_at_ms, *id))
+                        .copied();
+                    if indexed != Some(b.quantity) {
+                        return broken(format!("hold {id} is not indexed by its expiry"));
+                    }
+                }
+                BookingState::Cancelled | BookingState::Expired => {}
+            }
+            if b.origin == Origin::Reserve
+                && !matches!(b.state, BookingState::Active | BookingState::Cancelled)
+            {
+                return broken(format!("reserved booking {id} is {:?}", b.state));
             }
         }
-        for (e, active) in self.events.iter().zip(booked) {
+        for ((e, active), live) in self.events.iter().zip(booked).zip(live) {
             if u64::from(e.booked) != active
                 || u64::from(e.remaining) + active != u64::from(e.capacity)
             {
                 return broken(format!(
                     "event {:?}: remaining {} + active booked {} (cached {}) != capacity {}",
                     e.name, e.remaining, active, e.booked, e.capacity
+                ));
+            }
+            let seats = e.seats_at(now_ms);
+            if u64::from(seats.remaining) + live != u64::from(e.capacity) {
+                return broken(format!(
+                    "event {:?} now: remaining {} + seats neither cancelled nor expired {live} \
+                     != capacity {}",
+                    e.name, seats.remaining, e.capacity
                 ));
             }
         }
@@ -803,12 +995,17 @@ impl Ledger {
         &mut self.events[index]
     }
 
+    /// The answer to a RESERVE or HOLD whose id names `existing`, in the
+    /// order PROTOCOL.md sets: made by the other operation, or of another
+    /// event or quantity: BOOKING_CONFLICT; cancelled: BOOKING_CANCELLED;
+    /// expired: HOLD_EXPIRED; else OK, unchanged.
     fn retry_outcome(
         &self,
         id: BookingId,
         existing: Booking,
         event: EventId,
         quantity: NonZeroU32,
+        origin: Origin,
     ) -> Outcome {
         let seats = self
             .event(existing.event)
@@ -817,32 +1014,54 @@ impl Ledger {
                 remaining: 0,
                 capacity: 0,
             });
-        if existing.event != event || existing.quantity != quantity {
+        if existing.origin != origin || existing.event != event || existing.quantity != quantity {
             return Outcome::BookingConflict {
                 booking: id,
                 event: existing.event,
                 seats,
             };
         }
-        match existing.state {
-            BookingState::Cancelled => Outcome::BookingCancelled {
+        match (existing.state, origin) {
+            (BookingState::Cancelled, _) => Outcome::BookingCancelled {
                 booking: id,
                 event,
                 seats,
             },
-            BookingState::Active => Outcome::Reserved {
+            (BookingState::Expired, _) => Outcome::HoldExpired {
+                booking: id,
+                event,
+                seats,
+            },
+            (BookingState::Active, Origin::Reserve) => Outcome::Reserved {
                 booking: id,
                 event,
                 quantity,
                 seats,
                 created: false,
             },
+            (state, _) => Outcome::Held {
+                booking: id,
+                event,
+                quantity,
+                seats,
+                created: false,
+                expires_at_ms: match state {
+                    BookingState::Held { expires_at_ms } => Some(expires_at_ms),
+                    _ => None,
+                },
+            },
         }
     }
 
     /// Takes the seats and records the booking; the caller checked that the
     /// event exists, the seats remain and the ledger has room.
-    fn insert(&mut self, id: BookingId, event: EventId, quantity: NonZeroU32) -> Outcome {
+    fn insert(
+        &mut self,
+        id: BookingId,
+        event: EventId,
+        quantity: NonZeroU32,
+        state: BookingState,
+    ) -> Outcome {
         if id.is_server_assigned() {
             self.server_ids = self
                 .server_ids
@@ -851,6 +1070,14 @@ impl Ledger {
         let e = self.event_mut(event);
         e.remaining = checked(e.remaining.checked_sub(quantity.get()));
         e.booked = checked(e.booked.checked_add(quantity.get()));
+        let (origin, expires_at_ms) = match state {
+            BookingState::Held { expires_at_ms } => {
+                let previous = e.holds.insert((expires_at_ms, id), quantity);
+                assert!(previous.is_none(), "hold {id} indexed twice");
+                (Origin::Hold, Some(expires_at_ms))
+            }
+            _ => (Origin::Reserve, None),
+        };
         e.assert_balanced();
         let seats = e.seats();
         let previous = self.bookings.insert(
@@ -858,17 +1085,28 @@ impl Ledger {
             Booking {
                 event,
                 quantity,
-                state: BookingState::Active,
+                state,
+                origin,
             },
         );
         assert!(previous.is_none(), "booking {id} inserted twice");
         assert!(self.bookings.len() <= self.max_bookings);
-        Outcome::Reserved {
-            booking: id,
-            event,
-            quantity,
-            seats,
-            created: true,
+        match origin {
+            Origin::Reserve => Outcome::Reserved {
+                booking: id,
+                event,
+                quantity,
+                seats,
+                created: true,
+            },
+            Origin::Hold => Outcome::Held {
+                booking: id,
+                event,
+                quantity,
+                seats,
+                created: true,
+                expires_at_ms,
+            },
         }
     }
 }

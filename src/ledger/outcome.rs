@@ -30,7 +30,7 @@ pub struct Seats {
 }
 
 /// What an operation did to the ledger: one variant per way it can end
-/// (three of them OK: queried, reserved, cancelled), so a reply is a pure
+/// (five of them OK: queried, reserved, cancelled, held, confirmed), so a reply is a pure
 /// function of it ([`Outcome::reply`]).
 ///
 /// The statuses no ledger gives (INVALID_REQUEST, BAD_MESSAGE,
@@ -131,6 +131,47 @@ pub enum Outcome {
         /// Its seats, unchanged.
         seats: Seats,
     },
+    /// HOLD answered OK: a new hold, or an identical retry of one (held
+    /// still, or confirmed since).
+    Held {
+        /// The booking.
+        booking: BookingId,
+        /// Its event.
+        event: EventId,
+        /// Its seats.
+        quantity: NonZeroU32,
+        /// The event's seats after the request.
+        seats: Seats,
+        /// `true` if this call created the hold; `false` for a retry that
+        /// changed nothing (and did not extend it).
+        created: bool,
+        /// When the hold expires (Unix ms on the ledger's clock); `None`
+        /// for a retry of a hold confirmed since.
+        expires_at_ms: Option<u64>,
+    },
+    /// CONFIRM answered OK: the booking is active now, by this call or before.
+    Confirmed {
+        /// The booking.
+        booking: BookingId,
+        /// Its event.
+        event: EventId,
+        /// Its seats.
+        quantity: NonZeroU32,
+        /// The event's seats after the request.
+        seats: Seats,
+        /// `true` if this call confirmed a hold; `false` if the booking
+        /// was active already.
+        confirmed_now: bool,
+    },
+    /// HOLD_EXPIRED: the id names a hold that expired before it was confirmed.
+    HoldExpired {
+        /// The expired hold.
+        booking: BookingId,
+        /// Its event.
+        event: EventId,
+        /// That event's seats.
+        seats: Seats,
+    },
 }
 
 /// A change to the ledger: what a journal must record to replay it.
@@ -164,8 +205,30 @@ pub enum Change {
         /// Its seats.
         quantity: NonZeroU32,
     },
-    /// A booking went from active to cancelled.
+    /// A booking went from active or held to cancelled.
     Cancelled {
+        /// Its id.
+        booking: BookingId,
+    },
+    /// A hold was created, expiring at `expires_at_ms`.
+    Held {
+        /// Its id.
+        booking: BookingId,
+        /// Its event.
+        event: EventId,
+        /// Its seats.
+        quantity: NonZeroU32,
+        /// Its expiry, in wall-clock Unix milliseconds.
+        expires_at_ms: u64,
+    },
+    /// A hold was confirmed: active, for good.
+    Confirmed {
+        /// Its id.
+        booking: BookingId,
+    },
+    /// A hold expired. Never an outcome's change (expiry follows from the
+    /// time, not from a request): only a snapshot's expired hold replays as one.
+    Expired {
         /// Its id.
         booking: BookingId,
     },
@@ -186,20 +249,24 @@ impl Outcome {
     /// ```
     pub const fn status(&self) -> Status {
         match self {
-            Outcome::Queried { .. } | Outcome::Reserved { .. } | Outcome::Cancelled { .. } => {
-                Status::Ok
-            }
+            Outcome::Queried { .. }
+            | Outcome::Reserved { .. }
+            | Outcome::Cancelled { .. }
+            | Outcome::Held { .. }
+            | Outcome::Confirmed { .. } => Status::Ok,
             Outcome::SoldOut { .. } => Status::SoldOut,
             Outcome::UnknownEvent { .. } => Status::UnknownEvent,
             Outcome::UnknownBooking { .. } => Status::UnknownBooking,
             Outcome::BookingConflict { .. } => Status::BookingConflict,
             Outcome::BookingCancelled { .. } => Status::BookingCancelled,
             Outcome::LedgerFull { .. } => Status::LedgerFull,
+            Outcome::HoldExpired { .. } => Status::HoldExpired,
         }
     }
 
-    /// The change this outcome made, if any: `Some` only for a RESERVE
-    /// that created its booking and a CANCEL that cancelled it now.
+    /// The change this outcome made, if any: `Some` only for a RESERVE or
+    /// HOLD that created its booking, a CANCEL that cancelled it now and a
+    /// CONFIRM that confirmed it now.
     ///
     /// A server journals exactly these, and must have them on disk before
     /// it answers OK.
@@ -240,13 +307,32 @@ impl Outcome {
                 cancelled_now: true,
                 ..
             } => Some(Change::Cancelled { booking }),
+            Outcome::Held {
+                booking,
+                event,
+                quantity,
+                created: true,
+                expires_at_ms: Some(expires_at_ms),
+                ..
+            } => Some(Change::Held {
+                booking,
+                event,
+                quantity,
+                expires_at_ms,
+            }),
+            Outcome::Confirmed {
+                booking,
+                confirmed_now: true,
+                ..
+            } => Some(Change::Confirmed { booking }),
             _ => None,
         }
     }
 
     /// The reply to the request tagged `request_id`, as PROTOCOL.md fills it:
     /// `remaining` and `capacity` whenever the event is known, `quantity`
-    /// only for an OK RESERVE or CANCEL, ids when the outcome names them.
+    /// only for an OK RESERVE, CANCEL, HOLD or CONFIRM, ids when the outcome
+    /// names them.
     ///
     /// # Examples
     ///
@@ -283,6 +369,20 @@ impl Outcome {
                 quantity,
                 seats,
                 ..
+            }
+            | Outcome::Held {
+                booking,
+                event,
+                quantity,
+                seats,
+                ..
+            }
+            | Outcome::Confirmed {
+                booking,
+                event,
+                quantity,
+                seats,
+                ..
             } => (Some(booking), Some(event), quantity.get(), Some(seats)),
             Outcome::UnknownEvent { event } => (None, Some(event), 0, None),
             Outcome::UnknownBooking { booking } => (Some(booking), None, 0, None),
@@ -292,6 +392,11 @@ impl Outcome {
                 seats,
             }
             | Outcome::BookingCancelled {
+                booking,
+                event,
+                seats,
+            }
+            | Outcome::HoldExpired {
                 booking,
                 event,
                 seats,

@@ -54,6 +54,7 @@ mod dispatch;
 mod durability;
 mod error;
 mod handler;
+mod holds;
 mod lifecycle;
 mod pacing;
 mod reply;
@@ -130,6 +131,10 @@ pub struct Builder {
     journal_compact_min_bytes: Option<u64>,
     journal_group_commit_delay_us: Option<u32>,
     journal_preallocate_bytes: Option<u64>,
+    /// See [`Builder::hold_ms`] (in `holds.rs`).
+    hold_ms: Option<u64>,
+    /// See [`Builder::clock`] (in `holds.rs`).
+    clock: Option<Arc<dyn crate::ledger::Clock>>,
     /// Serve the classic protocol on a queue under this key too.
     classic_key: Option<Key>,
 }
@@ -402,6 +407,8 @@ impl Builder {
     ///   replayed, or disagrees with the configuration.
     pub fn spawn(mut self) -> Result<Server, ServerError> {
         self.limits.check(self.dispatch)?;
+        let (hold_ms, clock) = (self.hold_ms, self.clock.clone());
+        holds::check(hold_ms)?;
         // The queue first: if it cannot be had (a key already taken), no
         // journal file is created for nothing; if the journal then fails,
         // dropping `owned` removes the queue. A refused start leaves nothing.
@@ -410,6 +417,7 @@ impl Builder {
         // `owned` removes the wire v1 queue.
         let classic_queue = self.create_classic_queue()?;
         let (ledger, journal) = self.open_ledger()?;
+        let ledger = holds::timed(ledger, hold_ms, clock)?;
         let receivers = self.dispatch.receivers();
         let lifecycle = Arc::new(Lifecycle::new(self.limits.max_in_flight, receivers));
         let replier = Arc::new(Replier::new(

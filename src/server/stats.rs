@@ -107,7 +107,7 @@ impl Stats {
     /// ```
     /// use guichet::server::Stats;
     ///
-    /// let stats = Stats { replies_by_status: [5, 1, 0, 0, 0, 0, 2, 0, 0, 0], ..Stats::default() };
+    /// let stats = Stats { replies_by_status: [5, 1, 0, 0, 0, 0, 2, 0, 0, 0, 0], ..Stats::default() };
     /// assert_eq!(stats.replies_sent(), 8);
     /// ```
     pub fn replies_sent(&self) -> u64 {

@@ -32,9 +32,22 @@
 //!   cancelled ones included, number `max_bookings`), else OK and a new
 //!   active booking. Its id is the client's, or `(1 << 63) | n` for the
 //!   `n`th booking the server names (`n` from 1).
-//! - CANCEL: UNKNOWN_BOOKING echoing the id; else OK with the booking's
-//!   event and quantity and the event's seats after the request. Cancelling
-//!   a cancelled booking answers the same way and changes nothing.
+//! - CANCEL: UNKNOWN_BOOKING echoing the id; HOLD_EXPIRED for an expired
+//!   hold; else OK with the booking's event and quantity and the event's
+//!   seats after the request. Cancelling a cancelled booking answers the
+//!   same way and changes nothing.
+//! - HOLD: as RESERVE, but a booking made by RESERVE under its id is a
+//!   BOOKING_CONFLICT (and a HOLD's id under RESERVE too), an expired hold
+//!   answers HOLD_EXPIRED (after the conflict and cancelled checks), and a
+//!   new booking is held until `now + hold_ms`.
+//! - CONFIRM: UNKNOWN_BOOKING; cancelled: BOOKING_CANCELLED; expired:
+//!   HOLD_EXPIRED; a live hold becomes active (changed); an active booking
+//!   answers OK and nothing changes.
+//!
+//! Time: the model has its own `now_ms` (from 0), moved by
+//! [`Model::advance_ms`]. Expiry is never stored: a booking is expired
+//! when it was held, never confirmed nor cancelled, and its expiry is at
+//! or before `now_ms`, checked by a scan every time.
 //!
 //! Reply fields: `booking` and `event` are the ones "concerned" (see each
 //! rule above; SOLD_OUT and LEDGER_FULL name no booking), `quantity` is set
@@ -50,8 +63,8 @@ use guichet::{BookingId, EventId, Operation, Reply, RequestId, Status};
 /// Bit 63: set on ids the server picks, clear on ids clients pick.
 const SERVER_BIT: u64 = 1 << 63;
 
-/// One booking as the model stores it. Only `cancelled` ever changes, and
-/// only from `false` to `true`.
+/// One booking as the model stores it. Only `cancelled` (from `false` to
+/// `true`) and `expires_at_ms` (from `Some` to `None`, at CONFIRM) change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ModelBooking {
     /// Its id (wire value).
@@ -62,6 +75,12 @@ pub struct ModelBooking {
     pub quantity: u32,
     /// Whether it was cancelled.
     pub cancelled: bool,
+    /// Whether HOLD made it.
+    pub held: bool,
+    /// A hold's expiry until it is confirmed; `None` otherwise.
+    pub expires_at_ms: Option<u64>,
+    /// Expired by [`Model::expire`] (an expiry as an event, whatever the clock).
+    pub expired: bool,
 }
 
 /// The reference ledger. See the module documentation for its rules.
@@ -73,6 +92,10 @@ pub struct Model {
     bookings: Vec<ModelBooking>,
     /// Most bookings stored at once, cancelled ones included.
     max_bookings: usize,
+    /// The model's clock.
+    now_ms: u64,
+    /// How long a HOLD keeps its seats.
+    hold_ms: u64,
 }
 
 impl Model {
@@ -84,7 +107,47 @@ impl Model {
             capacities: capacities.to_vec(),
             bookings: Vec::new(),
             max_bookings,
+            now_ms: 0,
+            hold_ms: 600_000,
         }
+    }
+
+    /// This model with holds of `hold_ms`.
+    pub fn with_hold_ms(mut self, hold_ms: u64) -> Self {
+        self.hold_ms = hold_ms;
+        self
+    }
+
+    /// Moves the model's clock forward.
+    pub fn advance_ms(&mut self, ms: u64) {
+        self.now_ms += ms;
+    }
+
+    /// The model's clock.
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    /// Whether `b` is an expired hold now.
+    pub fn is_expired(&self, b: &ModelBooking) -> bool {
+        !b.cancelled
+            && b.expires_at_ms
+                .is_some_and(|t| b.expired || t <= self.now_ms)
+    }
+
+    /// Expires the hold `id` now, whatever its expiry says, if it is a live
+    /// hold; returns whether that changed anything. For checkers that model
+    /// an expiry as an event of its own.
+    pub fn expire(&mut self, id: u64) -> bool {
+        let Some(position) = self.bookings.iter().position(|b| b.id == id) else {
+            return false;
+        };
+        let b = self.bookings[position];
+        if b.cancelled || b.expires_at_ms.is_none() || self.is_expired(&b) {
+            return false;
+        }
+        self.bookings[position].expired = true;
+        true
     }
 
     /// Applies one operation: the reply a server must send (`request_id`
@@ -98,6 +161,17 @@ impl Model {
                 booking,
             } => self.reserve(event.get(), quantity.get(), booking.map(|id| id.get())),
             Operation::Cancel { booking } => self.cancel(booking.get()),
+            Operation::Hold {
+                event,
+                quantity,
+                booking,
+            } => self.book(
+                event.get(),
+                quantity.get(),
+                booking.map(|id| id.get()),
+                true,
+            ),
+            Operation::Confirm { booking } => self.confirm(booking.get()),
         }
     }
 
@@ -122,7 +196,7 @@ impl Model {
         self.capacity(event)?;
         let mut sum = 0u64;
         for b in &self.bookings {
-            if b.event == event && !b.cancelled {
+            if b.event == event && !b.cancelled && !self.is_expired(b) {
                 sum += u64::from(b.quantity);
             }
         }
@@ -201,12 +275,27 @@ impl Model {
     }
 
     fn reserve(&mut self, event: u32, quantity: u32, client_id: Option<u64>) -> (Reply, bool) {
+        self.book(event, quantity, client_id, false)
+    }
+
+    fn book(
+        &mut self,
+        event: u32,
+        quantity: u32,
+        client_id: Option<u64>,
+        held: bool,
+    ) -> (Reply, bool) {
         if let Some(id) = client_id {
             if let Some(existing) = self.booking(id) {
-                let reply = if existing.event != event || existing.quantity != quantity {
+                let reply = if existing.held != held
+                    || existing.event != event
+                    || existing.quantity != quantity
+                {
                     self.reply(Status::BookingConflict, id, existing.event, 0)
                 } else if existing.cancelled {
                     self.reply(Status::BookingCancelled, id, event, 0)
+                } else if self.is_expired(&existing) {
+                    self.reply(Status::HoldExpired, id, event, 0)
                 } else {
                     self.reply(Status::Ok, id, event, quantity)
                 };
@@ -231,14 +320,37 @@ impl Model {
             event,
             quantity,
             cancelled: false,
+            held,
+            expires_at_ms: held.then_some(self.now_ms + self.hold_ms),
+            expired: false,
         });
         (self.reply(Status::Ok, id, event, quantity), true)
+    }
+
+    fn confirm(&mut self, id: u64) -> (Reply, bool) {
+        let Some(position) = self.bookings.iter().position(|b| b.id == id) else {
+            return (self.reply(Status::UnknownBooking, id, 0, 0), false);
+        };
+        let b = self.bookings[position];
+        if b.cancelled {
+            return (self.reply(Status::BookingCancelled, id, b.event, 0), false);
+        }
+        if self.is_expired(&b) {
+            return (self.reply(Status::HoldExpired, id, b.event, 0), false);
+        }
+        let changed = b.expires_at_ms.is_some();
+        self.bookings[position].expires_at_ms = None;
+        (self.reply(Status::Ok, id, b.event, b.quantity), changed)
     }
 
     fn cancel(&mut self, id: u64) -> (Reply, bool) {
         let Some(position) = self.bookings.iter().position(|b| b.id == id) else {
             return (self.reply(Status::UnknownBooking, id, 0, 0), false);
         };
+        let b = self.bookings[position];
+        if self.is_expired(&b) {
+            return (self.reply(Status::HoldExpired, id, b.event, 0), false);
+        }
         let changed = !self.bookings[position].cancelled;
         self.bookings[position].cancelled = true;
         let b = self.bookings[position];

@@ -73,6 +73,10 @@ int main(void)
     OP(QUERY);
     OP(RESERVE);
     OP(CANCEL);
+    OP(HOLD);
+    OP(CONFIRM);
+    OP(HOLD);
+    OP(CONFIRM);
 
     STATUS(OK);
     STATUS(SOLD_OUT);
@@ -84,6 +88,7 @@ int main(void)
     STATUS(BAD_MESSAGE);
     STATUS(LEDGER_FULL);
     STATUS(SHUTTING_DOWN);
+    STATUS(HOLD_EXPIRED);
 
     /* The helpers name exactly the codes v1 defines, and nothing else. */
     unsigned statuses = 0, ops = 0;

@@ -24,6 +24,10 @@
 //! effect at any later point, and a few dozen of those make the checker's
 //! search blow up.
 //!
+//! With [`Workload::holds`], a quarter of the calls are HOLDs (each of a
+//! fresh id, or a server-assigned one: the checker needs one HOLD per id to
+//! time its expiry; never abandoned) and CONFIRMs of the thread's holds.
+//!
 //! Every request must be answered: a thread waits for the late replies of
 //! all its abandoned calls before it ends. After the threads are done, the
 //! main thread QUERYs every event.
@@ -68,7 +72,12 @@ pub struct Workload {
     pub id_pool: u64,
     /// Seed of thread `t`'s generator: `seed + t`.
     pub seed: u64,
+    /// Whether HOLDs and CONFIRMs are made.
+    pub holds: bool,
 }
+
+/// Fresh ids of HOLDs: `HOLD_IDS | thread << 24 | n`, one HOLD each.
+const HOLD_IDS: u64 = 1 << 41;
 
 /// A recorded run.
 #[derive(Debug)]
@@ -141,11 +150,18 @@ fn client_thread(
     let mut abandoned = Abandoned::new(queue, t);
     // Ids this thread got from OK replies, to cancel later.
     let mut mine: Vec<u64> = Vec::new();
-    for _ in 0..workload.calls_per_thread {
-        let operation = pick(workload, &mut rng, &mine);
+    let mut my_holds: Vec<u64> = Vec::new();
+    for n in 0..workload.calls_per_thread {
+        let operation = if workload.holds && rng.below(4) == 0 {
+            pick_hold(workload, &mut rng, (t as u64) << 24 | n as u64, &my_holds)
+        } else {
+            pick(workload, &mut rng, &mine)
+        };
         let idempotent = !matches!(
             operation,
-            Operation::Query { .. } | Operation::Reserve { booking: None, .. }
+            Operation::Query { .. }
+                | Operation::Reserve { booking: None, .. }
+                | Operation::Hold { .. }
         );
         let reply = if idempotent && rng.chance(workload.abandon_per_mille) {
             let request = abandoned.send(&mut log, operation);
@@ -159,8 +175,10 @@ fn client_thread(
         };
         abandoned.poll(&mut log);
         if reply.status == Status::Ok {
-            if let (Operation::Reserve { .. }, Some(id)) = (operation, reply.booking) {
-                mine.push(id.get());
+            match (operation, reply.booking) {
+                (Operation::Reserve { .. }, Some(id)) => mine.push(id.get()),
+                (Operation::Hold { .. }, Some(id)) => my_holds.push(id.get()),
+                _ => {}
             }
         }
     }
@@ -173,11 +191,13 @@ fn client_thread(
 /// BOOKING_CONFLICT or BOOKING_CANCELLED) or is cancelled (CANCEL OK).
 fn settles(operation: &Operation, reply: &Reply) -> bool {
     match operation {
-        Operation::Reserve { .. } => matches!(
+        Operation::Reserve { .. } | Operation::Hold { .. } => matches!(
             reply.status,
-            Status::Ok | Status::BookingConflict | Status::BookingCancelled
+            Status::Ok | Status::BookingConflict | Status::BookingCancelled | Status::HoldExpired
         ),
-        Operation::Cancel { .. } => reply.status == Status::Ok,
+        Operation::Cancel { .. } | Operation::Confirm { .. } => {
+            matches!(reply.status, Status::Ok | Status::HoldExpired)
+        }
         Operation::Query { .. } => false,
     }
 }
@@ -293,6 +313,36 @@ impl Abandoned {
             Some(None) => {} // left pending: the client gave up on it
             None => panic!("a reply to no call of this thread: {reply:?}"),
         }
+    }
+}
+
+/// A HOLD of a fresh id (`HOLD_IDS | n`) or a server-assigned one, a
+/// CONFIRM or a CANCEL of one of `holds`, or a CONFIRM of an id never held.
+fn pick_hold(workload: &Workload, rng: &mut Rng, n: u64, holds: &[u64]) -> Operation {
+    let events = workload.capacities.len() as u64;
+    let event = EventId::new(rng.range(1, events) as u32).expect("events start at 1");
+    let quantity = std::num::NonZeroU32::new(rng.range(1, 2) as u32).expect("1 or 2 seats");
+    let booking = |raw: u64| BookingId::new(raw).expect("non-zero id");
+    match rng.below(10) {
+        0..=2 => Operation::Hold {
+            event,
+            quantity,
+            booking: ClientBookingId::new(HOLD_IDS | n),
+        },
+        3..=4 if workload.server_ids => Operation::Hold {
+            event,
+            quantity,
+            booking: None,
+        },
+        5..=7 if !holds.is_empty() => Operation::Confirm {
+            booking: booking(*rng.pick(holds)),
+        },
+        8 if !holds.is_empty() => Operation::Cancel {
+            booking: booking(*rng.pick(holds)),
+        },
+        _ => Operation::Confirm {
+            booking: booking(NEVER_RESERVED | rng.below(1 << 16)),
+        },
     }
 }
 

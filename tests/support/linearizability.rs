@@ -77,6 +77,21 @@
 //!    once, and applying it where it changes nothing is the same as not
 //!    applying it.
 //!
+//! 4. **Expiry is an event** (with [`Checker::hold_ms`]). A hold expires
+//!    `hold_ms` after the server applied it, somewhere between the HOLD's
+//!    invocation and return, so its expiry is added to the history as a
+//!    call of its own over `[invoke, return] + hold_ms` (widened by
+//!    [`EXPIRY_SLACK_NS`]: the server counts whole milliseconds), in the
+//!    HOLD's part. Linearized, it expires the hold if it is still live
+//!    ([`Model::expire`]; a no-op once confirmed or cancelled). So a hold's
+//!    seats are back for every call invoked after its window, and still
+//!    taken for every call that returned before it. A completed HOLD's
+//!    expiry must be linearized (after the hold exists); a pending HOLD's
+//!    is pending too. Each id must be held by one HOLD call only
+//!    ([`Failure::Unsupported`] otherwise): with two, which one made the
+//!    hold, and so when it expires, is unknown. Without `hold_ms` holds
+//!    never expire.
+//!
 //! The model state is memoised as a 64-bit fingerprint of its set of
 //! bookings (order-independent, since the order in which two bookings were
 //! created does not affect any later reply). A fingerprint collision can
@@ -275,6 +290,16 @@ fn call_brief(operation: &Operation) -> String {
             booking.map_or("server".to_owned(), |b| format!("{:#x}", b.get()))
         ),
         Operation::Cancel { booking } => format!("CANCEL id={booking}"),
+        Operation::Hold {
+            event,
+            quantity,
+            booking,
+        } => format!(
+            "HOLD event={} qty={quantity} id={}",
+            event.get(),
+            booking.map_or("server".to_owned(), |b| format!("{:#x}", b.get()))
+        ),
+        Operation::Confirm { booking } => format!("CONFIRM id={booking}"),
     }
 }
 
@@ -296,7 +321,14 @@ pub struct Checker {
     capacities: Vec<u32>,
     max_bookings: usize,
     max_states: u64,
+    /// The server's hold duration, in history nanoseconds; `None`: holds
+    /// never expire within the history.
+    hold_ns: Option<u64>,
 }
+
+/// Slack on each side of an expiry's window: the server's clock counts
+/// whole milliseconds, the history's nanoseconds.
+const EXPIRY_SLACK_NS: u64 = 2_000_000;
 
 impl Checker {
     /// A checker for a server whose events have these capacities (event 1
@@ -306,7 +338,15 @@ impl Checker {
             capacities: capacities.to_vec(),
             max_bookings,
             max_states: DEFAULT_MAX_STATES,
+            hold_ns: None,
         }
+    }
+
+    /// Holds expire `hold_ms` after the server applied them: each HOLD's
+    /// expiry becomes an event of the history (module docs, expiry).
+    pub fn hold_ms(mut self, hold_ms: u64) -> Self {
+        self.hold_ns = Some(hold_ms * 1_000_000);
+        self
     }
 
     /// Gives up (inconclusive) after exploring this many configurations of
@@ -324,7 +364,10 @@ impl Checker {
     pub fn check(&self, history: &History) -> Result<Report, Failure> {
         let start = Instant::now();
         let server_ids = check_server_ids(history)?;
-        let prepared = prepare(history)?;
+        let mut prepared = prepare(history)?;
+        if let Some(hold_ns) = self.hold_ns {
+            add_expiries(&mut prepared, hold_ns)?;
+        }
         let parts = self.partition(&prepared);
         let mut states = 0;
         for part in &parts {
@@ -354,7 +397,12 @@ impl Checker {
     fn partition(&self, prepared: &[Prepared]) -> Vec<Vec<usize>> {
         let reserves = prepared
             .iter()
-            .filter(|p| matches!(p.operation, Operation::Reserve { .. }))
+            .filter(|p| {
+                matches!(
+                    p.operation,
+                    Operation::Reserve { .. } | Operation::Hold { .. }
+                )
+            })
             .count();
         if reserves >= self.max_bookings {
             // LEDGER_FULL is reachable: it couples every event.
@@ -534,11 +582,15 @@ impl Checker {
             op: shown_op(history, ops[i]),
             model_says,
         };
-        let answer = |i: usize| Some(model.clone().apply(&ops[i].operation).0);
+        let answer = |i: usize| (!ops[i].expire).then(|| model.clone().apply(&ops[i].operation).0);
         let tail_from = stack.len().saturating_sub(8);
         let prefix_tail = stack[tail_from..]
             .iter()
-            .map(|f| shown(f.op, Some(f.before.clone().apply(&ops[f.op].operation).0)))
+            .map(|f| {
+                let says =
+                    (!ops[f.op].expire).then(|| f.before.clone().apply(&ops[f.op].operation).0);
+                shown(f.op, says)
+            })
             .collect();
         let mut candidates = Vec::new();
         let mut entry = list.first();
@@ -579,6 +631,59 @@ struct Prepared {
     seen: Option<ClassicSeen>,
     invoke_ns: u64,
     return_ns: Option<u64>,
+    /// An expiry, not a call: `operation` is a CONFIRM naming the hold
+    /// (so it joins the hold's part), `index` the HOLD's, and applying it
+    /// expires the hold if it is live ([`Model::expire`]).
+    expire: bool,
+}
+
+/// Adds each hold's expiry as an event (module docs, expiry): the HOLD was
+/// applied somewhere between its invocation and its return, so its expiry
+/// falls between those plus `hold_ns` (with [`EXPIRY_SLACK_NS`] each side).
+/// The expiry of a completed HOLD must be linearized before its window
+/// ends, after the hold exists (it is a no-op if the hold was confirmed or
+/// cancelled first); a pending HOLD's is pending too: applied only where it
+/// expires something.
+///
+/// # Errors
+///
+/// [`Failure::Unsupported`] if two HOLD calls name one id: which of them
+/// made the hold, and so when it expires, is then unknown.
+fn add_expiries(prepared: &mut Vec<Prepared>, hold_ns: u64) -> Result<(), Failure> {
+    let mut seen = HashSet::new();
+    let mut expiries = Vec::new();
+    for p in prepared.iter() {
+        let Operation::Hold {
+            booking: Some(id), ..
+        } = p.operation
+        else {
+            continue;
+        };
+        if !seen.insert(id.get()) {
+            return Err(Failure::Unsupported(format!(
+                "call #{} holds id {:#x} again: expiries need one HOLD per id",
+                p.index,
+                id.get()
+            )));
+        }
+        if p.expected.is_some_and(|r| r.status != Status::Ok) {
+            continue;
+        }
+        expiries.push(Prepared {
+            index: p.index,
+            operation: Operation::Confirm {
+                booking: id.booking_id(),
+            },
+            expected: p.expected,
+            classic: None,
+            seen: None,
+            invoke_ns: (p.invoke_ns + hold_ns).saturating_sub(EXPIRY_SLACK_NS),
+            return_ns: p.return_ns.map(|r| r + hold_ns + EXPIRY_SLACK_NS),
+            expire: true,
+        });
+    }
+    prepared.extend(expiries);
+    Ok(())
 }
 
 impl Prepared {
@@ -586,6 +691,21 @@ impl Prepared {
     /// changed the model. Applying a pending call is only worth trying
     /// where it changes something (module docs).
     fn step(&self, model: &mut Model) -> (bool, bool) {
+        if self.expire {
+            let Operation::Confirm { booking } = self.operation else {
+                unreachable!("an expiry names its hold as a CONFIRM")
+            };
+            let exists = model.booking(booking.get()).is_some();
+            let changed = model.expire(booking.get());
+            // A completed HOLD's expiry waits for the hold to exist; a
+            // pending one's only goes where it expires something.
+            let fits = if self.expected.is_some() {
+                exists
+            } else {
+                changed
+            };
+            return (fits, changed);
+        }
         if self.classic == Some(ClassicCall::List) {
             let fits = match &self.seen {
                 Some(ClassicSeen::Listing(seen)) => (1..=model.event_count() as u32)
@@ -641,8 +761,15 @@ fn prepare(history: &History) -> Result<Vec<Prepared>, Failure> {
         .filter_map(|op| match op.operation {
             Operation::Reserve {
                 booking: Some(b), ..
+            }
+            | Operation::Hold {
+                booking: Some(b), ..
             } => Some(b.get()),
-            Operation::Cancel { booking } if booking.get() & SERVER_BIT == 0 => Some(booking.get()),
+            Operation::Cancel { booking } | Operation::Confirm { booking }
+                if booking.get() & SERVER_BIT == 0 =>
+            {
+                Some(booking.get())
+            }
             _ => None,
         })
         .collect();
@@ -663,6 +790,11 @@ fn prepare(history: &History) -> Result<Vec<Prepared>, Failure> {
                 event,
                 quantity,
                 booking: None,
+            }
+            | Operation::Hold {
+                event,
+                quantity,
+                booking: None,
             } => {
                 let id = fresh();
                 match op.ret {
@@ -675,10 +807,18 @@ fn prepare(history: &History) -> Result<Vec<Prepared>, Failure> {
                     Return::Pending => pending_server_reserves += 1,
                     Return::Replied { .. } => {}
                 }
-                Operation::Reserve {
-                    event,
-                    quantity,
-                    booking: Some(id),
+                if matches!(op.operation, Operation::Hold { .. }) {
+                    Operation::Hold {
+                        event,
+                        quantity,
+                        booking: Some(id),
+                    }
+                } else {
+                    Operation::Reserve {
+                        event,
+                        quantity,
+                        booking: Some(id),
+                    }
                 }
             }
             other => other,
@@ -689,16 +829,21 @@ fn prepare(history: &History) -> Result<Vec<Prepared>, Failure> {
     let mut prepared = Vec::with_capacity(history.len());
     for (index, (op, operation)) in history.ops.iter().zip(operations).enumerate() {
         let operation = match operation {
-            Operation::Cancel { booking } if booking.is_server_assigned() => {
+            Operation::Cancel { booking } | Operation::Confirm { booking }
+                if booking.is_server_assigned() =>
+            {
                 if !stand_in.contains_key(&booking.get()) && pending_server_reserves > 0 {
                     return Err(Failure::Unsupported(format!(
-                        "call #{index} cancels server id {booking}, which no reply issued, \
-                         while {pending_server_reserves} RESERVEs without an id are pending: \
-                         one of them may have created it"
+                        "call #{index} names server id {booking}, which no reply issued, \
+                         while {pending_server_reserves} RESERVEs or HOLDs without an id \
+                         are pending: one of them may have created it"
                     )));
                 }
-                Operation::Cancel {
-                    booking: rename(booking),
+                let booking = rename(booking);
+                if matches!(operation, Operation::Confirm { .. }) {
+                    Operation::Confirm { booking }
+                } else {
+                    Operation::Cancel { booking }
                 }
             }
             other => other,
@@ -716,6 +861,7 @@ fn prepare(history: &History) -> Result<Vec<Prepared>, Failure> {
             seen: None,
             invoke_ns: op.invoke_ns,
             return_ns: op.return_ns(),
+            expire: false,
         });
     }
     for (k, c) in history.classic.iter().enumerate() {
@@ -737,6 +883,7 @@ fn prepare(history: &History) -> Result<Vec<Prepared>, Failure> {
             seen: c.ret.as_ref().map(|(_, seen)| seen.clone()),
             invoke_ns: c.invoke_ns,
             return_ns: c.ret.as_ref().map(|&(at, _)| at),
+            expire: false,
         });
     }
     Ok(prepared)
@@ -753,7 +900,9 @@ pub fn check_server_ids(history: &History) -> Result<usize, Failure> {
     let mut issued: Vec<(u64, usize)> = Vec::new();
     let mut pending = 0usize;
     for (i, op) in history.ops.iter().enumerate() {
-        let Operation::Reserve { booking: None, .. } = op.operation else {
+        let (Operation::Reserve { booking: None, .. } | Operation::Hold { booking: None, .. }) =
+            op.operation
+        else {
             continue;
         };
         match op.ret {
@@ -826,11 +975,13 @@ enum Node {
 fn nodes(operation: &Operation) -> (Node, Option<Node>) {
     match *operation {
         Operation::Query { event } => (Node::Event(event.get()), None),
-        Operation::Reserve { event, booking, .. } => (
+        Operation::Reserve { event, booking, .. } | Operation::Hold { event, booking, .. } => (
             Node::Event(event.get()),
             booking.map(|b| Node::Booking(b.get())),
         ),
-        Operation::Cancel { booking } => (Node::Booking(booking.get()), None),
+        Operation::Cancel { booking } | Operation::Confirm { booking } => {
+            (Node::Booking(booking.get()), None)
+        }
     }
 }
 
@@ -868,8 +1019,10 @@ fn part_events(ops: &[&Prepared]) -> Vec<u32> {
     let mut events: Vec<u32> = ops
         .iter()
         .filter_map(|p| match p.operation {
-            Operation::Query { event } | Operation::Reserve { event, .. } => Some(event.get()),
-            Operation::Cancel { .. } => None,
+            Operation::Query { event }
+            | Operation::Reserve { event, .. }
+            | Operation::Hold { event, .. } => Some(event.get()),
+            Operation::Cancel { .. } | Operation::Confirm { .. } => None,
         })
         .collect();
     events.sort_unstable();
@@ -885,7 +1038,10 @@ fn fingerprint(model: &Model) -> u64 {
         let shape = (u64::from(b.event) << 32) | u64::from(b.quantity);
         sum = sum.wrapping_add(mix(mix(b.id)
             ^ mix(shape ^ 0x5555)
-            ^ u64::from(b.cancelled)));
+            ^ u64::from(b.cancelled)
+            ^ (u64::from(b.held) << 1)
+            ^ (u64::from(b.expired) << 2)
+            ^ mix(b.expires_at_ms.map_or(u64::MAX, |t| t ^ 0xaaaa))));
     }
     mix(sum ^ model.booking_count() as u64)
 }

@@ -140,6 +140,14 @@ pub fn operation(events: usize) -> impl Strategy<Value = Operation> {
                 booking,
             }
         ),
-        2 => cancel_target.prop_map(|booking| Operation::Cancel { booking }),
+        2 => cancel_target.clone().prop_map(|booking| Operation::Cancel { booking }),
+        2 => (event_id(events), quantity(), proptest::option::of(client_id())).prop_map(
+            |(event, quantity, booking)| Operation::Hold {
+                event,
+                quantity,
+                booking,
+            }
+        ),
+        1 => cancel_target.prop_map(|booking| Operation::Confirm { booking }),
     ]
 }

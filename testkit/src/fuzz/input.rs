@@ -22,13 +22,18 @@
 //! Each message is one control byte then its body: the body's length is
 //! `ctl & 0x3F` (0 to 63 bytes, so bodies shorter and longer than 40 are
 //! both reachable), and the server is shutting down for it when
-//! `ctl >= 0xC0`. A body cut short by the end of the input is handled as it is.
+//! `ctl >= 0xC0`; when `ctl & 0xC0 == 0x80`, [`HOLD_MS`] pass on the
+//! ledger's clock before it (so every hold made before expires). A body cut
+//! short by the end of the input is handled as it is.
 //!
 //! # `ledger`: 4-byte operation records after the header
 //!
-//! `[kind, a, b, c]`, `kind % 3` choosing: 0 QUERY of [`event`]`(a)`;
+//! `[kind, a, b, c]`, `kind % 5` choosing: 0 QUERY of [`event`]`(a)`;
 //! 1 RESERVE of [`event`]`(a)`, [`quantity`]`(b)` seats, booking id
-//! [`client_booking`]`(c)`; 2 CANCEL of [`booking`]`(a)`.
+//! [`client_booking`]`(c)`; 2 CANCEL of [`booking`]`(a)`; 3 HOLD as
+//! RESERVE; 4 CONFIRM as CANCEL. For QUERY, CANCEL and CONFIRM, which do
+//! not use `c`, `c % 32` milliseconds pass on the ledger's clock before
+//! the operation ([`pause_ms`]; holds last [`HOLD_MS`]).
 //!
 //! # Bounds
 //!
@@ -39,7 +44,7 @@
 
 use core::num::{NonZeroU32, NonZeroU64};
 
-use guichet::ledger::{ConfigError, Ledger, DEFAULT_MAX_BOOKINGS};
+use guichet::ledger::{ConfigError, Ledger, ManualClock, DEFAULT_MAX_BOOKINGS};
 use guichet::wire::Operation;
 use guichet::wire::SERVER_BOOKING_BIT;
 use guichet::{BookingId, ClientBookingId, EventId};
@@ -58,6 +63,10 @@ pub const MAX_MESSAGES: usize = 64;
 pub const MAX_RECORDS: usize = 256;
 /// Most events a set-up configures.
 pub const MAX_EVENTS: usize = 4;
+/// How long holds last in both targets' ledgers, in milliseconds.
+pub const HOLD_MS: u64 = 16;
+/// Control bytes with these two bits equal to this let [`HOLD_MS`] pass.
+pub const PASS_CTL: u8 = 0x80;
 /// The largest client-chosen booking id: bit 63 clear, every other bit set.
 pub const LARGEST_CLIENT_ID: u64 = SERVER_BOOKING_BIT - 1;
 
@@ -118,12 +127,23 @@ impl Setup {
     /// Never for a set-up [`Setup::read`] made (its names are valid and its
     /// `max_bookings` in range); the checks treat an error as a bug.
     pub fn ledger(&self) -> Result<Ledger, ConfigError> {
+        self.ledger_on(&ManualClock::new(0))
+    }
+
+    /// [`Setup::ledger`] reading `clock`, with holds of [`HOLD_MS`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Setup::ledger`].
+    pub fn ledger_on(&self, clock: &ManualClock) -> Result<Ledger, ConfigError> {
         let events = self
             .capacities
             .iter()
             .enumerate()
             .map(|(i, &c)| (format!("e{}", i + 1), c));
-        Ledger::new(events, self.max_bookings)
+        Ledger::new(events, self.max_bookings)?
+            .with_clock(std::sync::Arc::new(clock.clone()))
+            .with_hold_ms(HOLD_MS)
     }
 }
 
@@ -199,14 +219,22 @@ fn nonzero32(raw: u32) -> NonZeroU32 {
 /// The operation a `ledger` record stands for.
 pub fn operation(record: [u8; RECORD_LEN]) -> Operation {
     let [kind, a, b, c] = record;
-    match kind % 3 {
+    match kind % 5 {
         0 => Operation::Query { event: event(a) },
         1 => Operation::Reserve {
             event: event(a),
             quantity: quantity(b),
             booking: client_booking(c),
         },
-        _ => Operation::Cancel {
+        2 => Operation::Cancel {
+            booking: booking(a),
+        },
+        3 => Operation::Hold {
+            event: event(a),
+            quantity: quantity(b),
+            booking: client_booking(c),
+        },
+        _ => Operation::Confirm {
             booking: booking(a),
         },
     }
@@ -215,13 +243,28 @@ pub fn operation(record: [u8; RECORD_LEN]) -> Operation {
 /// The operations of a `ledger` input's body (after the header): the
 /// first [`MAX_RECORDS`] whole records.
 pub fn operations(body: &[u8]) -> impl Iterator<Item = Operation> + '_ {
+    steps(body).map(|(_, op)| op)
+}
+
+/// [`operations`], each with the milliseconds that pass before it ([`pause_ms`]).
+pub fn steps(body: &[u8]) -> impl Iterator<Item = (u64, Operation)> + '_ {
     body.chunks_exact(RECORD_LEN)
         .take(MAX_RECORDS)
         .map(|chunk| {
             let mut record = [0u8; RECORD_LEN];
             record.copy_from_slice(chunk);
-            operation(record)
+            (pause_ms(record), operation(record))
         })
+}
+
+/// The milliseconds a record lets pass before its operation: `c % 32` for
+/// the kinds that leave `c` unused (QUERY, CANCEL, CONFIRM), else 0.
+pub fn pause_ms(record: [u8; RECORD_LEN]) -> u64 {
+    let [kind, _, _, c] = record;
+    match kind % 5 {
+        0 | 2 | 4 => u64::from(c % 32),
+        _ => 0,
+    }
 }
 
 /// The record [`operation`] reads back as `op`, or `None` if the pools
@@ -233,8 +276,17 @@ pub fn record(op: &Operation) -> Option<[u8; RECORD_LEN]> {
             event,
             quantity,
             booking,
+        }
+        | Operation::Hold {
+            event,
+            quantity,
+            booking,
         } => Some([
-            1,
+            if matches!(op, Operation::Hold { .. }) {
+                3
+            } else {
+                1
+            },
             event_byte(event)?,
             quantity_byte(quantity)?,
             match booking.map(ClientBookingId::get) {
@@ -246,6 +298,7 @@ pub fn record(op: &Operation) -> Option<[u8; RECORD_LEN]> {
             },
         ]),
         Operation::Cancel { booking } => Some([2, booking_byte(booking)?, 0, 0]),
+        Operation::Confirm { booking } => Some([4, booking_byte(booking)?, 0, 0]),
     }
 }
 
@@ -285,13 +338,23 @@ pub type Message<'a> = (&'a [u8], bool);
 /// [`MAX_MESSAGES`], each a control byte and the body it announces (cut
 /// short by the end of `data`).
 pub fn messages(data: &[u8]) -> impl Iterator<Item = Message<'_>> + '_ {
+    timed_messages(data).map(|(message, _)| message)
+}
+
+/// [`messages`], each with the milliseconds that pass before it (0 or [`HOLD_MS`]).
+pub fn timed_messages(data: &[u8]) -> impl Iterator<Item = (Message<'_>, u64)> + '_ {
     let mut rest = data;
     core::iter::from_fn(move || {
         let (&ctl, tail) = rest.split_first()?;
         let len = usize::from(ctl) & MAX_MESSAGE_LEN;
         let (body, tail) = tail.split_at(len.min(tail.len()));
         rest = tail;
-        Some((body, ctl >= SHUTTING_DOWN_CTL))
+        let pause_ms = if ctl & SHUTTING_DOWN_CTL == PASS_CTL {
+            HOLD_MS
+        } else {
+            0
+        };
+        Some(((body, ctl >= SHUTTING_DOWN_CTL), pause_ms))
     })
     .take(MAX_MESSAGES)
 }

@@ -1,9 +1,9 @@
 //! The `ledger` check: the ledger against the property tests' reference model.
 
-use guichet::ledger::BookingState;
+use guichet::ledger::{BookingState, Ledger, ManualClock};
 use guichet::{BookingId, RequestId};
 
-use super::input::{operations, Setup};
+use super::input::{steps, Setup, HOLD_MS};
 use crate::model::Model;
 
 /// A ledger and the reference model set up alike from the first bytes,
@@ -18,12 +18,15 @@ use crate::model::Model;
 /// seats or the bookings drift from the model's.
 pub fn ledger(data: &[u8]) {
     let (setup, body) = Setup::read(data);
-    let (mut ledger, mut replica) = match (setup.ledger(), setup.ledger()) {
+    let clock = ManualClock::new(0);
+    let (mut ledger, mut replica) = match (setup.ledger_on(&clock), setup.ledger_on(&clock)) {
         (Ok(ledger), Ok(replica)) => (ledger, replica),
         (Err(e), _) | (_, Err(e)) => panic!("{setup:?} is a valid set-up, yet: {e}"),
     };
-    let mut model = Model::new(&setup.capacities, setup.max_bookings);
-    for op in operations(body) {
+    let mut model = Model::new(&setup.capacities, setup.max_bookings).with_hold_ms(HOLD_MS);
+    for (pause_ms, op) in steps(body) {
+        clock.advance_ms(pause_ms);
+        model.advance_ms(pause_ms);
         let outcome = ledger.apply(&op);
         let (expected, model_changed) = model.apply(&op);
         assert_eq!(
@@ -43,7 +46,11 @@ pub fn ledger(data: &[u8]) {
         // The replica saw only the reported change (if any), through
         // `Ledger::replay`: any other change, such as a booking changing its
         // event or quantity or coming back from cancelled, shows here.
-        assert_eq!(ledger, replica, "{op:?} changed the ledger unreported");
+        assert_eq!(
+            swept(&ledger),
+            swept(&replica),
+            "{op:?} changed the ledger unreported"
+        );
         if let Err(e) = ledger.check_invariants() {
             panic!("after {op:?}: {e}");
         }
@@ -66,11 +73,20 @@ pub fn ledger(data: &[u8]) {
             (
                 held.event.get(),
                 held.quantity.get(),
-                held.state == BookingState::Cancelled
+                held.state == BookingState::Cancelled,
+                held.state == BookingState::Expired
             ),
-            (b.event, b.quantity, b.cancelled),
+            (b.event, b.quantity, b.cancelled, model.is_expired(b)),
             "booking {:#x}",
             b.id
         );
     }
+}
+
+/// A copy with every due hold expired: expiry is no reported change (it
+/// follows from the time), so a replica equals the ledger once both swept.
+pub(super) fn swept(ledger: &Ledger) -> Ledger {
+    let mut ledger = ledger.clone();
+    ledger.expire_due();
+    ledger
 }

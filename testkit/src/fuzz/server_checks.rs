@@ -9,8 +9,10 @@ use guichet::RequestId;
 use guichet::Status;
 
 use super::codec_checks::answerable;
-use super::input::{messages, Setup};
+use super::input::{timed_messages, Setup, HOLD_MS};
+use super::ledger_checks::swept;
 use crate::model::Model;
+use guichet::ledger::ManualClock;
 
 /// A ledger set up from the first bytes, then every message after them
 /// through [`handle_message`], as a dispatcher would (see [`super::input`]).
@@ -28,12 +30,15 @@ pub fn handle(data: &[u8]) {
     let (setup, rest) = Setup::read(data);
     // The replica sees only the changes the outcomes report, so comparing
     // it with the ledger after each message catches any unreported change.
-    let (mut ledger, mut replica) = match (setup.ledger(), setup.ledger()) {
+    let clock = ManualClock::new(0);
+    let (mut ledger, mut replica) = match (setup.ledger_on(&clock), setup.ledger_on(&clock)) {
         (Ok(ledger), Ok(replica)) => (ledger, replica),
         (Err(e), _) | (_, Err(e)) => panic!("{setup:?} is a valid set-up, yet: {e}"),
     };
-    let mut model = Model::new(&setup.capacities, setup.max_bookings);
-    for (body, shutting_down) in messages(rest) {
+    let mut model = Model::new(&setup.capacities, setup.max_bookings).with_hold_ms(HOLD_MS);
+    for ((body, shutting_down), pause_ms) in timed_messages(rest) {
+        clock.advance_ms(pause_ms);
+        model.advance_ms(pause_ms);
         let handled = match handle_message(body, shutting_down, |op| {
             Ok::<_, Infallible>(ledger.apply(op))
         }) {
@@ -52,7 +57,11 @@ pub fn handle(data: &[u8]) {
                 }
             }
         }
-        assert_eq!(ledger, replica, "{handled:?} changed the ledger unreported");
+        assert_eq!(
+            swept(&ledger),
+            swept(&replica),
+            "{handled:?} changed the ledger unreported"
+        );
         if let Err(e) = ledger.check_invariants() {
             panic!("after {handled:?}: {e}");
         }
