@@ -38,6 +38,8 @@ pub mod ledger;
 pub mod server;
 mod status;
 pub mod sysv;
+#[cfg(test)]
+mod test_support;
 pub mod wire;
 
 pub use client::{Client, ClientError};
@@ -68,3 +70,9 @@ struct TestingDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/classic.md")]
 struct ClassicDocDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/holds.md")]
+struct HoldsDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/embedding.md")]
+struct EmbeddingDoctests;

@@ -201,6 +201,12 @@ fn a_failed_fsync_stops_the_server_with_no_ok_reply() {
         client.reserve(1, 1),
         Err(ClientError::Timeout { .. })
     ));
+    // The client gives up by its clock; the server may take longer on a
+    // loaded machine to fail and stop.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.stats().replies_withheld == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     // Stopped: later requests are not applied.
     assert!(client.reserve(1, 1).is_err());
     let stats = server.stats();
@@ -280,10 +286,18 @@ fn a_restart_makes_what_it_replayed_durable_before_serving() {
             } else {
                 disk.fail_sync_after(1);
             }
-            let unanswered = first
-                .client()
-                .with_timeout_ms(300)
-                .reserve_with_id(1, 3, 42);
+            // Applied (written, its fsync failing) before the shutdown,
+            // however slow the machine.
+            let unanswered = std::thread::scope(|s| {
+                let call = s.spawn(|| {
+                    first
+                        .client()
+                        .with_timeout_ms(300)
+                        .reserve_with_id(1, 3, 42)
+                });
+                until_applied(&first, 42);
+                call.join().unwrap()
+            });
             assert!(
                 matches!(unanswered, Err(ClientError::Timeout { .. })),
                 "{unanswered:?}"
@@ -340,7 +354,19 @@ fn shutdown_is_bounded_when_the_disk_stalls() {
             .spawn()
             .unwrap();
         let gate = disk.hold_syncs();
-        let unanswered = server.client().with_timeout_ms(200).reserve(1, 1);
+        // The change must be in the ledger (waiting for its fsync) before
+        // the shutdown begins: however slow the machine, not a request
+        // still queued, which the shutdown would answer SHUTTING_DOWN.
+        let unanswered = std::thread::scope(|s| {
+            let call = s.spawn(|| {
+                server
+                    .client()
+                    .with_timeout_ms(200)
+                    .reserve_with_id(1, 1, 1)
+            });
+            until_applied(&server, 1);
+            call.join().unwrap()
+        });
         assert!(
             matches!(unanswered, Err(ClientError::Timeout { .. })),
             "{dispatch}: {unanswered:?}"
@@ -422,7 +448,16 @@ fn a_pool_of_two_batches_the_changes_of_many_clients() {
 #[test]
 fn shutdown_sends_the_replies_whose_changes_are_synced_by_the_deadline() {
     for dispatch in [Dispatch::ThreadPerRequest, Dispatch::Pool(2)] {
-        let (disk, server) = on_sim_disk(dispatch);
+        // A deadline no loaded machine reaches: the gate opens 100 ms into
+        // the shutdown, and the reply must go out when it does.
+        let disk = SimDisk::new();
+        let server = Server::builder()
+            .event("A", 10)
+            .dispatch(dispatch)
+            .shutdown_timeout_ms(120_000)
+            .journal_in(disk.clone(), "j")
+            .spawn()
+            .unwrap();
         let client = server.client();
         let gate = disk.hold_syncs();
         let stats = std::thread::scope(|s| {

@@ -269,8 +269,11 @@ fn server_with_a_reply_stuck(limits: Limits) -> (Server, Queue, i64, i64) {
 
 #[test]
 fn shutdown_waits_for_a_reply_in_flight() {
+    // Deadlines no loaded machine reaches: the reader makes room 100 ms
+    // into the shutdown, and the reply must be waiting for it.
     let (server, queue, blocker, reply_tag) = server_with_a_reply_stuck(Limits {
-        reply_timeout_ms: 60_000,
+        reply_timeout_ms: 120_000,
+        shutdown_timeout_ms: 120_000,
         ..Limits::default()
     });
     let id = server.queue_id();

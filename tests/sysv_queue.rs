@@ -2,13 +2,13 @@
 
 mod sysv_support;
 
+use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
 
 use guichet::sysv::{
     MessageBuf, Queue, QueueId, Received, RecvFlags, SendFlags, SysvError, MAX_BODY_BYTES,
 };
-use sysv_support::tracked;
+use sysv_support::{current_tid, tracked, wait_blocked};
 
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 % 251) as u8).collect()
@@ -240,13 +240,16 @@ fn receiver_blocked_in_another_thread_sees_queue_removed() -> Result<(), SysvErr
     tracked(|created| {
         let owned = created.private()?;
         let q = owned.queue();
+        let (tid_tx, tid_rx) = mpsc::channel();
         let receiver = thread::spawn(move || {
+            let _ = tid_tx.send(current_tid());
             let mut buf = MessageBuf::with_body_capacity(40)?;
             q.recv(1, &mut buf, RecvFlags::empty())
         });
-        // Give the receiver time to block; if it is late it sees EINVAL
-        // instead, which the assertion below would show.
-        thread::sleep(Duration::from_millis(50));
+        // Removed once the receiver sleeps in msgrcv (a receiver that
+        // comes late sees EINVAL instead).
+        let tid = tid_rx.recv().expect("receiver started");
+        wait_blocked(tid, libc::SYS_msgrcv, owned.id());
         owned.remove()?;
         let result = receiver.join().expect("receiver panicked");
         assert!(
@@ -302,8 +305,13 @@ fn blocked_send_resumes_when_a_receiver_makes_room() -> Result<(), SysvError> {
         owned.set_max_bytes(40)?;
         owned.send(1, &[1; 40], SendFlags::empty())?;
         let q = owned.queue();
-        let sender = thread::spawn(move || q.send(2, &[2; 40], SendFlags::empty()));
-        thread::sleep(Duration::from_millis(30));
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let sender = thread::spawn(move || {
+            let _ = tid_tx.send(current_tid());
+            q.send(2, &[2; 40], SendFlags::empty())
+        });
+        let tid = tid_rx.recv().expect("sender started");
+        wait_blocked(tid, libc::SYS_msgsnd, owned.id());
         assert!(!sender.is_finished(), "send to a full queue must block");
         let mut buf = MessageBuf::with_body_capacity(40)?;
         owned.recv(1, &mut buf, RecvFlags::empty())?;

@@ -67,10 +67,13 @@ fn a_small_plan_measures_every_target_against_the_floor() {
         assert_eq!(row.ops_vs_floor.is_some(), !holds, "{row:?}");
         if row.is_durable {
             // Only RESERVE and HOLD-CONFIRM, each OK after its changes were
-            // synced: every fsync covers at least one change.
+            // synced: every fsync covers at least one change. (Not every
+            // window has an fsync of its own: on a loaded machine its only
+            // op may have been synced before the window began.)
             assert_ne!(row.workload, Workload::Query, "{row:?}");
-            assert!(row.fsyncs.is_some_and(|n| n > 0), "{row:?}");
-            assert!(row.changes_per_fsync.is_some_and(|c| c >= 1.0), "{row:?}");
+            let fsyncs = row.fsyncs.unwrap_or_else(|| panic!("{row:?}"));
+            assert_eq!(row.changes_per_fsync.is_some(), fsyncs > 0, "{row:?}");
+            assert!(row.changes_per_fsync.is_none_or(|c| c >= 1.0), "{row:?}");
             assert!(row.ops_vs_plain.is_some(), "{row:?}");
         } else {
             assert_eq!(row.fsyncs, None, "{row:?}");

@@ -11,6 +11,7 @@
 mod args;
 mod bench;
 mod calls;
+mod reap;
 mod serve;
 
 use std::fmt;
@@ -125,6 +126,8 @@ enum Command {
     },
     /// Measure each dispatch mode against the echo floor on private queues.
     Bench(bench::BenchArgs),
+    /// Remove the private queues of your servers whose process died.
+    Reap(reap::ReapArgs),
 }
 
 fn main() -> ExitCode {
@@ -151,6 +154,7 @@ fn main() -> ExitCode {
             classic_key,
         } => calls::status(&target, classic_key),
         Command::Bench(args) => bench::bench(args),
+        Command::Reap(args) => reap::reap(&args),
     }
 }
 

@@ -524,20 +524,29 @@ impl Drop for Running {
     }
 }
 
+/// A stdout on which every write of the child fails with EPIPE, from its
+/// first: a pipe whose read end is closed before the child starts.
+/// (Dropping the read end after the spawn races the child's first write,
+/// which then lands in the pipe and the test tests nothing.)
+fn closed_pipe() -> Stdio {
+    let (read, write) = rustix::pipe::pipe().unwrap();
+    drop(read);
+    Stdio::from(write)
+}
+
 #[test]
 fn serve_keeps_serving_when_its_stdout_is_closed() {
     // `guichet serve | head -0`, or a daemon whose stdout went away: the
     // banner cannot be written, which is no reason to stop serving.
     let key_file = fresh_key();
     let key = key_file.key;
-    let mut child = guichet()
+    let child = guichet()
         .args(["serve", "--event", "E=3", "--key", &key.to_string()])
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
+        .stdout(closed_pipe())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    drop(child.stdout.take()); // every write to stdout now fails (EPIPE)
     let mut running = Running { child, queue: None };
     let up = server_support::wait_until(PATIENCE, || {
         Queue::open(key).is_ok() || !matches!(running.child.try_wait(), Ok(None))
@@ -564,6 +573,16 @@ fn serve_keeps_serving_when_its_stdout_is_closed() {
     let status = server_support::wait_exit(&mut running.child, PATIENCE).expect("exits");
     assert_eq!(status.code(), Some(0), "{status}");
     assert!(matches!(Queue::open(key), Err(SysvError::NotFound { .. })));
+    // The banner did meet a closed stdout, and said so once.
+    let mut err = String::new();
+    use std::io::Read;
+    let _ = running
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err);
+    assert_eq!(err.matches("cannot write to stdout").count(), 1, "{err}");
 }
 
 #[test]
@@ -571,15 +590,14 @@ fn a_call_whose_stdout_is_closed_still_exits_by_the_servers_answer() {
     let (server, _key_file) = keyed_server(Server::builder().event("E", 3));
     let key = server.key().to_string();
     for (args, code) in [(&["reserve", "1", "1"][..], 0), (&["query", "9"], 1)] {
-        let mut child = guichet()
+        let child = guichet()
             .args(args)
             .args(["--key", &key])
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            .stdout(closed_pipe())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        drop(child.stdout.take());
         let out = child.wait_with_output().unwrap();
         assert_eq!(out.status.code(), Some(code), "{args:?}: {out:?}");
         if code == 0 {

@@ -347,3 +347,17 @@ fn decode_operation(op: Op, raw: &RequestBody) -> Result<Operation, Violation> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Op;
+
+    #[test]
+    fn ops_show_as_the_protocol_names_them() {
+        let shown: Vec<String> = [Op::Query, Op::Reserve, Op::Cancel]
+            .iter()
+            .map(Op::to_string)
+            .collect();
+        assert_eq!(shown, ["QUERY", "RESERVE", "CANCEL"]);
+    }
+}

@@ -1120,3 +1120,6 @@ fn checked(value: Option<u32>) -> u32 {
         None => panic!("ledger arithmetic overflowed: invariant broken"),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -480,6 +480,7 @@ mod tests {
         let in_thread = Arc::clone(&durability);
         let died = std::thread::spawn(move || {
             let _guard = PanicGuard(&in_thread);
+            crate::test_support::quiet_panics_on_this_thread();
             panic!("the commit thread panics on purpose");
         })
         .join();

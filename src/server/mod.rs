@@ -12,6 +12,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Orphaned queues
+//!
+//! A server on a private queue records it (in `/tmp/guichet-<euid>`, see
+//! [`registry_dir`]) before using it, and removes queue and record when it
+//! stops or is dropped. A process killed before that (SIGKILL, or a signal
+//! the test harness does not catch) leaves both behind; the next server to
+//! start on the machine, under the same user, removes the queue, since its
+//! owner is gone. `guichet reap` (or [`reap_orphans`]) does the same on
+//! request and lists private queues that have no record. A live process's
+//! queue, another user's queue and a keyed queue (such as `guichet serve`
+//! creates) are never removed; see `docs/embedding.md`.
+//!
 //! # Limits
 //!
 //! - **Clients are known by their pid.** A reply tag carries its client's
@@ -57,6 +69,7 @@ mod handler;
 mod holds;
 mod lifecycle;
 mod pacing;
+mod registry;
 mod reply;
 mod start;
 mod stats;
@@ -78,6 +91,7 @@ pub use error::ServerError;
 #[cfg(feature = "testkit")]
 #[doc(hidden)]
 pub use handler::{handle_message, Applied, Handled};
+pub use registry::{reap_orphans, registry_dir, Orphan, Reaped, RegistryError, REGISTRY_DIR_ENV};
 pub use stats::{ClassicStats, Stats};
 
 use crate::client::Client;
@@ -412,9 +426,21 @@ impl Builder {
         // The queue first: if it cannot be had (a key already taken), no
         // journal file is created for nothing; if the journal then fails,
         // dropping `owned` removes the queue. A refused start leaves nothing.
+        // Before it, a fixture killed before it could remove its queue left
+        // it to the next server that starts: this one.
+        registry::reap_on_start();
         let owned = self.create_queue()?;
-        // Likewise: a classic key taken refuses the start, and dropping
-        // `owned` removes the wire v1 queue.
+        // Before the queue is used, so that a kill from now on leaves a
+        // record of it (dropped, the record is removed, as the queue is).
+        // Without one (an unusable registry) the server runs all the same;
+        // its queue is then never reaped.
+        let record = match self.key {
+            None => registry::Record::write(owned.id()).ok(),
+            Some(_) => None,
+        };
+        // A classic key taken refuses the start like the wire v1 key, and
+        // dropping `owned` removes the wire v1 queue. (Keyed, the classic
+        // queue is never recorded: it is not a fixture's.)
         let classic_queue = self.create_classic_queue()?;
         let (ledger, journal) = self.open_ledger()?;
         let ledger = holds::timed(ledger, hold_ms, clock)?;
@@ -443,6 +469,7 @@ impl Builder {
         let mut server = Server {
             core: Arc::new(core),
             queue: Some(owned),
+            record,
             key: self.key.unwrap_or(Key::PRIVATE),
             dispatch: self.dispatch,
             shutdown_timeout_ms: self.limits.shutdown_timeout_ms,
@@ -463,6 +490,8 @@ pub struct Server {
     core: Arc<Dispatcher>,
     /// `None` once shut down.
     queue: Option<OwnedQueue>,
+    /// The registry's record of a private queue; dropped (removed) with it.
+    record: Option<registry::Record>,
     key: Key,
     dispatch: Dispatch,
     shutdown_timeout_ms: u32,
@@ -732,6 +761,7 @@ impl Server {
         // Removing the queue also wakes anything still blocked in it, and
         // destroys whatever replies are still unread.
         let removed = owned.remove();
+        self.record = None;
         life.wait_idle(Instant::now() + AFTER_REMOVE_GRACE);
         self.join_threads();
         // Waits, until the deadline, for a compaction in progress and for

@@ -56,6 +56,7 @@ fn a_receive_loop_that_panics_fails_and_stops_the_server() -> Result<(), Box<dyn
         .name("guichet-recv-0".into())
         .spawn(move || {
             let _guard = ReceiverGuard(in_loop);
+            crate::test_support::quiet_panics_on_this_thread();
             panic!("a receive loop panics on purpose");
         })?
         .join();

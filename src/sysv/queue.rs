@@ -714,6 +714,18 @@ impl Queue {
             .map_err(|errno| SysvError::from_errno(OP_SET, errno, true))
     }
 
+    /// Gives the queue to another owner (msgctl(2) `IPC_SET` of the uid and
+    /// gid; the creator stays): the tests' "another user's queue".
+    #[cfg(test)]
+    pub(crate) fn set_owner(&self, uid: u32, gid: u32) -> Result<(), SysvError> {
+        let mut ds = sys::msgctl_stat(self.id.raw())
+            .map_err(|errno| SysvError::from_errno(OP_STAT, errno, true))?;
+        ds.msg_perm.uid = uid;
+        ds.msg_perm.gid = gid;
+        sys::msgctl_set(self.id.raw(), &ds)
+            .map_err(|errno| SysvError::from_errno(OP_SET, errno, true))
+    }
+
     /// Removes the queue (msgctl(2) `IPC_RMID`) at once: queued messages are
     /// lost and every process blocked in it wakes with
     /// [`SysvError::QueueRemoved`] (`EIDRM`).

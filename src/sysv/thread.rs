@@ -60,6 +60,7 @@ mod tests {
         let guard = tx.clone();
         let spawned = spawn_detached(64 * 1024, move || {
             let _keep = guard;
+            crate::test_support::quiet_panics_on_this_thread();
             panic!("job panics on purpose");
         });
         assert!(spawned.is_ok());

@@ -199,15 +199,14 @@ mod tests {
     fn backoff_ends_at_the_deadline_on_the_real_clock() {
         let start = Instant::now();
         let mut b = Backoff::with_timeout_ms(20);
-        let mut waits = 0u32;
-        while b.wait() {
-            waits += 1;
-        }
+        while b.wait() {}
         let elapsed = start.elapsed();
         assert!(elapsed >= Duration::from_millis(20), "{elapsed:?}");
-        // A liveness bound, not a speed requirement: it ends.
-        assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
-        assert!(waits > schedule::YIELD_POLLS, "{waits}");
+        // A liveness bound, not a speed requirement: it ends. (How many
+        // waits fit in 20 ms is the scheduler's to say: on a busy machine
+        // the yields alone can take that long. The schedule's shape is
+        // checked on a clock of the test's own, above.)
+        assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
     }
 
     #[test]

@@ -114,3 +114,46 @@ pub fn outcome<T>(r: &Result<T, SysvError>) -> &'static str {
         Err(_) => "Other",
     }
 }
+
+/// The calling thread's kernel id, for [`wait_blocked`].
+pub fn current_tid() -> u32 {
+    // "/proc/thread-self" links to "PID/task/TID".
+    fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|link| link.file_name()?.to_str()?.parse().ok())
+        .expect("/proc/thread-self names the thread")
+}
+
+/// Whether thread `tid` of this process is asleep inside system call
+/// `syscall` on `queue` (its first argument), from `/proc`.
+pub fn blocked_in(tid: u32, syscall: libc::c_long, queue: QueueId) -> bool {
+    let task = format!("/proc/self/task/{tid}");
+    let (Ok(call), Ok(stat)) = (
+        fs::read_to_string(format!("{task}/syscall")),
+        fs::read_to_string(format!("{task}/stat")),
+    ) else {
+        return false;
+    };
+    let mut fields = call.split_whitespace();
+    let in_call = fields.next() == Some(syscall.to_string().as_str())
+        && fields.next() == Some(format!("{:#x}", queue.raw()).as_str());
+    // State S: asleep, here in the queue's wait list.
+    let asleep = stat
+        .rsplit_once(") ")
+        .is_some_and(|(_, rest)| rest.starts_with('S'));
+    in_call && asleep
+}
+
+/// Waits (a minute at most, however loaded the machine) until thread
+/// `tid` is asleep in `syscall` on `queue`: "the receiver is blocked",
+/// observed rather than assumed after a sleep. Fails the test otherwise.
+pub fn wait_blocked(tid: u32, syscall: libc::c_long, queue: QueueId) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !blocked_in(tid, syscall, queue) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "thread {tid} never blocked in syscall {syscall} on queue {queue}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
