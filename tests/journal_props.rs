@@ -146,7 +146,7 @@ proptest! {
             None
         };
         before.iter().for_each(|op| { apply(op); });
-        prop_assert!(journal.compact(&ledger).expect("compaction"));
+        prop_assert!(journal.compact(&ledger.lock().unwrap()).expect("compaction"));
         let base = journal.stats().file_bytes;
         let mut states = vec![(base, ledger.lock().unwrap().clone())];
         states.extend(after.iter().filter_map(apply));
@@ -316,7 +316,9 @@ fn run_until_cut(
                 return run;
             }
         }
-        if compact_every.is_some_and(|k| i % k == k - 1) && journal.compact(&ledger).is_err() {
+        if compact_every.is_some_and(|k| i % k == k - 1)
+            && journal.compact(&ledger.lock().unwrap()).is_err()
+        {
             run.cut_short = true;
             return run;
         }
@@ -427,7 +429,7 @@ fn threaded_run(disk: &SimDisk, config: &LedgerConfig, ops: &[Operation], thread
                     let mut r = run.lock().unwrap();
                     r.acknowledged = r.acknowledged.max(lsn.get());
                     drop(r);
-                    if journal.compact_if_due(ledger).is_err() {
+                    if journal.compact_if_due(&ledger.lock().unwrap()).is_err() {
                         return run.lock().unwrap().cut_short = true;
                     }
                 }

@@ -243,9 +243,10 @@ pub struct Measurement {
 /// ```
 /// use guichet_bench::Synced;
 ///
-/// let mut total = Synced { changes: 40, fsyncs: 10 };
-/// total += Synced { changes: 20, fsyncs: 10 };
-/// assert_eq!(total, Synced { changes: 60, fsyncs: 20 });
+/// let mut total = Synced { changes: 40, fsyncs: 10, sync_ns: 1_000_000 };
+/// total += Synced { changes: 20, fsyncs: 10, sync_ns: 3_000_000 };
+/// assert_eq!(total, Synced { changes: 60, fsyncs: 20, sync_ns: 4_000_000 });
+/// assert_eq!(total.mean_sync_ns(), Some(200_000));
 /// assert_eq!(total.changes_per_fsync(), Some(3.0));
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -254,6 +255,8 @@ pub struct Synced {
     pub changes: u64,
     /// Group-commit `fdatasync`s.
     pub fsyncs: u64,
+    /// Time spent in their writes and `fdatasync`s, ns.
+    pub sync_ns: u64,
 }
 
 impl Synced {
@@ -270,7 +273,10 @@ impl Synced {
     ///
     /// let before = JournalStats { changes_synced: 100, fsyncs: 40, ..JournalStats::default() };
     /// let after = JournalStats { changes_synced: 160, fsyncs: 50, ..JournalStats::default() };
-    /// assert_eq!(Synced::between(&before, &after), Synced { changes: 60, fsyncs: 10 });
+    /// assert_eq!(
+    ///     Synced::between(&before, &after),
+    ///     Synced { changes: 60, fsyncs: 10, sync_ns: 0 }
+    /// );
     /// assert_eq!(Synced::between(&after, &before), Synced::default());
     /// ```
     #[must_use]
@@ -278,7 +284,15 @@ impl Synced {
         Synced {
             changes: after.changes_synced.saturating_sub(before.changes_synced),
             fsyncs: after.fsyncs.saturating_sub(before.fsyncs),
+            sync_ns: after.sync_ns.saturating_sub(before.sync_ns),
         }
+    }
+
+    /// Mean write + `fdatasync` of those group commits, ns: what one cost
+    /// under the load of the cell (`None` without any).
+    #[must_use]
+    pub fn mean_sync_ns(&self) -> Option<u64> {
+        self.sync_ns.checked_div(self.fsyncs)
     }
 
     /// Mean changes per `fdatasync` (`None` without any, rather than a
@@ -289,7 +303,7 @@ impl Synced {
     /// ```
     /// use guichet_bench::Synced;
     ///
-    /// assert_eq!(Synced { changes: 9, fsyncs: 3 }.changes_per_fsync(), Some(3.0));
+    /// assert_eq!(Synced { changes: 9, fsyncs: 3, sync_ns: 0 }.changes_per_fsync(), Some(3.0));
     /// assert_eq!(Synced::default().changes_per_fsync(), None);
     /// ```
     #[must_use]
@@ -302,6 +316,7 @@ impl std::ops::AddAssign for Synced {
     fn add_assign(&mut self, other: Synced) {
         self.changes += other.changes;
         self.fsyncs += other.fsyncs;
+        self.sync_ns += other.sync_ns;
     }
 }
 

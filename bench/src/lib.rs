@@ -35,6 +35,7 @@
 
 mod c_clients;
 mod compare;
+mod disk;
 mod driver;
 mod floor;
 mod histogram;
@@ -42,16 +43,17 @@ mod original_c;
 mod report;
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 pub use c_clients::{CClientBuild, CWait};
 pub use compare::{compare_clients, ClientComparison, ClientRow, COMPARED_MODES};
+pub use disk::{disk_floor_ns, DISK_FLOOR_SAMPLES};
 pub use driver::{drive, Load, Measurement, Synced, Workload, MAX_CLIENTS, MAX_PHASE_MS};
 pub use floor::{EchoFloor, MAX_FLOOR_LOOPS};
 pub use histogram::Histogram;
 pub use original_c::{OriginalBuild, OriginalServer};
-pub use report::{JournalSetup, Machine, Report, Row};
+pub use report::{JournalSetup, Limit, Machine, Report, Row};
 
 use guichet::journal::{JournalStats, DEFAULT_GROUP_COMMIT_DELAY_US, DEFAULT_PREALLOCATE_BYTES};
 use guichet::ledger::MAX_BOOKINGS_LIMIT;
@@ -742,7 +744,10 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(&Progress)) -> Result<Report, B
             .iter()
             .any(|&t| t.is_durable() && plan.measures(t, w))
     }) {
-        report.journal = Some(JournalSetup::probe(&plan.journal));
+        let mut setup = JournalSetup::probe(&plan.journal);
+        // Before the cells, and again after them: the run's conditions.
+        setup.disk_floor_ns = Some(disk_floor(&setup)?);
+        report.journal = Some(setup);
     }
     let mut targets = plan.targets.clone();
     let original = if targets.contains(&Target::OriginalC) {
@@ -812,9 +817,18 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(&Progress)) -> Result<Report, B
         }
     }
     report.machine.load_after = report::loadavg();
+    if let Some(setup) = &mut report.journal {
+        setup.disk_floor_after_ns = Some(disk_floor(setup)?);
+    }
     report.compare_with_floors();
     report.compare_durable_with_plain();
+    report.compare_durable_with_limit();
     Ok(report)
+}
+
+/// [`disk_floor_ns`] in the journals' directory.
+fn disk_floor(setup: &JournalSetup) -> Result<u64, BenchError> {
+    disk_floor_ns(Path::new(&setup.dir)).map_err(BenchError::Io)
 }
 
 #[cfg(test)]

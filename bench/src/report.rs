@@ -78,9 +78,36 @@ pub struct Row {
     /// Mean changes each of those `fdatasync`s covered (`None` without a
     /// journal or without any).
     pub changes_per_fsync: Option<f64>,
+    /// Mean write + `fdatasync` of those group commits, ns: the disk as
+    /// the cell found it (`None` without a journal or without any).
+    pub sync_ns: Option<u64>,
     /// A durable row's `ops_per_s` over that of the same dispatch mode
     /// without a journal in its group (`None` otherwise).
     pub ops_vs_plain: Option<f64>,
+    /// A durable row's `ops_per_s` over its group's limit
+    /// ([`Report::limits`]; `None` otherwise).
+    pub ops_vs_limit: Option<f64>,
+}
+
+/// The most a durable target can do at `clients` clients: each client's
+/// round trip costs at least the disk's floor (its change's
+/// `write` + `fdatasync`) plus the plain server's median round trip, and
+/// a perfect group commit syncs every waiting change at once.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limit {
+    /// The workload.
+    pub workload: Workload,
+    /// Client threads.
+    pub clients: usize,
+    /// The plain server it is taken from: the fastest guichet dispatch
+    /// mode without a journal in the group.
+    pub plain: String,
+    /// That server's p50, ns.
+    pub plain_p50_ns: u64,
+    /// The disk's floor, ns.
+    pub floor_ns: u64,
+    /// `clients / (floor + plain p50)`, per second.
+    pub ops_per_s: f64,
 }
 
 impl Row {
@@ -127,7 +154,9 @@ impl Row {
             p99_vs_floor: None,
             fsyncs: journal.map(|j| j.fsyncs),
             changes_per_fsync: journal.as_ref().and_then(Synced::changes_per_fsync),
+            sync_ns: journal.as_ref().and_then(Synced::mean_sync_ns),
             ops_vs_plain: None,
+            ops_vs_limit: None,
         }
     }
 }
@@ -157,6 +186,11 @@ pub struct JournalSetup {
     pub group_commit_delay_us: u32,
     /// The preallocation.
     pub preallocate_bytes: u64,
+    /// The disk's floor in `dir` before the cells: the median
+    /// `write` + `fdatasync` ([`disk_floor_ns`](super::disk_floor_ns)).
+    pub disk_floor_ns: Option<u64>,
+    /// The same, after the cells.
+    pub disk_floor_after_ns: Option<u64>,
 }
 
 impl JournalSetup {
@@ -184,6 +218,17 @@ impl JournalSetup {
             dir: dir.display().to_string(),
             group_commit_delay_us: plan.group_commit_delay_us,
             preallocate_bytes: plan.preallocate_bytes,
+            disk_floor_ns: None,
+            disk_floor_after_ns: None,
+        }
+    }
+
+    /// The floor the limits use: the lower of the two measurements (the
+    /// disk at its least loaded), `None` before any.
+    pub fn floor_ns(&self) -> Option<u64> {
+        match (self.disk_floor_ns, self.disk_floor_after_ns) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 }
@@ -346,6 +391,11 @@ fn json_string(s: &str) -> String {
     out
 }
 
+/// A JSON integer; `null` for a missing value.
+fn json_u64(v: Option<u64>) -> String {
+    v.map_or_else(|| "null".to_owned(), |v| v.to_string())
+}
+
 /// A JSON number; `null` for a missing or non-finite value.
 fn json_f64(v: Option<f64>) -> String {
     match v {
@@ -406,6 +456,60 @@ impl Report {
         }
     }
 
+    /// The limit of each (workload, clients) group that has a durable row
+    /// and a guichet dispatch mode without a journal, given the disk's
+    /// floor: see [`Limit`].
+    #[must_use]
+    pub fn limits(&self) -> Vec<Limit> {
+        let Some(floor_ns) = self.journal.as_ref().and_then(JournalSetup::floor_ns) else {
+            return Vec::new();
+        };
+        let mut limits: Vec<Limit> = Vec::new();
+        for durable in self.rows.iter().filter(|r| r.is_durable) {
+            if limits
+                .iter()
+                .any(|l| l.workload == durable.workload && l.clients == durable.clients)
+            {
+                continue;
+            }
+            let plain = self
+                .rows
+                .iter()
+                .filter(|r| {
+                    !r.is_durable
+                        && !r.is_floor
+                        && r.target != Target::OriginalC.to_string()
+                        && r.workload == durable.workload
+                        && r.clients == durable.clients
+                })
+                .max_by(|a, b| a.ops_per_s.total_cmp(&b.ops_per_s));
+            let Some(plain) = plain else { continue };
+            let round_trip_ns = floor_ns + plain.p50_ns;
+            limits.push(Limit {
+                workload: durable.workload,
+                clients: durable.clients,
+                plain: plain.target.clone(),
+                plain_p50_ns: plain.p50_ns,
+                floor_ns,
+                ops_per_s: durable.clients as f64 * 1e9 / round_trip_ns as f64,
+            });
+        }
+        limits
+    }
+
+    /// Fills each durable row's [`Row::ops_vs_limit`].
+    pub(crate) fn compare_durable_with_limit(&mut self) {
+        let limits = self.limits();
+        for row in self.rows.iter_mut().filter(|r| r.is_durable) {
+            let limit = limits
+                .iter()
+                .find(|l| l.workload == row.workload && l.clients == row.clients);
+            row.ops_vs_limit = limit
+                .filter(|l| l.ops_per_s > 0.0)
+                .map(|l| row.ops_per_s / l.ops_per_s);
+        }
+    }
+
     /// The results as a fixed-width table, with a header naming the
     /// machine and its load, and a last line per skipped target.
     ///
@@ -438,10 +542,33 @@ impl Report {
                 j.group_commit_delay_us,
                 j.preallocate_bytes
             );
+            let floor =
+                |ns: Option<u64>| ns.map_or_else(|| "-".to_owned(), |ns| format!("{:.1}", us(ns)));
+            let _ = writeln!(
+                out,
+                "# disk floor (median write+fdatasync of {} small writes in {}): {} µs before the cells, {} µs after",
+                super::DISK_FLOOR_SAMPLES,
+                j.dir,
+                floor(j.disk_floor_ns),
+                floor(j.disk_floor_after_ns)
+            );
+        }
+        for l in self.limits() {
+            let _ = writeln!(
+                out,
+                "# limit {} at {} clients: {} / (floor {:.1} µs + {} p50 {:.1} µs) = {:.0} ops/s",
+                l.workload.name(),
+                l.clients,
+                l.clients,
+                us(l.floor_ns),
+                l.plain,
+                us(l.plain_p50_ns),
+                l.ops_per_s
+            );
         }
         let _ = writeln!(
             out,
-            "{:<12} {:>7}  {:<26} {:>9} {:>17} {:>9} {:>9} {:>9} {:>6} {:>9} {:>10} {:>9} {:>9}",
+            "{:<12} {:>7}  {:<26} {:>9} {:>17} {:>9} {:>9} {:>9} {:>6} {:>9} {:>10} {:>9} {:>9} {:>8} {:>8}",
             "workload",
             "clients",
             "target",
@@ -454,12 +581,14 @@ impl Report {
             "×floor/s",
             "×floor p99",
             "×plain/s",
-            "chg/fsync"
+            "chg/fsync",
+            "fsync µs",
+            "×limit"
         );
         for r in &self.rows {
             let _ = writeln!(
                 out,
-                "{:<12} {:>7}  {:<26} {:>9.0} {:>17} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>9} {:>10} {:>9} {:>9}",
+                "{:<12} {:>7}  {:<26} {:>9.0} {:>17} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>9} {:>10} {:>9} {:>9} {:>8} {:>8}",
                 r.workload.name(),
                 r.clients,
                 r.target,
@@ -472,7 +601,9 @@ impl Report {
                 ratio(r.ops_vs_floor),
                 ratio(r.p99_vs_floor),
                 ratio(r.ops_vs_plain),
-                per_fsync(r.changes_per_fsync)
+                per_fsync(r.changes_per_fsync),
+                r.sync_ns.map_or_else(|| "-".to_owned(), |ns| format!("{:.1}", us(ns))),
+                ratio(r.ops_vs_limit)
             );
         }
         for s in &self.skipped {
@@ -511,11 +642,13 @@ impl Report {
             Some(j) => {
                 let _ = write!(
                     out,
-                    ",\"journal\":{{\"dir\":{},\"filesystem\":{},\"group_commit_delay_us\":{},\"preallocate_bytes\":{}}}",
+                    ",\"journal\":{{\"dir\":{},\"filesystem\":{},\"group_commit_delay_us\":{},\"preallocate_bytes\":{},\"disk_floor_ns\":{},\"disk_floor_after_ns\":{}}}",
                     json_string(&j.dir),
                     json_string(&j.filesystem),
                     j.group_commit_delay_us,
-                    j.preallocate_bytes
+                    j.preallocate_bytes,
+                    json_u64(j.disk_floor_ns),
+                    json_u64(j.disk_floor_after_ns)
                 );
             }
             None => out.push_str(",\"journal\":null"),
@@ -527,7 +660,7 @@ impl Report {
             }
             let _ = write!(
                 out,
-                "{{\"target\":{},\"floor\":{},\"workload\":{},\"clients\":{},\"rounds\":{},\"ops\":{},\"errors\":{},\"ops_per_s\":{},\"ops_per_s_min\":{},\"ops_per_s_max\":{},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"ops_vs_floor\":{},\"p99_vs_floor\":{},\"durable\":{},\"fsyncs\":{},\"changes_per_fsync\":{},\"ops_vs_plain\":{}}}",
+                "{{\"target\":{},\"floor\":{},\"workload\":{},\"clients\":{},\"rounds\":{},\"ops\":{},\"errors\":{},\"ops_per_s\":{},\"ops_per_s_min\":{},\"ops_per_s_max\":{},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"ops_vs_floor\":{},\"p99_vs_floor\":{},\"durable\":{},\"fsyncs\":{},\"changes_per_fsync\":{},\"sync_ns\":{},\"ops_vs_plain\":{},\"ops_vs_limit\":{}}}",
                 json_string(&r.target),
                 r.is_floor,
                 json_string(r.workload.name()),
@@ -547,7 +680,9 @@ impl Report {
                 r.is_durable,
                 r.fsyncs.map_or_else(|| "null".to_owned(), |n| n.to_string()),
                 json_f64(r.changes_per_fsync),
-                json_f64(r.ops_vs_plain)
+                json_u64(r.sync_ns),
+                json_f64(r.ops_vs_plain),
+                json_f64(r.ops_vs_limit)
             );
         }
         out.push_str("],\"skipped\":[");
@@ -583,7 +718,9 @@ mod tests {
             p99_vs_floor: None,
             fsyncs: None,
             changes_per_fsync: None,
+            sync_ns: None,
             ops_vs_plain: None,
+            ops_vs_limit: None,
         }
     }
 
@@ -635,10 +772,44 @@ mod tests {
         let json = report.json();
         assert!(json.contains("\"journal\":null"), "{json}");
         assert!(
-            json.contains("\"durable\":true,\"fsyncs\":10,\"changes_per_fsync\":2.5000,\"ops_vs_plain\":0.2500"),
+            json.contains("\"durable\":true,\"fsyncs\":10,\"changes_per_fsync\":2.5000,\"sync_ns\":null,\"ops_vs_plain\":0.2500"),
             "{json}"
         );
         assert!(json.contains("\"durable\":false,\"fsyncs\":null,\"changes_per_fsync\":null"));
+    }
+
+    #[test]
+    fn durable_rows_compare_with_the_limit_of_their_group() {
+        let mut report = Report {
+            rows: vec![
+                row("floor", true, 16, 400.0, 10),
+                row("original-c", false, 16, 900.0, 10),
+                row("thread-per-request", false, 16, 100.0, 30),
+                row("pool:2", false, 16, 200.0, 30),
+                row("pool:2+journal", false, 16, 50_000.0, 30),
+                row("pool:2+journal", false, 4, 50.0, 30),
+            ],
+            journal: Some(JournalSetup {
+                disk_floor_ns: Some(120_000),
+                disk_floor_after_ns: Some(96_000),
+                ..JournalSetup::default()
+            }),
+            ..Report::default()
+        };
+        report.rows[3].p50_ns = 64_000; // pool:2, the fastest plain guichet
+        report.compare_durable_with_limit();
+        let limits = report.limits();
+        assert_eq!(limits.len(), 1, "no plain row at 4 clients: {limits:?}");
+        let limit = &limits[0];
+        assert_eq!((limit.plain.as_str(), limit.floor_ns), ("pool:2", 96_000));
+        // 16 / (96 µs + 64 µs) = 100,000 ops/s.
+        assert!((limit.ops_per_s - 100_000.0).abs() < 1e-6, "{limit:?}");
+        let vs: Vec<Option<f64>> = report.rows.iter().map(|r| r.ops_vs_limit).collect();
+        assert_eq!(vs, [None, None, None, None, Some(0.5), None]);
+        let table = report.table();
+        assert!(table.contains("= 100000 ops/s"), "{table}");
+        assert!(table.contains("96.0 µs after"), "{table}");
+        assert!(report.json().contains("\"ops_vs_limit\":0.5000"));
     }
 
     #[test]

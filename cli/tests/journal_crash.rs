@@ -448,6 +448,11 @@ fn verify_holds(
                     after + CLOCK_SLACK_MS >= sent + HOLD_MS,
                     "hold {id} expired early: sent at {sent}, expired by {after}"
                 );
+                // Settled: found expired, and not early. (Left in `held`,
+                // it was counted as unchecked at the end, which failed
+                // runs whose cycles took longer than a hold under load.)
+                log.held.remove(&id);
+                log.expired += 1;
             }
             Err(e) => panic!("acknowledged hold {id} lost: {e}"),
         }

@@ -36,12 +36,16 @@
 //! ```
 
 mod error;
+mod op;
 mod reply;
 mod request;
+mod violation;
 
-pub use error::{Answer, DecodeError, Field, Violation};
+pub use error::{Answer, DecodeError};
+pub use op::Op;
 pub use reply::{decode_reply, Reply};
-pub use request::{decode_request, Op, Operation, Request};
+pub use request::{decode_request, Operation, Request};
+pub use violation::{Field, Violation};
 
 use zerocopy::FromBytes;
 

@@ -4,7 +4,7 @@ use crate::ids::{BookingId, EventId, RequestId};
 use crate::status::Status;
 use crate::wire::{ReplyBody, BODY_SIZE, MAGIC, VERSION};
 
-use super::error::Violation;
+use super::violation::Violation;
 
 /// A reply body, decoded.
 ///

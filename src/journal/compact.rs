@@ -4,9 +4,11 @@
 //! Crash-safe at every point, because the journal's name only ever moves
 //! from one complete, synced file to another:
 //!
-//! 1. under the ledger lock, the ledger is copied (a table copy: no
-//!    sorting, hashing or encoding) and the number of the last change it
-//!    holds noted;
+//! 1. under the caller's ledger lock (the one its appends are made
+//!    under), [`Journal::snapshot_if_due`] copies the ledger it is handed
+//!    (a table copy: no sorting, hashing or encoding) and notes the number
+//!    of the last change it holds: a [`Snapshot`]. The journal never takes
+//!    the caller's lock itself;
 //! 2. without any lock, in the compaction's thread, the copy is sorted and
 //!    encoded (header + snapshot records), written to `NAME.compact` and
 //!    synced, while the server goes on appending to the old journal;
@@ -22,15 +24,26 @@
 //! journal fails.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError};
 
 use crate::ledger::{BookingState, Ledger, Origin};
 
 use super::error::JournalError;
 use super::record::{self, Header, MAX_SNAPSHOT_BOOKINGS_PER_RECORD};
+use super::state::{compact_at, FileState, Retained, MAX_RETAINED_CHANGES};
 use super::storage::{unwind_to_error, Dir, Storage};
-use super::writer::{compact_at, Retained};
 use super::Journal;
+
+/// A copy of a ledger and the number of the last change it holds, taken
+/// under the lock its changes are appended under: what a compaction
+/// writes. Made by [`Journal::snapshot_if_due`], consumed by
+/// [`Journal::compact_in_background`].
+#[derive(Debug)]
+#[must_use = "a snapshot holds the compaction it began: hand it to compact_in_background"]
+pub struct Snapshot {
+    ledger: Ledger,
+    after: u64,
+}
 
 /// A journal file's content as a compaction (or a new journal) starts it.
 pub(crate) struct Image {
@@ -111,42 +124,40 @@ enum Stop {
 }
 
 impl Journal {
-    /// If the journal has outgrown its limit (and no compaction runs),
-    /// snapshots `ledger` — the ledger this journal records, whose lock
-    /// every [`append`](Journal::append) is made under — and installs the
-    /// snapshot from a background thread. Returns whether it started one.
-    /// Cheap when no compaction is due: one atomic load.
-    ///
-    /// Under the ledger lock this only copies the ledger (its booking
-    /// table, a linear copy); sorting and encoding (about 17 bytes per
-    /// booking) happen in the compaction's thread, without the lock.
+    /// If the journal has outgrown its limit and no compaction runs: step
+    /// 1, a [`Snapshot`] of `ledger`, to hand to
+    /// [`Journal::compact_in_background`] once the lock is released.
+    /// Call it holding the lock that every [`append`](Journal::append) to
+    /// this journal is made under, with the ledger that lock guards: the
+    /// copy and the number of its last change must agree. Cheap when no
+    /// compaction is due: one atomic load.
     ///
     /// # Errors
     ///
-    /// [`JournalError::LedgerPoisoned`]. Failures of the compaction itself
-    /// are not returned: before its rename it is abandoned (counted in
-    /// [`JournalStats::compactions_failed`](super::JournalStats)); after,
-    /// the journal fails.
-    pub fn compact_if_due(self: &Arc<Self>, ledger: &Mutex<Ledger>) -> Result<bool, JournalError> {
+    /// [`JournalError::Failed`] if the journal has failed.
+    pub fn snapshot_if_due(&self, ledger: &Ledger) -> Result<Option<Snapshot>, JournalError> {
         if !self.compaction_due.load(Ordering::Acquire)
             || self.compacting.swap(true, Ordering::AcqRel)
         {
-            return Ok(false);
+            return Ok(None);
         }
         self.compaction_due.store(false, Ordering::Release);
-        let (copy, after) = match self.snapshot(ledger) {
-            Ok(snapshot) => snapshot,
-            Err(error) => {
-                self.compacting.store(false, Ordering::Release);
-                return Err(error);
-            }
-        };
+        self.snapshot(ledger).map(Some)
+    }
+
+    /// Steps 2 to 4 of the compaction `snapshot` began, in a background
+    /// thread; returns whether it started one. Its failures are not
+    /// returned: before its rename it is abandoned (counted in
+    /// [`JournalStats::compactions_failed`](super::JournalStats)); after,
+    /// the journal fails.
+    pub fn compact_in_background(self: &Arc<Self>, snapshot: Snapshot) -> bool {
         let mut slot = self
             .compactor
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(finished) = slot.take() {
-            // `compacting` was clear, so it has returned or is returning.
+            // `compacting` was clear when the snapshot was taken, so the
+            // previous compaction has returned or is returning.
             let _ = finished.join();
         }
         let journal = Arc::clone(self);
@@ -154,12 +165,12 @@ impl Journal {
             .name("guichet-compact".into())
             .spawn(move || {
                 // Its outcome is in the journal's state and counters.
-                let _ = journal.install(copy, after);
+                let _ = journal.install(snapshot);
             });
         match spawned {
             Ok(handle) => {
                 *slot = Some(handle);
-                Ok(true)
+                true
             }
             Err(source) => {
                 drop(slot);
@@ -168,23 +179,38 @@ impl Journal {
                     name: self.name.clone(),
                     source,
                 })));
-                Ok(false)
+                false
             }
         }
     }
 
+    /// [`Journal::snapshot_if_due`], then, if due,
+    /// [`Journal::compact_in_background`]; returns whether it started
+    /// one. Call it under the lock `ledger`'s appends are made under (the
+    /// thread is spawned under it too: a program that minds should use the
+    /// two steps).
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::Failed`] if the journal has failed.
+    pub fn compact_if_due(self: &Arc<Self>, ledger: &Ledger) -> Result<bool, JournalError> {
+        Ok(match self.snapshot_if_due(ledger)? {
+            Some(snapshot) => self.compact_in_background(snapshot),
+            None => false,
+        })
+    }
+
     /// Compacts now, in this thread, whatever the journal's size: snapshots
-    /// `ledger` (see [`Journal::compact_if_due`]) and installs it. Returns
-    /// `false` if another compaction was running.
+    /// `ledger` (under the caller's lock, as for
+    /// [`Journal::snapshot_if_due`]) and installs it. Returns `false` if
+    /// another compaction was running.
     ///
     /// ```
-    /// # use std::sync::Mutex;
     /// # use guichet::journal::{Journal, JournalConfig, SimDisk};
     /// let disk = SimDisk::new();
     /// let config = JournalConfig { events: Some(vec![("E".into(), 5)]), ..Default::default() };
     /// let opened = Journal::open(Box::new(disk.clone()), "j", &config)?;
-    /// let ledger = Mutex::new(opened.ledger);
-    /// assert!(opened.journal.compact(&ledger)?);
+    /// assert!(opened.journal.compact(&opened.ledger)?);
     /// assert_eq!(opened.journal.stats().compactions, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -193,47 +219,40 @@ impl Journal {
     ///
     /// Why it was abandoned (the old journal stays in use), or
     /// [`JournalError::Failed`] if the journal failed.
-    pub fn compact(&self, ledger: &Mutex<Ledger>) -> Result<bool, JournalError> {
+    pub fn compact(&self, ledger: &Ledger) -> Result<bool, JournalError> {
         if self.compacting.swap(true, Ordering::AcqRel) {
             return Ok(false);
         }
-        let (copy, after) = match self.snapshot(ledger) {
-            Ok(snapshot) => snapshot,
-            Err(error) => {
-                self.compacting.store(false, Ordering::Release);
-                return Err(error);
-            }
-        };
-        self.install(copy, after).map(|()| true)
+        let snapshot = self.snapshot(ledger)?;
+        self.install(snapshot).map(|()| true)
     }
 
-    /// Step 1: a copy of the ledger, and the last change it holds. The
-    /// copy is all that is done under the ledger lock: every request
-    /// waits while it is held.
-    fn snapshot(&self, ledger: &Mutex<Ledger>) -> Result<(Ledger, u64), JournalError> {
-        let ledger = ledger.lock().map_err(|_| JournalError::LedgerPoisoned)?;
-        let copy = ledger.clone();
+    /// Step 1, with `compacting` set: a copy of the ledger, and the last
+    /// change it holds (clears `compacting` if the journal has failed).
+    fn snapshot(&self, ledger: &Ledger) -> Result<Snapshot, JournalError> {
         let mut st = self.lock_state();
         if let Some(cause) = &st.failed {
-            return Err(JournalError::Failed(Arc::clone(cause)));
+            let error = JournalError::Failed(Arc::clone(cause));
+            drop(st);
+            self.compacting.store(false, Ordering::Release);
+            return Err(error);
         }
         let after = st.appended;
-        st.retained = Some(Retained {
-            after,
-            changes: Vec::new(),
-            overflowed: false,
-        });
+        st.retained = Some(Retained::new(after));
         drop(st);
-        drop(ledger);
-        Ok((copy, after))
+        Ok(Snapshot {
+            ledger: ledger.clone(),
+            after,
+        })
     }
 
     /// Steps 2 to 4, then clears `compacting`.
-    fn install(&self, copy: Ledger, after: u64) -> Result<(), JournalError> {
-        let image = encode_image(&copy);
+    fn install(&self, snapshot: Snapshot) -> Result<(), JournalError> {
+        let Snapshot { ledger, after } = snapshot;
+        let image = encode_image(&ledger);
         // Not kept while the image is written: a ledger and its image at
         // once would double the compaction's memory for nothing.
-        drop(copy);
+        drop(ledger);
         // A panicking `Storage` before the swap (which catches its own)
         // leaves the old journal whole: abandon, and clear `compacting`
         // so that a later compaction can still bound the journal.
@@ -246,14 +265,9 @@ impl Journal {
     fn install_steps(&self, image: Image, after: u64) -> Result<(), Stop> {
         let aside =
             write_aside(&*self.dir, &self.aside_name, &image.bytes).map_err(Stop::Abandoned)?;
-        // Own the file: wait for the running flush, then keep others out.
+        // Own the file: wait for a write under way, then keep others out.
+        let mut file = self.lock_file();
         let mut st = self.lock_state();
-        while st.flushing && st.failed.is_none() {
-            st = self
-                .flushed
-                .wait(st)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
         if let Some(cause) = &st.failed {
             return Err(Stop::Abandoned(JournalError::Failed(Arc::clone(cause))));
         }
@@ -261,21 +275,21 @@ impl Journal {
             Some(r) if !r.overflowed => r,
             _ => {
                 return Err(Stop::Abandoned(JournalError::CompactionOutpaced {
-                    max: super::writer::MAX_RETAINED_CHANGES,
+                    max: MAX_RETAINED_CHANGES,
                 }))
             }
         };
-        st.flushing = true;
         drop(st);
-        // As in a flush: a panicking `Storage` must not leave `flushing`
-        // set. Where the swap stopped is unknown, so the journal fails.
+        self.writing.store(true, Ordering::Release);
+        // As in a write: a panicking `Storage` must not unwind past here.
+        // Where the swap stopped is unknown, so the journal fails.
         let swapped = unwind_to_error("compaction", &self.name, Stop::Fatal, || {
-            self.swap(aside, &image, &retained)
+            self.swap(&mut file, aside, &image, &retained)
         });
+        self.writing.store(false, Ordering::Release);
         let mut st = self.lock_state();
-        st.flushing = false;
         if swapped.is_ok() {
-            // Changes up to `after` not yet flushed are in the snapshot,
+            // Changes up to `after` not yet written are in the snapshot,
             // which is now the journal: durable, and not to be written again.
             while st.pending.front().is_some_and(|(lsn, _)| *lsn <= after) {
                 st.pending.pop_front();
@@ -284,17 +298,18 @@ impl Journal {
         }
         self.flushed.notify_all();
         drop(st);
+        drop(file);
         swapped
     }
 
     /// Step 3, owning the file.
     fn swap(
         &self,
+        file: &mut FileState,
         mut aside: Box<dyn Storage>,
         image: &Image,
         retained: &Retained,
     ) -> Result<(), Stop> {
-        let mut file = self.lock_file();
         let mut tail = Vec::new();
         let mut seq = image.next_seq;
         for batch in retained.changes.chunks(super::MAX_BATCH_CHANGES) {

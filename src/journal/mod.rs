@@ -9,23 +9,31 @@
 //! simulates power loss, are public too, for crash tests of your own.
 //!
 //! Inside: `record` (the bytes of one record: `len`, `seq`, CRC32C,
-//! payload), `storage` (the file operations it needs), `writer` (appends
-//! and group commit), `replay` (reading back, torn tail versus
-//! corruption), `compact` (replacing a grown journal by a snapshot,
-//! crash-safely), `sim` (the simulated disk).
+//! payload), `storage` (the file operations it needs), `state` (what the
+//! journal keeps in memory: sequencing, the open file), `open` (opening a
+//! journal, creating or replaying it), `writer` (appends, and one write +
+//! `fdatasync` for every pending change), `replay` (reading back, torn
+//! tail versus corruption), `compact` (replacing a grown journal by a
+//! snapshot, crash-safely), `sim` (the simulated disk).
 //!
 //! # How the server uses it
 //!
 //! Under the ledger lock, the server applies an operation and, if it
 //! changed the ledger, [`append`](Journal::append)s the change (a memory
 //! copy, no syscall), so the journal's order is the ledger's. It releases
-//! the lock and queues the reply with the change's number; its commit
-//! thread calls [`wait_durable`](Journal::wait_durable) for everything
-//! appended so far — one write and one `fdatasync` for the whole batch —
-//! and then sends every reply whose change is durable, while the workers
-//! go on receiving. (A program without such a thread can call
-//! `wait_durable` from each thread: the first waiter writes and syncs
-//! everything appended so far, the others wait for it.)
+//! the lock and hands the reply, with the change's number, to its group
+//! commit (`server::durability`), which calls
+//! [`wait_durable`](Journal::wait_durable) for everything appended so far —
+//! one write and one `fdatasync` for the whole batch — and then sends every
+//! reply whose change is durable, while the workers go on receiving. The
+//! journal itself decides nothing about batching: `wait_durable` takes the
+//! file (one writer at a time) and writes whatever is pending, so callers
+//! that queue behind a write find their changes in it or share the next.
+//!
+//! Compaction never takes the caller's lock: under it, the caller hands
+//! the ledger to [`snapshot_if_due`](Journal::snapshot_if_due) (a copy),
+//! and after it, the [`Snapshot`] to
+//! [`compact_in_background`](Journal::compact_in_background).
 //!
 //! Every reply waits, not only those that changed something: a QUERY, a
 //! refusal or an idempotent retry waits for [`appended`](Journal::appended)
@@ -68,10 +76,12 @@
 
 mod compact;
 mod error;
+mod open;
 mod record;
 mod replay;
 #[cfg(any(test, feature = "sim"))]
 mod sim;
+mod state;
 mod storage;
 mod writer;
 
@@ -80,6 +90,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
+pub use compact::Snapshot;
 pub use error::JournalError;
 #[cfg(all(test, not(feature = "sim")))]
 pub(crate) use sim::{CrashMode, SimDisk};
@@ -90,9 +101,9 @@ pub(crate) use storage::{Dir, FsDir, LockGuard};
 #[cfg(feature = "sim")]
 pub use storage::{Dir, FsDir, LockGuard, Storage};
 
-use crate::ledger::{Ledger, DEFAULT_MAX_BOOKINGS};
+use crate::ledger::Ledger;
 
-use writer::{FileState, State};
+use state::{FileState, State};
 
 /// Journal size at which a compaction is first considered, by default.
 pub const DEFAULT_COMPACT_MIN_BYTES: u64 = 64 << 20;
@@ -129,7 +140,7 @@ pub struct JournalConfig {
     /// existing one, `Some` must equal what it records (`None`: take them).
     pub events: Option<Vec<(String, u32)>>,
     /// Likewise for `max_bookings` (`None`: the journal's, or
-    /// [`DEFAULT_MAX_BOOKINGS`] for a new one).
+    /// [`DEFAULT_MAX_BOOKINGS`](crate::ledger::DEFAULT_MAX_BOOKINGS) for a new one).
     pub max_bookings: Option<usize>,
     /// Journal size under which it is never compacted; clamped to
     /// [`MIN_COMPACT_MIN_BYTES`]..=[`MAX_COMPACT_MIN_BYTES`].
@@ -140,11 +151,12 @@ pub struct JournalConfig {
     /// [`MAX_PREALLOCATE_BYTES`]. A journal ends at its first all-zero
     /// region.
     pub preallocate_bytes: u64,
-    /// How long a group-commit leader waits, when the last batch held more
-    /// than one change, for the clients it just answered to send their next
-    /// change, so that they join this batch instead of the next one (like
-    /// PostgreSQL's `commit_delay`). 0 never waits; clamped to
-    /// [`MAX_GROUP_COMMIT_DELAY_US`].
+    /// How long the server's group commit waits, when the last batch held
+    /// more than one change, for the clients it just answered to send their
+    /// next change, so that they join this batch instead of the next one
+    /// (like PostgreSQL's `commit_delay`). 0 never waits; clamped to
+    /// [`MAX_GROUP_COMMIT_DELAY_US`]. The journal's own
+    /// [`wait_durable`](Journal::wait_durable) never waits.
     pub group_commit_delay_us: u32,
     /// Permission bits of the files [`Journal::open_path`] creates (the
     /// journal, its lock, its compaction's file), before the umask:
@@ -235,6 +247,9 @@ pub struct JournalStats {
     pub largest_batch: u64,
     /// Bytes written by group commits.
     pub bytes_written: u64,
+    /// Time spent in their writes and `fdatasync`s, ns: over `fsyncs`,
+    /// what one costs under the load it ran in.
+    pub sync_ns: u64,
     /// The journal file's length now.
     pub file_bytes: u64,
     /// Compactions completed.
@@ -262,6 +277,7 @@ struct Counters {
     fsyncs: AtomicU64,
     largest_batch: AtomicU64,
     bytes_written: AtomicU64,
+    sync_ns: AtomicU64,
     file_bytes: AtomicU64,
     compactions: AtomicU64,
     compactions_failed: AtomicU64,
@@ -278,10 +294,13 @@ pub struct Journal {
     preallocate_bytes: u64,
     group_commit_delay: std::time::Duration,
     state: Mutex<State>,
-    /// Signalled whenever a flush ends or the journal fails.
+    /// Signalled whenever a write ends or the journal fails.
     flushed: Condvar,
-    /// Only the thread that owns the flush (`State::flushing`) locks it.
+    /// Whoever writes holds it: a group commit, or a compaction's swap.
+    /// Taken before `state` when both are.
     file: Mutex<FileState>,
+    /// Set while `file` is held for a write: a lock-free hint.
+    writing: AtomicBool,
     compaction_due: AtomicBool,
     compacting: AtomicBool,
     /// Mirrors `State::durable`, for readers that must not take the state
@@ -340,141 +359,6 @@ impl Journal {
         Self::open(Box::new(dir), name, config).map_err(|e| e.in_dir(parent))
     }
 
-    /// Opens the journal `name` in `dir`, creating it if there is none.
-    ///
-    /// A new journal is written under another name, synced, renamed into
-    /// place and its directory synced, so a journal never exists without
-    /// its header. An existing one is replayed: a torn tail is left out (and
-    /// reported in [`Recovery`]); anything else wrong refuses. Whatever was
-    /// replayed is durable when this returns: unless the file held only
-    /// its snapshot, the replayed ledger is written as a new journal the
-    /// way a compaction writes one ([`Recovery::rewritten`]).
-    ///
-    /// # Errors
-    ///
-    /// - [`JournalError::Locked`]: another process has it open;
-    /// - [`JournalError::NotAJournal`], [`JournalError::Corrupt`],
-    ///   [`JournalError::Replay`], [`JournalError::Invariant`],
-    ///   [`JournalError::Config`]: the file is damaged or not a journal —
-    ///   nothing on disk was changed;
-    /// - [`JournalError::Mismatch`]: `config` disagrees with the journal;
-    /// - [`JournalError::Io`]: a file operation failed.
-    pub fn open(
-        dir: Box<dyn Dir>,
-        name: &str,
-        config: &JournalConfig,
-    ) -> Result<Opened, JournalError> {
-        let lock_name = format!("{name}.lock");
-        let lock = dir
-            .lock(&lock_name)
-            .map_err(JournalError::io("lock", &lock_name))?
-            .ok_or_else(|| JournalError::Locked {
-                name: name.to_owned(),
-                lock: lock_name.clone(),
-            })?;
-        let aside_name = format!("{name}.compact");
-        let mut recovery = Recovery::default();
-        // A compaction that a crash interrupted before its rename: the
-        // journal under `name` is complete without it.
-        if dir
-            .remove(&aside_name)
-            .map_err(JournalError::io("remove", &aside_name))?
-        {
-            dir.sync()
-                .map_err(JournalError::io("fsync", &dir.describe()))?;
-            recovery.stale_compaction_removed = true;
-        }
-        let compact_min_bytes = config
-            .compact_min_bytes
-            .clamp(MIN_COMPACT_MIN_BYTES, MAX_COMPACT_MIN_BYTES);
-        let (ledger, file) = match dir.open(name).map_err(JournalError::io("open", name))? {
-            None => {
-                let events = config.events.clone().unwrap_or_default();
-                let max_bookings = config.max_bookings.unwrap_or(DEFAULT_MAX_BOOKINGS);
-                let ledger =
-                    Ledger::new(events, max_bookings).map_err(|source| JournalError::Config {
-                        name: name.to_owned(),
-                        source,
-                    })?;
-                let file = install_new(&*dir, &aside_name, name, &ledger, compact_min_bytes)?;
-                recovery.created = true;
-                (ledger, file)
-            }
-            Some(mut storage) => {
-                let scanned = replay::scan(&*storage, name)?;
-                check_config(name, config, &scanned.header)?;
-                recovery.torn_tail = scanned
-                    .torn
-                    .map(|(offset, bytes)| TornTail { offset, bytes });
-                recovery.snapshot_bookings = scanned.snapshot_bookings;
-                recovery.changes_replayed = scanned.changes;
-                // Everything replayed must be durable before anything is
-                // served from it: a reply may show it (an idempotent retry
-                // answered OK). The changes after the snapshot may be a
-                // batch a crashed process wrote and never synced, read back
-                // from the page cache; and if its fdatasync failed, the
-                // kernel may have marked those pages clean, so that another
-                // fdatasync of this file would return Ok without writing
-                // them. Only writing the bytes again makes them durable:
-                // the replayed ledger becomes a new journal (a snapshot),
-                // written aside, synced, renamed into place. That also drops
-                // a torn tail and upgrades an older format. A file that is
-                // only a header and snapshot was synced before it took the
-                // name; its name (a rename whose directory sync may have
-                // failed) is made durable below.
-                if scanned.changes > 0
-                    || scanned.torn.is_some()
-                    || scanned.header.format_version != record::FORMAT_VERSION
-                {
-                    drop(storage);
-                    let file =
-                        install_new(&*dir, &aside_name, name, &scanned.ledger, compact_min_bytes)?;
-                    recovery.rewritten = true;
-                    (scanned.ledger, file)
-                } else {
-                    storage
-                        .sync_data()
-                        .map_err(JournalError::io("fdatasync", name))?;
-                    dir.sync()
-                        .map_err(JournalError::io("fsync", &dir.describe()))?;
-                    let file = FileState::opened(storage, &scanned, compact_min_bytes);
-                    (scanned.ledger, file)
-                }
-            }
-        };
-        let counters = Counters::default();
-        counters.file_bytes.store(file.len_bytes, Ordering::Relaxed);
-        let journal = Journal {
-            dir,
-            name: name.to_owned(),
-            aside_name,
-            compact_min_bytes,
-            preallocate_bytes: config.preallocate_bytes.min(MAX_PREALLOCATE_BYTES),
-            group_commit_delay: std::time::Duration::from_micros(
-                config
-                    .group_commit_delay_us
-                    .min(MAX_GROUP_COMMIT_DELAY_US)
-                    .into(),
-            ),
-            state: Mutex::new(State::default()),
-            flushed: Condvar::new(),
-            file: Mutex::new(file),
-            compaction_due: AtomicBool::new(false),
-            compacting: AtomicBool::new(false),
-            durable_hint: AtomicU64::new(0),
-            failed_hint: AtomicBool::new(false),
-            compactor: Mutex::new(None),
-            counters,
-            recovery: recovery.clone(),
-            _lock: lock,
-        };
-        Ok(Opened {
-            journal,
-            ledger,
-            recovery,
-        })
-    }
-
     /// What opening the journal found and did.
     pub fn recovery(&self) -> &Recovery {
         &self.recovery
@@ -483,6 +367,12 @@ impl Journal {
     /// The journal's file name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// How long the server's group commit waits for more changes when the
+    /// last batch held more than one ([`JournalConfig::group_commit_delay_us`]).
+    pub(crate) fn group_commit_delay(&self) -> std::time::Duration {
+        self.group_commit_delay
     }
 
     /// Its counters so far.
@@ -495,6 +385,7 @@ impl Journal {
             fsyncs: load(&c.fsyncs),
             largest_batch: load(&c.largest_batch),
             bytes_written: load(&c.bytes_written),
+            sync_ns: load(&c.sync_ns),
             file_bytes: load(&c.file_bytes),
             compactions: load(&c.compactions),
             compactions_failed: load(&c.compactions_failed),
@@ -510,53 +401,6 @@ impl Journal {
     fn lock_file(&self) -> MutexGuard<'_, FileState> {
         self.file.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-/// Writes `ledger` as a new journal (header and snapshot) under
-/// `aside_name`, syncs it, renames it to `name` and syncs the directory:
-/// a journal never exists without its header.
-fn install_new(
-    dir: &dyn Dir,
-    aside_name: &str,
-    name: &str,
-    ledger: &Ledger,
-    compact_min_bytes: u64,
-) -> Result<FileState, JournalError> {
-    let image = compact::encode_image(ledger);
-    let storage = compact::write_aside(dir, aside_name, &image.bytes)?;
-    compact::rename_into_place(dir, aside_name, name)?;
-    Ok(FileState::new(storage, &image, compact_min_bytes))
-}
-
-/// Refuses a configuration that disagrees with the journal's.
-fn check_config(
-    name: &str,
-    config: &JournalConfig,
-    header: &record::Header,
-) -> Result<(), JournalError> {
-    let mismatch = |recorded: String, given: String| JournalError::Mismatch {
-        name: name.to_owned(),
-        recorded,
-        given,
-    };
-    let list = |events: &[(String, u32)]| {
-        let items: Vec<String> = events.iter().map(|(n, c)| format!("{n}={c}")).collect();
-        format!("events [{}]", items.join(", "))
-    };
-    if let Some(events) = &config.events {
-        if *events != header.events {
-            return Err(mismatch(list(&header.events), list(events)));
-        }
-    }
-    if let Some(max) = config.max_bookings {
-        if u64::try_from(max).ok() != Some(header.max_bookings) {
-            return Err(mismatch(
-                format!("max_bookings {}", header.max_bookings),
-                format!("max_bookings {max}"),
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

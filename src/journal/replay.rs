@@ -153,136 +153,34 @@ pub(crate) fn scan(storage: &dyn Storage, name: &str) -> Result<Scanned, Journal
     let len = storage
         .len_bytes()
         .map_err(JournalError::io("stat", name))?;
-    let mut reader = Reader::new(storage, len);
-    let corrupt = |offset: u64, reason: String| JournalError::Corrupt {
-        name: name.to_owned(),
-        offset,
-        reason,
-    };
-    let not_a_journal = |reason: String| JournalError::NotAJournal {
-        name: name.to_owned(),
-        reason,
-    };
-    let read = JournalError::io("read", name);
     if len == 0 {
-        return Err(not_a_journal("the file is empty".into()));
+        return Err(not_a_journal(name, "the file is empty".into()));
     }
-    // The header. A journal file only ever appears under its name complete
-    // (it is written aside, synced, then renamed), so a bad header is never
-    // a torn write: it is damage, or another file.
-    let (header, mut offset) = match reader.frame(0).map_err(read)? {
-        Ok((0, Payload::Header(header), total)) => (header, total),
-        Ok(_) => return Err(not_a_journal("its first record is not a header".into())),
-        Err(reason) => return Err(not_a_journal(format!("no valid header ({reason})"))),
-    };
-    let mut ledger =
+    let mut reader = Reader::new(storage, len);
+    let (header, header_bytes) = read_header(&mut reader, name)?;
+    let ledger =
         Ledger::new(header.events.clone(), usize_of(header.max_bookings)).map_err(|source| {
             JournalError::Config {
                 name: name.to_owned(),
                 source,
             }
         })?;
-    let mut seq = 1u64;
-    // The snapshot: every record of it must be there (it was synced before
-    // the file got its name), so any damage here is corruption.
-    let mut snapshot_bookings = 0u64;
-    for _ in 0..header.snapshot_records {
-        let bookings = match reader
-            .frame(offset)
-            .map_err(JournalError::io("read", name))?
-        {
-            Ok((s, Payload::Snapshot(bookings), total)) if s == seq => {
-                offset += total;
-                bookings
-            }
-            Ok((s, _, _)) if s != seq => {
-                return Err(corrupt(
-                    offset,
-                    format!("record number {s} where {seq} was expected"),
-                ))
-            }
-            Ok(_) => return Err(corrupt(offset, "a snapshot record was expected".into())),
-            Err(reason) => {
-                return Err(corrupt(
-                    offset,
-                    format!("damaged snapshot record ({reason}); a snapshot is written whole"),
-                ))
-            }
-        };
-        for (id, booking) in bookings {
-            restore(&mut ledger, id, booking).map_err(|source| JournalError::Replay {
-                name: name.to_owned(),
-                offset,
-                source,
-            })?;
-            snapshot_bookings += 1;
-        }
-        seq += 1;
-    }
-    let base_bytes = offset;
-    // The changes, up to the end or a torn tail.
-    let mut changes = 0u64;
-    let mut torn = None;
-    while offset < len {
-        match reader
-            .frame(offset)
-            .map_err(JournalError::io("read", name))?
-        {
-            Ok((s, payload, total)) => {
-                if s != seq {
-                    return Err(corrupt(
-                        offset,
-                        format!("record number {s} where {seq} was expected"),
-                    ));
-                }
-                let batch = match payload {
-                    Payload::Change(change) => vec![change],
-                    Payload::Batch(batch) => batch,
-                    Payload::Header(_) | Payload::Snapshot(_) => {
-                        return Err(corrupt(offset, "a header or snapshot among changes".into()))
-                    }
-                };
-                for change in &batch {
-                    ledger
-                        .replay(change)
-                        .map_err(|source| JournalError::Replay {
-                            name: name.to_owned(),
-                            offset,
-                            source,
-                        })?;
-                }
-                offset += total;
-                seq += 1;
-                changes += batch.len() as u64;
-            }
-            Err(reason @ BadFrame::Undecodable(_)) => {
-                return Err(corrupt(
-                    offset,
-                    format!("{reason}; no crash leaves such a record"),
-                ));
-            }
-            Err(reason @ BadFrame::Damaged(_)) => {
-                // The end of what was written, in preallocated space.
-                if reader
-                    .zeros_from(offset)
-                    .map_err(JournalError::io("read", name))?
-                {
-                    break;
-                }
-                if let Some(valid) = reader
-                    .valid_frame_after(offset)
-                    .map_err(JournalError::io("read", name))?
-                {
-                    return Err(corrupt(
-                        offset,
-                        format!("bad record ({reason}) followed by a valid one at offset {valid}"),
-                    ));
-                }
-                torn = Some((offset, len - offset));
-                break;
-            }
-        }
-    }
+    let mut replay = Replay {
+        reader,
+        name,
+        ledger,
+        offset: header_bytes,
+        seq: 1,
+    };
+    let snapshot_bookings = replay.snapshot(header.snapshot_records)?;
+    let base_bytes = replay.offset;
+    let (changes, torn) = replay.changes()?;
+    let Replay {
+        mut ledger,
+        offset,
+        seq,
+        ..
+    } = replay;
     // Holds whose expiry (wall-clock time) passed while the server was
     // down are expired now, before anything is served or compacted.
     ledger.expire_due();
@@ -303,6 +201,150 @@ pub(crate) fn scan(storage: &dyn Storage, name: &str) -> Result<Scanned, Journal
         torn,
         physical_bytes: len,
     })
+}
+
+fn not_a_journal(name: &str, reason: String) -> JournalError {
+    JournalError::NotAJournal {
+        name: name.to_owned(),
+        reason,
+    }
+}
+
+/// The header, and the bytes it takes. A journal file only ever appears
+/// under its name complete (it is written aside, synced, then renamed), so
+/// a bad header is never a torn write: it is damage, or another file.
+fn read_header(reader: &mut Reader<'_>, name: &str) -> Result<(Header, u64), JournalError> {
+    match reader.frame(0).map_err(JournalError::io("read", name))? {
+        Ok((0, Payload::Header(header), total)) => Ok((header, total)),
+        Ok(_) => Err(not_a_journal(
+            name,
+            "its first record is not a header".into(),
+        )),
+        Err(reason) => Err(not_a_journal(name, format!("no valid header ({reason})"))),
+    }
+}
+
+/// A replay in progress: where it is in the file, and the ledger so far.
+struct Replay<'a> {
+    reader: Reader<'a>,
+    name: &'a str,
+    ledger: Ledger,
+    /// Where the next record starts.
+    offset: u64,
+    /// The number the next record must have.
+    seq: u64,
+}
+
+impl Replay<'_> {
+    fn corrupt(&self, reason: String) -> JournalError {
+        JournalError::Corrupt {
+            name: self.name.to_owned(),
+            offset: self.offset,
+            reason,
+        }
+    }
+
+    fn replay_error(&self, source: crate::ledger::ReplayError) -> JournalError {
+        JournalError::Replay {
+            name: self.name.to_owned(),
+            offset: self.offset,
+            source,
+        }
+    }
+
+    /// The snapshot's `records`: every one must be there (it was synced
+    /// before the file got its name), so any damage is corruption. Returns
+    /// the bookings restored.
+    fn snapshot(&mut self, records: u64) -> Result<u64, JournalError> {
+        let mut restored = 0u64;
+        for _ in 0..records {
+            let frame = self
+                .reader
+                .frame(self.offset)
+                .map_err(JournalError::io("read", self.name))?;
+            let (bookings, total) = match frame {
+                Ok((s, Payload::Snapshot(bookings), total)) if s == self.seq => (bookings, total),
+                Ok((s, _, _)) if s != self.seq => {
+                    let expected = self.seq;
+                    return Err(
+                        self.corrupt(format!("record number {s} where {expected} was expected"))
+                    );
+                }
+                Ok(_) => return Err(self.corrupt("a snapshot record was expected".into())),
+                Err(reason) => {
+                    return Err(self.corrupt(format!(
+                        "damaged snapshot record ({reason}); a snapshot is written whole"
+                    )))
+                }
+            };
+            self.offset += total;
+            for (id, booking) in bookings {
+                restore(&mut self.ledger, id, booking).map_err(|e| self.replay_error(e))?;
+                restored += 1;
+            }
+            self.seq += 1;
+        }
+        Ok(restored)
+    }
+
+    /// The changes after the snapshot, up to the end or a torn tail.
+    /// Returns how many were replayed, and the torn tail if any.
+    fn changes(&mut self) -> Result<(u64, Option<(u64, u64)>), JournalError> {
+        let mut changes = 0u64;
+        while self.offset < self.reader.len {
+            let frame = self
+                .reader
+                .frame(self.offset)
+                .map_err(JournalError::io("read", self.name))?;
+            match frame {
+                Ok((s, payload, total)) => changes += self.change_record(s, payload, total)?,
+                Err(reason @ BadFrame::Undecodable(_)) => {
+                    return Err(self.corrupt(format!("{reason}; no crash leaves such a record")));
+                }
+                Err(BadFrame::Damaged(reason)) => return Ok((changes, self.torn(&reason)?)),
+            }
+        }
+        Ok((changes, None))
+    }
+
+    /// Replays one sound record of changes; returns how many it held.
+    fn change_record(&mut self, s: u64, payload: Payload, total: u64) -> Result<u64, JournalError> {
+        if s != self.seq {
+            let expected = self.seq;
+            return Err(self.corrupt(format!("record number {s} where {expected} was expected")));
+        }
+        let batch = match payload {
+            Payload::Change(change) => vec![change],
+            Payload::Batch(batch) => batch,
+            Payload::Header(_) | Payload::Snapshot(_) => {
+                return Err(self.corrupt("a header or snapshot among changes".into()))
+            }
+        };
+        for change in &batch {
+            self.ledger
+                .replay(change)
+                .map_err(|e| self.replay_error(e))?;
+        }
+        self.offset += total;
+        self.seq += 1;
+        Ok(batch.len() as u64)
+    }
+
+    /// A damaged record at `offset`: the end of what was written if only
+    /// preallocated zeros follow; a torn tail (`Some((offset, bytes))`) if
+    /// nothing sound follows; corruption otherwise.
+    fn torn(&mut self, reason: &FrameError) -> Result<Option<(u64, u64)>, JournalError> {
+        let read = || JournalError::io("read", self.name);
+        if self.reader.zeros_from(self.offset).map_err(read())? {
+            return Ok(None);
+        }
+        if let Some(valid) = self.reader.valid_frame_after(self.offset).map_err(read())? {
+            return Err(self.corrupt(format!(
+                "bad record ({reason}) followed by a valid one at offset {valid}"
+            )));
+        }
+        Ok(Some((self.offset, self.reader.len - self.offset)))
+    }
 }
 
 /// Puts back one booking of a snapshot. Snapshots list cancelled and

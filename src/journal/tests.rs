@@ -569,14 +569,14 @@ fn a_compaction_whose_storage_panics_before_the_rename_is_abandoned_not_stuck() 
     let (journal, ledger) = (opened.journal, Mutex::new(opened.ledger));
     run(&journal, &ledger, &ops(10, 50)).unwrap();
     dir.arm(Some("sync j.compact"));
-    assert!(journal.compact(&ledger).is_err());
+    assert!(journal.compact(&ledger.lock().unwrap()).is_err());
     assert!(!journal.is_failed());
     assert_eq!(journal.stats().compactions_failed, 1);
     // The old journal is still in use, and a later compaction can run:
     // the panic did not leave one marked as running.
     dir.arm(None);
     run(&journal, &ledger, &ops(11, 50)).unwrap();
-    assert!(journal.compact(&ledger).unwrap());
+    assert!(journal.compact(&ledger.lock().unwrap()).unwrap());
     run(&journal, &ledger, &ops(12, 50)).unwrap();
     journal.close().unwrap();
     drop(journal);
@@ -591,7 +591,7 @@ fn a_compaction_whose_storage_panics_in_the_swap_fails_the_journal_not_hangs_it(
     let (journal, ledger) = (opened.journal, Mutex::new(opened.ledger));
     run(&journal, &ledger, &ops(13, 50)).unwrap();
     dir.arm(Some("rename"));
-    let err = journal.compact(&ledger).unwrap_err();
+    let err = journal.compact(&ledger.lock().unwrap()).unwrap_err();
     assert!(matches!(err, JournalError::Failed(_)), "{err}");
     assert!(journal.is_failed());
     assert!(!journal.is_flushing());
@@ -620,7 +620,7 @@ fn compaction_shrinks_the_journal_and_keeps_the_ledger() {
     let (journal, ledger) = (opened.journal, Mutex::new(opened.ledger));
     run(&journal, &ledger, &ops(7, 2000)).unwrap();
     let before = journal.stats().file_bytes;
-    assert!(journal.compact(&ledger).unwrap());
+    assert!(journal.compact(&ledger.lock().unwrap()).unwrap());
     let after = journal.stats().file_bytes;
     assert!(after < before / 2, "{before} -> {after}");
     run(&journal, &ledger, &ops(8, 100)).unwrap();
@@ -640,7 +640,7 @@ fn compaction_is_triggered_by_size_and_bounds_the_journal() {
     let chunk_ops = 50;
     for chunk in ops(9, 20_000).chunks(chunk_ops) {
         run(&journal, &ledger, chunk).unwrap();
-        if journal.compact_if_due(&ledger).unwrap() {
+        if journal.compact_if_due(&ledger.lock().unwrap()).unwrap() {
             journal.close().unwrap(); // waits for the compaction
         }
         // Within the limit: twice the snapshot of the live state (or the
@@ -676,7 +676,7 @@ fn a_compaction_stopped_at_any_step_leaves_a_whole_journal() {
                 } else {
                     disk.fail_sync_after(fail_at);
                 }
-                let result = journal.compact(&ledger);
+                let result = journal.compact(&ledger.lock().unwrap());
                 let mode = if seed % 2 == 0 {
                     CrashMode::Ordered
                 } else {

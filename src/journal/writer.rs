@@ -1,108 +1,29 @@
-//! Appending changes and group commit: many threads append, one of them
-//! writes and syncs everything appended so far while the others wait, so
-//! one `fdatasync` covers a whole batch and durability does not serialise
-//! the server.
+//! Appending changes, and writing them: one write and one `fdatasync`
+//! for every change appended so far, whoever asks.
+//!
+//! The journal decides nothing about *when* to write: it has no thread,
+//! no delay, no leader election. Whoever needs a change durable calls
+//! [`Journal::wait_durable`], which takes the file (its lock is the only
+//! order between writers), and, unless a write that ended meanwhile made
+//! the change durable already, writes and syncs everything pending. Callers
+//! queued on the file lock while a write runs find their changes in it, or
+//! write the next batch together. When a server writes is decided by its
+//! group commit (`server::durability`), the one place that batches.
 
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, MutexGuard, PoisonError};
 
 use crate::ledger::Change;
 
-use super::compact::Image;
 use super::error::JournalError;
 use super::record;
-use super::replay::Scanned;
-use super::storage::{unwind_to_error, Storage};
-use super::{Journal, Lsn, COMPACT_GROWTH_FACTOR, MAX_BATCH_CHANGES, MAX_PENDING_CHANGES};
-
-/// Most changes a compaction in progress keeps aside (those synced to the
-/// old file after its snapshot, to be copied to the new one). Past it the
-/// compaction is abandoned and retried later.
-pub(crate) const MAX_RETAINED_CHANGES: usize = 1 << 20;
+use super::state::{FileState, State};
+use super::storage::unwind_to_error;
+use super::{Journal, Lsn, MAX_BATCH_CHANGES, MAX_PENDING_CHANGES};
 
 /// How often [`Journal::close_by`] looks whether the compaction thread
 /// has returned.
 const CLOSE_POLL: std::time::Duration = std::time::Duration::from_millis(1);
-
-/// Sequencing, under the state lock. Every change numbered in
-/// `(durable, appended]` is in `pending` or in the batch being flushed.
-#[derive(Default)]
-pub(crate) struct State {
-    /// Last number given to a change.
-    pub(crate) appended: u64,
-    /// Every change up to this number is on disk.
-    pub(crate) durable: u64,
-    /// Changes not yet taken by a flush, in order.
-    pub(crate) pending: VecDeque<(u64, Change)>,
-    /// A thread owns the file: a leader flushing, or a compaction swapping.
-    pub(crate) flushing: bool,
-    /// The first failure; once set, nothing more is written or acknowledged.
-    pub(crate) failed: Option<Arc<JournalError>>,
-    /// Set while a compaction runs.
-    pub(crate) retained: Option<Retained>,
-    /// Changes in the last batch flushed.
-    pub(crate) last_batch: usize,
-}
-
-/// Changes synced to the old file after a compaction's snapshot.
-pub(crate) struct Retained {
-    /// The snapshot holds every change up to this number.
-    pub(crate) after: u64,
-    pub(crate) changes: Vec<Change>,
-    pub(crate) overflowed: bool,
-}
-
-/// The file, owned by whoever holds `State::flushing`.
-pub(crate) struct FileState {
-    pub(crate) storage: Box<dyn Storage>,
-    /// Where the next record goes.
-    pub(crate) len_bytes: u64,
-    /// The file's length: zeros from `len_bytes` to here.
-    pub(crate) allocated_bytes: u64,
-    /// Number of the next record.
-    pub(crate) next_seq: u64,
-    /// Reused encoding buffer: at most a batch of records.
-    scratch: Vec<u8>,
-    /// Compaction is due once the file reaches this size.
-    pub(crate) compact_at_bytes: u64,
-}
-
-impl FileState {
-    pub(crate) fn new(storage: Box<dyn Storage>, image: &Image, compact_min_bytes: u64) -> Self {
-        let len_bytes = image.bytes.len() as u64;
-        Self {
-            storage,
-            len_bytes,
-            allocated_bytes: len_bytes,
-            next_seq: image.next_seq,
-            scratch: Vec::new(),
-            compact_at_bytes: compact_at(compact_min_bytes, len_bytes),
-        }
-    }
-
-    pub(crate) fn opened(
-        storage: Box<dyn Storage>,
-        scanned: &Scanned,
-        compact_min_bytes: u64,
-    ) -> Self {
-        Self {
-            storage,
-            len_bytes: scanned.end_bytes,
-            // Only a journal without a torn tail is kept as it is (see
-            // `Journal::open`): past its end, preallocated zeros.
-            allocated_bytes: scanned.physical_bytes,
-            next_seq: scanned.next_seq,
-            scratch: Vec::new(),
-            compact_at_bytes: compact_at(compact_min_bytes, scanned.base_bytes),
-        }
-    }
-}
-
-/// Size at which a journal whose last snapshot took `base_bytes` is compacted.
-pub(crate) fn compact_at(compact_min_bytes: u64, base_bytes: u64) -> u64 {
-    compact_min_bytes.max(base_bytes.saturating_mul(COMPACT_GROWTH_FACTOR))
-}
 
 /// Whether waiting for `lsn` is over, and how: the journal failed (now or
 /// earlier), or every change up to `lsn` is durable. An `Lsn` from another
@@ -198,9 +119,10 @@ impl Journal {
         }
     }
 
-    /// Whether a group commit (or a compaction's swap) owns the file now.
+    /// Whether a write (or a compaction's swap) holds the file now: a
+    /// hint, lock-free, for a caller deciding whether to write itself.
     pub(crate) fn is_flushing(&self) -> bool {
-        self.lock_state().flushing
+        self.writing.load(Ordering::Acquire)
     }
 
     /// Advances the durable point (under the state lock).
@@ -209,10 +131,10 @@ impl Journal {
         self.durable_hint.store(st.durable, Ordering::Release);
     }
 
-    /// Waits until every change up to `lsn` is on disk. If no flush is
-    /// running, this thread writes and syncs every change appended so far
-    /// (up to `MAX_BATCH_CHANGES` at a time) for all waiters; otherwise it
-    /// waits for the running one. Returns at once if `lsn` is durable.
+    /// Waits until every change up to `lsn` is on disk: takes the file
+    /// (waiting for a write under way), and if `lsn` is still not durable,
+    /// writes and syncs every change appended so far (up to
+    /// `MAX_BATCH_CHANGES` at a time). Returns at once if `lsn` is durable.
     ///
     /// # Errors
     ///
@@ -220,33 +142,16 @@ impl Journal {
     /// even if `lsn` itself reached the disk: after a failure the server
     /// sends no reply that depends on the journal.
     pub fn wait_durable(&self, lsn: Lsn) -> Result<(), JournalError> {
-        let mut st = self.lock_state();
+        if let Some(settled) = settled(&self.lock_state(), lsn) {
+            return settled;
+        }
         loop {
+            let file = self.lock_file();
+            let st = self.lock_state();
             if let Some(settled) = settled(&st, lsn) {
                 return settled;
             }
-            if st.flushing {
-                st = self
-                    .flushed
-                    .wait(st)
-                    .unwrap_or_else(PoisonError::into_inner);
-            } else if st.pending.is_empty() {
-                // Unreachable by the invariant on `State`; fail loudly
-                // rather than spin or acknowledge.
-                let cause = self.fail(
-                    &mut st,
-                    JournalError::Io {
-                        op: "group commit",
-                        name: self.name.clone(),
-                        source: std::io::Error::other(
-                            "internal error: changes neither pending nor durable",
-                        ),
-                    },
-                );
-                return Err(JournalError::Failed(cause));
-            } else {
-                st = self.lead_flush(st);
-            }
+            self.write_pending(file, st);
         }
     }
 
@@ -364,50 +269,50 @@ impl Journal {
         cause
     }
 
-    /// Takes a batch, writes and syncs it without the state lock, then
-    /// publishes the result. Called with `flushing` clear.
-    fn lead_flush<'a>(
-        &'a self,
-        mut st: std::sync::MutexGuard<'a, State>,
-    ) -> std::sync::MutexGuard<'a, State> {
-        st.flushing = true;
-        if st.last_batch > 1 && !self.group_commit_delay.is_zero() {
-            // Others are committing too: give those just answered a moment
-            // to append their next change to this batch.
-            drop(st);
-            std::thread::sleep(self.group_commit_delay);
-            st = self.lock_state();
+    /// Writes and syncs the pending changes (a batch of them), holding
+    /// the file, then publishes the result. `st` is released during the
+    /// write, so that appends go on.
+    fn write_pending(&self, mut file: MutexGuard<'_, FileState>, mut st: MutexGuard<'_, State>) {
+        if st.pending.is_empty() {
+            // Unreachable by the invariant on `State` (the caller saw its
+            // change neither durable nor failed); fail loudly rather than
+            // spin or acknowledge.
+            let error = JournalError::Io {
+                op: "group commit",
+                name: self.name.clone(),
+                source: std::io::Error::other(
+                    "internal error: changes neither pending nor durable",
+                ),
+            };
+            self.fail(&mut st, error);
+            return;
         }
         let n = st.pending.len().min(MAX_BATCH_CHANGES);
         let batch: Vec<(u64, Change)> = st.pending.drain(..n).collect();
-        st.last_batch = n;
         drop(st);
+        self.writing.store(true, Ordering::Release);
+        let started = std::time::Instant::now();
         // A `Storage` is the caller's code and may panic. Unwinding past
-        // here would leave `flushing` set, and every later waiter asleep
-        // for ever; a panic fails the journal like an I/O error instead
-        // (the batch's fate on disk is unknown, so nothing more is acked).
+        // here would lose the batch silently; a panic fails the journal
+        // like an I/O error instead (the batch's fate on disk is unknown,
+        // so nothing more is acked).
         let result = unwind_to_error(
             "group commit",
             &self.name,
             |e| e,
-            || self.write_batch(&batch),
+            || self.write_batch(&mut file, &batch),
         );
+        let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.counters.sync_ns.fetch_add(took, Ordering::Relaxed);
+        self.writing.store(false, Ordering::Release);
         let mut st = self.lock_state();
-        st.flushing = false;
         match result {
             Ok(()) => {
                 if let Some(&(last, _)) = batch.last() {
                     self.set_durable(&mut st, last);
                 }
                 if let Some(retained) = &mut st.retained {
-                    let after = retained.after;
-                    retained
-                        .changes
-                        .extend(batch.iter().filter(|(l, _)| *l > after).map(|(_, c)| *c));
-                    if retained.changes.len() > MAX_RETAINED_CHANGES {
-                        retained.overflowed = true;
-                        retained.changes.clear();
-                    }
+                    retained.keep(&batch);
                 }
                 self.flushed.notify_all();
             }
@@ -415,16 +320,16 @@ impl Journal {
                 self.fail(&mut st, error);
             }
         }
-        st
     }
 
-    fn write_batch(&self, batch: &[(u64, Change)]) -> Result<(), JournalError> {
-        let mut file = self.lock_file();
-        let file = &mut *file;
-        file.scratch.clear();
-        // One record for the whole batch: one checksum over everything this
-        // fdatasync covers, so a crash before it can only leave a damaged
-        // last record (see `record`), never a damaged one before sound ones.
+    fn write_batch(
+        &self,
+        file: &mut FileState,
+        batch: &[(u64, Change)],
+    ) -> Result<(), JournalError> {
+        file.scratch.clear(); // One record for the whole batch: one checksum over everything this
+                              // fdatasync covers, so a crash before it can only leave a damaged
+                              // last record (see `record`), never a damaged one before sound ones.
         let changes: Vec<Change> = batch.iter().map(|(_, change)| *change).collect();
         if !changes.is_empty() {
             record::encode_batch(&mut file.scratch, file.next_seq, &changes);

@@ -6,10 +6,10 @@
 //! (10, 11), so answering in order is what keeps each mtype first-in
 //! first-out, and clients that wait in the order they sent get their own
 //! replies. A reservation goes through
-//! the same [`Shared::apply`] as a wire v1 RESERVE (server-assigned id), so
+//! the same `Book::apply` as a wire v1 RESERVE (server-assigned id), so
 //! the ledger's invariants and the journal cover both protocols; with a
 //! journal the thread waits for its change to be durable before it sends
-//! the OK (it leads the group commit itself when the disk is idle).
+//! the OK, through the server's one group commit (`Durability::wait_durable`).
 //!
 //! A full queue never blocks it for long: a reply waits at most
 //! `reply_timeout_ms` for room, then the oldest unread reply of its mtype
@@ -38,8 +38,10 @@ use crate::ledger::Outcome;
 use crate::sysv::SysvError;
 use crate::sysv::{Key, MessageBuf, Mode, OwnedQueue, Queue, QueueId, RecvFlags, SendFlags};
 
+use super::dispatch::Dispatcher;
 use super::error::ServerError;
-use super::shared::Shared;
+use super::handler::Applied;
+use super::stats::ClassicStats;
 
 /// Receive buffer: larger than a request, so that with `MSG_NOERROR` an
 /// over-long message arrives over-long (and is dropped), never wedging the
@@ -62,56 +64,6 @@ const SWEEP_PERIOD: Duration = Duration::from_millis(50);
 const WAKE_POLL: Duration = Duration::from_millis(5);
 const LINGER_IDLE: Duration = Duration::from_millis(100);
 const LINGER_POLL: Duration = Duration::from_millis(1);
-
-/// The classic protocol's counters, in [`Stats::classic`](super::Stats::classic).
-///
-/// # Examples
-///
-/// ```
-/// use guichet::classic::ClassicRequest;
-/// use guichet::sysv::{MessageBuf, Queue, RecvFlags, SendFlags};
-///
-/// let server = guichet::Server::builder()
-///     .event("Concert", 10)
-///     .classic_key(guichet::sysv::Key::PRIVATE)
-///     .spawn()?;
-/// let queue = Queue::from_id(server.classic_queue_id().ok_or("no classic queue")?);
-/// let (mtype, body) = ClassicRequest::Quit.encode();
-/// queue.send(mtype, &body, SendFlags::empty())?;
-/// queue.send(3, &body, SendFlags::empty())?; // no such request: dropped
-/// let (mtype, body) = ClassicRequest::List.encode();
-/// queue.send(mtype, &body, SendFlags::empty())?;
-/// let mut reply = MessageBuf::with_body_capacity(512)?;
-/// queue.recv(10, &mut reply, RecvFlags::empty())?; // answered in order: the others are done
-/// let stats = server.shutdown()?.classic.ok_or("classic is on")?;
-/// assert_eq!((stats.received, stats.quits_ignored, stats.dropped), (3, 1, 1));
-/// assert_eq!(stats.listings_sent, 1);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ClassicStats {
-    /// Messages received from the classic queue (shutdown's wake-ups excluded).
-    pub received: u64,
-    /// Listings sent (mtype 10).
-    pub listings_sent: u64,
-    /// Reservation texts sent (mtype 11), OK and ECHEC alike.
-    pub reservations_sent: u64,
-    /// Malformed messages dropped unanswered: a body not 16 bytes, or an
-    /// mtype other than 1, 2 and 5.
-    pub dropped: u64,
-    /// "Quit" messages (mtype 5) consumed and not obeyed.
-    pub quits_ignored: u64,
-    /// Unread replies removed to make room in a queue that stayed full.
-    pub replies_discarded: u64,
-    /// Replies given up on: no room within the reply timeout and nothing of
-    /// their mtype to discard, or the queue removed under them.
-    pub replies_abandoned: u64,
-    /// Replies not sent because the journal failed: their change (or what
-    /// a listing showed) may not be durable, so neither OK nor ECHEC is true.
-    pub replies_withheld: u64,
-    /// Receive errors survived (other than the queue's removal).
-    pub receive_errors: u64,
-}
 
 #[derive(Debug, Default)]
 struct Counters {
@@ -187,11 +139,13 @@ pub(crate) fn create_queue(key: Key, mode: Mode) -> Result<OwnedQueue, ServerErr
 impl ClassicServing {
     /// Starts the serve loop and the sweeper on `queue`.
     pub(crate) fn start(
-        shared: &Arc<Shared>,
+        shared: &Arc<Dispatcher>,
         queue: OwnedQueue,
         key: Key,
     ) -> Result<Self, ServerError> {
-        let names = shared.with_ledger(|l| l.events().map(|e| e.name.to_owned()).collect())?;
+        let names = shared
+            .book
+            .with_ledger(|l| l.events().map(|e| e.name.to_owned()).collect())?;
         let ctx = Arc::new(Ctx {
             queue: queue.queue(),
             counters: Counters::default(),
@@ -224,7 +178,7 @@ impl ClassicServing {
                 Ok(serving)
             }
             Err(error) => {
-                shared.request_stop();
+                shared.lifecycle.request_stop();
                 let _ = serving.stop(shared, Instant::now() + Duration::from_secs(1));
                 Err(ServerError::Spawn(error))
             }
@@ -247,14 +201,18 @@ impl ClassicServing {
     /// requested): wakes the serve loop, which answers what is queued and
     /// returns; waits while clients still read their replies; removes the
     /// queue. Bounded by `deadline`.
-    pub(crate) fn stop(&mut self, shared: &Shared, deadline: Instant) -> Result<(), ServerError> {
+    pub(crate) fn stop(
+        &mut self,
+        shared: &Dispatcher,
+        deadline: Instant,
+    ) -> Result<(), ServerError> {
         let Some(running) = self.running.take() else {
             return Ok(());
         };
         if let Some(sweeper) = &running.sweeper {
             sweeper.thread().unpark();
         }
-        let wake = shared.wake_token;
+        let wake = shared.wake_token();
         while !self.ctx.done.load(Ordering::Acquire) && Instant::now() < deadline {
             // A queue full of unread replies has no room for the wake-up:
             // they are about to be destroyed with the queue anyway.
@@ -305,12 +263,12 @@ fn linger(queue: &Queue, deadline: Instant) {
 }
 
 /// Marks the loop as returned, and a panic as the server's failure.
-struct LoopGuard<'a>(&'a Shared, &'a Ctx);
+struct LoopGuard<'a>(&'a Dispatcher, &'a Ctx);
 
 impl Drop for LoopGuard<'_> {
     fn drop(&mut self) {
         if thread::panicking() {
-            self.0.fail(ServerError::ReceiverPanicked {
+            self.0.lifecycle.fail(ServerError::ReceiverPanicked {
                 thread: "guichet-classic".into(),
             });
         }
@@ -326,11 +284,11 @@ impl Drop for LoopGuard<'_> {
 /// list it looks for a reservation first, and after a reservation for a
 /// list: each kind is taken in arrival order, and a stream of one kind
 /// cannot starve the other.
-fn serve_loop(shared: &Shared, ctx: &Ctx) {
+fn serve_loop(shared: &Dispatcher, ctx: &Ctx) {
     let _guard = LoopGuard(shared, ctx);
     let mut buf = match MessageBuf::with_body_capacity(RECEIVE_BODY_BYTES) {
         Ok(buf) => buf,
-        Err(error) => return shared.fail(ServerError::Receive(error)),
+        Err(error) => return shared.lifecycle.fail(ServerError::Receive(error)),
     };
     let mut full = false;
     let mut prefer = None;
@@ -347,8 +305,8 @@ fn serve_loop(shared: &Shared, ctx: &Ctx) {
         let mtype = match received {
             Ok(received) => received.mtype,
             Err(error @ SysvError::QueueRemoved { .. }) => {
-                if !shared.is_stopping() {
-                    shared.fail(ServerError::QueueRemoved(error));
+                if !shared.lifecycle.is_stopping() {
+                    shared.lifecycle.fail(ServerError::QueueRemoved(error));
                 }
                 return;
             }
@@ -356,7 +314,7 @@ fn serve_loop(shared: &Shared, ctx: &Ctx) {
                 bump(&ctx.counters.receive_errors);
                 errors_in_a_row += 1;
                 if errors_in_a_row >= MAX_RECEIVE_ERRORS_IN_A_ROW {
-                    return shared.fail(ServerError::Receive(error));
+                    return shared.lifecycle.fail(ServerError::Receive(error));
                 }
                 thread::sleep(FIRST_ERROR_PAUSE * 2u32.pow(errors_in_a_row.min(7)));
                 continue;
@@ -368,7 +326,7 @@ fn serve_loop(shared: &Shared, ctx: &Ctx) {
             MTYPE_RESERVE => Some(MTYPE_LIST),
             _ => None,
         };
-        let stopping = shared.is_stopping();
+        let stopping = shared.lifecycle.is_stopping();
         handle(shared, ctx, mtype, buf.body(), &mut full);
         if stopping {
             return drain(shared, ctx, &mut buf, &mut full);
@@ -378,11 +336,11 @@ fn serve_loop(shared: &Shared, ctx: &Ctx) {
 
 /// After a stop: answers what is still queued (a reservation is refused,
 /// "Serveur indisponible"), without waiting for more.
-fn drain(shared: &Shared, ctx: &Ctx, buf: &mut MessageBuf, full: &mut bool) {
+fn drain(shared: &Dispatcher, ctx: &Ctx, buf: &mut MessageBuf, full: &mut bool) {
     // The queue holds at most `msg_qbytes` messages: a few times that
     // bounds the drain against a client that keeps sending.
     for _ in 0..(1 << 16) {
-        if shared.past_stop_deadline(Instant::now()) {
+        if shared.lifecycle.past_stop_deadline(Instant::now()) {
             return;
         }
         match ctx
@@ -397,8 +355,8 @@ fn drain(shared: &Shared, ctx: &Ctx, buf: &mut MessageBuf, full: &mut bool) {
 
 /// Handles one message: decodes it, answers it if it is a list or a
 /// reservation, counts it otherwise.
-fn handle(shared: &Shared, ctx: &Ctx, mtype: libc::c_long, body: &[u8], full: &mut bool) {
-    if mtype == MTYPE_LIST && body == shared.wake_token {
+fn handle(shared: &Dispatcher, ctx: &Ctx, mtype: libc::c_long, body: &[u8], full: &mut bool) {
+    if mtype == MTYPE_LIST && body == shared.wake_token() {
         return;
     }
     bump(&ctx.counters.received);
@@ -424,22 +382,24 @@ fn handle(shared: &Shared, ctx: &Ctx, mtype: libc::c_long, body: &[u8], full: &m
             if matches!(error, ServerError::Journal(_)) {
                 bump(&ctx.counters.replies_withheld);
             }
-            shared.fail(error);
+            shared.lifecycle.fail(error);
         }
     }
 }
 
 /// The listing: one snapshot of every event, taken under the ledger lock,
 /// sent once everything it may show is durable.
-fn listing(shared: &Shared) -> Result<ReplyText, ServerError> {
-    let text =
-        shared.with_ledger(|l| listing_text(l.events().map(|e| (e.name, e.seats.remaining))))?;
-    if let Some(journal) = &shared.journal {
+fn listing(shared: &Dispatcher) -> Result<ReplyText, ServerError> {
+    let text = shared
+        .book
+        .with_ledger(|l| listing_text(l.events().map(|e| (e.name, e.seats.remaining))))?;
+    if let Some(durability) = &shared.durability {
         // Read after the lock is released: at least what was appended when
         // the snapshot was taken, so waiting for it is enough.
+        let journal = durability.journal();
         let appended = journal.appended();
         if journal.is_failed() || journal.durable() < appended {
-            journal.wait_durable(appended)?;
+            durability.wait_durable(appended)?;
         }
     }
     Ok(text)
@@ -448,7 +408,7 @@ fn listing(shared: &Shared) -> Result<ReplyText, ServerError> {
 /// A reservation: checked, applied as a RESERVE with a server-assigned id,
 /// and made durable before its text is returned.
 fn reserve(
-    shared: &Shared,
+    shared: &Dispatcher,
     ctx: &Ctx,
     id_spec: i32,
     nb_places: i32,
@@ -465,7 +425,11 @@ fn reserve(
         return Ok(ReserveText::InvalidCount.text());
     };
     // Refused before the ledger: nothing is booked, so ECHEC is the truth.
-    if shared.is_stopping() || shared.journal.as_ref().is_some_and(|j| j.is_failed()) {
+    let journal_failed = shared
+        .durability
+        .as_ref()
+        .is_some_and(|d| d.journal().is_failed());
+    if shared.lifecycle.is_stopping() || journal_failed {
         return Ok(ReserveText::Unavailable.text());
     }
     let operation = Operation::Reserve {
@@ -473,8 +437,8 @@ fn reserve(
         quantity,
         booking: None,
     };
-    let (outcome, lsn) = shared.apply(&operation)?;
-    wait_durable(shared, lsn)?;
+    let Applied { outcome, wait_for } = shared.book.apply(&operation)?;
+    wait_durable(shared, wait_for)?;
     let name = |event: EventId| {
         ctx.names
             .get(event.get() as usize - 1)
@@ -496,9 +460,9 @@ fn reserve(
     Ok(text.text())
 }
 
-fn wait_durable(shared: &Shared, lsn: Option<Lsn>) -> Result<(), ServerError> {
-    match (lsn, &shared.journal) {
-        (Some(lsn), Some(journal)) => Ok(journal.wait_durable(lsn)?),
+fn wait_durable(shared: &Dispatcher, lsn: Option<Lsn>) -> Result<(), ServerError> {
+    match (lsn, &shared.durability) {
+        (Some(lsn), Some(durability)) => Ok(durability.wait_durable(lsn)?),
         _ => Ok(()),
     }
 }
@@ -507,7 +471,7 @@ fn wait_durable(shared: &Shared, lsn: Option<Lsn>) -> Result<(), ServerError> {
 /// for room (none at all while the queue stays full), then discards the
 /// oldest unread reply of the same mtype (else of the other reply mtype)
 /// to make room, or gives up.
-fn send(shared: &Shared, ctx: &Ctx, reply: &ClassicReply, full: &mut bool) {
+fn send(shared: &Dispatcher, ctx: &Ctx, reply: &ClassicReply, full: &mut bool) {
     let body = reply.encode();
     let mtype = reply.kind.mtype();
     let mut deadline = None;
@@ -529,15 +493,18 @@ fn send(shared: &Shared, ctx: &Ctx, reply: &ClassicReply, full: &mut bool) {
         };
         if !matches!(error, SysvError::WouldBlock { .. }) {
             bump(&ctx.counters.replies_abandoned);
-            if matches!(error, SysvError::QueueRemoved { .. }) && !shared.is_stopping() {
-                shared.fail(ServerError::QueueRemoved(error));
+            if matches!(error, SysvError::QueueRemoved { .. }) && !shared.lifecycle.is_stopping() {
+                shared.lifecycle.fail(ServerError::QueueRemoved(error));
             }
             return;
         }
         let now = Instant::now();
-        let timeout = Duration::from_millis(shared.limits.reply_timeout_ms.into());
+        let timeout = shared.replier.reply_timeout();
         let until = *deadline.get_or_insert(now + timeout);
-        let until = shared.stop_deadline().map_or(until, |stop| stop.min(until));
+        let until = shared
+            .lifecycle
+            .stop_deadline()
+            .map_or(until, |stop| stop.min(until));
         if *full || now >= until {
             // The oldest unread reply of its mtype (CLASSIC.md); if it has
             // none, of the other: a reservation's OK must not be lost to a
@@ -581,14 +548,14 @@ fn discard_any_reply(ctx: &Ctx) -> bool {
 /// and nothing has been received for `reply_timeout_ms`, discards the
 /// oldest unread reply (a listing's first), one per period, so that a
 /// client's request gets in.
-fn sweep_loop(shared: &Shared, ctx: &Ctx) {
+fn sweep_loop(shared: &Dispatcher, ctx: &Ctx) {
     let request_bytes = REQUEST_BODY_SIZE as u64;
-    let timeout = Duration::from_millis(shared.limits.reply_timeout_ms.into());
+    let timeout = shared.replier.reply_timeout();
     let mut last_received = u64::MAX;
     let mut wedged_since: Option<Instant> = None;
     loop {
         thread::park_timeout(SWEEP_PERIOD);
-        if shared.is_stopping() {
+        if shared.lifecycle.is_stopping() {
             return;
         }
         let received = ctx.counters.received.load(Ordering::Relaxed);

@@ -4,8 +4,32 @@
 
 use crate::codec::{decode_request, DecodeError, Operation, Reply};
 use crate::ids::ReplyTo;
+use crate::journal::Lsn;
 use crate::ledger::Outcome;
 use crate::status::Status;
+
+/// What applying one operation gave: its outcome, and with a journal the
+/// log position its reply must wait for (`None`: send it at once).
+///
+/// A bare [`Outcome`] converts into one that waits for nothing, so a
+/// caller without a journal returns `ledger.apply(op)` as it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// The ledger's outcome.
+    pub outcome: Outcome,
+    /// The change that must be durable before the reply is sent: the
+    /// request's own, or the last one appended when it read the ledger.
+    pub wait_for: Option<Lsn>,
+}
+
+impl From<Outcome> for Applied {
+    fn from(outcome: Outcome) -> Self {
+        Self {
+            outcome,
+            wait_for: None,
+        }
+    }
+}
 
 /// What to do after handling one message.
 ///
@@ -26,11 +50,12 @@ use crate::status::Status;
 ///     operation: Operation::Query { event: EventId::new(1).ok_or("no event 0")? },
 /// };
 /// let handled = handle_message(&request.encode(), false, |op| Ok::<_, ()>(ledger.apply(op)));
-/// let Ok(Handled::Reply { to, reply, outcome }) = handled else {
+/// let Ok(Handled::Reply { to, reply, outcome, wait_for }) = handled else {
 ///     return Err("no reply".into());
 /// };
 /// assert_eq!((to, reply.status, reply.remaining), (request.reply_to, Status::Ok, 10));
 /// assert!(outcome.is_some());
+/// assert_eq!(wait_for, None); // no journal: nothing to wait for
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +68,9 @@ pub enum Handled {
         reply: Reply,
         /// The ledger's outcome, when the request reached the ledger.
         outcome: Option<Outcome>,
+        /// The log position the reply must wait for before it is sent:
+        /// `None` to send it at once (see [`Applied::wait_for`]).
+        wait_for: Option<Lsn>,
     },
     /// Send nothing: the message is malformed past answering (PROTOCOL.md,
     /// *Malformed messages*); count it.
@@ -89,6 +117,9 @@ impl Handled {
 /// not. A well-formed request is answered SHUTTING_DOWN without touching the
 /// ledger when `shutting_down` is set, and otherwise passed to `apply`, which
 /// is where the caller takes its lock: decoding and encoding stay outside it.
+/// `apply` returns an [`Outcome`], or an [`Applied`] that also says which
+/// log position the reply must wait for: the result carries everything
+/// the reply needs.
 ///
 /// `body` is the whole body received, of any length: the server receives
 /// with `MSG_NOERROR` into a buffer larger than 40 bytes (msgrcv(2)), so an
@@ -119,10 +150,10 @@ impl Handled {
 ///
 /// Whatever `apply` returns (the server's own failures, such as a
 /// poisoned ledger lock); input never makes this fail.
-pub fn handle_message<E>(
+pub fn handle_message<A: Into<Applied>, E>(
     body: &[u8],
     shutting_down: bool,
-    apply: impl FnOnce(&Operation) -> Result<Outcome, E>,
+    apply: impl FnOnce(&Operation) -> Result<A, E>,
 ) -> Result<Handled, E> {
     let request = match decode_request(body) {
         Ok(request) => request,
@@ -132,6 +163,7 @@ pub fn handle_message<E>(
                     to: answer.reply_to,
                     reply: answer.reply(),
                     outcome: None,
+                    wait_for: None,
                 },
                 None => Handled::Drop(error),
             })
@@ -142,12 +174,14 @@ pub fn handle_message<E>(
             to: request.reply_to,
             reply: Reply::bare(Status::ShuttingDown, request.request_id),
             outcome: None,
+            wait_for: None,
         });
     }
-    let outcome = apply(&request.operation)?;
+    let Applied { outcome, wait_for } = apply(&request.operation)?.into();
     Ok(Handled::Reply {
         to: request.reply_to,
         reply: outcome.reply(request.request_id),
         outcome: Some(outcome),
+        wait_for,
     })
 }

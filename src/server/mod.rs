@@ -59,16 +59,19 @@
 //!   fewer than the queue holds messages (409 of 40 bytes in Linux's
 //!   default 16 KiB queue).
 
+mod book;
 mod classic;
-mod commit;
 mod config;
+mod dispatch;
+mod durability;
 mod error;
 mod handler;
 mod holds;
-mod receive;
+mod lifecycle;
+mod pacing;
 mod registry;
 mod reply;
-mod shared;
+mod start;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -78,34 +81,31 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-pub use classic::ClassicStats;
-pub use commit::MAX_DEFERRED_REPLIES;
 pub use config::{
     Dispatch, LimitError, Limits, ParseDispatchError, DEFAULT_MAX_IN_FLIGHT, MAX_IN_FLIGHT_LIMIT,
     MAX_POOL_WORKERS, MAX_TIMEOUT_MS, MAX_TRACKED_REPLY_TAGS,
 };
+pub use durability::MAX_DEFERRED_REPLIES;
 pub use error::ServerError;
 // guichet-testkit's fuzz checks drive the per-message core directly.
 #[cfg(feature = "testkit")]
 #[doc(hidden)]
-pub use handler::{handle_message, Handled};
+pub use handler::{handle_message, Applied, Handled};
 pub use registry::{reap_orphans, registry_dir, Orphan, Reaped, RegistryError, REGISTRY_DIR_ENV};
-pub use stats::Stats;
+pub use stats::{ClassicStats, Stats};
 
 use crate::client::Client;
-use crate::journal::{
-    Dir, Journal, JournalConfig, JournalStats, Recovery, DEFAULT_COMPACT_MIN_BYTES,
-    DEFAULT_GROUP_COMMIT_DELAY_US, DEFAULT_PREALLOCATE_BYTES, MAX_COMPACT_MIN_BYTES,
-    MAX_GROUP_COMMIT_DELAY_US, MAX_PREALLOCATE_BYTES, MIN_COMPACT_MIN_BYTES,
-};
+use crate::journal::{Dir, Journal, JournalStats, Recovery};
 use crate::ledger::Ledger;
-use crate::sysv::{Key, MessageBuf, Mode, OwnedQueue, QueueId, RecvFlags, SendFlags, SysvError};
+use crate::sysv::{Key, MessageBuf, Mode, OwnedQueue, QueueId, RecvFlags};
 use crate::wire::REQUEST_MTYPE;
 
+use book::Book;
 use classic::ClassicServing;
-use receive::{drain, receive_loop, Handoff};
-use reply::sweep_loop;
-use shared::Shared;
+use dispatch::{drain, Dispatcher};
+use durability::Durability;
+use lifecycle::Lifecycle;
+use reply::Replier;
 
 /// How often shutdown re-sends a wake-up while receive loops still run: a
 /// wake-up can be taken by a loop that is already draining.
@@ -366,7 +366,7 @@ impl Builder {
     }
 
     /// Journal size under which it is never compacted
-    /// ([`DEFAULT_COMPACT_MIN_BYTES`] by default); past it, the journal is
+    /// ([`DEFAULT_COMPACT_MIN_BYTES`](crate::journal::DEFAULT_COMPACT_MIN_BYTES) by default); past it, the journal is
     /// compacted once it reaches twice the size of its last snapshot.
     pub fn journal_compact_min_bytes(mut self, bytes: u64) -> Self {
         self.journal_compact_min_bytes = Some(bytes);
@@ -374,15 +374,15 @@ impl Builder {
     }
 
     /// Zeros written ahead of the journal's end (see
-    /// [`JournalConfig::preallocate_bytes`]); 1 MiB by default, at most
-    /// [`MAX_PREALLOCATE_BYTES`] ([`ServerError::Limit`] at `spawn` past it).
+    /// [`JournalConfig::preallocate_bytes`](crate::journal::JournalConfig::preallocate_bytes)); 1 MiB by default, at most
+    /// [`MAX_PREALLOCATE_BYTES`](crate::journal::MAX_PREALLOCATE_BYTES) ([`ServerError::Limit`] at `spawn` past it).
     pub fn journal_preallocate_bytes(mut self, bytes: u64) -> Self {
         self.journal_preallocate_bytes = Some(bytes);
         self
     }
 
     /// How long a group commit waits for more changes when others are
-    /// committing too (see [`JournalConfig::group_commit_delay_us`]).
+    /// committing too (see [`JournalConfig::group_commit_delay_us`](crate::journal::JournalConfig::group_commit_delay_us)).
     pub fn journal_group_commit_delay_us(mut self, delay_us: u32) -> Self {
         self.journal_group_commit_delay_us = Some(delay_us);
         self
@@ -425,7 +425,7 @@ impl Builder {
     /// - [`ServerError::Spawn`]: a receive thread could not start;
     /// - [`ServerError::Journal`]: the journal could not be opened or
     ///   replayed, or disagrees with the configuration.
-    pub fn spawn(self) -> Result<Server, ServerError> {
+    pub fn spawn(mut self) -> Result<Server, ServerError> {
         self.limits.check(self.dispatch)?;
         let (hold_ms, clock) = (self.hold_ms, self.clock.clone());
         holds::check(hold_ms)?;
@@ -435,14 +435,7 @@ impl Builder {
         // Before it, a fixture killed before it could remove its queue left
         // it to the next server that starts: this one.
         registry::reap_on_start();
-        let owned = match self.key {
-            None => OwnedQueue::create_private(self.mode),
-            Some(key) => OwnedQueue::create_exclusive(key, self.mode),
-        }
-        .map_err(|error| match (error, self.key) {
-            (SysvError::Exists { .. }, Some(key)) => ServerError::QueueExists { key },
-            (error, _) => ServerError::CreateQueue(error),
-        })?;
+        let owned = self.create_queue()?;
         // Before the queue is used, so that a kill from now on leaves a
         // record of it (dropped, the record is removed, as the queue is).
         // Without one (an unusable registry) the server runs all the same;
@@ -454,127 +447,44 @@ impl Builder {
         // A classic key taken refuses the start like the wire v1 key, and
         // dropping `owned` removes the wire v1 queue. (Keyed, the classic
         // queue is never recorded: it is not a fixture's.)
-        let classic_queue = match self.classic_key {
-            Some(key) => Some((classic::create_queue(key, self.mode)?, key)),
-            None => None,
-        };
-        let (ledger, journal) = match &self.journal {
-            None => (Ledger::new(self.events, self.limits.max_bookings)?, None),
-            Some(path) => {
-                let compact_min_bytes = self
-                    .journal_compact_min_bytes
-                    .unwrap_or(DEFAULT_COMPACT_MIN_BYTES);
-                LimitError::check(
-                    "journal_compact_min_bytes",
-                    compact_min_bytes,
-                    MIN_COMPACT_MIN_BYTES,
-                    MAX_COMPACT_MIN_BYTES,
-                )?;
-                let group_commit_delay_us = self
-                    .journal_group_commit_delay_us
-                    .unwrap_or(DEFAULT_GROUP_COMMIT_DELAY_US);
-                LimitError::check(
-                    "journal_group_commit_delay_us",
-                    group_commit_delay_us.into(),
-                    0,
-                    MAX_GROUP_COMMIT_DELAY_US.into(),
-                )?;
-                let preallocate_bytes = self
-                    .journal_preallocate_bytes
-                    .unwrap_or(DEFAULT_PREALLOCATE_BYTES);
-                LimitError::check(
-                    "journal_preallocate_bytes",
-                    preallocate_bytes,
-                    0,
-                    MAX_PREALLOCATE_BYTES,
-                )?;
-                let config = JournalConfig {
-                    events: (!self.events.is_empty()).then_some(self.events),
-                    max_bookings: self.max_bookings_set.then_some(self.limits.max_bookings),
-                    compact_min_bytes,
-                    group_commit_delay_us,
-                    preallocate_bytes,
-                    // The queue's mode, less execute bits: the journal is
-                    // no more readable than the queue it serves.
-                    file_mode: self.mode.bits() & 0o666,
-                };
-                let opened = match path {
-                    JournalAt::Path(path) => Journal::open_path(path, &config)?,
-                    JournalAt::Dir(dir, name) => {
-                        Journal::open(Box::new(Arc::clone(dir)), name, &config)?
-                    }
-                };
-                (opened.ledger, Some(Arc::new(opened.journal)))
-            }
-        };
+        let classic_queue = self.create_classic_queue()?;
+        let (ledger, journal) = self.open_ledger()?;
         let ledger = holds::timed(ledger, hold_ms, clock)?;
         let receivers = self.dispatch.receivers();
-        let shared = Arc::new(
-            Shared::new(owned.queue(), ledger, self.limits, receivers).with_journal(journal),
+        let lifecycle = Arc::new(Lifecycle::new(self.limits.max_in_flight, receivers));
+        let replier = Arc::new(Replier::new(
+            owned.queue(),
+            self.limits.reply_timeout_ms,
+            self.limits.stale_reply_ms,
+            Arc::clone(&lifecycle),
+        ));
+        let durability = journal.as_ref().map(|journal| {
+            Arc::new(Durability::new(
+                Arc::clone(journal),
+                Arc::clone(&replier),
+                Arc::clone(&lifecycle),
+            ))
+        });
+        let core = Dispatcher::new(
+            lifecycle,
+            replier,
+            Book::new(ledger, journal),
+            durability,
+            self.limits.worker_stack_bytes,
         );
-        let handoff = match self.dispatch {
-            Dispatch::ThreadPerRequest => Handoff::SpawnPerRequest,
-            Dispatch::Pool(_) | Dispatch::Sequential => Handoff::Inline,
-        };
         let mut server = Server {
-            shared,
+            core: Arc::new(core),
             queue: Some(owned),
             record,
             key: self.key.unwrap_or(Key::PRIVATE),
             dispatch: self.dispatch,
+            shutdown_timeout_ms: self.limits.shutdown_timeout_ms,
             receivers: Vec::with_capacity(receivers),
             sweeper: None,
             committer: None,
             classic: None,
         };
-        if server.shared.journal.is_some() {
-            // Before the receive loops: a reply queued for the disk needs it.
-            match commit::spawn_commit_thread(&server.shared) {
-                Ok(handle) => server.committer = Some(handle),
-                Err(error) => {
-                    server.shared.commit.never_started();
-                    server.shared.receivers_not_started(receivers);
-                    let _ = server.finish();
-                    return Err(ServerError::Spawn(error));
-                }
-            }
-        }
-        for index in 0..receivers {
-            let shared = Arc::clone(&server.shared);
-            let spawned = thread::Builder::new()
-                .name(format!("guichet-recv-{index}"))
-                .spawn(move || receive_loop(shared, handoff));
-            match spawned {
-                Ok(handle) => server.receivers.push(handle),
-                Err(error) => {
-                    // Loops never started must not be waited for; the rest
-                    // are stopped and the queue removed by `finish`.
-                    server.shared.receivers_not_started(receivers - index);
-                    let _ = server.finish();
-                    return Err(ServerError::Spawn(error));
-                }
-            }
-        }
-        let shared = Arc::clone(&server.shared);
-        match thread::Builder::new()
-            .name("guichet-sweep".into())
-            .spawn(move || sweep_loop(&shared))
-        {
-            Ok(handle) => server.sweeper = Some(handle),
-            Err(error) => {
-                let _ = server.finish();
-                return Err(ServerError::Spawn(error));
-            }
-        }
-        if let Some((queue, key)) = classic_queue {
-            match ClassicServing::start(&server.shared, queue, key) {
-                Ok(classic) => server.classic = Some(classic),
-                Err(error) => {
-                    let _ = server.finish();
-                    return Err(error);
-                }
-            }
-        }
+        server.start_threads(classic_queue)?;
         Ok(server)
     }
 }
@@ -583,13 +493,14 @@ impl Builder {
 ///
 /// See the [module docs](self) for a one-line test fixture.
 pub struct Server {
-    shared: Arc<Shared>,
+    core: Arc<Dispatcher>,
     /// `None` once shut down.
     queue: Option<OwnedQueue>,
     /// The registry's record of a private queue; dropped (removed) with it.
     record: Option<registry::Record>,
     key: Key,
     dispatch: Dispatch,
+    shutdown_timeout_ms: u32,
     receivers: Vec<JoinHandle<()>>,
     /// Purges unread replies from a queue too full for requests.
     sweeper: Option<JoinHandle<()>>,
@@ -602,7 +513,7 @@ pub struct Server {
 /// Asks a server to stop from another thread (a signal handler's thread,
 /// say); the thread in [`Server::wait`] then completes the shutdown.
 #[derive(Clone)]
-pub struct StopHandle(Arc<Shared>);
+pub struct StopHandle(Arc<Lifecycle>);
 
 impl StopHandle {
     /// Requests a graceful shutdown. Returns at once.
@@ -671,7 +582,7 @@ impl Server {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn queue_id(&self) -> QueueId {
-        self.shared.queue.id()
+        self.core.queue().id()
     }
 
     /// The classic queue's key, if the server serves the classic protocol.
@@ -721,7 +632,7 @@ impl Server {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn client(&self) -> Client {
-        Client::from_queue(self.shared.queue)
+        Client::from_queue(self.core.queue())
     }
 
     /// The counters so far.
@@ -738,19 +649,23 @@ impl Server {
         Stats {
             journal: self.journal_stats(),
             classic: self.classic.as_ref().map(ClassicServing::stats),
-            ..self.shared.counters.snapshot()
+            ..self.core.replier.counters.snapshot()
         }
     }
 
     /// The journal's counters, if the server has one.
     pub fn journal_stats(&self) -> Option<JournalStats> {
-        self.shared.journal.as_ref().map(|j| j.stats())
+        self.journal().map(|j| j.stats())
     }
 
     /// What opening the journal found and did (a torn tail cut off, changes
     /// replayed…), if the server has one.
     pub fn journal_recovery(&self) -> Option<Recovery> {
-        self.shared.journal.as_ref().map(|j| j.recovery().clone())
+        self.journal().map(|j| j.recovery().clone())
+    }
+
+    fn journal(&self) -> Option<&Arc<Journal>> {
+        self.core.durability.as_ref().map(|d| d.journal())
     }
 
     /// Runs `f` on the ledger under its lock (for tests and audits: it
@@ -768,13 +683,13 @@ impl Server {
     ///
     /// [`ServerError::LedgerPoisoned`] if a thread panicked holding the ledger.
     pub fn with_ledger<R>(&self, f: impl FnOnce(&Ledger) -> R) -> Result<R, ServerError> {
-        self.shared.with_ledger(f)
+        self.core.book.with_ledger(f)
     }
 
     /// A handle that requests a shutdown from another thread; see
     /// [`StopHandle::stop`].
     pub fn stop_handle(&self) -> StopHandle {
-        StopHandle(Arc::clone(&self.shared))
+        StopHandle(Arc::clone(&self.core.lifecycle))
     }
 
     /// Serves until a stop is requested through a [`StopHandle`] or the
@@ -794,7 +709,7 @@ impl Server {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn wait(mut self) -> Result<Stats, ServerError> {
-        self.shared.wait_for_stop();
+        self.core.lifecycle.wait_for_stop();
         self.finish()
     }
 
@@ -823,74 +738,51 @@ impl Server {
         let Some(owned) = self.queue.take() else {
             return Ok(self.stats());
         };
-        let shared = &self.shared;
-        shared.request_stop();
-        let deadline =
-            Instant::now() + Duration::from_millis(shared.limits.shutdown_timeout_ms.into());
-        shared.set_stop_deadline(deadline);
+        let core = Arc::clone(&self.core);
+        let life = &core.lifecycle;
+        life.request_stop();
+        let deadline = Instant::now() + Duration::from_millis(self.shutdown_timeout_ms.into());
+        life.set_stop_deadline(deadline);
         if let Some(sweeper) = &self.sweeper {
             sweeper.thread().unpark();
         }
         // Receive loops blocked in msgrcv(2) see the stop only when a
         // message arrives: send wake-ups until every loop has returned.
-        while shared.receivers_running(WAKE_POLL) > 0 && Instant::now() < deadline {
-            let _ = shared
-                .queue
-                .send(REQUEST_MTYPE, &shared.wake_token, SendFlags::NOWAIT);
+        while life.receivers_running(WAKE_POLL) > 0 && Instant::now() < deadline {
+            core.wake_one();
         }
         // Before the journal closes: a classic OK is durable before it is sent.
         let classic_removed = self
             .classic
             .as_mut()
-            .map_or(Ok(()), |classic| classic.stop(shared, deadline));
-        shared.wait_idle(deadline);
+            .map_or(Ok(()), |classic| classic.stop(&core, deadline));
+        life.wait_idle(deadline);
         // Replies waiting for the disk go out once it has synced their
         // changes, by the deadline; after it they are dropped and counted
         // (never sent unconfirmed).
-        if self.committer.is_some() {
-            shared.commit.stop_by(shared, deadline);
+        if let (Some(durability), Some(_)) = (&core.durability, &self.committer) {
+            durability.stop_by(deadline);
         }
-        linger(shared, deadline);
+        linger(&core, deadline);
         // Removing the queue also wakes anything still blocked in it, and
         // destroys whatever replies are still unread.
         let removed = owned.remove();
         self.record = None;
-        shared.wait_idle(Instant::now() + AFTER_REMOVE_GRACE);
-        // A receive loop leading a group commit may be stuck in an
-        // fdatasync past the deadline: it is left to finish on its own
-        // rather than hold the shutdown (it sends nothing that is not
-        // durable). When every loop has returned, all are joined: they are
-        // ending, and what they hold (the journal and its lock) is released
-        // before this returns.
-        let all_returned = shared.receivers_running(Duration::ZERO) == 0;
-        for handle in self.receivers.drain(..).chain(self.sweeper.take()) {
-            if all_returned || handle.is_finished() {
-                let _ = handle.join();
-            }
-        }
-        if let Some(handle) = self.committer.take() {
-            // Returned, unless stuck in an fdatasync past the deadline:
-            // then it is left to finish on its own (it sends nothing more).
-            // Joined when done, so that the journal it holds (and the
-            // journal's lock) is released when this returns.
-            if shared.commit.is_done() {
-                let _ = handle.join();
-            }
-        }
+        life.wait_idle(Instant::now() + AFTER_REMOVE_GRACE);
+        self.join_threads();
         // Workers have left `in_flight` but may not have let go of the
         // state yet: wait, briefly, so that the journal (and its lock) is
         // free when this returns.
         let settle_by = deadline.max(Instant::now() + AFTER_REMOVE_GRACE);
-        while Arc::strong_count(&shared.workers) > 1 && Instant::now() < settle_by {
+        while Arc::strong_count(&core.workers) > 1 && Instant::now() < settle_by {
             thread::sleep(WORKER_EXIT_POLL);
         }
         // Waits, until the deadline, for a compaction in progress and for
         // whatever is left to be synced.
-        let journal_closed = shared
-            .journal
-            .as_ref()
+        let journal_closed = self
+            .journal()
             .map_or(Ok(()), |j| j.close_by(deadline.max(Instant::now())));
-        if let Some(failure) = shared.take_failure() {
+        if let Some(failure) = life.take_failure() {
             return Err(failure);
         }
         removed.map_err(ServerError::RemoveQueue)?;
@@ -898,19 +790,39 @@ impl Server {
         journal_closed?;
         Ok(self.stats())
     }
+
+    /// Joins the threads that have returned. A receive loop leading a group
+    /// commit, or the commit thread, may be stuck in an fdatasync past the
+    /// deadline: it is left to finish on its own rather than hold the
+    /// shutdown (it sends nothing that is not durable). When every loop has
+    /// returned, all are joined: they are ending, and what they hold (the
+    /// journal and its lock) is released before `finish` returns.
+    fn join_threads(&mut self) {
+        let all_returned = self.core.lifecycle.receivers_running(Duration::ZERO) == 0;
+        for handle in self.receivers.drain(..).chain(self.sweeper.take()) {
+            if all_returned || handle.is_finished() {
+                let _ = handle.join();
+            }
+        }
+        if let Some(handle) = self.committer.take() {
+            if self.core.durability.as_ref().is_some_and(|d| d.is_done()) {
+                let _ = handle.join();
+            }
+        }
+    }
 }
 
 /// Before the queue is removed, which destroys unread replies: answers
 /// requests that keep arriving with SHUTTING_DOWN and waits while clients
 /// are still taking their replies, until nobody has read one for
 /// [`LINGER_IDLE`] or the shutdown deadline passes.
-fn linger(shared: &Shared, deadline: Instant) {
+fn linger(shared: &Dispatcher, deadline: Instant) {
     let mut last_count = u64::MAX;
     let mut last_progress = Instant::now();
     let mut in_hand = None;
     loop {
         drain(shared, in_hand.take());
-        let Ok(stat) = shared.queue.stat() else {
+        let Ok(stat) = shared.queue().stat() else {
             return;
         };
         let now = Instant::now();
@@ -930,10 +842,10 @@ fn linger(shared: &Shared, deadline: Instant) {
 }
 
 /// The next request (or wake-up), if one comes by `until`.
-fn next_request(shared: &Shared, until: Instant) -> Option<MessageBuf> {
-    let mut buf = MessageBuf::with_body_capacity(receive::RECEIVE_BODY_BYTES).ok()?;
+fn next_request(shared: &Dispatcher, until: Instant) -> Option<MessageBuf> {
+    let mut buf = MessageBuf::with_body_capacity(dispatch::RECEIVE_BODY_BYTES).ok()?;
     shared
-        .queue
+        .queue()
         .recv_until(
             REQUEST_MTYPE,
             &mut buf,

@@ -29,24 +29,70 @@
 //! re-check, which then leaves the tag alone, or goes out after the
 //! removal. A dead client's tag is purged even if answered since: nobody
 //! reads it. The waits are short (an attempt blocks for at most
-//! [`BLOCK_SLICE`]) and happen only in a purge or an eviction, when the queue is full or the
+//! [`BLOCK_SLICE`]) and happen only in a purge or an eviction, when the
+//! queue is full or the
 //! table reaches its limit; no lock is held across a syscall.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::codec::Reply;
 use crate::ids::ReplyTo;
-use crate::sysv::{self, MessageBuf, RecvFlags, SendFlags, SysvError};
+use crate::sysv::{self, MessageBuf, Queue, RecvFlags, SendFlags, SysvError};
 use crate::wire::BODY_SIZE;
 
 use super::config::MAX_TRACKED_REPLY_TAGS;
 use super::error::ServerError;
-use super::shared::Shared;
+use super::lifecycle::Lifecycle;
+use super::stats::Counters;
+
+/// The one owner of sending replies: the queue they go to, the tags
+/// answered (for purges), and the counters every reply is counted in.
+pub(crate) struct Replier {
+    pub(crate) queue: Queue,
+    tags: ReplyTags,
+    pub(crate) counters: Counters,
+    /// How long a reply waits for room (`reply_timeout_ms`).
+    reply_timeout: Duration,
+    /// When an unread reply's client counts as no longer reading.
+    stale_after: Duration,
+    /// A removed queue fails the server; a shutdown's deadline bounds waits.
+    lifecycle: Arc<Lifecycle>,
+}
+
+impl Replier {
+    pub(crate) fn new(
+        queue: Queue,
+        reply_timeout_ms: u32,
+        stale_reply_ms: u32,
+        lifecycle: Arc<Lifecycle>,
+    ) -> Self {
+        Self {
+            queue,
+            tags: ReplyTags::default(),
+            counters: Counters::default(),
+            reply_timeout: Duration::from_millis(reply_timeout_ms.into()),
+            stale_after: Duration::from_millis(stale_reply_ms.into()),
+            lifecycle,
+        }
+    }
+
+    /// How long a reply waits for room (`reply_timeout_ms`).
+    pub(crate) fn reply_timeout(&self) -> Duration {
+        self.reply_timeout
+    }
+
+    /// Sends `reply` to `to`, waiting at most `reply_timeout_ms` for room.
+    /// Counts the reply as sent or abandoned; a removed queue stops the
+    /// server.
+    pub(crate) fn send(&self, to: ReplyTo, reply: &Reply) {
+        send_reply(self, to, reply);
+    }
+}
 
 /// Longest one blocked attempt to send waits for room: how soon a purge
 /// that wants the tag, a dead client or a shutdown is noticed.
@@ -149,7 +195,7 @@ impl ReplyTags {
     /// Ends the attempt [`ReplyTags::begin`] marked; `sent_at` is when
     /// its reply went out, if it did. Returns how many replies it purged to
     /// stay within [`MAX_TRACKED_REPLY_TAGS`].
-    fn end(&self, shared: &Shared, to: ReplyTo, sent_at: Option<Instant>) -> u64 {
+    fn end(&self, replier: &Replier, to: ReplyTo, sent_at: Option<Instant>) -> u64 {
         let tracked = {
             let mut sent = self.lock();
             match sent.entry(to) {
@@ -181,7 +227,7 @@ impl ReplyTags {
         if tracked <= MAX_TRACKED_REPLY_TAGS {
             return 0;
         }
-        self.evict(shared)
+        self.evict(replier)
     }
 
     /// Keeps the table within [`MAX_TRACKED_REPLY_TAGS`]: the quarter of
@@ -190,7 +236,7 @@ impl ReplyTags {
     /// thousands of other tags were answered). Only a tracked tag's
     /// replies can ever be purged, so a tag is never forgotten while
     /// replies of its may still be queued.
-    fn evict(&self, shared: &Shared) -> u64 {
+    fn evict(&self, replier: &Replier) -> u64 {
         let _evicting = match self.evicting.try_lock() {
             Ok(guard) => guard,
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
@@ -225,7 +271,7 @@ impl ReplyTags {
         // oldest: it stays.
         oldest
             .into_iter()
-            .map(|(at, to)| self.take_if(shared, to, &mut buf, |tag| tag.at == at))
+            .map(|(at, to)| self.take_if(replier, to, &mut buf, |tag| tag.at == at))
             .sum()
     }
 
@@ -238,7 +284,7 @@ impl ReplyTags {
     /// are nonblocking sends, so the wait for those under way is short.
     fn take_if(
         &self,
-        shared: &Shared,
+        replier: &Replier,
         to: ReplyTo,
         buf: &mut MessageBuf,
         still: impl FnOnce(&Tag) -> bool,
@@ -262,7 +308,7 @@ impl ReplyTags {
             return 0;
         }
         drop(sent);
-        let taken = take_all(shared, to, buf);
+        let taken = take_all(replier, to, buf);
         self.lock().remove(&to);
         // Attempts waiting for this tag start again, on a fresh entry.
         self.purge_progress.notify_all();
@@ -271,12 +317,12 @@ impl ReplyTags {
 
     /// Removes queued replies of clients that are dead or no longer read.
     /// Returns how many it removed; 0 if another thread is purging.
-    fn purge(&self, shared: &Shared) -> u64 {
+    fn purge(&self, replier: &Replier) -> u64 {
         let Ok(_purging) = self.purging.try_lock() else {
             return 0;
         };
         let now = Instant::now();
-        let stale_after = Duration::from_millis(shared.limits.stale_reply_ms.into());
+        let stale_after = replier.stale_after;
         // Copy the candidates out: the liveness checks below are syscalls.
         let tags: Vec<(ReplyTo, Instant)> =
             self.lock().iter().map(|(to, tag)| (*to, tag.at)).collect();
@@ -296,7 +342,7 @@ impl ReplyTags {
             }
             // A stale tag answered since the snapshot is fresh again, and
             // its client may be reading. A dead client reads nothing.
-            purged += self.take_if(shared, to, &mut buf, |tag| dead || tag.at == at);
+            purged += self.take_if(replier, to, &mut buf, |tag| dead || tag.at == at);
         }
         purged
     }
@@ -320,29 +366,29 @@ const SWEEP_PERIOD: Duration = Duration::from_millis(50);
 /// received for a whole period) and otherwise leaves purging to the reply
 /// path: a reply that purges retries at once and takes the room it made,
 /// while room made here would go to whichever client sender is blocked.
-pub(crate) fn sweep_loop(shared: &Shared) {
+pub(crate) fn sweep_loop(replier: &Replier) {
     let request_bytes = BODY_SIZE as u64;
-    let mut last_received = shared.counters.snapshot().received;
+    let mut last_received = replier.counters.snapshot().received;
     loop {
         // Parked rather than waiting on the state's condition variable,
         // which every request in flight notifies: `finish` unparks it.
         thread::park_timeout(SWEEP_PERIOD);
-        if shared.is_stopping() {
+        if replier.lifecycle.is_stopping() {
             return;
         }
-        let received = shared.counters.snapshot().received;
+        let received = replier.counters.snapshot().received;
         let idle = received == last_received;
         last_received = received;
-        if !idle || shared.tags.waiting.load(Ordering::Relaxed) > 0 {
+        if !idle || replier.tags.waiting.load(Ordering::Relaxed) > 0 {
             continue;
         }
-        match shared.queue.stat() {
+        match replier.queue.stat() {
             // Linux caps the message count at `msg_qbytes` too.
             Ok(stat)
                 if stat.bytes + request_bytes > stat.max_bytes
                     || stat.messages + 1 > stat.max_bytes =>
             {
-                shared.counters.purged(shared.tags.purge(shared));
+                replier.counters.purged(replier.tags.purge(replier));
             }
             Ok(_) => {}
             // The receive loops report the removal; nothing left to sweep.
@@ -355,10 +401,10 @@ pub(crate) fn sweep_loop(shared: &Shared) {
 }
 
 /// Removes every reply queued for `to`; returns how many.
-fn take_all(shared: &Shared, to: ReplyTo, buf: &mut MessageBuf) -> u64 {
+fn take_all(replier: &Replier, to: ReplyTo, buf: &mut MessageBuf) -> u64 {
     let mut taken = 0;
     for _ in 0..MAX_PURGE_PER_TAG {
-        match shared
+        match replier
             .queue
             .recv(to.get(), buf, RecvFlags::NOWAIT | RecvFlags::NOERROR)
         {
@@ -369,9 +415,8 @@ fn take_all(shared: &Shared, to: ReplyTo, buf: &mut MessageBuf) -> u64 {
     taken
 }
 
-/// Sends `reply` to `to`, waiting at most `reply_timeout_ms` for room.
-/// Counts the reply as sent or abandoned; a removed queue stops the server.
-pub(crate) fn send_reply(shared: &Shared, to: ReplyTo, reply: &Reply) {
+/// [`Replier::send`].
+fn send_reply(replier: &Replier, to: ReplyTo, reply: &Reply) {
     let body = reply.encode();
     // Set at the first full-queue answer: the common reply, sent at the
     // first try, has no use for a deadline (its send time is still read,
@@ -385,43 +430,43 @@ pub(crate) fn send_reply(shared: &Shared, to: ReplyTo, reply: &Reply) {
         // Marked for each attempt alone, not for the whole wait: a client
         // that stopped reading while requests of its keep coming must stay
         // purgeable while its replies wait for room.
-        shared.tags.begin(to);
+        replier.tags.begin(to);
         let attempt = match block_until.take() {
-            None => shared.queue.send(to.get(), &body, SendFlags::NOWAIT),
-            Some(until) => shared
+            None => replier.queue.send(to.get(), &body, SendFlags::NOWAIT),
+            Some(until) => replier
                 .queue
                 .send_until(to.get(), &body, until, Duration::ZERO, 0),
         };
         let sent_at = attempt.is_ok().then(Instant::now);
         if sent_at.is_some() {
-            shared.counters.replied(reply.status);
+            replier.counters.replied(reply.status);
         }
-        let purged = shared.tags.end(shared, to, sent_at);
-        shared.counters.purged(purged);
+        let purged = replier.tags.end(replier, to, sent_at);
+        replier.counters.purged(purged);
         match attempt {
             Ok(()) => return,
             Err(SysvError::WouldBlock { .. } | SysvError::TimedOut { .. }) => {
-                waiting.get_or_insert_with(|| Waiting::new(&shared.tags.waiting));
-                let deadline = *deadline.get_or_insert_with(|| {
-                    Instant::now() + Duration::from_millis(shared.limits.reply_timeout_ms.into())
-                });
-                let purged = shared.tags.purge(shared);
-                shared.counters.purged(purged);
+                waiting.get_or_insert_with(|| Waiting::new(&replier.tags.waiting));
+                let deadline =
+                    *deadline.get_or_insert_with(|| Instant::now() + replier.reply_timeout);
+                let purged = replier.tags.purge(replier);
+                replier.counters.purged(purged);
                 // Nothing to purge, and this reply's own client is dead:
                 // nobody will read it, and waiting for room would hold this
                 // thread (and a slot of max_in_flight) for nothing, while
                 // the queue fills with requests nobody then receives.
                 if purged == 0 && !sysv::process_alive(to.pid()) {
-                    shared.counters.abandoned();
+                    replier.counters.abandoned();
                     return;
                 }
                 let now = Instant::now();
                 // A shutdown under way bounds the wait too.
-                let deadline = shared
+                let deadline = replier
+                    .lifecycle
                     .stop_deadline()
                     .map_or(deadline, |stop| stop.min(deadline));
                 if now >= deadline {
-                    shared.counters.abandoned();
+                    replier.counters.abandoned();
                     return;
                 }
                 if purged == 0 {
@@ -431,16 +476,16 @@ pub(crate) fn send_reply(shared: &Shared, to: ReplyTo, reply: &Reply) {
             Err(error @ SysvError::QueueRemoved { .. }) => {
                 // Counted either way: a shutdown past its deadline removes
                 // the queue under replies still waiting for room.
-                shared.counters.abandoned();
-                if !shared.is_stopping() {
-                    shared.fail(ServerError::QueueRemoved(error));
+                replier.counters.abandoned();
+                if !replier.lifecycle.is_stopping() {
+                    replier.lifecycle.fail(ServerError::QueueRemoved(error));
                 }
                 return;
             }
             // msgsnd(2) has no other transient error here: the body is 40
             // bytes and the server created the queue. Count and go on.
             Err(_) => {
-                shared.counters.abandoned();
+                replier.counters.abandoned();
                 return;
             }
         }

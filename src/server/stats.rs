@@ -64,11 +64,20 @@ pub struct Stats {
     pub spawn_failures: u64,
     /// Receive errors the loop survived (other than the queue's removal).
     pub receive_errors: u64,
+    /// Times the commit thread waited, between two group commits, for the
+    /// clients it had just answered to send their next change (with a
+    /// journal; see `server::pacing`).
+    pub commit_waits: u64,
+    /// Those waits that ended at their deadline rather than with every
+    /// awaited client back.
+    pub commit_wait_timeouts: u64,
+    /// Time spent in those waits, ns.
+    pub commit_wait_ns: u64,
     /// The journal's counters (fsyncs, changes per fsync…), if it has one.
     pub journal: Option<crate::journal::JournalStats>,
     /// The classic protocol's counters, if the server serves it
     /// ([`Builder::classic_key`](super::Builder::classic_key)).
-    pub classic: Option<super::ClassicStats>,
+    pub classic: Option<ClassicStats>,
 }
 
 impl Stats {
@@ -106,6 +115,56 @@ impl Stats {
     }
 }
 
+/// The classic protocol's counters, in [`Stats::classic`].
+///
+/// # Examples
+///
+/// ```
+/// use guichet::classic::ClassicRequest;
+/// use guichet::sysv::{MessageBuf, Queue, RecvFlags, SendFlags};
+///
+/// let server = guichet::Server::builder()
+///     .event("Concert", 10)
+///     .classic_key(guichet::sysv::Key::PRIVATE)
+///     .spawn()?;
+/// let queue = Queue::from_id(server.classic_queue_id().ok_or("no classic queue")?);
+/// let (mtype, body) = ClassicRequest::Quit.encode();
+/// queue.send(mtype, &body, SendFlags::empty())?;
+/// queue.send(3, &body, SendFlags::empty())?; // no such request: dropped
+/// let (mtype, body) = ClassicRequest::List.encode();
+/// queue.send(mtype, &body, SendFlags::empty())?;
+/// let mut reply = MessageBuf::with_body_capacity(512)?;
+/// queue.recv(10, &mut reply, RecvFlags::empty())?; // answered in order: the others are done
+/// let stats = server.shutdown()?.classic.ok_or("classic is on")?;
+/// assert_eq!((stats.received, stats.quits_ignored, stats.dropped), (3, 1, 1));
+/// assert_eq!(stats.listings_sent, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClassicStats {
+    /// Messages received from the classic queue (shutdown's wake-ups excluded).
+    pub received: u64,
+    /// Listings sent (mtype 10).
+    pub listings_sent: u64,
+    /// Reservation texts sent (mtype 11), OK and ECHEC alike.
+    pub reservations_sent: u64,
+    /// Malformed messages dropped unanswered: a body not 16 bytes, or an
+    /// mtype other than 1, 2 and 5.
+    pub dropped: u64,
+    /// "Quit" messages (mtype 5) consumed and not obeyed.
+    pub quits_ignored: u64,
+    /// Unread replies removed to make room in a queue that stayed full.
+    pub replies_discarded: u64,
+    /// Replies given up on: no room within the reply timeout and nothing of
+    /// their mtype to discard, or the queue removed under them.
+    pub replies_abandoned: u64,
+    /// Replies not sent because the journal failed: their change (or what
+    /// a listing showed) may not be durable, so neither OK nor ECHEC is true.
+    pub replies_withheld: u64,
+    /// Receive errors survived (other than the queue's removal).
+    pub receive_errors: u64,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     received: AtomicU64,
@@ -118,6 +177,9 @@ pub(crate) struct Counters {
     peak_in_flight: AtomicU64,
     spawn_failures: AtomicU64,
     receive_errors: AtomicU64,
+    commit_waits: AtomicU64,
+    commit_wait_timeouts: AtomicU64,
+    commit_wait_ns: AtomicU64,
 }
 
 // Counters are statistics, not synchronisation: Relaxed is enough, and a
@@ -153,6 +215,14 @@ impl Counters {
     pub(crate) fn receive_error(&self) {
         self.receive_errors.fetch_add(1, Ordering::Relaxed);
     }
+    pub(crate) fn commit_waited(&self, took: std::time::Duration) {
+        self.commit_waits.fetch_add(1, Ordering::Relaxed);
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.commit_wait_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+    pub(crate) fn commit_wait_timed_out(&self) {
+        self.commit_wait_timeouts.fetch_add(1, Ordering::Relaxed);
+    }
 
     pub(crate) fn snapshot(&self) -> Stats {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -167,6 +237,9 @@ impl Counters {
             peak_in_flight: load(&self.peak_in_flight),
             spawn_failures: load(&self.spawn_failures),
             receive_errors: load(&self.receive_errors),
+            commit_waits: load(&self.commit_waits),
+            commit_wait_timeouts: load(&self.commit_wait_timeouts),
+            commit_wait_ns: load(&self.commit_wait_ns),
             journal: None,
             classic: None,
         }

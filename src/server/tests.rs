@@ -6,27 +6,51 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
+use crate::journal::Journal;
 use crate::ledger::Ledger;
 use crate::sysv::{Mode, OwnedQueue};
 
+use super::book::Book;
 use super::config::Limits;
+use super::dispatch::Dispatcher;
+use super::durability::Durability;
 use super::error::ServerError;
-use super::shared::{ReceiverGuard, Shared};
+use super::lifecycle::{Lifecycle, ReceiverGuard};
+use super::reply::Replier;
 
-fn shared_on(queue: &OwnedQueue) -> Result<Arc<Shared>, Box<dyn Error>> {
-    let ledger = Ledger::new([("E", 1)], 10)?;
-    Ok(Arc::new(Shared::new(
+/// A server's owners on `queue`, with no thread started.
+fn core_on(queue: &OwnedQueue, ledger: Ledger, journal: Option<Arc<Journal>>) -> Arc<Dispatcher> {
+    let limits = Limits::default();
+    let lifecycle = Arc::new(Lifecycle::new(limits.max_in_flight, 1));
+    let replier = Arc::new(Replier::new(
         queue.queue(),
-        ledger,
-        Limits::default(),
-        1,
-    )))
+        limits.reply_timeout_ms,
+        limits.stale_reply_ms,
+        Arc::clone(&lifecycle),
+    ));
+    let durability = journal.as_ref().map(|journal| {
+        Arc::new(Durability::new(
+            Arc::clone(journal),
+            Arc::clone(&replier),
+            Arc::clone(&lifecycle),
+        ))
+    });
+    Arc::new(Dispatcher::new(
+        lifecycle,
+        replier,
+        Book::new(ledger, journal),
+        durability,
+        limits.worker_stack_bytes,
+    ))
+}
+
+fn lifecycle() -> Arc<Lifecycle> {
+    Arc::new(Lifecycle::new(Limits::default().max_in_flight, 1))
 }
 
 #[test]
 fn a_receive_loop_that_panics_fails_and_stops_the_server() -> Result<(), Box<dyn Error>> {
-    let queue = OwnedQueue::create_private(Mode::DEFAULT)?;
-    let shared = shared_on(&queue)?;
+    let shared = lifecycle();
     let in_loop = Arc::clone(&shared);
     let died = thread::Builder::new()
         .name("guichet-recv-0".into())
@@ -45,21 +69,18 @@ fn a_receive_loop_that_panics_fails_and_stops_the_server() -> Result<(), Box<dyn
         other => panic!("expected ReceiverPanicked, got {other:?}"),
     }
     assert!(shared.wait_idle(Instant::now()));
-    queue.remove()?;
     Ok(())
 }
 
 #[test]
 fn a_receive_loop_that_returns_fails_nothing() -> Result<(), Box<dyn Error>> {
-    let queue = OwnedQueue::create_private(Mode::DEFAULT)?;
-    let shared = shared_on(&queue)?;
+    let shared = lifecycle();
     let in_loop = Arc::clone(&shared);
     let returned = thread::spawn(move || drop(ReceiverGuard(in_loop))).join();
     assert!(returned.is_ok());
     assert!(!shared.is_stopping());
     assert!(shared.take_failure().is_none());
     assert!(shared.wait_idle(Instant::now()));
-    queue.remove()?;
     Ok(())
 }
 
@@ -76,8 +97,7 @@ fn failed_journal() -> Result<(Arc<crate::journal::Journal>, Ledger), Box<dyn Er
     let journal = Arc::new(opened.journal);
     // The compaction's syncs: its file, then the directory (the second).
     disk.fail_sync_after(2);
-    let copy = std::sync::Mutex::new(opened.ledger.clone());
-    assert!(journal.compact(&copy).is_err());
+    assert!(journal.compact(&opened.ledger).is_err());
     assert!(journal.is_failed());
     assert_eq!(journal.durable(), journal.appended(), "nothing pending");
     Ok((journal, opened.ledger))
@@ -93,8 +113,7 @@ fn after_a_journal_failure_no_read_is_answered_from_the_ledger() -> Result<(), B
     use crate::ids::EventId;
     let queue = OwnedQueue::create_private(Mode::DEFAULT)?;
     let (journal, ledger) = failed_journal()?;
-    let shared =
-        Shared::new(queue.queue(), ledger, Limits::default(), 1).with_journal(Some(journal));
+    let core = core_on(&queue, ledger, Some(journal));
     let event = EventId::new(1).ok_or("event 1")?;
     let reserve = Operation::Reserve {
         event,
@@ -102,25 +121,25 @@ fn after_a_journal_failure_no_read_is_answered_from_the_ledger() -> Result<(), B
         booking: None,
     };
     assert!(matches!(
-        shared.apply(&reserve),
+        core.book.apply(&reserve),
         Err(ServerError::Journal(_))
     ));
-    assert_eq!(shared.with_ledger(|l| l.booking_count())?, 1, "applied");
+    assert_eq!(core.book.with_ledger(|l| l.booking_count())?, 1, "applied");
     // Through the whole handling: no reply, and counted as withheld.
     let request = crate::codec::Request {
         reply_to: crate::ids::ReplyTo::new(i64::from(std::process::id())).ok_or("pid")?,
         request_id: crate::ids::RequestId(1),
         operation: reserve,
     };
-    super::receive::process(&shared, &request.encode(), false);
-    assert_eq!(shared.with_ledger(|l| l.booking_count())?, 2, "applied");
-    assert_eq!(shared.counters.snapshot().replies_withheld, 1);
+    super::dispatch::process(&core, &request.encode(), false);
+    assert_eq!(core.book.with_ledger(|l| l.booking_count())?, 2, "applied");
+    assert_eq!(core.replier.counters.snapshot().replies_withheld, 1);
     assert!(matches!(
-        shared.take_failure(),
+        core.lifecycle.take_failure(),
         Some(ServerError::Journal(_))
     ));
     assert_eq!(queue.stat()?.messages, 0, "no reply was sent");
-    let query = shared.apply(&Operation::Query { event });
+    let query = core.book.apply(&Operation::Query { event });
     assert!(
         matches!(query, Err(ServerError::Journal(_))),
         "a read after the failure was let through: {query:?}"
@@ -136,10 +155,10 @@ fn after_a_journal_failure_no_read_is_answered_from_the_ledger() -> Result<(), B
 fn an_idle_commit_thread_stops_the_server_when_the_journal_fails() -> Result<(), Box<dyn Error>> {
     let queue = OwnedQueue::create_private(Mode::DEFAULT)?;
     let (journal, ledger) = failed_journal()?;
-    let shared = Arc::new(
-        Shared::new(queue.queue(), ledger, Limits::default(), 1).with_journal(Some(journal)),
-    );
-    let committer = super::commit::spawn_commit_thread(&shared)?;
+    let core = core_on(&queue, ledger, Some(journal));
+    let durability = core.durability.as_ref().ok_or("a journal")?;
+    let committer = durability.spawn()?;
+    let shared = &core.lifecycle;
     // Bounded: the commit thread polls every 100 ms; a hang fails the
     // test by timing out the whole run, so bound it here instead.
     let deadline = Instant::now() + std::time::Duration::from_secs(10);
@@ -151,9 +170,7 @@ fn an_idle_commit_thread_stops_the_server_when_the_journal_fails() -> Result<(),
         shared.take_failure(),
         Some(ServerError::Journal(_))
     ));
-    assert!(shared
-        .commit
-        .stop_by(&shared, Instant::now() + std::time::Duration::from_secs(5)));
+    assert!(durability.stop_by(Instant::now() + std::time::Duration::from_secs(5)));
     committer.join().map_err(|_| "the commit thread panicked")?;
     queue.remove()?;
     Ok(())

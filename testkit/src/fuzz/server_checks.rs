@@ -95,6 +95,7 @@ fn check_one(body: &[u8], shutting_down: bool, handled: &Handled, model: &mut Mo
                     to: answer.reply_to,
                     reply: answer.reply(),
                     outcome: None,
+                    wait_for: None,
                 },
                 None => Handled::Drop(error),
             };
@@ -114,6 +115,7 @@ fn check_one(body: &[u8], shutting_down: bool, handled: &Handled, model: &mut Mo
             to: request.reply_to,
             reply: Reply::bare(Status::ShuttingDown, request.request_id),
             outcome: None,
+            wait_for: None,
         };
         assert_eq!(*handled, expected, "{request:?} while shutting down");
         return;
@@ -123,6 +125,7 @@ fn check_one(body: &[u8], shutting_down: bool, handled: &Handled, model: &mut Mo
         to,
         reply,
         outcome: Some(outcome),
+        wait_for: None,
     } = *handled
     else {
         panic!("{request:?} reached no ledger outcome: {handled:?}");

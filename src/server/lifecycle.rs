@@ -1,35 +1,17 @@
-//! State every server thread shares: the queue, the ledger under its lock,
-//! counters, the stop flag, and the bookkeeping shutdown waits on.
+//! The server's life: whether it is stopping and by when, the first
+//! failure, the requests in flight (permits) and the receive loops still
+//! running: what shutdown waits on. Nothing here touches the queue, the
+//! ledger or the disk.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use crate::codec::Operation;
-use crate::journal::{Journal, Lsn};
-use crate::ledger::{Ledger, Outcome};
-use crate::sysv::Queue;
-
-use super::commit::CommitQueue;
-use super::config::Limits;
 use super::error::ServerError;
-use super::reply::ReplyTags;
-use super::stats::Counters;
 
-pub(crate) struct Shared {
-    pub(crate) queue: Queue,
-    ledger: Mutex<Ledger>,
-    /// Where changes are made durable before they are answered, if anywhere.
-    pub(crate) journal: Option<Arc<Journal>>,
-    /// Replies waiting for the journal's fdatasync (see `commit`).
-    pub(crate) commit: CommitQueue,
-    pub(crate) counters: Counters,
-    pub(crate) limits: Limits,
-    pub(crate) tags: ReplyTags,
-    /// Body of the messages shutdown sends to wake blocked receive loops:
-    /// random per server, so a client's message is never mistaken for one
-    /// (and is counted like any other).
-    pub(crate) wake_token: [u8; WAKE_TOKEN_BYTES],
+pub(crate) struct Lifecycle {
+    /// Requests in flight at once in thread-per-request mode.
+    max_in_flight: usize,
     /// Mirrors `State::stopping` for the request path, which must not take
     /// the state lock just to read it.
     stopping: AtomicBool,
@@ -41,11 +23,6 @@ pub(crate) struct Shared {
     /// kept apart so that it is not a waiter every finished request must
     /// notify.
     stopped: Condvar,
-    /// One clone per thread-per-request worker, dropped after everything
-    /// else the worker holds (its share of this state, and so of the
-    /// journal and its lock): a shutdown waits for the count to fall back
-    /// to 1, since a worker leaves `in_flight` before it has let go.
-    pub(crate) workers: Arc<()>,
 }
 
 #[derive(Default)]
@@ -61,17 +38,11 @@ struct State {
     waiters: usize,
 }
 
-impl Shared {
-    pub(crate) fn new(queue: Queue, ledger: Ledger, limits: Limits, receivers: usize) -> Self {
+impl Lifecycle {
+    /// A server about to start `receivers` receive loops.
+    pub(crate) fn new(max_in_flight: usize, receivers: usize) -> Self {
         Self {
-            queue,
-            ledger: Mutex::new(ledger),
-            journal: None,
-            commit: CommitQueue::default(),
-            counters: Counters::default(),
-            limits,
-            tags: ReplyTags::default(),
-            wake_token: wake_token(),
+            max_in_flight,
             stopping: AtomicBool::new(false),
             state: Mutex::new(State {
                 receivers,
@@ -79,73 +50,7 @@ impl Shared {
             }),
             changed: Condvar::new(),
             stopped: Condvar::new(),
-            workers: Arc::new(()),
         }
-    }
-
-    /// The same state, journaling every change to `journal`.
-    pub(crate) fn with_journal(mut self, journal: Option<Arc<Journal>>) -> Self {
-        self.journal = journal;
-        self
-    }
-
-    /// Applies one operation under the ledger lock, and nothing else under
-    /// it. With a journal, also returns the number of the change the reply
-    /// must wait for, if any: its own change, or for a reply that changed
-    /// nothing the last change appended when it read the ledger (see the
-    /// `journal` module docs: no reply may show a change a crash could
-    /// take back). `None` when nothing it could have seen is pending: the
-    /// reply goes out at once. It does not wait: the reply is sent by
-    /// [`super::commit::reply_when_durable`]. A journal failure is returned
-    /// as an error: the caller fails the server and sends no reply, because
-    /// the change may or may not reach the disk.
-    pub(crate) fn apply(
-        &self,
-        operation: &Operation,
-    ) -> Result<(Outcome, Option<Lsn>), ServerError> {
-        let mut ledger = self
-            .ledger
-            .lock()
-            .map_err(|_| ServerError::LedgerPoisoned)?;
-        let outcome = ledger.apply(operation);
-        let Some(journal) = &self.journal else {
-            return Ok((outcome, None));
-        };
-        // Appended under the lock, so the journal's order is the ledger's.
-        let wait_for = match outcome.change() {
-            Some(change) => Some(journal.append(&change)),
-            None => match journal.check_failed() {
-                // A failed append changed the ledger and set the failure
-                // before it released the lock, and a compaction may have
-                // failed with nothing pending: either way this ledger may
-                // show a change that is not (and never will be) on disk.
-                Err(error) => Some(Err(error)),
-                Ok(()) => {
-                    let appended = journal.appended();
-                    (journal.durable() < appended).then_some(Ok(appended))
-                }
-            },
-        };
-        drop(ledger);
-        let wait_for = wait_for.transpose()?;
-        // Cheap unless due: one atomic load. Copies the ledger under its
-        // lock; the rest runs in the compaction's thread. Its error (the
-        // journal failed, or the ledger is poisoned) stops the server, but
-        // this reply still goes through `reply_when_durable`, which sends
-        // it only if its change is durable and the journal sound.
-        if let Err(error) = journal.compact_if_due(&self.ledger) {
-            self.fail(ServerError::Journal(error));
-        }
-        Ok((outcome, wait_for))
-    }
-
-    /// Runs `f` on the ledger under its lock.
-    pub(crate) fn with_ledger<R>(&self, f: impl FnOnce(&Ledger) -> R) -> Result<R, ServerError> {
-        let ledger = self
-            .ledger
-            .lock()
-            .map_err(|_| ServerError::LedgerPoisoned)?;
-        Ok(f(&ledger))
     }
 
     pub(crate) fn is_stopping(&self) -> bool {
@@ -218,7 +123,7 @@ impl Shared {
         }
     }
 
-    /// Like [`Shared::wait_idle`] for the receive loops alone, waking at
+    /// Like [`Lifecycle::wait_idle`] for the receive loops alone, waking at
     /// least every `poll` so the caller can send another wake-up message.
     pub(crate) fn receivers_running(&self, poll: std::time::Duration) -> usize {
         let state = self.lock_state();
@@ -230,17 +135,17 @@ impl Shared {
 
     /// Takes a slot for one more request in flight, waiting while
     /// `max_in_flight` are; `None` once the server is stopping.
-    pub(crate) fn acquire(self: &Arc<Self>) -> Option<Permit> {
+    /// Also returns how many are in flight with it.
+    pub(crate) fn acquire(self: &Arc<Self>) -> Option<(Permit, usize)> {
         let mut state = self.lock_state();
-        while state.in_flight >= self.limits.max_in_flight && !state.stopping {
+        while state.in_flight >= self.max_in_flight && !state.stopping {
             state = self.wait(state);
         }
         if state.stopping {
             return None;
         }
         state.in_flight += 1;
-        self.counters.in_flight(state.in_flight as u64);
-        Some(Permit(Arc::clone(self)))
+        Some((Permit(Arc::clone(self)), state.in_flight))
     }
 
     /// Forgets `n` receive loops that were counted but could not be started.
@@ -293,24 +198,8 @@ impl Shared {
     }
 }
 
-pub(crate) const WAKE_TOKEN_BYTES: usize = 16;
-
-/// 16 unpredictable bytes, from the randomly seeded std hasher: they only
-/// need to be unlike anything a client sends, not secret.
-fn wake_token() -> [u8; WAKE_TOKEN_BYTES] {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    let mut token = [0u8; WAKE_TOKEN_BYTES];
-    for chunk in token.chunks_mut(8) {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_usize(chunk.as_ptr() as usize);
-        chunk.copy_from_slice(&hasher.finish().to_ne_bytes()[..chunk.len()]);
-    }
-    token
-}
-
 /// One request in flight; dropping it frees the slot.
-pub(crate) struct Permit(Arc<Shared>);
+pub(crate) struct Permit(Arc<Lifecycle>);
 
 impl Drop for Permit {
     fn drop(&mut self) {
@@ -327,7 +216,7 @@ impl Drop for Permit {
 }
 
 /// Held by a receive loop for its whole life.
-pub(crate) struct ReceiverGuard(pub(crate) Arc<Shared>);
+pub(crate) struct ReceiverGuard(pub(crate) Arc<Lifecycle>);
 
 impl Drop for ReceiverGuard {
     fn drop(&mut self) {
