@@ -356,7 +356,7 @@ impl Journal {
                 let mut file = self.lock_file();
                 // Try again after as much growth again, not at every flush.
                 file.compact_at_bytes = file.len_bytes.saturating_add(self.compact_min_bytes);
-                Err(error)
+                Err(self.shown(error))
             }
             Err(Stop::Fatal(error)) => {
                 let mut st = self.lock_state();

@@ -288,6 +288,9 @@ struct Counters {
 pub struct Journal {
     dir: Box<dyn Dir>,
     name: String,
+    /// The directory its errors name files in (`open_path`'s), so that a
+    /// message names a path the user gave, not a bare file name.
+    shown_dir: Option<std::path::PathBuf>,
     /// Where a new journal or a compaction is written before it takes the name.
     aside_name: String,
     compact_min_bytes: u64,
@@ -324,6 +327,14 @@ impl std::fmt::Debug for Journal {
 }
 
 impl Journal {
+    /// `error` as its user should read it: files named by their path.
+    pub(crate) fn shown(&self, error: JournalError) -> JournalError {
+        match &self.shown_dir {
+            Some(dir) => error.in_dir(dir),
+            None => error,
+        }
+    }
+
     /// Opens the journal at `path`, creating it if there is none; see
     /// [`Journal::open`].
     ///
@@ -356,7 +367,9 @@ impl Journal {
             }
         }
         let dir = FsDir::with_mode(parent, config.file_mode);
-        Self::open(Box::new(dir), name, config).map_err(|e| e.in_dir(parent))
+        let mut opened = Self::open(Box::new(dir), name, config).map_err(|e| e.in_dir(parent))?;
+        opened.journal.shown_dir = Some(parent.to_path_buf());
+        Ok(opened)
     }
 
     /// What opening the journal found and did.

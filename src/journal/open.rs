@@ -78,6 +78,7 @@ impl Journal {
         counters.file_bytes.store(file.len_bytes, Ordering::Relaxed);
         let journal = Journal {
             name: name.to_owned(),
+            shown_dir: None,
             aside_name,
             compact_min_bytes: opening.compact_min_bytes,
             preallocate_bytes: config.preallocate_bytes.min(MAX_PREALLOCATE_BYTES),

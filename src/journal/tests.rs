@@ -743,3 +743,27 @@ fn threads_share_fsyncs(delay_us: u32) {
     let reopened = Journal::open_path(&path, &JournalConfig::default()).unwrap();
     assert_eq!(reopened.ledger, ledger.into_inner().unwrap());
 }
+
+#[test]
+fn a_failure_after_open_names_the_file_by_its_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("bookings");
+    let opened = Journal::open_path(&path, &config()).unwrap();
+    let journal = opened.journal;
+    let cause = {
+        let mut st = journal.lock_state();
+        let error = JournalError::io("fdatasync", "bookings")(std::io::Error::other("disk gone"));
+        journal.fail(&mut st, error)
+    };
+    let shown = format!(
+        "{}",
+        journal
+            .append(&crate::ledger::Change::Cancelled {
+                booking: BookingId::new(1).unwrap(),
+            })
+            .unwrap_err()
+    );
+    let full = path.display().to_string();
+    assert!(cause.to_string().contains(&full), "{cause}");
+    assert!(shown.contains(&full), "{shown}");
+}

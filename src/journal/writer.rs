@@ -238,12 +238,12 @@ impl Journal {
             }
             let now = std::time::Instant::now();
             if now >= deadline {
-                return Err(JournalError::Unconfirmed {
+                return Err(self.shown(JournalError::Unconfirmed {
                     name: self.name.clone(),
                     changes: st.appended - st.durable,
                     waited_ms: u64::try_from(now.duration_since(started).as_millis())
                         .unwrap_or(u64::MAX),
-                });
+                }));
             }
             st = self
                 .flushed
@@ -263,7 +263,7 @@ impl Journal {
 
     /// Records the first failure and wakes every waiter; returns the cause.
     pub(crate) fn fail(&self, st: &mut State, error: JournalError) -> Arc<JournalError> {
-        let cause = Arc::clone(st.failed.get_or_insert_with(|| Arc::new(error)));
+        let cause = Arc::clone(st.failed.get_or_insert_with(|| Arc::new(self.shown(error))));
         self.failed_hint.store(true, Ordering::Release);
         self.flushed.notify_all();
         cause
