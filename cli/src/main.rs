@@ -51,6 +51,23 @@ struct Target {
     timeout_ms: u32,
 }
 
+/// What `reserve` and `hold` book: the same request but for its op.
+#[derive(Debug, clap::Args)]
+struct Booking {
+    /// Event id (1, 2, …).
+    #[arg(value_parser = args::event_id)]
+    event: u32,
+    /// Seats to book.
+    #[arg(value_parser = args::seats)]
+    seats: u32,
+    /// A booking id of your choosing (1 to 2^63 - 1), which makes the call
+    /// safe to retry.
+    #[arg(long, value_parser = args::client_booking_id)]
+    booking_id: Option<u64>,
+    #[command(flatten)]
+    target: Target,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve a new queue until SIGINT or SIGTERM.
@@ -64,20 +81,7 @@ enum Command {
         target: Target,
     },
     /// Book seats of an event.
-    Reserve {
-        /// Event id (1, 2, …).
-        #[arg(value_parser = args::event_id)]
-        event: u32,
-        /// Seats to book.
-        #[arg(value_parser = args::seats)]
-        seats: u32,
-        /// A booking id of your choosing (1 to 2^63 - 1), which makes the
-        /// reservation safe to retry.
-        #[arg(long, value_parser = args::client_booking_id)]
-        booking_id: Option<u64>,
-        #[command(flatten)]
-        target: Target,
-    },
+    Reserve(Booking),
     /// Cancel a booking.
     Cancel {
         /// Booking id, as `reserve` printed it.
@@ -88,20 +92,7 @@ enum Command {
     },
     /// Hold seats of an event until confirmed, cancelled, or the server's
     /// hold duration (`serve --hold-ms`) passes.
-    Hold {
-        /// Event id (1, 2, …).
-        #[arg(value_parser = args::event_id)]
-        event: u32,
-        /// Seats to hold.
-        #[arg(value_parser = args::seats)]
-        seats: u32,
-        /// A booking id of your choosing (1 to 2^63 - 1), which makes the
-        /// hold safe to retry.
-        #[arg(long, value_parser = args::client_booking_id)]
-        booking_id: Option<u64>,
-        #[command(flatten)]
-        target: Target,
-    },
+    Hold(Booking),
     /// Confirm a hold: its seats are booked for good.
     Confirm {
         /// Booking id, as `hold` printed it.
@@ -135,19 +126,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::serve(args),
         Command::Query { event, target } => calls::query(&target, event),
-        Command::Reserve {
-            event,
-            seats,
-            booking_id,
-            target,
-        } => calls::reserve(&target, event, seats, booking_id),
+        Command::Reserve(b) => calls::reserve(&b.target, b.event, b.seats, b.booking_id),
         Command::Cancel { booking, target } => calls::cancel(&target, booking),
-        Command::Hold {
-            event,
-            seats,
-            booking_id,
-            target,
-        } => calls::hold(&target, event, seats, booking_id),
+        Command::Hold(b) => calls::hold(&b.target, b.event, b.seats, b.booking_id),
         Command::Confirm { booking, target } => calls::confirm(&target, booking),
         Command::Status {
             target,
