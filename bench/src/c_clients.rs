@@ -6,14 +6,13 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use guichet::sysv::QueueId;
 
 use super::{BenchError, Load, Workload};
 
 const SOURCE: &str = include_str!("../c/client.c");
-const HEADER: &str = include_str!("../../include/guichet.h");
 
 /// How long a C client may outlive its run before it is killed (a blocked
 /// one whose reply never comes would wait forever).
@@ -92,35 +91,7 @@ impl CClientBuild {
     /// [`BenchError::Compile`] if it fails; [`BenchError::Io`] for the
     /// temporary directory.
     pub fn compile() -> Result<CClientBuild, BenchError> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("guichet-c-client-{nanos:09}-"))
-            .tempdir()
-            .map_err(BenchError::Io)?;
-        let source = dir.path().join("client.c");
-        std::fs::write(&source, SOURCE).map_err(BenchError::Io)?;
-        std::fs::write(dir.path().join("guichet.h"), HEADER).map_err(BenchError::Io)?;
-        let binary = dir.path().join("client");
-        let cc = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
-        let output = Command::new(&cc)
-            .args(["-O2", "-pthread", "-I"])
-            .arg(dir.path())
-            .arg("-o")
-            .arg(&binary)
-            .arg(&source)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|error| BenchError::NoCompiler {
-                cc: cc.to_string_lossy().into_owned(),
-                error,
-            })?;
-        if !output.status.success() {
-            return Err(BenchError::Compile(
-                String::from_utf8_lossy(&output.stderr).into_owned(),
-            ));
-        }
+        let (dir, binary) = super::cc::compile("client", SOURCE)?;
         Ok(CClientBuild { dir, binary })
     }
 

@@ -34,6 +34,7 @@
 //! because a figure is low.
 
 mod c_clients;
+mod cc;
 mod compare;
 mod disk;
 mod driver;

@@ -5,14 +5,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use guichet::sysv::{Mode, OwnedQueue, QueueId};
 
 use super::BenchError;
 
 const SOURCE: &str = include_str!("../c/original_server.c");
-const HEADER: &str = include_str!("../../include/guichet.h");
 
 /// A compiled `original_server`, in a temporary directory removed on drop.
 ///
@@ -36,7 +34,8 @@ const HEADER: &str = include_str!("../../include/guichet.h");
 /// ```
 #[derive(Debug)]
 pub struct OriginalBuild {
-    dir: PathBuf,
+    // Removed, with the binary, when dropped.
+    _dir: tempfile::TempDir,
     binary: PathBuf,
 }
 
@@ -64,39 +63,8 @@ impl OriginalBuild {
     /// [`BenchError::Compile`] if it fails; [`BenchError::Io`] for the
     /// temporary directory.
     pub fn compile() -> Result<OriginalBuild, BenchError> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir =
-            std::env::temp_dir().join(format!("guichet-bench-{}-{nanos:09}", std::process::id()));
-        std::fs::create_dir(&dir).map_err(BenchError::Io)?;
-        // From here the directory is removed on every path, by Drop.
-        let build = OriginalBuild {
-            binary: dir.join("original_server"),
-            dir,
-        };
-        let source = build.dir.join("original_server.c");
-        std::fs::write(&source, SOURCE).map_err(BenchError::Io)?;
-        std::fs::write(build.dir.join("guichet.h"), HEADER).map_err(BenchError::Io)?;
-        let cc = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
-        let output = Command::new(&cc)
-            .args(["-O2", "-pthread", "-I"])
-            .arg(&build.dir)
-            .arg("-o")
-            .arg(&build.binary)
-            .arg(&source)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|error| BenchError::NoCompiler {
-                cc: cc.to_string_lossy().into_owned(),
-                error,
-            })?;
-        if !output.status.success() {
-            return Err(BenchError::Compile(
-                String::from_utf8_lossy(&output.stderr).into_owned(),
-            ));
-        }
-        Ok(build)
+        let (dir, binary) = super::cc::compile("original_server", SOURCE)?;
+        Ok(OriginalBuild { _dir: dir, binary })
     }
 
     /// Starts the server on a new private queue with one event of
@@ -144,12 +112,6 @@ fn start_child(binary: &Path, id: QueueId, capacity: u32) -> Result<Child, Bench
         .stdin(Stdio::null())
         .spawn()
         .map_err(BenchError::Io)
-}
-
-impl Drop for OriginalBuild {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// A running original server; dropping it kills it and removes its queue.
