@@ -353,13 +353,17 @@ fn a_power_cut_during_an_unsynced_batch_is_a_torn_tail_whatever_sectors_land() {
     journal.wait_durable(append(50)).unwrap(); // 50 acknowledged
     let lsn = append(300); // about 10 KiB: many sectors
     let before = disk.contents("j");
-    let gate = disk.hold_syncs();
     let mut outcomes = std::collections::BTreeMap::new();
     // Failures are collected and asserted after the gate opens: a panic
     // with the fdatasync still held would leave the flushing thread blocked
     // and the scope waiting for it.
     let mut failures = Vec::new();
     std::thread::scope(|s| {
+        // Owned by the scope's closure, so that a panic in it (an open that
+        // panics instead of failing) drops the gate, freeing the flushing
+        // thread, before the scope joins it: the test fails instead of
+        // hanging.
+        let gate = disk.hold_syncs();
         let flush = s.spawn(|| journal.wait_durable(lsn));
         // The batch is written and its fdatasync held at the gate.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

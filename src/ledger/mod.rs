@@ -228,6 +228,53 @@ impl Event {
             self.name
         );
     }
+
+    /// The per-event half of [`Ledger::check_invariants`], against what
+    /// the event's bookings add up to.
+    fn invariants(&self, tally: &Tally, now_ms: u64) -> Result<(), InvariantError> {
+        let name = &self.name;
+        let booked = tally.booked;
+        if u64::from(self.booked) != booked
+            || u64::from(self.remaining) + booked != u64::from(self.capacity)
+        {
+            return Err(InvariantError(format!(
+                "event {name:?}: remaining {} + active booked {booked} (cached {}) != capacity {}",
+                self.remaining, self.booked, self.capacity
+            )));
+        }
+        // As a request sees it now: due holds back in `remaining`, and due
+        // held bookings no longer counted.
+        let (remaining, live) = (self.seats_at(now_ms).remaining, tally.live);
+        if u64::from(remaining) + live != u64::from(self.capacity) {
+            return Err(InvariantError(format!(
+                "event {name:?} now: remaining {remaining} + seats neither cancelled nor \
+                 expired {live} != capacity {}",
+                self.capacity
+            )));
+        }
+        // Every held booking was found in the index: equal sizes mean
+        // nothing else is in it (a stale entry would be expired by a
+        // sweep, returning seats twice or naming no booking).
+        if self.holds.len() != tally.held {
+            return Err(InvariantError(format!(
+                "event {name:?} indexes {} holds but has {} held bookings",
+                self.holds.len(),
+                tally.held
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What one event's bookings add up to, for [`Event::invariants`].
+#[derive(Clone, Copy, Debug, Default)]
+struct Tally {
+    /// Seats of active and held bookings, as stored.
+    booked: u64,
+    /// Seats of bookings active or held as of now (due holds excluded).
+    live: u64,
+    /// Held bookings, as stored.
+    held: usize,
 }
 
 /// Why a ledger could not be built.
@@ -886,9 +933,14 @@ impl Ledger {
     }
 
     /// Re-derives every invariant from scratch: for every event,
-    /// `remaining + (seats of its active bookings) == capacity`; every
-    /// booking names a known event; no server id beyond the last one issued
-    /// (so none can be issued twice); the booking count within the limit.
+    /// `remaining + (seats of its active and held bookings) == capacity`,
+    /// the cached count of those seats right, and the same sum right as of
+    /// now (holds due but not swept yet counted as expired, their seats
+    /// back); every held booking indexed by its expiry in its event, and
+    /// nothing else indexed; no RESERVE in a hold's state; every booking
+    /// names a known event; events numbered in order; no server id beyond
+    /// the last one issued (so none can be issued twice); the booking
+    /// count within the limit.
     ///
     /// O(events + bookings): for tests and audits, not the request path,
     /// which asserts the same facts incrementally.
@@ -912,24 +964,35 @@ impl Ledger {
     ///
     /// [`InvariantError`] describing the first broken invariant.
     pub fn check_invariants(&self) -> Result<(), InvariantError> {
-        let broken = |what: String| Err(InvariantError(what));
         if self.bookings.len() > self.max_bookings {
-            return broken(format!(
+            return Err(InvariantError(format!(
                 "{} bookings exceed the maximum {}",
                 self.bookings.len(),
                 self.max_bookings
-            ));
+            )));
         }
         let now_ms = self.clock.now_ms();
-        let mut booked = vec![0u64; self.events.len()];
-        let mut live = vec![0u64; self.events.len()];
-        for (id, b) in &self.bookings {
-            if let (Some(l), BookingState::Active | BookingState::Held { .. }) =
-                (live.get_mut(b.event.index()), b.at(now_ms).state)
-            {
-                *l += u64::from(b.quantity.get());
+        let tallies = self.booking_invariants(now_ms)?;
+        for (index, (e, tally)) in self.events.iter().zip(tallies).enumerate() {
+            if e.id.index() != index {
+                return Err(InvariantError(format!(
+                    "event {:?} at position {index} has id {}",
+                    e.name,
+                    e.id.get()
+                )));
             }
-            let Some(slot) = booked.get_mut(b.event.index()) else {
+            e.invariants(&tally, now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// The per-booking half of [`Ledger::check_invariants`]: checks each
+    /// booking alone and sums them by event for [`Event::invariants`].
+    fn booking_invariants(&self, now_ms: u64) -> Result<Vec<Tally>, InvariantError> {
+        let broken = |what: String| Err(InvariantError(what));
+        let mut tallies = vec![Tally::default(); self.events.len()];
+        for (id, b) in &self.bookings {
+            let Some(tally) = tallies.get_mut(b.event.index()) else {
                 return broken(format!("booking {id} names unknown {}", b.event));
             };
             if id.is_server_assigned()
@@ -940,10 +1003,15 @@ impl Ledger {
                     self.server_ids
                 ));
             }
+            let seats = u64::from(b.quantity.get());
+            if let BookingState::Active | BookingState::Held { .. } = b.at(now_ms).state {
+                tally.live += seats;
+            }
             match b.state {
-                BookingState::Active => *slot += u64::from(b.quantity.get()),
+                BookingState::Active => tally.booked += seats,
                 BookingState::Held { expires_at_ms } => {
-                    *slot += u64::from(b.quantity.get());
+                    tally.booked += seats;
+                    tally.held += 1;
                     let indexed = self.events[b.event.index()]
                         .holds
                         .get(&(expires_at_ms, *id))
@@ -960,25 +1028,7 @@ impl Ledger {
                 return broken(format!("reserved booking {id} is {:?}", b.state));
             }
         }
-        for ((e, active), live) in self.events.iter().zip(booked).zip(live) {
-            if u64::from(e.booked) != active
-                || u64::from(e.remaining) + active != u64::from(e.capacity)
-            {
-                return broken(format!(
-                    "event {:?}: remaining {} + active booked {} (cached {}) != capacity {}",
-                    e.name, e.remaining, active, e.booked, e.capacity
-                ));
-            }
-            let seats = e.seats_at(now_ms);
-            if u64::from(seats.remaining) + live != u64::from(e.capacity) {
-                return broken(format!(
-                    "event {:?} now: remaining {} + seats neither cancelled nor expired {live} \
-                     != capacity {}",
-                    e.name, seats.remaining, e.capacity
-                ));
-            }
-        }
-        Ok(())
+        Ok(tallies)
     }
 
     fn event(&self, id: EventId) -> Option<&Event> {

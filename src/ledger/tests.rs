@@ -5,6 +5,7 @@
 //! module reaches: no door in the public API.
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use super::*;
 use crate::test_support::quietly;
@@ -185,4 +186,226 @@ fn replay_refuses_to_cancel_a_booking_twice_and_changes_nothing() {
     );
     assert_eq!(ledger, before);
     assert_eq!(ledger.check_invariants(), Ok(()));
+}
+
+/// Holds in every state, on a clock driven by hand (holds of 100 ms), at
+/// 1_200 ms. Event "H" (20 seats): 10 reserved (1 seat), 11 held then
+/// confirmed (1), 12 held then cancelled (2), 13 held at 1_000 and expired
+/// by the sweep of a later HOLD (3), 14 held at 1_100 and due since 1_200
+/// but not swept yet (4), 15 held at 1_150, live until 1_250 (5). Event "B"
+/// (5 seats): 21 held at 1_150 (1).
+///
+/// Stored, "H" has 11 seats booked (10, 11, 14, 15) and 9 remaining; as of
+/// now 14 is expired, so 13 remain and 7 are booked.
+fn sample_with_holds() -> (Ledger, ManualClock) {
+    let clock = ManualClock::new(1_000);
+    let mut ledger = Ledger::new([("H", 20), ("B", 5)], 20)
+        .expect("config")
+        .with_clock(Arc::new(clock.clone()))
+        .with_hold_ms(100)
+        .expect("hold_ms");
+    let (h, b) = (EventId::new(1).expect("1"), EventId::new(2).expect("2"));
+    let id = |n: u64| BookingId::new(n).expect("non-zero");
+    let client = ClientBookingId::new;
+    ledger.reserve(h, seats(1), client(10));
+    ledger.hold(h, seats(1), client(11));
+    ledger.confirm(id(11));
+    ledger.hold(h, seats(2), client(12));
+    ledger.cancel(id(12));
+    ledger.hold(h, seats(3), client(13));
+    clock.advance_ms(100);
+    ledger.hold(h, seats(4), client(14));
+    clock.advance_ms(50);
+    ledger.hold(h, seats(5), client(15));
+    ledger.hold(b, seats(1), client(21));
+    clock.advance_ms(50);
+    let state = |n| ledger.bookings[&id(n)].state;
+    assert_eq!(state(13), BookingState::Expired, "swept by the HOLD of 14");
+    assert_eq!(
+        state(14),
+        BookingState::Held {
+            expires_at_ms: 1_200
+        }
+    );
+    assert_eq!(
+        ledger.booking(id(14)).map(|b| b.state),
+        Some(BookingState::Expired)
+    );
+    assert_eq!(
+        (ledger.events[0].remaining, ledger.events[0].booked),
+        (9, 11)
+    );
+    assert_eq!(ledger.events[0].seats_at(1_200).remaining, 13);
+    assert_eq!(ledger.check_invariants(), Ok(()));
+    (ledger, clock)
+}
+
+fn hold_id(n: u64) -> BookingId {
+    BookingId::new(n).expect("non-zero")
+}
+
+#[test]
+fn holds_in_every_state_pass_the_check_whatever_the_time() {
+    let (mut ledger, clock) = sample_with_holds();
+    // Every hold due, none swept: still consistent as of now.
+    clock.advance_ms(1_000);
+    assert_eq!(ledger.check_invariants(), Ok(()));
+    assert_eq!(ledger.expire_due(), 3);
+    assert_eq!(ledger.check_invariants(), Ok(()));
+}
+
+#[test]
+fn a_stale_entry_in_the_expiry_index_is_named_before_it_is_due() {
+    // The expired 13 indexed again, due later: nothing adds up wrong yet,
+    // but its sweep would give its seats back a second time.
+    let (mut ledger, _) = sample_with_holds();
+    ledger.events[0]
+        .holds
+        .insert((1_300, hold_id(13)), seats(3));
+    let what = broken(&ledger);
+    assert!(
+        what.contains("event \"H\" indexes 3 holds but has 2 held bookings"),
+        "{what}"
+    );
+    // An entry naming no booking at all: its sweep would panic.
+    let (mut ledger, _) = sample_with_holds();
+    ledger.events[1]
+        .holds
+        .insert((5_000, hold_id(77)), seats(1));
+    let what = broken(&ledger);
+    assert!(
+        what.contains("event \"B\" indexes 2 holds but has 1 held bookings"),
+        "{what}"
+    );
+}
+
+#[test]
+fn a_stale_entry_in_the_expiry_index_is_named_once_due() {
+    // The expired 13 indexed again with its own, passed, deadline: a
+    // request now would count its 3 seats back a second time.
+    let (mut ledger, _) = sample_with_holds();
+    ledger.events[0]
+        .holds
+        .insert((1_100, hold_id(13)), seats(3));
+    let what = broken(&ledger);
+    assert!(
+        what.contains(
+            "event \"H\" now: remaining 16 + seats neither cancelled nor expired 7 != capacity 20"
+        ),
+        "{what}"
+    );
+}
+
+#[test]
+fn a_due_hold_expired_with_its_index_entry_left_is_named_as_of_now() {
+    // 14 marked expired and its seats given back, as a sweep does, but
+    // left in the index: as of now its seats count twice.
+    let (mut ledger, _) = sample_with_holds();
+    if let Some(b) = ledger.bookings.get_mut(&hold_id(14)) {
+        b.state = BookingState::Expired;
+    }
+    ledger.events[0].booked -= 4;
+    ledger.events[0].remaining += 4;
+    let what = broken(&ledger);
+    assert!(what.contains("event \"H\" now: remaining 17 + "), "{what}");
+}
+
+#[test]
+fn an_expired_hold_still_holding_its_seats_is_named() {
+    // 14 marked expired, its seats never given back.
+    let (mut ledger, _) = sample_with_holds();
+    if let Some(b) = ledger.bookings.get_mut(&hold_id(14)) {
+        b.state = BookingState::Expired;
+    }
+    let what = broken(&ledger);
+    assert!(
+        what.contains("\"H\": remaining 9 + active booked 7 (cached 11)"),
+        "{what}"
+    );
+}
+
+#[test]
+fn a_live_hold_cancelled_or_confirmed_but_left_in_the_index_is_named() {
+    // Cancelled, seats back, still indexed: its sweep would give them back
+    // again.
+    let (mut ledger, _) = sample_with_holds();
+    if let Some(b) = ledger.bookings.get_mut(&hold_id(15)) {
+        b.state = BookingState::Cancelled;
+    }
+    ledger.events[0].booked -= 5;
+    ledger.events[0].remaining += 5;
+    let what = broken(&ledger);
+    assert!(what.contains("indexes 2 holds but has 1 held"), "{what}");
+    // Confirmed, still indexed: its sweep would expire a paid booking.
+    let (mut ledger, _) = sample_with_holds();
+    if let Some(b) = ledger.bookings.get_mut(&hold_id(15)) {
+        b.state = BookingState::Active;
+    }
+    let what = broken(&ledger);
+    assert!(what.contains("indexes 2 holds but has 1 held"), "{what}");
+}
+
+#[test]
+fn a_held_booking_out_of_the_index_is_named() {
+    // A sweep that expired 14 in the index and the seats but not the
+    // booking: a request would call it expired, a CANCEL would panic.
+    let (mut ledger, _) = sample_with_holds();
+    let popped = ledger.events[0].holds.pop_first();
+    assert_eq!(popped, Some(((1_200, hold_id(14)), seats(4))));
+    ledger.events[0].booked -= 4;
+    ledger.events[0].remaining += 4;
+    let what = broken(&ledger);
+    assert!(
+        what.contains("hold 0xe is not indexed by its expiry"),
+        "{what}"
+    );
+}
+
+#[test]
+fn a_hold_indexed_under_another_deadline_quantity_or_event_is_named() {
+    let expect_unindexed = |ledger: &Ledger, id: &str| {
+        let what = broken(ledger);
+        let named = format!("hold {id} is not indexed by its expiry");
+        assert!(what.contains(&named), "{what}");
+    };
+    // Indexed as due at 1_200, held until 1_250: expired early by a sweep.
+    let (mut ledger, _) = sample_with_holds();
+    let quantity = ledger.events[0].holds.remove(&(1_250, hold_id(15)));
+    ledger.events[0]
+        .holds
+        .insert((1_200, hold_id(15)), quantity.expect("indexed"));
+    expect_unindexed(&ledger, "0xf");
+    // The booking's deadline moved, not the index's.
+    let (mut ledger, _) = sample_with_holds();
+    if let Some(b) = ledger.bookings.get_mut(&hold_id(15)) {
+        b.state = BookingState::Held {
+            expires_at_ms: 1_100,
+        };
+    }
+    expect_unindexed(&ledger, "0xf");
+    // Indexed with another quantity: its expiry would return 4 seats of 5.
+    let (mut ledger, _) = sample_with_holds();
+    ledger.events[0]
+        .holds
+        .insert((1_250, hold_id(15)), seats(4));
+    expect_unindexed(&ledger, "0xf");
+    // Indexed in the other event: its expiry would free the wrong seats.
+    let (mut ledger, _) = sample_with_holds();
+    let quantity = ledger.events[1].holds.remove(&(1_250, hold_id(21)));
+    ledger.events[0]
+        .holds
+        .insert((1_250, hold_id(21)), quantity.expect("indexed"));
+    expect_unindexed(&ledger, "0x15");
+}
+
+#[test]
+fn events_out_of_their_order_are_named() {
+    // Events are found by position: id n must be at n - 1.
+    let (mut ledger, ..) = sample();
+    ledger.events.swap(0, 1);
+    let what = broken(&ledger);
+    assert!(
+        what.contains("event \"B\" at position 0 has id 2"),
+        "{what}"
+    );
 }
