@@ -57,7 +57,6 @@ pub use original_c::{OriginalBuild, OriginalServer};
 pub use report::{JournalSetup, Limit, Machine, Report, Row};
 
 use guichet::journal::{JournalStats, DEFAULT_GROUP_COMMIT_DELAY_US, DEFAULT_PREALLOCATE_BYTES};
-use guichet::ledger::MAX_BOOKINGS_LIMIT;
 use guichet::server::{Dispatch, Server, ServerError};
 use guichet::sysv::SysvError;
 
@@ -372,7 +371,7 @@ impl Default for Plan {
             warmup_ms: 100,
             duration_ms: 300,
             rounds: 3,
-            timeout_ms: guichet::client::DEFAULT_TIMEOUT_MS,
+            timeout_ms: guichet::Client::DEFAULT_TIMEOUT_MS,
         }
     }
 }
@@ -631,7 +630,7 @@ fn server_builder(dispatch: Dispatch) -> guichet::server::Builder {
     Server::builder()
         .event("bench", BENCH_CAPACITY)
         .dispatch(dispatch)
-        .max_bookings(MAX_BOOKINGS_LIMIT)
+        .max_bookings(guichet::Ledger::MAX_BOOKINGS_LIMIT)
 }
 
 fn start(
