@@ -132,7 +132,7 @@ pub(super) struct Counters {
 ///
 /// Compaction never takes the caller's lock: under it, the caller hands
 /// the ledger to [`snapshot_if_due`](Journal::snapshot_if_due) (a copy),
-/// and after it, the [`Snapshot`] to
+/// and after it, the [`Snapshot`](super::Snapshot) to
 /// [`compact_in_background`](Journal::compact_in_background).
 ///
 /// Every reply waits, not only those that changed something: a QUERY, a
