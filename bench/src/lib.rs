@@ -56,8 +56,8 @@ pub use histogram::Histogram;
 pub use original_c::{OriginalBuild, OriginalServer};
 pub use report::{JournalSetup, Limit, Machine, Report, Row};
 
-use guichet::journal::{JournalStats, DEFAULT_GROUP_COMMIT_DELAY_US, DEFAULT_PREALLOCATE_BYTES};
-use guichet::server::{Dispatch, Server, ServerError};
+use guichet::journal::JournalStats;
+use guichet::server::{Builder, Dispatch, Server, ServerError};
 use guichet::sysv::SysvError;
 
 /// Why a run could not go on.
@@ -289,8 +289,8 @@ impl Default for JournalPlan {
     fn default() -> Self {
         JournalPlan {
             dir: None,
-            group_commit_delay_us: DEFAULT_GROUP_COMMIT_DELAY_US,
-            preallocate_bytes: DEFAULT_PREALLOCATE_BYTES,
+            group_commit_delay_us: Builder::DEFAULT_JOURNAL_GROUP_COMMIT_DELAY_US,
+            preallocate_bytes: Builder::DEFAULT_JOURNAL_PREALLOCATE_BYTES,
         }
     }
 }

@@ -6,9 +6,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use guichet::journal::{
-    JournalStats, Recovery, DEFAULT_COMPACT_MIN_BYTES, DEFAULT_GROUP_COMMIT_DELAY_US,
-};
+use guichet::journal::{JournalStats, Recovery};
 use guichet::server::Limits;
 use guichet::server::{Builder, Dispatch, Server, Stats, StopHandle};
 use guichet::sysv::Key;
@@ -55,11 +53,11 @@ pub struct ServeArgs {
     journal: Option<PathBuf>,
     /// Journal size in bytes under which it is never compacted; past it, it
     /// is compacted whenever it reaches twice the size of its last snapshot.
-    #[arg(long, default_value_t = DEFAULT_COMPACT_MIN_BYTES, value_name = "BYTES")]
+    #[arg(long, default_value_t = Builder::DEFAULT_JOURNAL_COMPACT_MIN_BYTES, value_name = "BYTES")]
     journal_compact_bytes: u64,
     /// Microseconds a group commit waits for more changes when others are
     /// committing too (0 to 10000).
-    #[arg(long, default_value_t = DEFAULT_GROUP_COMMIT_DELAY_US, value_name = "US")]
+    #[arg(long, default_value_t = Builder::DEFAULT_JOURNAL_GROUP_COMMIT_DELAY_US, value_name = "US")]
     journal_group_commit_delay_us: u32,
     /// How long a HOLD keeps its seats unless confirmed or cancelled, in
     /// milliseconds (1 to 86400000, i.e. 24 h).

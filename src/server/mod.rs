@@ -172,6 +172,14 @@ impl std::fmt::Debug for JournalAt {
 }
 
 impl Builder {
+    /// [`Builder::journal_compact_min_bytes`] when not called: 64 MiB.
+    pub const DEFAULT_JOURNAL_COMPACT_MIN_BYTES: u64 = crate::journal::DEFAULT_COMPACT_MIN_BYTES;
+    /// [`Builder::journal_preallocate_bytes`] when not called: 1 MiB.
+    pub const DEFAULT_JOURNAL_PREALLOCATE_BYTES: u64 = crate::journal::DEFAULT_PREALLOCATE_BYTES;
+    /// [`Builder::journal_group_commit_delay_us`] when not called: 0.
+    pub const DEFAULT_JOURNAL_GROUP_COMMIT_DELAY_US: u32 =
+        crate::journal::DEFAULT_GROUP_COMMIT_DELAY_US;
+
     /// Adds an event; events are numbered 1, 2, 3… in the order added.
     ///
     /// ```
