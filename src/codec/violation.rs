@@ -167,3 +167,25 @@ impl Violation {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Field, Op, Violation};
+
+    /// Server logs and client errors name fields as PROTOCOL.md does; the
+    /// doc example covers one field, and doc tests are not what
+    /// `cargo mutants` runs here.
+    #[test]
+    fn fields_show_as_the_protocol_names_them() {
+        let shown: Vec<String> = [Field::BookingId, Field::EventId, Field::Quantity]
+            .iter()
+            .map(Field::to_string)
+            .collect();
+        assert_eq!(shown, ["booking_id", "event_id", "quantity"]);
+        let missing = Violation::Missing {
+            op: Op::Cancel,
+            field: Field::BookingId,
+        };
+        assert_eq!(missing.to_string(), "CANCEL needs booking_id set, found 0");
+    }
+}
