@@ -188,6 +188,26 @@ fn replay_refuses_to_cancel_a_booking_twice_and_changes_nothing() {
     assert_eq!(ledger.check_invariants(), Ok(()));
 }
 
+#[test]
+fn replay_refuses_to_cancel_an_expired_hold_and_changes_nothing() {
+    // A journal whose CANCEL follows the hold's expiry does not match the
+    // run it claims to record: the original answered HOLD_EXPIRED and
+    // journalled nothing.
+    let (mut ledger, _) = sample_with_holds();
+    let change = Change::Cancelled {
+        booking: hold_id(13),
+    };
+    let before = ledger.clone();
+    assert_eq!(
+        ledger.replay(&change),
+        Err(ReplayError::Refused {
+            change,
+            status: crate::Status::HoldExpired
+        })
+    );
+    assert_eq!(ledger, before);
+}
+
 /// Holds in every state, on a clock driven by hand (holds of 100 ms), at
 /// 1_200 ms. Event "H" (20 seats): 10 reserved (1 seat), 11 held then
 /// confirmed (1), 12 held then cancelled (2), 13 held at 1_000 and expired
