@@ -288,11 +288,12 @@ impl Ledger {
         expired
     }
 
-    /// Expires the first hold due in `event`, if it has one.
-    pub(super) fn expire_first(&mut self, event: EventId) {
+    /// Expires the first hold due in `event`, if it has one; returns
+    /// whether it had one.
+    pub(super) fn expire_first(&mut self, event: EventId) -> bool {
         let e = self.event_mut(event);
         let Some(((_, id), quantity)) = e.holds.pop_first() else {
-            return;
+            return false;
         };
         e.booked = checked(e.booked.checked_sub(quantity.get()));
         e.remaining = checked(e.remaining.checked_add(quantity.get()));
@@ -301,6 +302,7 @@ impl Ledger {
         let b = b.unwrap_or_else(|| panic!("indexed hold {id} has no booking"));
         assert!(matches!(b.state, BookingState::Held { .. }));
         b.state = BookingState::Expired;
+        true
     }
 
     /// Held to active: the seats stay taken, the expiry is dropped.

@@ -843,7 +843,12 @@ impl Ledger {
             .event(event)
             .is_some_and(|e| e.remaining < quantity.get())
         {
-            self.expire_first(event);
+            // The check above makes the holds cover the shortfall; should
+            // they not, stop when none is left (insert then fails loudly)
+            // rather than loop for ever.
+            if !self.expire_first(event) {
+                break;
+            }
         }
         self.insert(booking, event, quantity, state);
         Ok(())
