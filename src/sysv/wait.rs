@@ -12,10 +12,16 @@ use super::timeout::Backoff;
 /// `timeout_ms` from now. (Were the clock unable to hold that, which 49
 /// days cannot be on Linux: a day from now, then now.)
 pub(crate) fn deadline_in(timeout_ms: u32) -> Instant {
-    let now = Instant::now();
-    now.checked_add(Duration::from_millis(timeout_ms.into()))
-        .or_else(|| now.checked_add(Duration::from_secs(86_400)))
-        .unwrap_or(now)
+    deadline_after(Instant::now(), timeout_ms)
+}
+
+/// `timeout_ms` after `start`, as [`deadline_in`] (for a caller that needs
+/// the start too, without reading the clock twice).
+pub(crate) fn deadline_after(start: Instant, timeout_ms: u32) -> Instant {
+    start
+        .checked_add(Duration::from_millis(timeout_ms.into()))
+        .or_else(|| start.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(start)
 }
 
 /// Why a wait ended without its call succeeding.
