@@ -50,7 +50,10 @@ pub use wire::{decode_reply, decode_request, DecodeError, Operation, Reply, Requ
 #[cfg(feature = "testkit")]
 #[doc(hidden)]
 pub mod __testkit {
+    pub use crate::classic::layout::MAX_TEXT_BYTES;
+    pub use crate::classic::text::{listing_text, ReserveText, LIST_HEADER};
     pub use crate::server::{handle_message, Handled};
+    pub use crate::sysv::alarm::thread_cpu_time;
 }
 pub use ids::{BookingId, ClientBookingId, EventId, ReplyTo, RequestId};
 pub use ledger::Ledger;

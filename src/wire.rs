@@ -17,7 +17,7 @@
 //!
 //! ```
 //! use guichet::wire::{
-//!     RequestBody, RequestMessage, BODY_SIZE, MAGIC, MESSAGE_SIZE, OP_QUERY, REQUEST_MTYPE,
+//!     Op, RequestBody, RequestMessage, BODY_SIZE, MAGIC, MESSAGE_SIZE, REQUEST_MTYPE,
 //!     VERSION,
 //! };
 //! use guichet::{decode_request, EventId, Operation};
@@ -28,7 +28,7 @@
 //!     body: RequestBody {
 //!         magic: MAGIC,
 //!         version: VERSION,
-//!         op: OP_QUERY,
+//!         op: Op::Query.code(),
 //!         reply_to: 2,
 //!         request_id: 7,
 //!         event_id: 1,
@@ -103,17 +103,17 @@ pub const MESSAGE_SIZE: usize = size_of::<libc::c_long>() + BODY_SIZE;
 pub const ANSWERABLE_PREFIX: usize = 24;
 
 /// Operation code of a QUERY request.
-pub const OP_QUERY: u16 = 1;
+pub(crate) const OP_QUERY: u16 = 1;
 /// Operation code of a RESERVE request.
-pub const OP_RESERVE: u16 = 2;
+pub(crate) const OP_RESERVE: u16 = 2;
 /// Operation code of a CANCEL request.
-pub const OP_CANCEL: u16 = 3;
+pub(crate) const OP_CANCEL: u16 = 3;
 /// Operation code of a HOLD request: RESERVE's fields, seats held until
 /// confirmed, cancelled or expired (PROTOCOL.md, Holds).
-pub const OP_HOLD: u16 = 4;
+pub(crate) const OP_HOLD: u16 = 4;
 /// Operation code of a CONFIRM request: CANCEL's fields; makes a live hold
 /// an ordinary booking.
-pub const OP_CONFIRM: u16 = 5;
+pub(crate) const OP_CONFIRM: u16 = 5;
 
 /// Server-assigned booking ids have this bit set; client-chosen ids must not.
 ///
@@ -130,7 +130,7 @@ pub const SERVER_BOOKING_BIT: u64 = 1 << 63;
 /// # Examples
 ///
 /// ```
-/// use guichet::wire::{RequestBody, OP_CANCEL};
+/// use guichet::wire::{Op, RequestBody};
 /// use guichet::{BookingId, Operation, ReplyTo, Request, RequestId};
 ///
 /// let request = Request {
@@ -139,7 +139,7 @@ pub const SERVER_BOOKING_BIT: u64 = 1 << 63;
 ///     operation: Operation::Cancel { booking: BookingId::new(42).ok_or("0 is no booking")? },
 /// };
 /// let raw: RequestBody = request.to_wire();
-/// assert_eq!((raw.op, raw.booking_id, raw.event_id, raw.quantity), (OP_CANCEL, 42, 0, 0));
+/// assert_eq!((raw.op, raw.booking_id, raw.event_id, raw.quantity), (Op::Cancel.code(), 42, 0, 0));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(

@@ -7,9 +7,10 @@
 //!
 //! `QUICKCHECK_TESTS`, when set, replaces every test count.
 
+use guichet::__testkit::{listing_text, ReserveText, LIST_HEADER, MAX_TEXT_BYTES};
 use guichet::classic::{
-    decode_classic_reply, decode_classic_request, listing_text, ClassicDrop, ClassicReply,
-    ClassicRequest, ReplyKind, ReplyText, ReplyViolation, ReserveText, LIST_HEADER, MAX_TEXT_BYTES,
+    decode_classic_reply, decode_classic_request, ClassicDrop, ClassicReply, ClassicRequest,
+    ReplyKind, ReplyText, ReplyViolation,
 };
 use quickcheck::{Arbitrary, Gen, QuickCheck};
 

@@ -6,6 +6,7 @@
 
 mod support;
 
+use guichet_testkit::fixture::deadline_in_ms;
 use std::num::NonZeroU32;
 use std::sync::mpsc;
 use std::thread;
@@ -14,9 +15,9 @@ use std::time::Duration;
 use guichet::classic::{
     decode_classic_reply, ClassicRequest, MTYPE_LIST_REPLY, MTYPE_RESERVE_REPLY, REPLY_BODY_SIZE,
 };
-use guichet::ledger::DEFAULT_MAX_BOOKINGS;
 use guichet::server::{Dispatch, Server};
-use guichet::sysv::{Key, MessageBuf, Queue, RecvFlags};
+use guichet::sysv::{Key, MessageBuf, Queue};
+use guichet::Ledger;
 use guichet::{ClientError, EventId, Operation, RequestId};
 
 use support::history::{
@@ -42,7 +43,7 @@ fn classic_server(dispatch: Dispatch, events: &[(&str, u32)]) -> (Server, Queue)
 fn send(queue: Queue, request: ClassicRequest) {
     let (mtype, body) = request.encode();
     queue
-        .send_timeout(mtype, &body, DEADLINE_MS)
+        .send(mtype, &body, Some(deadline_in_ms(DEADLINE_MS)))
         .expect("send a classic request");
 }
 
@@ -51,7 +52,7 @@ fn send(queue: Queue, request: ClassicRequest) {
 fn receive(queue: Queue, mtype: i64) -> String {
     let mut buf = MessageBuf::with_body_capacity(REPLY_BODY_SIZE + 1).expect("buffer");
     queue
-        .recv_timeout(mtype, &mut buf, RecvFlags::NOERROR, DEADLINE_MS)
+        .recv(mtype, &mut buf, Some(deadline_in_ms(DEADLINE_MS)))
         .expect("a classic reply");
     let reply = decode_classic_reply(mtype, buf.body()).expect("a well-formed classic reply");
     reply.text.as_str().to_owned()
@@ -302,7 +303,7 @@ fn a_history_of_both_protocols_is_linearizable() {
         booked(1) > 0 && booked(2) > 0,
         "the run booked too little through the classic queue to check it"
     );
-    match Checker::new(&capacities, DEFAULT_MAX_BOOKINGS).check(&history) {
+    match Checker::new(&capacities, Ledger::DEFAULT_MAX_BOOKINGS).check(&history) {
         Ok(report) => eprintln!("{report}"),
         Err(failure) => panic!("not linearizable:\n{failure}"),
     }
@@ -368,7 +369,7 @@ fn malformed_messages_and_quits_are_counted_never_answered() {
             let mut body = valid.to_vec();
             body.resize(len, 0x5A);
             queue
-                .send_timeout(mtype, &body, DEADLINE_MS)
+                .send(mtype, &body, Some(deadline_in_ms(DEADLINE_MS)))
                 .expect("send a malformed body");
             dropped += 1;
         }
@@ -412,7 +413,7 @@ fn malformed_messages_and_quits_are_counted_never_answered() {
 
 fn send_raw(queue: Queue, mtype: i64, body: &[u8]) {
     queue
-        .send_timeout(mtype, body, DEADLINE_MS)
+        .send(mtype, body, Some(deadline_in_ms(DEADLINE_MS)))
         .expect("send a raw message");
 }
 
@@ -433,7 +434,7 @@ fn a_flood_of_unread_replies_never_blocks_the_server() {
         let (mtype, body) = ClassicRequest::List.encode();
         for _ in 0..flood {
             queue
-                .send_timeout(mtype, &body, DEADLINE_MS)
+                .send(mtype, &body, Some(deadline_in_ms(DEADLINE_MS)))
                 .expect("flood");
         }
         let _ = done_tx.send(());

@@ -8,12 +8,14 @@
 //! slots these tests expect to be reused.
 
 use guichet_testkit::fixture as server_support;
+use guichet_testkit::fixture::deadline_in_ms;
+use std::time::Instant;
 
 use std::sync::Barrier;
 use std::thread;
 
 use guichet::server::{Dispatch, Server};
-use guichet::sysv::{MessageBuf, Mode, OwnedQueue, Queue, RecvFlags, SendFlags};
+use guichet::sysv::{MessageBuf, Mode, OwnedQueue, Queue};
 use guichet::wire::{BODY_SIZE, REQUEST_MTYPE};
 use guichet::{decode_request, Reply, Request};
 use guichet::{Client, ClientError, EventId, Status};
@@ -131,7 +133,9 @@ fn a_full_queue_times_the_send_out() {
     let max_bytes = queue.stat().unwrap().max_bytes;
     queue.set_max_bytes(40).unwrap();
     let blocker = tag(1);
-    queue.send(blocker, &[0u8; 40], SendFlags::NOWAIT).unwrap();
+    queue
+        .send(blocker, &[0u8; 40], Some(Instant::now()))
+        .unwrap();
     let result = server.client().with_timeout_ms(100).query(1);
     assert!(
         matches!(result, Err(ClientError::Timeout { timeout_ms: 100 })),
@@ -148,7 +152,7 @@ fn a_full_queue_times_the_send_out() {
 fn take_request(queue: Queue) -> Request {
     let mut buf = MessageBuf::with_body_capacity(BODY_SIZE).unwrap();
     queue
-        .recv_timeout(REQUEST_MTYPE, &mut buf, RecvFlags::empty(), PATIENCE_MS)
+        .recv(REQUEST_MTYPE, &mut buf, Some(deadline_in_ms(PATIENCE_MS)))
         .unwrap();
     decode_request(buf.body()).unwrap()
 }
@@ -165,7 +169,11 @@ fn answer(queue: Queue, request: &Request, remaining: u32) {
         capacity: 10,
     };
     queue
-        .send(request.reply_to.get(), &reply.encode(), SendFlags::NOWAIT)
+        .send(
+            request.reply_to.get(),
+            &reply.encode(),
+            Some(Instant::now()),
+        )
         .unwrap();
 }
 

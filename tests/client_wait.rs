@@ -5,7 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use guichet::sysv::{thread_cpu_time, wake_signal, Mode, OwnedQueue};
+use guichet::__testkit::thread_cpu_time;
+use guichet::sysv::{wake_signal, Mode, OwnedQueue};
 use guichet::{Client, ClientError};
 
 #[test]

@@ -6,7 +6,9 @@
 use std::time::{Duration, Instant};
 
 use guichet::server::Server;
-use guichet::sysv::{wake_signal, Mode, OwnedQueue, WAKE_SIGNAL_ENV};
+use guichet::sysv::{wake_signal, Mode, OwnedQueue};
+
+const WAKE_SIGNAL_ENV: &str = "GUICHET_WAKE_SIGNAL";
 use guichet::{Client, ClientError};
 
 #[test]

@@ -19,22 +19,24 @@ use std::convert::Infallible;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use guichet::__testkit::handle_message;
-use guichet::classic::{
-    decode_classic_reply, decode_classic_request, listing_text, ClassicDrop, ClassicRequest,
-    ReserveText,
-};
-use guichet::ledger::{ManualClock, DEFAULT_MAX_BOOKINGS};
+use guichet::__testkit::{handle_message, listing_text, ReserveText};
+use guichet::classic::{decode_classic_reply, decode_classic_request, ClassicDrop, ClassicRequest};
+use guichet::ledger::ManualClock;
 use guichet::wire::Field;
 use guichet::wire::{
-    RequestBody, ANSWERABLE_PREFIX, BODY_SIZE, MAGIC, MIN_REPLY_TO, OP_CANCEL, OP_CONFIRM, OP_HOLD,
-    OP_QUERY, OP_RESERVE, SERVER_BOOKING_BIT, VERSION,
+    Op, RequestBody, ANSWERABLE_PREFIX, BODY_SIZE, MAGIC, MIN_REPLY_TO, SERVER_BOOKING_BIT, VERSION,
 };
 use guichet::{
     decode_request, BookingId, Operation, Reply, ReplyTo, Request, RequestId, Status, Violation,
 };
 use guichet_testkit::fuzz::input::{self, Setup};
 use zerocopy::IntoBytes;
+
+const OP_QUERY: u16 = Op::Query.code();
+const OP_RESERVE: u16 = Op::Reserve.code();
+const OP_CANCEL: u16 = Op::Cancel.code();
+const OP_HOLD: u16 = Op::Hold.code();
+const OP_CONFIRM: u16 = Op::Confirm.code();
 
 const REGENERATE: &str = "GUICHET_REGENERATE_SEEDS";
 
@@ -328,7 +330,7 @@ fn scenarios() -> Vec<(&'static str, Setup, Vec<Operation>)> {
     };
     let huge = Setup {
         capacities: vec![u32::MAX, u32::MAX - 1],
-        max_bookings: DEFAULT_MAX_BOOKINGS,
+        max_bookings: guichet::Ledger::DEFAULT_MAX_BOOKINGS,
     };
     vec![
         (

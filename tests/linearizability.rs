@@ -26,7 +26,7 @@ mod workload;
 
 use std::collections::HashSet;
 
-use guichet::ledger::{BookingState, DEFAULT_MAX_BOOKINGS};
+use guichet::ledger::BookingState;
 use guichet::server::{Dispatch, Server};
 use guichet::sysv::Queue;
 use guichet::{Ledger, Operation, Reply, RequestId, Status};
@@ -89,7 +89,7 @@ fn stress_with(dispatch: Dispatch, workload: Workload, hold_ms: Option<u64>) {
         })
         .unwrap();
     read_under_lock(&mut run.history, &replies, at_ns, workload.threads + 1);
-    let mut checker = Checker::new(&workload.capacities, DEFAULT_MAX_BOOKINGS);
+    let mut checker = Checker::new(&workload.capacities, Ledger::DEFAULT_MAX_BOOKINGS);
     if let Some(hold_ms) = hold_ms {
         checker = checker.hold_ms(hold_ms);
     }
@@ -287,7 +287,7 @@ fn teeth_workload() -> Workload {
 /// most [`ATTEMPTS`] times. Returns the attempt that caught it.
 fn catch(bug: Bug) -> Option<usize> {
     let workload = teeth_workload();
-    let checker = Checker::new(&workload.capacities, DEFAULT_MAX_BOOKINGS);
+    let checker = Checker::new(&workload.capacities, Ledger::DEFAULT_MAX_BOOKINGS);
     for attempt in 1..=ATTEMPTS {
         let fake = FakeServer::spawn(&workload.capacities, 4, bug);
         let run = workload::run(&workload, fake.queue());
@@ -328,7 +328,7 @@ fn the_checker_catches_a_server_that_writes_after_releasing_its_lock() {
 fn the_double_without_its_bug_passes() {
     // The control: what the teeth tests catch is the bug, not the double.
     let workload = teeth_workload();
-    let checker = Checker::new(&workload.capacities, DEFAULT_MAX_BOOKINGS);
+    let checker = Checker::new(&workload.capacities, Ledger::DEFAULT_MAX_BOOKINGS);
     for _ in 0..3 {
         let fake = FakeServer::spawn(&workload.capacities, 4, Bug::None);
         let mut run = workload::run(&workload, fake.queue());

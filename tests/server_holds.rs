@@ -2,11 +2,16 @@
 //! acknowledged holds and confirmations kept across a power cut, and no
 //! hold outliving its expiry across a restart.
 
+use guichet_testkit::fixture::deadline_in_ms;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use guichet::journal::{CrashMode, SimDisk};
-use guichet::ledger::{unix_now_ms, BookingState, ManualClock};
+use guichet::ledger::{BookingState, Clock, ManualClock, SystemClock};
+
+fn unix_now_ms() -> u64 {
+    SystemClock::new().now_ms()
+}
 use guichet::server::{Dispatch, Server, ServerError};
 use guichet::{BookingId, ClientError};
 
@@ -130,7 +135,7 @@ fn hold_ms_out_of_range_is_refused() {
 #[test]
 fn the_classic_listing_counts_holds_until_they_expire() {
     use guichet::classic::{decode_classic_reply, ClassicRequest, MTYPE_LIST_REPLY};
-    use guichet::sysv::{Key, MessageBuf, Queue, RecvFlags};
+    use guichet::sysv::{Key, MessageBuf, Queue};
 
     let clock = ManualClock::new(unix_now_ms());
     let server = Server::builder()
@@ -143,10 +148,12 @@ fn the_classic_listing_counts_holds_until_they_expire() {
     let queue = Queue::from_id(server.classic_queue_id().unwrap());
     let listing = || {
         let (mtype, body) = ClassicRequest::List.encode();
-        queue.send_timeout(mtype, &body, 60_000).unwrap();
+        queue
+            .send(mtype, &body, Some(deadline_in_ms(60_000)))
+            .unwrap();
         let mut buf = MessageBuf::with_body_capacity(1_024).unwrap();
         queue
-            .recv_timeout(MTYPE_LIST_REPLY, &mut buf, RecvFlags::NOERROR, 60_000)
+            .recv(MTYPE_LIST_REPLY, &mut buf, Some(deadline_in_ms(60_000)))
             .unwrap();
         let reply = decode_classic_reply(MTYPE_LIST_REPLY, buf.body()).unwrap();
         reply.text.as_str().to_owned()

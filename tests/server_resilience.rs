@@ -231,7 +231,7 @@ fn a_queue_left_exactly_full_of_dead_replies_does_not_wedge_the_server() {
     }
 }
 /// Reply tags the server remembers for purging.
-const TRACKED_TAGS: usize = guichet::server::MAX_TRACKED_REPLY_TAGS;
+const TRACKED_TAGS: usize = guichet::server::Limits::TRACKED_REPLY_TAGS;
 
 #[test]
 #[serial]
@@ -244,7 +244,7 @@ fn a_dead_client_is_purged_after_the_server_has_answered_many_distinct_tags() {
     let server = Server::builder()
         .event("Big", 1_000_000)
         .limits(Limits {
-            stale_reply_ms: guichet::server::MAX_TIMEOUT_MS,
+            stale_reply_ms: guichet::server::Limits::MAX_TIMEOUT_MS,
             ..Limits::default()
         })
         .spawn()
@@ -445,7 +445,7 @@ fn a_purge_under_way_never_takes_a_reply_sent_to_a_stale_tag_after_it_began() {
 #[test]
 #[serial]
 fn an_eviction_never_takes_a_reply_sent_after_it_picked_the_tag() {
-    // Past MAX_TRACKED_REPLY_TAGS the server forgets the tags answered
+    // Past Limits::TRACKED_REPLY_TAGS the server forgets the tags answered
     // longest ago and removes their unread replies. Clients whose tags are
     // among those, calling again just then, are alive and waiting: the
     // replies they get meanwhile must not be removed with the old ones.

@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use guichet::server::{Dispatch, Limits, Server};
-use guichet::sysv::{Queue, SendFlags, SysvError};
+use guichet::sysv::{Queue, SysvError};
 use guichet::wire::REQUEST_MTYPE;
 use guichet::{ClientError, Status};
 
@@ -222,7 +222,7 @@ fn a_large_pool_stops_every_worker() {
     let deadline_ms = 3 * PATIENCE_MS;
     let server = Server::builder()
         .event("E", 1)
-        .dispatch(Dispatch::Pool(guichet::server::MAX_POOL_WORKERS))
+        .dispatch(Dispatch::Pool(guichet::server::Limits::MAX_POOL_WORKERS))
         .limits(Limits {
             shutdown_timeout_ms: deadline_ms,
             ..Limits::default()
@@ -236,7 +236,7 @@ fn a_large_pool_stops_every_worker() {
     let took = start.elapsed();
     eprintln!(
         "pool of {}: shutdown took {took:?}",
-        guichet::server::MAX_POOL_WORKERS
+        guichet::server::Limits::MAX_POOL_WORKERS
     );
     assert!(
         took < PATIENCE,
@@ -260,7 +260,9 @@ fn server_with_a_reply_stuck(limits: Limits) -> (Server, Queue, i64, i64) {
     queue.set_max_bytes(64).unwrap();
     let blocker = tag(901);
     let reply_tag = tag(902);
-    queue.send(blocker, &[0u8; 40], SendFlags::NOWAIT).unwrap();
+    queue
+        .send(blocker, &[0u8; 40], Some(Instant::now()))
+        .unwrap();
     let request = RawRequest::query(reply_tag, 5, 1).bytes();
     send_raw(queue, &request[..24]);
     assert!(wait_until(PATIENCE, || server.stats().received == 1));
@@ -337,7 +339,9 @@ fn shutdown_is_bounded_while_a_client_keeps_flooding() {
     let id = server.queue_id();
     let queue = Queue::from_id(id);
     queue.set_max_bytes(64).unwrap();
-    queue.send(tag(911), &[0u8; 40], SendFlags::NOWAIT).unwrap();
+    queue
+        .send(tag(911), &[0u8; 40], Some(Instant::now()))
+        .unwrap();
     // Ends as soon as the queue is gone; this long only if it never is.
     let flooding_for = Duration::from_secs(120);
     let flooder = thread::spawn(move || {
@@ -345,9 +349,9 @@ fn shutdown_is_bounded_while_a_client_keeps_flooding() {
         let start = Instant::now();
         let mut sent = 0u64;
         while start.elapsed() < flooding_for {
-            match queue.send(REQUEST_MTYPE, &request[..24], SendFlags::NOWAIT) {
+            match queue.send(REQUEST_MTYPE, &request[..24], Some(Instant::now())) {
                 Ok(()) => sent += 1,
-                Err(SysvError::WouldBlock { .. }) => thread::sleep(Duration::from_micros(50)),
+                Err(SysvError::TimedOut { .. }) => thread::sleep(Duration::from_micros(50)),
                 Err(_) => break, // the queue is gone
             }
         }

@@ -1,9 +1,10 @@
 //! First end-to-end checks of the server through real queues.
 
+use guichet_testkit::fixture::deadline_in_ms;
 use std::thread;
 
 use guichet::server::{Dispatch, Server};
-use guichet::sysv::{MessageBuf, Queue, RecvFlags, SendFlags};
+use guichet::sysv::{MessageBuf, Queue};
 use guichet::wire::{BODY_SIZE, REQUEST_MTYPE};
 use guichet::{decode_reply, ClientError, Status};
 
@@ -68,17 +69,13 @@ fn malformed_messages_are_answered_or_dropped_and_the_server_keeps_serving() {
         body[8..16].copy_from_slice(&tag.to_ne_bytes());
         body[16..24].copy_from_slice(&99u64.to_ne_bytes());
         for len in [0, 3, 24, 40, 41, 64] {
-            queue
-                .send(REQUEST_MTYPE, &body[..len], SendFlags::empty())
-                .unwrap();
+            queue.send(REQUEST_MTYPE, &body[..len], None).unwrap();
         }
-        queue
-            .send(REQUEST_MTYPE, &[0xff; 8192], SendFlags::empty())
-            .unwrap();
+        queue.send(REQUEST_MTYPE, &[0xff; 8192], None).unwrap();
         let mut buf = MessageBuf::with_body_capacity(BODY_SIZE).unwrap();
         for _ in 0..4 {
             queue
-                .recv_timeout(tag, &mut buf, RecvFlags::empty(), 5_000)
+                .recv(tag, &mut buf, Some(deadline_in_ms(5_000)))
                 .unwrap();
             let reply = decode_reply(buf.body()).unwrap();
             assert_eq!(reply.status, Status::BadMessage);
@@ -111,16 +108,14 @@ fn queued_requests_are_answered_shutting_down() {
                 booking: None,
             },
         };
-        queue
-            .send(REQUEST_MTYPE, &request.encode(), SendFlags::empty())
-            .unwrap();
+        queue.send(REQUEST_MTYPE, &request.encode(), None).unwrap();
     }
     // Drain our replies concurrently so the queue never fills.
     let reader = thread::spawn(move || {
         let mut buf = MessageBuf::with_body_capacity(BODY_SIZE).unwrap();
         let mut statuses = Vec::new();
         while queue
-            .recv_timeout(tag, &mut buf, RecvFlags::empty(), 2_000)
+            .recv(tag, &mut buf, Some(deadline_in_ms(2_000)))
             .is_ok()
         {
             statuses.push(decode_reply(buf.body()).unwrap().status);

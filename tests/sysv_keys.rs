@@ -5,7 +5,7 @@
 
 mod sysv_support;
 
-use guichet::sysv::{ftok, Key, Mode, OwnedQueue, Queue, SendFlags, SysvError};
+use guichet::sysv::{ftok, Key, Mode, OwnedQueue, Queue, SysvError};
 use serial_test::serial;
 use sysv_support::tracked;
 
@@ -82,7 +82,7 @@ fn exclusive_create_twice_on_one_key_is_exists() -> Result<(), Box<dyn std::erro
         // Opening by key finds the same queue, and it is usable.
         let opened = Queue::open(key)?;
         assert_eq!(opened.id(), first.id());
-        opened.send(1, b"by key", SendFlags::empty())?;
+        opened.send(1, b"by key", None)?;
         assert_eq!(first.stat()?.messages, 1);
 
         // Once removed, the key is free again and names nothing.

@@ -26,10 +26,11 @@
 
 mod sysv_support;
 
+use guichet_testkit::fixture::deadline_in_ms;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use guichet::sysv::{MessageBuf, Queue, RecvFlags, SendFlags, SysvError};
+use guichet::sysv::{MessageBuf, Queue, SysvError};
 use sysv_support::tracked;
 
 // The echo receives with msgtyp = -QUIT (lowest type <= 2 first), so the
@@ -56,7 +57,7 @@ enum Work {
 fn echo(q: Queue, work: Work) -> Result<(), SysvError> {
     let mut buf = MessageBuf::with_body_capacity(41)?;
     loop {
-        let got = q.recv(-QUIT, &mut buf, RecvFlags::NOERROR)?;
+        let got = q.recv(-QUIT, &mut buf, None)?;
         if got.mtype == QUIT {
             return Ok(());
         }
@@ -69,7 +70,7 @@ fn echo(q: Queue, work: Work) -> Result<(), SysvError> {
             }
             Work::Sleep(d) => thread::sleep(d),
         }
-        q.send(REPLY, buf.body(), SendFlags::empty())?;
+        q.send(REPLY, buf.body(), None)?;
     }
 }
 
@@ -80,10 +81,10 @@ fn ping_pong(q: Queue, mode: Mode, rounds: usize) -> Result<Vec<Duration>, SysvE
     let mut rtts = Vec::with_capacity(rounds);
     for _ in 0..rounds {
         let start = Instant::now();
-        q.send(REQUEST, &body, SendFlags::empty())?;
+        q.send(REQUEST, &body, None)?;
         let got = match mode {
-            Mode::Blocking => q.recv(REPLY, &mut buf, RecvFlags::empty())?,
-            Mode::Polling => q.recv_timeout(REPLY, &mut buf, RecvFlags::empty(), 5_000)?,
+            Mode::Blocking => q.recv(REPLY, &mut buf, None)?,
+            Mode::Polling => q.recv(REPLY, &mut buf, Some(deadline_in_ms(5_000)))?,
         };
         rtts.push(start.elapsed());
         assert_eq!(got.body_len, 40);
@@ -110,7 +111,7 @@ fn measure(mode: Mode, work: Work, rounds: usize) -> Result<(Duration, Duration)
         let server = thread::spawn(move || echo(q, work));
         let warmup = ping_pong(q, mode, rounds / 10 + 1);
         let rtts = warmup.and_then(|_| ping_pong(q, mode, rounds));
-        q.send(QUIT, b"", SendFlags::empty())?;
+        q.send(QUIT, b"", None)?;
         server.join().expect("echo thread panicked")?;
         let rtts = rtts?;
         out = (percentile(&rtts, 0.5), percentile(&rtts, 0.99));

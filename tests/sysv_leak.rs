@@ -9,7 +9,7 @@ mod sysv_support;
 
 use std::thread;
 
-use guichet::sysv::{OwnedQueue, Queue, SendFlags, SysvError};
+use guichet::sysv::{OwnedQueue, Queue, SysvError};
 use sysv_support::{listed_queue_ids, tracked, Created};
 
 #[test]
@@ -18,8 +18,7 @@ fn a_panicking_test_still_removes_its_queues() {
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let a = created.private().expect("create");
         let b = created.private().expect("create");
-        a.send(1, b"left in the queue", SendFlags::empty())
-            .expect("send");
+        a.send(1, b"left in the queue", None).expect("send");
         assert!(listed_queue_ids().contains(&b.id()));
         panic!("simulated test failure");
     }));
@@ -34,7 +33,7 @@ fn an_early_error_return_still_removes_its_queues() {
     let result = tracked(|created| {
         let owned = created.private()?;
         ids.push(owned.id());
-        owned.send(0, b"", SendFlags::empty())?; // InvalidArgument: returns early
+        owned.send(0, b"", None)?; // InvalidArgument: returns early
         unreachable!("send with mtype 0 must fail");
     });
     assert!(matches!(result, Err(SysvError::InvalidArgument { .. })));
@@ -50,7 +49,7 @@ fn queues_handed_to_threads_are_removed_once() -> Result<(), SysvError> {
         let senders: Vec<_> = handles
             .into_iter()
             .enumerate()
-            .map(|(i, q)| thread::spawn(move || q.send(i as i64 + 1, b"x", SendFlags::empty())))
+            .map(|(i, q)| thread::spawn(move || q.send(i as i64 + 1, b"x", None)))
             .collect();
         for s in senders {
             s.join().expect("sender panicked")?;

@@ -11,6 +11,7 @@
 
 mod sysv_support;
 use guichet_testkit::tools;
+use std::time::Instant;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -18,7 +19,7 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
 
-use guichet::sysv::{MessageBuf, Mode, Queue, QueueId, RecvFlags, SendFlags, SysvError};
+use guichet::sysv::{MessageBuf, Mode, Queue, QueueId, SysvError};
 use sysv_support::{has_cap_ipc_owner, outcome, tracked};
 
 /// Set in the child: the id of the queue to probe.
@@ -36,11 +37,11 @@ fn probe_as_child() -> Result<(), SysvError> {
     let mut buf = MessageBuf::with_body_capacity(8)?;
     println!(
         "@@probe send={}",
-        outcome(&q.send(1, b"x", SendFlags::NOWAIT))
+        outcome(&q.send(1, b"x", Some(Instant::now())))
     );
     println!(
         "@@probe recv={}",
-        outcome(&q.recv(0, &mut buf, RecvFlags::NOWAIT))
+        outcome(&q.recv(0, &mut buf, Some(Instant::now())))
     );
     println!("@@probe stat={}", outcome(&q.stat()));
     println!("@@probe set_max_bytes={}", outcome(&q.set_max_bytes(1000)));
@@ -136,7 +137,7 @@ fn read_only_queue_refuses_send_in_process() -> Result<(), SysvError> {
     }
     tracked(|created| {
         let owned = created.private_with(Mode::new(0o400)?)?;
-        let err = owned.send(1, b"x", SendFlags::NOWAIT).unwrap_err();
+        let err = owned.send(1, b"x", Some(Instant::now())).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -188,7 +189,7 @@ fn other_users_are_refused_by_mode_bits() -> Result<(), SysvError> {
             lines,
             [
                 "send=PermissionDenied",
-                "recv=WouldBlock",
+                "recv=TimedOut",
                 "stat=ok",
                 "set_max_bytes=PermissionDenied",
                 "remove=PermissionDenied",

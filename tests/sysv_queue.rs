@@ -4,10 +4,9 @@ mod sysv_support;
 
 use std::sync::mpsc;
 use std::thread;
+use std::time::Instant;
 
-use guichet::sysv::{
-    MessageBuf, Queue, QueueId, Received, RecvFlags, SendFlags, SysvError, MAX_BODY_BYTES,
-};
+use guichet::sysv::{MessageBuf, Queue, QueueId, Received, SysvError, MAX_BODY_BYTES};
 use sysv_support::{current_tid, tracked, wait_blocked};
 
 fn pattern(len: usize) -> Vec<u8> {
@@ -21,14 +20,14 @@ fn bodies_of_0_1_40_and_8192_bytes_round_trip() -> Result<(), SysvError> {
         // A queue holds 16384 bytes by default; 8192 fits alone.
         for len in [0, 1, 40, 255, 256, 257, MAX_BODY_BYTES] {
             let body = pattern(len);
-            owned.send(9, &body, SendFlags::empty())?;
+            owned.send(9, &body, None)?;
             assert_eq!(
                 owned.stat()?.bytes,
                 len as u64,
                 "msgsz must be the body length"
             );
             let mut buf = MessageBuf::with_body_capacity(MAX_BODY_BYTES)?;
-            let got = owned.recv(0, &mut buf, RecvFlags::empty())?;
+            let got = owned.recv(0, &mut buf, None)?;
             assert_eq!(
                 got,
                 Received {
@@ -50,16 +49,16 @@ fn msgtyp_selects_exact_first_or_lowest() -> Result<(), SysvError> {
         let mut buf = MessageBuf::with_body_capacity(8)?;
         let fill = |q: &Queue| -> Result<(), SysvError> {
             for (mtype, body) in [(5, b"a"), (3, b"b"), (7, b"c"), (3, b"d")] {
-                q.send(mtype, body, SendFlags::empty())?;
+                q.send(mtype, body, None)?;
             }
             Ok(())
         };
         let mut drain = |q: &Queue, msgtyp| -> Result<Vec<(i64, u8)>, SysvError> {
             let mut got = Vec::new();
             loop {
-                match q.recv(msgtyp, &mut buf, RecvFlags::NOWAIT) {
+                match q.recv(msgtyp, &mut buf, Some(Instant::now())) {
                     Ok(r) => got.push((r.mtype, buf.body()[0])),
-                    Err(SysvError::WouldBlock { .. }) => return Ok(got),
+                    Err(SysvError::TimedOut { .. }) => return Ok(got),
                     Err(e) => return Err(e),
                 }
             }
@@ -88,48 +87,36 @@ fn msgtyp_selects_exact_first_or_lowest() -> Result<(), SysvError> {
 }
 
 #[test]
-fn nowait_on_an_empty_queue_would_block() -> Result<(), SysvError> {
+fn a_passed_deadline_on_an_empty_queue_times_out_at_once() -> Result<(), SysvError> {
     tracked(|created| {
         let owned = created.private()?;
         let mut buf = MessageBuf::with_body_capacity(40)?;
-        let err = owned.recv(0, &mut buf, RecvFlags::NOWAIT).unwrap_err();
-        assert!(matches!(
-            err,
-            SysvError::WouldBlock {
-                op: "msgrcv",
-                errno: libc::ENOMSG
-            }
-        ));
+        let err = owned.recv(0, &mut buf, Some(Instant::now())).unwrap_err();
+        assert!(matches!(err, SysvError::TimedOut { op: "msgrcv" }));
         assert!(buf.body().is_empty());
         // A message of another type does not match either.
-        owned.send(2, b"x", SendFlags::empty())?;
-        let err = owned.recv(1, &mut buf, RecvFlags::NOWAIT).unwrap_err();
-        assert!(matches!(err, SysvError::WouldBlock { .. }));
+        owned.send(2, b"x", None)?;
+        let err = owned.recv(1, &mut buf, Some(Instant::now())).unwrap_err();
+        assert!(matches!(err, SysvError::TimedOut { .. }));
         Ok(())
     })
 }
 
 #[test]
-fn nowait_on_a_full_queue_would_block() -> Result<(), SysvError> {
+fn a_passed_deadline_on_a_full_queue_times_out_at_once() -> Result<(), SysvError> {
     tracked(|created| {
         let owned = created.private()?;
         owned.set_max_bytes(100)?;
         assert_eq!(owned.stat()?.max_bytes, 100);
-        owned.send(1, &[1; 40], SendFlags::NOWAIT)?;
-        owned.send(1, &[2; 40], SendFlags::NOWAIT)?;
-        let err = owned.send(1, &[3; 40], SendFlags::NOWAIT).unwrap_err();
+        owned.send(1, &[1; 40], Some(Instant::now()))?;
+        owned.send(1, &[2; 40], Some(Instant::now()))?;
+        let err = owned.send(1, &[3; 40], Some(Instant::now())).unwrap_err();
         assert!(
-            matches!(
-                err,
-                SysvError::WouldBlock {
-                    op: "msgsnd",
-                    errno: libc::EAGAIN
-                }
-            ),
+            matches!(err, SysvError::TimedOut { op: "msgsnd" }),
             "{err:?}"
         );
         // A body that still fits is accepted.
-        owned.send(1, &[4; 20], SendFlags::NOWAIT)?;
+        owned.send(1, &[4; 20], Some(Instant::now()))?;
         let st = owned.stat()?;
         assert_eq!((st.messages, st.bytes), (3, 100));
         Ok(())
@@ -137,24 +124,14 @@ fn nowait_on_a_full_queue_would_block() -> Result<(), SysvError> {
 }
 
 #[test]
-fn msg_noerror_truncates_and_too_big_does_not_wedge() -> Result<(), SysvError> {
+fn a_too_long_message_is_refused_and_stays_queued() -> Result<(), SysvError> {
     tracked(|created| {
         let owned = created.private()?;
         let body = pattern(100);
         let mut buf = MessageBuf::with_body_capacity(41)?;
 
-        owned.send(1, &body, SendFlags::empty())?;
-        let got = owned.recv(1, &mut buf, RecvFlags::NOERROR)?;
-        assert_eq!(got.body_len, 41);
-        assert_eq!(buf.body(), &body[..41]);
-        assert_eq!(
-            owned.stat()?.messages,
-            0,
-            "the tail is discarded, not requeued"
-        );
-
-        owned.send(1, &body, SendFlags::empty())?;
-        let err = owned.recv(1, &mut buf, RecvFlags::NOWAIT).unwrap_err();
+        owned.send(1, &body, None)?;
+        let err = owned.recv(1, &mut buf, Some(Instant::now())).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -168,8 +145,9 @@ fn msg_noerror_truncates_and_too_big_does_not_wedge() -> Result<(), SysvError> {
         );
         assert!(buf.body().is_empty());
         assert_eq!(owned.stat()?.messages, 1, "E2BIG leaves the message queued");
-        let got = owned.recv(1, &mut buf, RecvFlags::NOERROR | RecvFlags::NOWAIT)?;
-        assert_eq!((got.mtype, got.body_len), (1, 41));
+        let mut big = MessageBuf::with_body_capacity(100)?;
+        let got = owned.recv(1, &mut big, None)?;
+        assert_eq!((got.mtype, big.body()), (1, &body[..]));
         Ok(())
     })
 }
@@ -179,12 +157,12 @@ fn invalid_arguments_are_refused_before_the_syscall() -> Result<(), SysvError> {
     tracked(|created| {
         let owned = created.private()?;
         for mtype in [0, -1, i64::MIN] {
-            let err = owned.send(mtype, b"x", SendFlags::empty()).unwrap_err();
+            let err = owned.send(mtype, b"x", None).unwrap_err();
             assert!(matches!(err, SysvError::InvalidArgument { .. }), "{err:?}");
             assert_eq!(err.errno(), None);
         }
         let err = owned
-            .send(1, &vec![0; MAX_BODY_BYTES + 1], SendFlags::empty())
+            .send(1, &vec![0; MAX_BODY_BYTES + 1], None)
             .unwrap_err();
         assert!(
             matches!(
@@ -217,8 +195,8 @@ fn stat_reports_counts_bytes_pids_and_times() -> Result<(), SysvError> {
         assert!(before.last_change_time.is_some());
         assert_eq!(before.mode.bits(), 0o600);
 
-        owned.send(1, &[0; 40], SendFlags::empty())?;
-        owned.send(2, &[0; 8], SendFlags::empty())?;
+        owned.send(1, &[0; 40], None)?;
+        owned.send(2, &[0; 8], None)?;
         let st = owned.stat()?;
         assert_eq!((st.messages, st.bytes), (2, 48));
         assert_eq!(st.last_send_pid, Some(std::process::id()));
@@ -226,7 +204,7 @@ fn stat_reports_counts_bytes_pids_and_times() -> Result<(), SysvError> {
         assert_eq!(st.last_recv_pid, None);
 
         let mut buf = MessageBuf::with_body_capacity(40)?;
-        owned.recv(1, &mut buf, RecvFlags::empty())?;
+        owned.recv(1, &mut buf, None)?;
         let st = owned.stat()?;
         assert_eq!((st.messages, st.bytes), (1, 8));
         assert_eq!(st.last_recv_pid, Some(std::process::id()));
@@ -244,7 +222,7 @@ fn receiver_blocked_in_another_thread_sees_queue_removed() -> Result<(), SysvErr
         let receiver = thread::spawn(move || {
             let _ = tid_tx.send(current_tid());
             let mut buf = MessageBuf::with_body_capacity(40)?;
-            q.recv(1, &mut buf, RecvFlags::empty())
+            q.recv(1, &mut buf, None)
         });
         // Removed once the receiver sleeps in msgrcv (a receiver that
         // comes late sees EINVAL instead).
@@ -273,9 +251,9 @@ fn every_call_on_a_removed_queue_reports_queue_removed() -> Result<(), SysvError
         q.remove()?;
         let mut buf = MessageBuf::with_body_capacity(8)?;
         let results = [
-            ("send", q.send(1, b"x", SendFlags::NOWAIT).map(drop)),
-            ("send empty", q.send(1, b"", SendFlags::NOWAIT).map(drop)),
-            ("recv", q.recv(0, &mut buf, RecvFlags::NOWAIT).map(drop)),
+            ("send", q.send(1, b"x", Some(Instant::now())).map(drop)),
+            ("send empty", q.send(1, b"", Some(Instant::now())).map(drop)),
+            ("recv", q.recv(0, &mut buf, Some(Instant::now())).map(drop)),
             ("stat", q.stat().map(drop)),
             ("set_max_bytes", q.set_max_bytes(10)),
             ("remove", q.remove()),
@@ -303,20 +281,20 @@ fn blocked_send_resumes_when_a_receiver_makes_room() -> Result<(), SysvError> {
     tracked(|created| {
         let owned = created.private()?;
         owned.set_max_bytes(40)?;
-        owned.send(1, &[1; 40], SendFlags::empty())?;
+        owned.send(1, &[1; 40], None)?;
         let q = owned.queue();
         let (tid_tx, tid_rx) = mpsc::channel();
         let sender = thread::spawn(move || {
             let _ = tid_tx.send(current_tid());
-            q.send(2, &[2; 40], SendFlags::empty())
+            q.send(2, &[2; 40], None)
         });
         let tid = tid_rx.recv().expect("sender started");
         wait_blocked(tid, libc::SYS_msgsnd, owned.id());
         assert!(!sender.is_finished(), "send to a full queue must block");
         let mut buf = MessageBuf::with_body_capacity(40)?;
-        owned.recv(1, &mut buf, RecvFlags::empty())?;
+        owned.recv(1, &mut buf, None)?;
         sender.join().expect("sender panicked")?;
-        let got = owned.recv(0, &mut buf, RecvFlags::NOWAIT)?;
+        let got = owned.recv(0, &mut buf, Some(Instant::now()))?;
         assert_eq!((got.mtype, buf.body()), (2, &[2u8; 40][..]));
         Ok(())
     })
@@ -328,9 +306,9 @@ fn message_buf_moves_to_a_worker_thread() -> Result<(), SysvError> {
         let owned = created.private()?;
         let mut workers = Vec::new();
         for i in 0..4u8 {
-            owned.send(1, &[i; 40], SendFlags::empty())?;
+            owned.send(1, &[i; 40], None)?;
             let mut buf = MessageBuf::with_body_capacity(41)?;
-            owned.recv(1, &mut buf, RecvFlags::NOERROR)?;
+            owned.recv(1, &mut buf, None)?;
             workers.push(thread::spawn(move || buf.body().to_vec()));
         }
         for (i, w) in workers.into_iter().enumerate() {

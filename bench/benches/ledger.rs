@@ -12,7 +12,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use guichet::ledger::MAX_BOOKINGS_LIMIT;
 use guichet::{BookingId, EventId, Ledger, Operation, RequestId, Status};
 
 const THREADS: u64 = 4;
@@ -30,7 +29,7 @@ fn reserve_one() -> Operation {
 }
 
 fn fresh() -> Ledger {
-    Ledger::new([("bench", u32::MAX)], MAX_BOOKINGS_LIMIT).expect("valid configuration")
+    Ledger::new([("bench", u32::MAX)], Ledger::MAX_BOOKINGS_LIMIT).expect("valid configuration")
 }
 
 /// Runs `iters` operations in ledgers of at most `MAX_BOOKINGS_LIMIT`
@@ -40,7 +39,7 @@ fn timed_reserves(iters: u64) -> Duration {
     let mut total = Duration::ZERO;
     let mut left = iters;
     while left > 0 {
-        let batch = left.min(MAX_BOOKINGS_LIMIT as u64);
+        let batch = left.min(Ledger::MAX_BOOKINGS_LIMIT as u64);
         let mut ledger = fresh();
         let start = Instant::now();
         for _ in 0..batch {
@@ -66,7 +65,7 @@ fn uncontended(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             let mut left = iters;
             while left > 0 {
-                let batch = left.min(MAX_BOOKINGS_LIMIT as u64);
+                let batch = left.min(Ledger::MAX_BOOKINGS_LIMIT as u64);
                 let mut ledger = fresh();
                 let ids: Vec<BookingId> = (0..batch)
                     .filter_map(|_| ledger.apply(&reserve_one()).reply(RequestId(0)).booking)
@@ -92,7 +91,7 @@ fn contended(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let per_thread = iters
                 .div_ceil(THREADS)
-                .min(MAX_BOOKINGS_LIMIT as u64 / THREADS);
+                .min(Ledger::MAX_BOOKINGS_LIMIT as u64 / THREADS);
             let ledger = Mutex::new(fresh());
             let barrier = Barrier::new(THREADS as usize + 1);
             thread::scope(|s| {

@@ -11,8 +11,9 @@
 
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
+use std::time::Instant;
 
-use guichet::sysv::{MessageBuf, Mode, OwnedQueue, QueueId, RecvFlags, SendFlags};
+use guichet::sysv::{MessageBuf, Mode, OwnedQueue, QueueId};
 use guichet::wire::Reply;
 use guichet::wire::{BODY_SIZE, REQUEST_MTYPE};
 use guichet::RequestId;
@@ -136,7 +137,7 @@ fn echo_loop(queue: guichet::sysv::Queue, template: &[u8; BODY_SIZE]) {
     };
     let mut reply = *template;
     loop {
-        match queue.recv(REQUEST_MTYPE, &mut buf, RecvFlags::NOERROR) {
+        match queue.recv(REQUEST_MTYPE, &mut buf, None) {
             Ok(_) => {}
             // The queue was removed (or is unusable): the floor is over.
             Err(_) => return,
@@ -151,7 +152,7 @@ fn echo_loop(queue: guichet::sysv::Queue, template: &[u8; BODY_SIZE]) {
         reply[REPLY_REQUEST_ID].copy_from_slice(id);
         // A full queue or a bad tag loses this reply; the client times out
         // and the driver counts an error. Nothing to do here.
-        let _ = queue.send(to, &reply, SendFlags::NOWAIT);
+        let _ = queue.send(to, &reply, Some(Instant::now()));
     }
 }
 

@@ -60,9 +60,8 @@ pub use library_client::LibraryClient;
 pub use original_c::{OriginalBuild, OriginalServer};
 pub use report::{JournalSetup, Limit, Machine, Report, Row};
 
-use guichet::journal::{JournalStats, DEFAULT_GROUP_COMMIT_DELAY_US, DEFAULT_PREALLOCATE_BYTES};
-use guichet::ledger::MAX_BOOKINGS_LIMIT;
-use guichet::server::{Dispatch, Server, ServerError};
+use guichet::journal::JournalStats;
+use guichet::server::{Builder, Dispatch, Server, ServerError};
 use guichet::sysv::SysvError;
 
 /// Why a run could not go on.
@@ -294,8 +293,8 @@ impl Default for JournalPlan {
     fn default() -> Self {
         JournalPlan {
             dir: None,
-            group_commit_delay_us: DEFAULT_GROUP_COMMIT_DELAY_US,
-            preallocate_bytes: DEFAULT_PREALLOCATE_BYTES,
+            group_commit_delay_us: Builder::DEFAULT_JOURNAL_GROUP_COMMIT_DELAY_US,
+            preallocate_bytes: Builder::DEFAULT_JOURNAL_PREALLOCATE_BYTES,
         }
     }
 }
@@ -376,7 +375,7 @@ impl Default for Plan {
             warmup_ms: 100,
             duration_ms: 300,
             rounds: 3,
-            timeout_ms: guichet::client::DEFAULT_TIMEOUT_MS,
+            timeout_ms: guichet::Client::DEFAULT_TIMEOUT_MS,
         }
     }
 }
@@ -635,7 +634,7 @@ fn server_builder(dispatch: Dispatch) -> guichet::server::Builder {
     Server::builder()
         .event("bench", BENCH_CAPACITY)
         .dispatch(dispatch)
-        .max_bookings(MAX_BOOKINGS_LIMIT)
+        .max_bookings(guichet::Ledger::MAX_BOOKINGS_LIMIT)
 }
 
 fn start(

@@ -4,8 +4,8 @@
 //! range gets one message naming the range, whatever side it is on. clap
 //! prints the value as typed, so replies echo the user's own spelling.
 
-use guichet::ledger::MAX_EVENT_NAME_BYTES;
 use guichet::sysv::Key;
+use guichet::Ledger;
 
 /// Largest client-chosen booking id: bit 63 is the server's (PROTOCOL.md).
 pub const MAX_CLIENT_BOOKING_ID: u64 = (1 << 63) - 1;
@@ -81,9 +81,10 @@ pub fn event(s: &str) -> Result<(String, u32), String> {
     if name.is_empty() {
         return Err("an event needs a name before the =".into());
     }
-    if name.len() > MAX_EVENT_NAME_BYTES {
+    if name.len() > Ledger::MAX_EVENT_NAME_BYTES {
         return Err(format!(
-            "an event name has at most {MAX_EVENT_NAME_BYTES} bytes"
+            "an event name has at most {} bytes",
+            Ledger::MAX_EVENT_NAME_BYTES
         ));
     }
     if capacity.contains('=') {

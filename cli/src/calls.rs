@@ -158,7 +158,7 @@ pub fn status(target: &Target, classic_key: Option<Key>) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    for event in (1..).take(guichet::ledger::MAX_EVENTS) {
+    for event in (1..).take(guichet::Ledger::MAX_EVENTS) {
         match client.query(event) {
             Ok(a) => print_availability(&a),
             Err(ClientError::UnknownEvent { .. }) if event > 1 => break,

@@ -47,7 +47,7 @@ struct Target {
     #[arg(long, default_value = DEFAULT_KEY, value_parser = args::key)]
     key: Key,
     /// Give up on a reply after this many milliseconds.
-    #[arg(long, default_value_t = guichet::client::DEFAULT_TIMEOUT_MS, value_parser = args::millis)]
+    #[arg(long, default_value_t = guichet::Client::DEFAULT_TIMEOUT_MS, value_parser = args::millis)]
     timeout_ms: u32,
 }
 

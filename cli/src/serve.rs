@@ -6,14 +6,11 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use guichet::journal::{
-    JournalStats, Recovery, DEFAULT_COMPACT_MIN_BYTES, DEFAULT_GROUP_COMMIT_DELAY_US,
-};
-use guichet::ledger::MAX_BOOKINGS_LIMIT;
-use guichet::server::{
-    Builder, Dispatch, Server, Stats, StopHandle, DEFAULT_MAX_IN_FLIGHT, MAX_IN_FLIGHT_LIMIT,
-};
+use guichet::journal::{JournalStats, Recovery};
+use guichet::server::Limits;
+use guichet::server::{Builder, Dispatch, Server, Stats, StopHandle};
 use guichet::sysv::Key;
+use guichet::Ledger;
 use guichet::Status;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -43,7 +40,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "thread-per-request")]
     dispatch: Dispatch,
     /// Most requests in flight at once.
-    #[arg(long, default_value_t = DEFAULT_MAX_IN_FLIGHT, value_parser = max_in_flight)]
+    #[arg(long, default_value_t = Limits::default().max_in_flight, value_parser = max_in_flight)]
     max_in_flight: usize,
     /// Most bookings the ledger holds, cancelled ones included. Default:
     /// the journal's, or 1048576.
@@ -56,15 +53,15 @@ pub struct ServeArgs {
     journal: Option<PathBuf>,
     /// Journal size in bytes under which it is never compacted; past it, it
     /// is compacted whenever it reaches twice the size of its last snapshot.
-    #[arg(long, default_value_t = DEFAULT_COMPACT_MIN_BYTES, value_name = "BYTES")]
+    #[arg(long, default_value_t = Builder::DEFAULT_JOURNAL_COMPACT_MIN_BYTES, value_name = "BYTES")]
     journal_compact_bytes: u64,
     /// Microseconds a group commit waits for more changes when others are
     /// committing too (0 to 10000).
-    #[arg(long, default_value_t = DEFAULT_GROUP_COMMIT_DELAY_US, value_name = "US")]
+    #[arg(long, default_value_t = Builder::DEFAULT_JOURNAL_GROUP_COMMIT_DELAY_US, value_name = "US")]
     journal_group_commit_delay_us: u32,
     /// How long a HOLD keeps its seats unless confirmed or cancelled, in
     /// milliseconds (1 to 86400000, i.e. 24 h).
-    #[arg(long, default_value_t = guichet::ledger::DEFAULT_HOLD_MS, value_name = "MS",
+    #[arg(long, default_value_t = Ledger::DEFAULT_HOLD_MS, value_name = "MS",
           value_parser = hold_ms)]
     hold_ms: u64,
     /// Also serve the course's classic protocol on a second queue created
@@ -75,16 +72,15 @@ pub struct ServeArgs {
 }
 
 fn hold_ms(s: &str) -> Result<u64, String> {
-    use guichet::ledger::{MAX_HOLD_MS, MIN_HOLD_MS};
-    args::number_in(s, MIN_HOLD_MS, MAX_HOLD_MS, "--hold-ms")
+    args::number_in(s, Ledger::MIN_HOLD_MS, Ledger::MAX_HOLD_MS, "--hold-ms")
 }
 
 fn max_in_flight(s: &str) -> Result<usize, String> {
-    args::count_in(s, MAX_IN_FLIGHT_LIMIT, "--max-in-flight")
+    args::count_in(s, Limits::MAX_IN_FLIGHT, "--max-in-flight")
 }
 
 fn max_bookings(s: &str) -> Result<usize, String> {
-    args::count_in(s, MAX_BOOKINGS_LIMIT, "--max-bookings")
+    args::count_in(s, Ledger::MAX_BOOKINGS_LIMIT, "--max-bookings")
 }
 
 /// Runs a server until SIGINT or SIGTERM. Exit status 2 when it cannot

@@ -4,6 +4,7 @@
 //! a file in a temporary directory, never the course's 12345; a guard kills
 //! the server and removes both queues whatever happens.
 
+use guichet_testkit::fixture::deadline_in_ms;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::thread;
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 use guichet::classic::{
     decode_classic_reply, ClassicRequest, MTYPE_LIST_REPLY, MTYPE_RESERVE_REPLY,
 };
-use guichet::sysv::{ftok, Key, MessageBuf, Queue, RecvFlags};
+use guichet::sysv::{ftok, Key, MessageBuf, Queue};
 use guichet::Client;
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -93,14 +94,16 @@ impl Drop for Guard {
 
 fn ask(queue: Queue, request: ClassicRequest) -> String {
     let (mtype, body) = request.encode();
-    queue.send_timeout(mtype, &body, DEADLINE_MS).expect("send");
+    queue
+        .send(mtype, &body, Some(deadline_in_ms(DEADLINE_MS)))
+        .expect("send");
     let reply_mtype = match request {
         ClassicRequest::List => MTYPE_LIST_REPLY,
         _ => MTYPE_RESERVE_REPLY,
     };
     let mut buf = MessageBuf::with_body_capacity(513).expect("buffer");
     queue
-        .recv_timeout(reply_mtype, &mut buf, RecvFlags::NOERROR, DEADLINE_MS)
+        .recv(reply_mtype, &mut buf, Some(deadline_in_ms(DEADLINE_MS)))
         .expect("a classic reply");
     let reply = decode_classic_reply(reply_mtype, buf.body()).expect("well-formed");
     reply.text.as_str().to_owned()

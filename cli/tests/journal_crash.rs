@@ -36,7 +36,7 @@ const EVENTS: [(&str, u32); 3] = [
 const HOLD_EVENT: u32 = 3;
 /// Small, so compactions happen during the loop.
 const COMPACT_BYTES: u64 = 8 << 10;
-const MAX_BOOKINGS: usize = guichet::ledger::MAX_BOOKINGS_LIMIT;
+const MAX_BOOKINGS: usize = guichet::Ledger::MAX_BOOKINGS_LIMIT;
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Generous: the machine may be loaded, and no test waits on it normally.
 const CALL_TIMEOUT_MS: u32 = 10_000;
@@ -398,7 +398,8 @@ fn verify(
 }
 
 fn unix_now_ms() -> u64 {
-    guichet::ledger::unix_now_ms()
+    use guichet::ledger::Clock;
+    guichet::ledger::SystemClock::new().now_ms()
 }
 
 /// The holds' part of [`verify`]: an acknowledged hold is held before its

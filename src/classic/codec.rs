@@ -195,9 +195,10 @@ impl ReplyKind {
 /// # Examples
 ///
 /// ```
-/// use guichet::classic::{decode_classic_reply, ClassicReply, ReplyKind, ReserveText};
+/// use guichet::classic::{decode_classic_reply, ClassicReply, ReplyKind, ReplyText};
 ///
-/// let reply = ClassicReply { kind: ReplyKind::Reservation, text: ReserveText::InvalidId.text() };
+/// let text = ReplyText::from_str_cut("ECHEC : ID Invalide.");
+/// let reply = ClassicReply { kind: ReplyKind::Reservation, text };
 /// let body = reply.encode();
 /// assert_eq!(&body[..21], b"ECHEC : ID Invalide.\0");
 /// assert_eq!(decode_classic_reply(11, &body), Ok(reply));

@@ -8,7 +8,7 @@ use super::layout::{ClassicReplyBody, MAX_TEXT_BYTES, REPLY_BODY_SIZE};
 /// The header of a listing, before its first line.
 pub const LIST_HEADER: &str = "\n--- SPECTACLES ---\n";
 
-/// A reply text: UTF-8, no NUL, at most [`MAX_TEXT_BYTES`] bytes, so that
+/// A reply text: UTF-8, no NUL, at most 511 bytes (`511`), so that
 /// it always fits the 512-byte body with its terminating NUL.
 ///
 /// Every way of adding to it is bounded: [`ReplyText::push_whole`] adds
@@ -19,13 +19,13 @@ pub const LIST_HEADER: &str = "\n--- SPECTACLES ---\n";
 /// # Examples
 ///
 /// ```
-/// use guichet::classic::{ReplyText, MAX_TEXT_BYTES};
+/// use guichet::classic::ReplyText;
 ///
 /// let mut text = ReplyText::new();
 /// assert!(text.push_whole("OK"));
-/// assert!(!text.push_whole(&"x".repeat(MAX_TEXT_BYTES))); // all or nothing
-/// text.push_cut(&"é".repeat(MAX_TEXT_BYTES)); // as much as fits
-/// assert_eq!(text.as_str().len(), MAX_TEXT_BYTES - 1); // 'é' is 2 bytes
+/// assert!(!text.push_whole(&"x".repeat(511))); // all or nothing
+/// text.push_cut(&"é".repeat(511)); // as much as fits
+/// assert_eq!(text.as_str().len(), 511 - 1); // 'é' is 2 bytes
 /// assert!(text.as_str().starts_with("OKéé"));
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,14 +84,14 @@ impl ReplyText {
         core::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
     }
 
-    /// Bytes left before [`MAX_TEXT_BYTES`].
+    /// Bytes left before the 511-byte limit.
     ///
     /// # Examples
     ///
     /// ```
-    /// use guichet::classic::{ReplyText, MAX_TEXT_BYTES};
+    /// use guichet::classic::ReplyText;
     ///
-    /// assert_eq!(ReplyText::new().room(), MAX_TEXT_BYTES);
+    /// assert_eq!(ReplyText::new().room(), 511);
     /// ```
     pub const fn room(&self) -> usize {
         MAX_TEXT_BYTES - self.len
@@ -125,11 +125,11 @@ impl ReplyText {
     /// # Examples
     ///
     /// ```
-    /// use guichet::classic::{ReplyText, MAX_TEXT_BYTES};
+    /// use guichet::classic::ReplyText;
     ///
     /// let mut text = ReplyText::new();
     /// assert!(!text.push_cut(&"y".repeat(600)));
-    /// assert_eq!(text.as_str().len(), MAX_TEXT_BYTES);
+    /// assert_eq!(text.as_str().len(), 511);
     /// ```
     pub fn push_cut(&mut self, piece: &str) -> bool {
         let piece = piece.split('\0').next().unwrap_or_default();
@@ -187,7 +187,7 @@ impl ReplyText {
 }
 
 /// Formatting into a text cuts what does not fit rather than fail, so a
-/// `write!` never passes [`MAX_TEXT_BYTES`]; it reports `fmt::Error` when
+/// `write!` never passes the 511-byte limit; it reports `fmt::Error` when
 /// it had to cut.
 impl Write for ReplyText {
     fn write_str(&mut self, s: &str) -> fmt::Result {
@@ -212,7 +212,7 @@ fn push_formatted(text: &mut ReplyText, args: fmt::Arguments<'_>) -> bool {
 /// # Examples
 ///
 /// ```
-/// use guichet::classic::listing_text;
+/// use guichet::__testkit::listing_text;
 ///
 /// let text = listing_text([("Concert", 100), ("Opera", 48)]);
 /// assert_eq!(
@@ -239,7 +239,7 @@ pub fn listing_text<'a>(events: impl IntoIterator<Item = (&'a str, u32)>) -> Rep
 /// # Examples
 ///
 /// ```
-/// use guichet::classic::ReserveText;
+/// use guichet::__testkit::ReserveText;
 ///
 /// let ok = ReserveText::Booked { seats: 2, name: "Concert" };
 /// assert_eq!(ok.text().as_str(), "OK ! 2 places réservées pour Concert.");
@@ -275,7 +275,7 @@ impl ReserveText<'_> {
     /// # Examples
     ///
     /// ```
-    /// use guichet::classic::ReserveText;
+    /// use guichet::__testkit::ReserveText;
     ///
     /// assert_eq!(ReserveText::InvalidId.text().as_str(), "ECHEC : ID Invalide.");
     /// ```

@@ -26,7 +26,7 @@ use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 pub use error::ClientError;
-pub use slots::MAX_CALLS_IN_FLIGHT;
+use slots::MAX_CALLS_IN_FLIGHT;
 
 use crate::codec::{decode_reply, Operation, Reply, Request};
 use crate::ids::{BookingId, ClientBookingId, EventId};
@@ -37,10 +37,7 @@ use crate::wire::{BODY_SIZE, REQUEST_MTYPE};
 
 use slots::{next_request_id, Slot};
 
-/// Timeout of a call when none is set, in milliseconds. A call that times
-/// out may still be applied, so it errs on the long side; change it with
-/// [`Client::with_timeout_ms`].
-pub const DEFAULT_TIMEOUT_MS: u32 = 5_000;
+const DEFAULT_TIMEOUT_MS: u32 = 5_000;
 
 /// Seats of an event, as a QUERY answered them.
 ///
@@ -127,6 +124,15 @@ pub struct Client {
 }
 
 impl Client {
+    /// Timeout of a call when none is set, in milliseconds. A call that
+    /// times out may still be applied, so it errs on the long side; change
+    /// it with [`Client::with_timeout_ms`].
+    pub const DEFAULT_TIMEOUT_MS: u32 = DEFAULT_TIMEOUT_MS;
+    /// Most calls in flight at once in a process (one per thread that has
+    /// made a call and not ended); a call past it fails with
+    /// [`ClientError::TooManyCalls`] rather than wait.
+    pub const MAX_CALLS_IN_FLIGHT: u32 = MAX_CALLS_IN_FLIGHT;
+
     /// A client of the server whose queue has `key`.
     ///
     /// Resolves the key to the queue's id once, now: a server restarted
@@ -191,7 +197,7 @@ impl Client {
         Self::from_queue(Queue::from_id(id))
     }
 
-    /// A client of `queue`, with [`DEFAULT_TIMEOUT_MS`].
+    /// A client of `queue`, with [`Client::DEFAULT_TIMEOUT_MS`].
     ///
     /// # Examples
     ///
@@ -238,12 +244,11 @@ impl Client {
     /// # Examples
     ///
     /// ```
-    /// use guichet::client::DEFAULT_TIMEOUT_MS;
     /// use guichet::sysv::QueueId;
     /// use guichet::Client;
     ///
     /// let client = Client::from_id(QueueId::new(0)?);
-    /// assert_eq!(client.timeout_ms(), DEFAULT_TIMEOUT_MS);
+    /// assert_eq!(client.timeout_ms(), Client::DEFAULT_TIMEOUT_MS);
     /// assert_eq!(client.with_timeout_ms(250).timeout_ms(), 250);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -424,7 +429,7 @@ impl Client {
     ///   msgrcv(2) failure;
     /// - [`ClientError::BadReply`]: the message on this call's tag is not a
     ///   v1 reply;
-    /// - [`ClientError::TooManyCalls`]: [`MAX_CALLS_IN_FLIGHT`] calls of this
+    /// - [`ClientError::TooManyCalls`]: [`Client::MAX_CALLS_IN_FLIGHT`] calls of this
     ///   process are already waiting;
     /// - [`ClientError::InvalidArgument`]: this process's pid does not fit a
     ///   reply tag (never on Linux, whose pids are below 2²²).
@@ -455,24 +460,13 @@ impl Client {
         let mut buf =
             MessageBuf::with_body_capacity(BODY_SIZE + 1).map_err(ClientError::Transport)?;
         self.queue
-            .send_until(
-                REQUEST_MTYPE,
-                &request.encode(),
-                deadline,
-                Duration::ZERO,
-                self.timeout_ms,
-            )
+            .send_until(REQUEST_MTYPE, &request.encode(), deadline, Duration::ZERO)
             .map_err(timed_out)?;
         let spin = spin::budget();
         loop {
-            let received = self.queue.recv_until(
-                reply_to.get(),
-                &mut buf,
-                RecvFlags::NOERROR,
-                deadline,
-                spin,
-                self.timeout_ms,
-            );
+            let received =
+                self.queue
+                    .recv_until(reply_to.get(), &mut buf, RecvFlags::NOERROR, deadline, spin);
             // Its reply may still come: the next call on this tag (this
             // thread's next call: it keeps its slot) takes it, below.
             received.map_err(timed_out)?;

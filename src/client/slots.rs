@@ -16,15 +16,7 @@ use crate::ids::{ReplyTo, RequestId};
 /// have made a call. A call past it fails at once with
 /// [`ClientError::TooManyCalls`](super::ClientError::TooManyCalls) rather
 /// than wait for a slot.
-///
-/// # Examples
-///
-/// ```
-/// use guichet::client::MAX_CALLS_IN_FLIGHT;
-///
-/// assert_eq!(MAX_CALLS_IN_FLIGHT, 1 << 16);
-/// ```
-pub const MAX_CALLS_IN_FLIGHT: u32 = 65_536;
+pub(crate) const MAX_CALLS_IN_FLIGHT: u32 = 65_536;
 
 struct Pool {
     free: Vec<u32>,

@@ -40,9 +40,8 @@ impl Op {
     ///
     /// ```
     /// use guichet::wire::Op;
-    /// use guichet::wire::OP_CANCEL;
     ///
-    /// assert_eq!(Op::Cancel.code(), OP_CANCEL);
+    /// assert_eq!(Op::Cancel.code(), 3); // PROTOCOL.md: CANCEL is op 3
     /// ```
     pub const fn code(self) -> u16 {
         match self {

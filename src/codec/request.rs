@@ -136,8 +136,7 @@ impl Request {
     /// # Examples
     ///
     /// ```
-    /// use guichet::wire::OP_QUERY;
-    /// use guichet::{EventId, Operation, ReplyTo, Request, RequestId};
+    /// use guichet::{wire::Op, EventId, Operation, ReplyTo, Request, RequestId};
     ///
     /// let request = Request {
     ///     reply_to: ReplyTo::new(3).ok_or("reply_to below 2")?,
@@ -145,7 +144,7 @@ impl Request {
     ///     operation: Operation::Query { event: EventId::new(2).ok_or("no event 0")? },
     /// };
     /// let raw = request.to_wire();
-    /// assert_eq!((raw.op, raw.reply_to, raw.request_id), (OP_QUERY, 3, 11));
+    /// assert_eq!((raw.op, raw.reply_to, raw.request_id), (Op::Query.code(), 3, 11));
     /// assert_eq!((raw.booking_id, raw.event_id, raw.quantity), (0, 2, 0));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

@@ -184,6 +184,7 @@ impl Journal {
         }
     }
 
+    #[cfg(any(test, feature = "sim"))]
     /// [`Journal::snapshot_if_due`], then, if due,
     /// [`Journal::compact_in_background`]; returns whether it started
     /// one. Call it under the lock `ledger`'s appends are made under (the
@@ -200,6 +201,7 @@ impl Journal {
         })
     }
 
+    #[cfg(any(test, feature = "sim"))]
     /// Compacts now, in this thread, whatever the journal's size: snapshots
     /// `ledger` (under the caller's lock, as for
     /// [`Journal::snapshot_if_due`]) and installs it. Returns `false` if

@@ -115,7 +115,7 @@ pub enum JournalError {
         /// The most changes a compaction keeps aside.
         max: usize,
     },
-    /// [`Journal::close_by`](super::Journal::close_by) reached its deadline
+    /// Closing the journal (at the server's shutdown) reached its deadline
     /// before the disk confirmed every change: an `fdatasync` (or a
     /// compaction) was still running. Those changes were never
     /// acknowledged; whether they reached the disk is unknown, and the next

@@ -9,6 +9,7 @@ use super::sim::SimDisk;
 use super::*;
 use crate::codec::Operation;
 use crate::ids::{BookingId, ClientBookingId, EventId};
+use crate::ledger::Ledger;
 use crate::ledger::{unix_now_ms, BookingState, Clock, ManualClock, Origin, Outcome};
 use crate::Status;
 

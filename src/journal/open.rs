@@ -11,12 +11,13 @@ use crate::ledger::{Ledger, DEFAULT_MAX_BOOKINGS};
 
 use super::compact::{encode_image, rename_into_place, write_aside};
 use super::error::JournalError;
+use super::handle::Counters;
 use super::record::{Header, FORMAT_VERSION};
 use super::replay::{scan, Scanned};
 use super::state::{FileState, State};
 use super::storage::{Dir, LockGuard, Storage};
 use super::{
-    Counters, Journal, JournalConfig, Opened, Recovery, TornTail, MAX_COMPACT_MIN_BYTES,
+    Journal, JournalConfig, Opened, Recovery, TornTail, MAX_COMPACT_MIN_BYTES,
     MAX_GROUP_COMMIT_DELAY_US, MAX_PREALLOCATE_BYTES, MIN_COMPACT_MIN_BYTES,
 };
 

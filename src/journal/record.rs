@@ -50,7 +50,7 @@ use crate::ledger::{Booking, BookingState, Change, Origin, MAX_EVENTS, MAX_EVENT
 /// Bytes before the payload: `len`, `seq`, `crc`.
 pub const FRAME_HEADER_BYTES: usize = 16;
 /// Largest payload a record may have: room for a header with
-/// [`MAX_EVENTS`] events of [`MAX_EVENT_NAME_BYTES`]-byte names (about
+/// [`Ledger::MAX_EVENTS`](crate::ledger::Ledger::MAX_EVENTS) events of [`Ledger::MAX_EVENT_NAME_BYTES`](crate::ledger::Ledger::MAX_EVENT_NAME_BYTES)-byte names (about
 /// 283 KiB), with margin. Bounds what a reader allocates for one record.
 pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
 /// Bookings in one snapshot record: 4096 × 17 bytes, about 68 KiB.
@@ -292,7 +292,7 @@ pub fn encode_batch(out: &mut Vec<u8>, seq: u64, changes: &[Change]) {
 
 /// Appends a header record (always record 0).
 ///
-/// Event names longer than [`MAX_EVENT_NAME_BYTES`] cannot come from a
+/// Event names longer than [`Ledger::MAX_EVENT_NAME_BYTES`](crate::ledger::Ledger::MAX_EVENT_NAME_BYTES) cannot come from a
 /// [`Ledger`](crate::Ledger), which refuses them; they would be cut here.
 pub fn encode_header(out: &mut Vec<u8>, header: &Header) {
     encode_header_as(out, header, FORMAT_VERSION);

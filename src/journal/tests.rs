@@ -8,6 +8,7 @@ use super::sim::{CrashMode, SimDisk};
 use super::*;
 use crate::codec::Operation;
 use crate::ids::{BookingId, ClientBookingId, EventId};
+use crate::ledger::Ledger;
 
 fn config() -> JournalConfig {
     JournalConfig {

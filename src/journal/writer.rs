@@ -155,6 +155,7 @@ impl Journal {
         }
     }
 
+    #[cfg(any(test, feature = "sim"))]
     /// Stops: waits for a running compaction, then writes and syncs every
     /// change appended. Without a deadline: a disk whose fdatasync hangs
     /// holds it for ever; [`Journal::close_by`] is bounded.

@@ -83,25 +83,25 @@ impl Ledger {
     }
 
     /// This ledger with holds of `hold_ms` milliseconds (default
-    /// [`DEFAULT_HOLD_MS`](super::DEFAULT_HOLD_MS)); holds made before keep
+    /// [`Ledger::DEFAULT_HOLD_MS`](crate::ledger::Ledger::DEFAULT_HOLD_MS)); holds made before keep
     /// their expiry.
     ///
     /// # Examples
     ///
     /// ```
-    /// use guichet::ledger::{ConfigError, MAX_HOLD_MS};
+    /// use guichet::ledger::ConfigError;
     /// use guichet::Ledger;
     ///
     /// assert_eq!(Ledger::new([("Concert", 1)], 10)?.with_hold_ms(5)?.hold_ms(), 5);
-    /// let too_long = Ledger::new([("Concert", 1)], 10)?.with_hold_ms(MAX_HOLD_MS + 1);
-    /// assert_eq!(too_long, Err(ConfigError::HoldMs { hold_ms: MAX_HOLD_MS + 1 }));
+    /// let too_long = Ledger::new([("Concert", 1)], 10)?.with_hold_ms(Ledger::MAX_HOLD_MS + 1);
+    /// assert_eq!(too_long, Err(ConfigError::HoldMs { hold_ms: Ledger::MAX_HOLD_MS + 1 }));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
     /// # Errors
     ///
-    /// [`ConfigError::HoldMs`] if `hold_ms` is under [`MIN_HOLD_MS`] or
-    /// over [`MAX_HOLD_MS`].
+    /// [`ConfigError::HoldMs`] if `hold_ms` is under [`Ledger::MIN_HOLD_MS`](crate::ledger::Ledger::MIN_HOLD_MS) or
+    /// over [`Ledger::MAX_HOLD_MS`](crate::ledger::Ledger::MAX_HOLD_MS).
     pub fn with_hold_ms(mut self, hold_ms: u64) -> Result<Self, ConfigError> {
         if !(MIN_HOLD_MS..=MAX_HOLD_MS).contains(&hold_ms) {
             return Err(ConfigError::HoldMs { hold_ms });
@@ -115,10 +115,9 @@ impl Ledger {
     /// # Examples
     ///
     /// ```
-    /// use guichet::ledger::DEFAULT_HOLD_MS;
     /// use guichet::Ledger;
     ///
-    /// assert_eq!(Ledger::new([("Concert", 1)], 10)?.hold_ms(), DEFAULT_HOLD_MS);
+    /// assert_eq!(Ledger::new([("Concert", 1)], 10)?.hold_ms(), Ledger::DEFAULT_HOLD_MS);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn hold_ms(&self) -> u64 {

@@ -48,9 +48,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-pub use clock::{
-    unix_now_ms, Clock, ManualClock, SystemClock, DEFAULT_HOLD_MS, MAX_HOLD_MS, MIN_HOLD_MS,
-};
+#[cfg(test)]
+pub(crate) use clock::unix_now_ms;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub(crate) use clock::{DEFAULT_HOLD_MS, MAX_HOLD_MS, MIN_HOLD_MS};
 pub use outcome::{Change, Outcome, Seats};
 
 use clock::ClockHandle;
@@ -60,18 +61,18 @@ use crate::ids::{BookingId, ClientBookingId, EventId};
 
 /// Most events a ledger holds.
 ///
-/// With [`MAX_EVENT_NAME_BYTES`], it bounds a journal's header record,
+/// With [`Ledger::MAX_EVENT_NAME_BYTES`](crate::ledger::Ledger::MAX_EVENT_NAME_BYTES), it bounds a journal's header record,
 /// which lists every event by name and must fit the payload limit of a
 /// journal record.
-pub const MAX_EVENTS: usize = 4096;
+pub(crate) const MAX_EVENTS: usize = 4096;
 /// Longest event name, in bytes (of UTF-8, not characters); see
-/// [`MAX_EVENTS`] for why it is bounded.
-pub const MAX_EVENT_NAME_BYTES: usize = 64;
+/// [`Ledger::MAX_EVENTS`](crate::ledger::Ledger::MAX_EVENTS) for why it is bounded.
+pub(crate) const MAX_EVENT_NAME_BYTES: usize = 64;
 /// Largest `max_bookings` a ledger accepts: bounds its memory (a booking
 /// costs a few dozen bytes).
-pub const MAX_BOOKINGS_LIMIT: usize = 1 << 24;
+pub(crate) const MAX_BOOKINGS_LIMIT: usize = 1 << 24;
 /// `max_bookings` when none is configured.
-pub const DEFAULT_MAX_BOOKINGS: usize = 1 << 20;
+pub(crate) const DEFAULT_MAX_BOOKINGS: usize = 1 << 20;
 
 /// A booking's life: created active (RESERVE) or held (HOLD); a held one
 /// becomes active (CONFIRM), cancelled or expired; an active one may be
@@ -247,7 +248,7 @@ impl Event {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    /// More than [`MAX_EVENTS`] events.
+    /// More than [`Ledger::MAX_EVENTS`](crate::ledger::Ledger::MAX_EVENTS) events.
     #[error("{count} events configured; at most {MAX_EVENTS} are allowed")]
     TooManyEvents {
         /// Events counted when the limit was found broken: always
@@ -255,7 +256,7 @@ pub enum ConfigError {
         /// not read past its first event over the limit.
         count: usize,
     },
-    /// An empty name, one over [`MAX_EVENT_NAME_BYTES`], or with control characters.
+    /// An empty name, one over [`Ledger::MAX_EVENT_NAME_BYTES`](crate::ledger::Ledger::MAX_EVENT_NAME_BYTES), or with control characters.
     #[error(
         "event name {name:?} must be 1 to {MAX_EVENT_NAME_BYTES} bytes without control characters"
     )]
@@ -269,13 +270,13 @@ pub enum ConfigError {
         /// The name given twice.
         name: String,
     },
-    /// `max_bookings` of 0 or over [`MAX_BOOKINGS_LIMIT`].
+    /// `max_bookings` of 0 or over [`Ledger::MAX_BOOKINGS_LIMIT`](crate::ledger::Ledger::MAX_BOOKINGS_LIMIT).
     #[error("max_bookings is {max_bookings}; it must be 1 to {MAX_BOOKINGS_LIMIT}")]
     MaxBookings {
         /// The value given.
         max_bookings: usize,
     },
-    /// A hold duration under [`MIN_HOLD_MS`] or over [`MAX_HOLD_MS`].
+    /// A hold duration under [`Ledger::MIN_HOLD_MS`](crate::ledger::Ledger::MIN_HOLD_MS) or over [`Ledger::MAX_HOLD_MS`](crate::ledger::Ledger::MAX_HOLD_MS).
     #[error("hold_ms is {hold_ms}; it must be {MIN_HOLD_MS} to {MAX_HOLD_MS}")]
     HoldMs {
         /// The value given.
@@ -371,22 +372,39 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// Most events a ledger holds: with [`Ledger::MAX_EVENT_NAME_BYTES`]
+    /// it bounds a journal's header record, which lists every event.
+    pub const MAX_EVENTS: usize = MAX_EVENTS;
+    /// Longest event name, in bytes of UTF-8.
+    pub const MAX_EVENT_NAME_BYTES: usize = MAX_EVENT_NAME_BYTES;
+    /// Largest `max_bookings` a ledger accepts: bounds its memory (a
+    /// booking costs a few dozen bytes).
+    pub const MAX_BOOKINGS_LIMIT: usize = MAX_BOOKINGS_LIMIT;
+    /// `max_bookings` when none is configured.
+    pub const DEFAULT_MAX_BOOKINGS: usize = DEFAULT_MAX_BOOKINGS;
+    /// How long a HOLD keeps its seats when none is configured: 10 minutes.
+    pub const DEFAULT_HOLD_MS: u64 = DEFAULT_HOLD_MS;
+    /// Shortest hold time accepted.
+    pub const MIN_HOLD_MS: u64 = MIN_HOLD_MS;
+    /// Longest hold time accepted: a day.
+    pub const MAX_HOLD_MS: u64 = MAX_HOLD_MS;
+
     /// A ledger with `events` (numbered from 1 in this order) and room for
     /// `max_bookings` bookings, cancelled ones included (they are kept so a
     /// retried RESERVE or CANCEL stays idempotent).
     ///
     /// A capacity of 0 is allowed: such an event answers SOLD_OUT to every
     /// RESERVE. Events are read in order and no further than the first
-    /// over [`MAX_EVENTS`].
+    /// over [`Ledger::MAX_EVENTS`](crate::ledger::Ledger::MAX_EVENTS).
     ///
     /// # Examples
     ///
     /// ```
-    /// use guichet::ledger::{ConfigError, DEFAULT_MAX_BOOKINGS};
+    /// use guichet::ledger::ConfigError;
     /// use guichet::Ledger;
     ///
     /// let events = vec![("Concert".to_string(), 100), ("Opera".to_string(), 0)];
-    /// let ledger = Ledger::new(events, DEFAULT_MAX_BOOKINGS)?;
+    /// let ledger = Ledger::new(events, Ledger::DEFAULT_MAX_BOOKINGS)?;
     /// assert_eq!(ledger.events().len(), 2);
     /// assert_eq!(
     ///     Ledger::new([("Concert", 100)], 0),
@@ -399,10 +417,10 @@ impl Ledger {
     /// # Errors
     ///
     /// - [`ConfigError::MaxBookings`] if `max_bookings` is 0 or over
-    ///   [`MAX_BOOKINGS_LIMIT`] (checked first);
-    /// - [`ConfigError::TooManyEvents`] past [`MAX_EVENTS`] events;
+    ///   [`Ledger::MAX_BOOKINGS_LIMIT`](crate::ledger::Ledger::MAX_BOOKINGS_LIMIT) (checked first);
+    /// - [`ConfigError::TooManyEvents`] past [`Ledger::MAX_EVENTS`](crate::ledger::Ledger::MAX_EVENTS) events;
     /// - [`ConfigError::BadName`] for a name that is empty, over
-    ///   [`MAX_EVENT_NAME_BYTES`], or holds a control character;
+    ///   [`Ledger::MAX_EVENT_NAME_BYTES`](crate::ledger::Ledger::MAX_EVENT_NAME_BYTES), or holds a control character;
     /// - [`ConfigError::DuplicateName`] for a name given twice.
     pub fn new<I, S>(events: I, max_bookings: usize) -> Result<Self, ConfigError>
     where

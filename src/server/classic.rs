@@ -216,8 +216,10 @@ impl ClassicServing {
         while !self.ctx.done.load(Ordering::Acquire) && Instant::now() < deadline {
             // A queue full of unread replies has no room for the wake-up:
             // they are about to be destroyed with the queue anyway.
-            if let Err(SysvError::WouldBlock { .. }) =
-                running.queue.send(MTYPE_LIST, &wake, SendFlags::NOWAIT)
+            if let Err(SysvError::TimedOut { .. }) =
+                running
+                    .queue
+                    .send_flags(MTYPE_LIST, &wake, SendFlags::NOWAIT)
             {
                 discard_any_reply(&self.ctx);
             }
@@ -296,11 +298,13 @@ fn serve_loop(shared: &Dispatcher, ctx: &Ctx) {
     loop {
         let preferred = prefer.take().and_then(|mtype| {
             let flags = RecvFlags::NOWAIT | RecvFlags::NOERROR;
-            ctx.queue.recv(mtype, &mut buf, flags).ok()
+            ctx.queue.recv_flags(mtype, &mut buf, flags).ok()
         });
         let received = match preferred {
             Some(received) => Ok(received),
-            None => ctx.queue.recv(RECEIVE_MSGTYP, &mut buf, RecvFlags::NOERROR),
+            None => ctx
+                .queue
+                .recv_flags(RECEIVE_MSGTYP, &mut buf, RecvFlags::NOERROR),
         };
         let mtype = match received {
             Ok(received) => received.mtype,
@@ -345,7 +349,7 @@ fn drain(shared: &Dispatcher, ctx: &Ctx, buf: &mut MessageBuf, full: &mut bool) 
         }
         match ctx
             .queue
-            .recv(RECEIVE_MSGTYP, buf, RecvFlags::NOWAIT | RecvFlags::NOERROR)
+            .recv_flags(RECEIVE_MSGTYP, buf, RecvFlags::NOWAIT | RecvFlags::NOERROR)
         {
             Ok(received) => handle(shared, ctx, received.mtype, buf.body(), full),
             Err(_) => return,
@@ -478,7 +482,7 @@ fn send(shared: &Dispatcher, ctx: &Ctx, reply: &ClassicReply, full: &mut bool) {
     let mut pause = FIRST_PAUSE;
     let mut discards = 0;
     loop {
-        let error = match ctx.queue.send(mtype, &body, SendFlags::NOWAIT) {
+        let error = match ctx.queue.send_flags(mtype, &body, SendFlags::NOWAIT) {
             Ok(()) => {
                 let sent = match reply.kind {
                     ReplyKind::Listing => &ctx.counters.listings_sent,
@@ -491,7 +495,7 @@ fn send(shared: &Dispatcher, ctx: &Ctx, reply: &ClassicReply, full: &mut bool) {
             }
             Err(error) => error,
         };
-        if !matches!(error, SysvError::WouldBlock { .. }) {
+        if !matches!(error, SysvError::TimedOut { .. }) {
             bump(&ctx.counters.replies_abandoned);
             if matches!(error, SysvError::QueueRemoved { .. }) && !shared.lifecycle.is_stopping() {
                 shared.lifecycle.fail(ServerError::QueueRemoved(error));
@@ -532,7 +536,7 @@ fn discard_oldest(ctx: &Ctx, mtype: libc::c_long) -> bool {
     };
     let taken = ctx
         .queue
-        .recv(mtype, &mut buf, RecvFlags::NOWAIT | RecvFlags::NOERROR)
+        .recv_flags(mtype, &mut buf, RecvFlags::NOWAIT | RecvFlags::NOERROR)
         .is_ok();
     if taken {
         bump(&ctx.counters.replies_discarded);

@@ -9,16 +9,11 @@ use crate::ledger::DEFAULT_MAX_BOOKINGS;
 ///
 /// # Examples
 ///
-/// ```
-/// use guichet::server::{Limits, DEFAULT_MAX_IN_FLIGHT};
-///
-/// assert_eq!(Limits::default().max_in_flight, DEFAULT_MAX_IN_FLIGHT);
-/// ```
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+pub(crate) const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 /// Upper bound on `max_in_flight`: each request in flight is a thread.
-pub const MAX_IN_FLIGHT_LIMIT: usize = 4096;
+pub(crate) const MAX_IN_FLIGHT_LIMIT: usize = 4096;
 /// Upper bound on the workers of [`Dispatch::Pool`].
-pub const MAX_POOL_WORKERS: usize = 256;
+pub(crate) const MAX_POOL_WORKERS: usize = 256;
 /// How long a reply may wait for room in a full queue, by default.
 pub const DEFAULT_REPLY_TIMEOUT_MS: u32 = 1_000;
 /// How long a graceful shutdown may take, by default, before the queue is
@@ -33,9 +28,9 @@ pub const DEFAULT_WORKER_STACK_BYTES: usize = 128 * 1024;
 /// Smallest worker stack accepted.
 pub const MIN_WORKER_STACK_BYTES: usize = 32 * 1024;
 /// Upper bound on every `*_ms` limit: one hour.
-pub const MAX_TIMEOUT_MS: u32 = 3_600_000;
+pub(crate) const MAX_TIMEOUT_MS: u32 = 3_600_000;
 /// Most reply tags remembered for purging replies of dead or silent clients.
-pub const MAX_TRACKED_REPLY_TAGS: usize = 65_536;
+pub(crate) const MAX_TRACKED_REPLY_TAGS: usize = 65_536;
 
 /// How requests are spread over threads.
 ///
@@ -68,7 +63,7 @@ pub enum Dispatch {
     /// `n` requests being processed, whatever `max_in_flight` says. With a
     /// journal, a worker that has queued its reply for the commit thread
     /// goes back to receiving, so up to
-    /// [`MAX_DEFERRED_REPLIES`](super::MAX_DEFERRED_REPLIES) more may be
+    /// `MAX_DEFERRED_REPLIES` (8192) more may be
     /// waiting for the disk.
     Pool(usize),
     /// One thread receives, applies and replies: the baseline.
@@ -116,7 +111,7 @@ impl FromStr for Dispatch {
     type Err = ParseDispatchError;
 
     /// `thread-per-request`, `sequential`, `pool` (one worker per CPU, at
-    /// most [`MAX_POOL_WORKERS`]) or `pool:N` (1 to [`MAX_POOL_WORKERS`]).
+    /// most [`Limits::MAX_POOL_WORKERS`](crate::server::Limits::MAX_POOL_WORKERS)) or `pool:N` (1 to [`Limits::MAX_POOL_WORKERS`](crate::server::Limits::MAX_POOL_WORKERS)).
     ///
     /// # Examples
     ///
@@ -132,7 +127,7 @@ impl FromStr for Dispatch {
     /// # Errors
     ///
     /// [`ParseDispatchError`] for any other string, `pool:0` and `pool:N`
-    /// over [`MAX_POOL_WORKERS`] included.
+    /// over [`Limits::MAX_POOL_WORKERS`](crate::server::Limits::MAX_POOL_WORKERS) included.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || ParseDispatchError(s.to_owned());
         match s {
@@ -161,7 +156,7 @@ impl FromStr for Dispatch {
 /// Every bound a server keeps. Units are in the names.
 ///
 /// The bounds a server can be tuned with; the fixed ones are this module's
-/// constants ([`MAX_TRACKED_REPLY_TAGS`]…).
+/// constants ([`Limits::TRACKED_REPLY_TAGS`](crate::server::Limits::TRACKED_REPLY_TAGS)…).
 /// [`Builder::spawn`](crate::server::Builder::spawn) checks every field, in
 /// every mode, and refuses to start with one out of its range
 /// ([`LimitError`]).
@@ -179,23 +174,23 @@ impl FromStr for Dispatch {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Requests in flight at once in [`Dispatch::ThreadPerRequest`], each a
-    /// thread; 1 to [`MAX_IN_FLIGHT_LIMIT`]. The other modes check it but
+    /// thread; 1 to [`Limits::MAX_IN_FLIGHT`](crate::server::Limits::MAX_IN_FLIGHT). The other modes check it but
     /// do not use it: their receive loops (`n` workers, or one) bound what
     /// is in flight. With a journal, a request whose reply waits for the
-    /// disk has left flight: [`MAX_DEFERRED_REPLIES`](super::MAX_DEFERRED_REPLIES)
+    /// disk has left flight: `MAX_DEFERRED_REPLIES` (8192)
     /// bounds those.
     pub max_in_flight: usize,
     /// Bookings the ledger holds, cancelled ones included; 1 to
-    /// [`MAX_BOOKINGS_LIMIT`](crate::ledger::MAX_BOOKINGS_LIMIT).
+    /// [`Ledger::MAX_BOOKINGS_LIMIT`](crate::ledger::Ledger::MAX_BOOKINGS_LIMIT).
     pub max_bookings: usize,
     /// How long a reply waits for room in a full queue before it is
-    /// abandoned (and counted); 1 to [`MAX_TIMEOUT_MS`].
+    /// abandoned (and counted); 1 to [`Limits::MAX_TIMEOUT_MS`](crate::server::Limits::MAX_TIMEOUT_MS).
     pub reply_timeout_ms: u32,
-    /// How long a graceful shutdown may take; 1 to [`MAX_TIMEOUT_MS`].
+    /// How long a graceful shutdown may take; 1 to [`Limits::MAX_TIMEOUT_MS`](crate::server::Limits::MAX_TIMEOUT_MS).
     pub shutdown_timeout_ms: u32,
     /// When the queue is full, replies to a tag that was last sent one this
     /// long ago are purged even if their client still lives (it stopped
-    /// reading); 1 to [`MAX_TIMEOUT_MS`].
+    /// reading); 1 to [`Limits::MAX_TIMEOUT_MS`](crate::server::Limits::MAX_TIMEOUT_MS).
     pub stale_reply_ms: u32,
     /// Stack size of a per-request thread; 32 KiB to 64 MiB.
     pub worker_stack_bytes: usize,
@@ -222,13 +217,13 @@ impl Default for Limits {
 /// # Examples
 ///
 /// ```
-/// use guichet::server::{LimitError, Server, ServerError, MAX_IN_FLIGHT_LIMIT};
+/// use guichet::server::{LimitError, Limits, Server, ServerError};
 ///
 /// let refused = Server::builder().event("Concert", 10).max_in_flight(0).spawn();
 /// let Err(ServerError::Limit(err)) = refused else {
 ///     return Err("max_in_flight 0 accepted".into());
 /// };
-/// let max = MAX_IN_FLIGHT_LIMIT as u64;
+/// let max = Limits::MAX_IN_FLIGHT as u64;
 /// assert_eq!(err, LimitError { name: "max_in_flight", value: 0, min: 1, max });
 /// assert_eq!(err.to_string(), format!("max_in_flight is 0; it must be 1 to {max}"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -263,6 +258,24 @@ impl LimitError {
 }
 
 impl Limits {
+    /// Largest `max_in_flight`: each request in flight is a thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::server::Limits;
+    ///
+    /// assert!(Limits::default().max_in_flight <= Limits::MAX_IN_FLIGHT);
+    /// ```
+    pub const MAX_IN_FLIGHT: usize = MAX_IN_FLIGHT_LIMIT;
+    /// Most workers of [`Dispatch::Pool`].
+    pub const MAX_POOL_WORKERS: usize = MAX_POOL_WORKERS;
+    /// Largest value of every `*_ms` limit: one hour.
+    pub const MAX_TIMEOUT_MS: u32 = MAX_TIMEOUT_MS;
+    /// Most reply tags the server remembers for purging the replies of
+    /// dead or silent clients (a fixed bound, not configurable).
+    pub const TRACKED_REPLY_TAGS: usize = MAX_TRACKED_REPLY_TAGS;
+
     pub(crate) fn check(&self, dispatch: Dispatch) -> Result<(), LimitError> {
         let within = LimitError::check;
         let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);

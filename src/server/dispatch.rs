@@ -73,7 +73,7 @@ impl Dispatcher {
     pub(crate) fn wake_one(&self) {
         let _ = self
             .queue()
-            .send(REQUEST_MTYPE, &self.wake_token, SendFlags::NOWAIT);
+            .send_flags(REQUEST_MTYPE, &self.wake_token, SendFlags::NOWAIT);
     }
 
     /// Sends `reply` now, or once `wait_for` is durable.
@@ -152,7 +152,7 @@ pub(crate) fn receive_loop(shared: Arc<Dispatcher>, handoff: Handoff) {
         };
         match shared
             .queue()
-            .recv(REQUEST_MTYPE, &mut buf, RecvFlags::NOERROR)
+            .recv_flags(REQUEST_MTYPE, &mut buf, RecvFlags::NOERROR)
         {
             Ok(_) => errors_in_a_row = 0,
             Err(error @ SysvError::QueueRemoved { .. }) => {
@@ -257,7 +257,7 @@ pub(crate) fn drain(shared: &Dispatcher, mut in_hand: Option<MessageBuf>) {
         if shared.lifecycle.past_stop_deadline(Instant::now()) {
             return;
         }
-        match shared.queue().recv(
+        match shared.queue().recv_flags(
             REQUEST_MTYPE,
             &mut buf,
             RecvFlags::NOWAIT | RecvFlags::NOERROR,

@@ -8,9 +8,9 @@ use crate::ledger::{Clock, Ledger, SystemClock, DEFAULT_HOLD_MS, MAX_HOLD_MS, MI
 
 impl Builder {
     /// How long a HOLD keeps its seats unless confirmed or cancelled, in
-    /// milliseconds: [`MIN_HOLD_MS`] (1) to
-    /// [`MAX_HOLD_MS`] (24 h); default
-    /// [`DEFAULT_HOLD_MS`] (10 minutes). Checked by [`Builder::spawn`].
+    /// milliseconds: [`Ledger::MIN_HOLD_MS`](crate::ledger::Ledger::MIN_HOLD_MS) (1) to
+    /// [`Ledger::MAX_HOLD_MS`](crate::ledger::Ledger::MAX_HOLD_MS) (24 h); default
+    /// [`Ledger::DEFAULT_HOLD_MS`](crate::ledger::Ledger::DEFAULT_HOLD_MS) (10 minutes). Checked by [`Builder::spawn`].
     ///
     /// ```
     /// use guichet::ClientError;
@@ -31,10 +31,10 @@ impl Builder {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use guichet::ledger::{unix_now_ms, ManualClock};
+    /// use guichet::ledger::{Clock, ManualClock, SystemClock};
     /// use guichet::ClientError;
     ///
-    /// let clock = ManualClock::new(unix_now_ms());
+    /// let clock = ManualClock::new(SystemClock::new().now_ms());
     /// let server = guichet::Server::builder()
     ///     .event("E", 5)
     ///     .hold_ms(1_000)

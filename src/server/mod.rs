@@ -81,17 +81,13 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-pub use config::{
-    Dispatch, LimitError, Limits, ParseDispatchError, DEFAULT_MAX_IN_FLIGHT, MAX_IN_FLIGHT_LIMIT,
-    MAX_POOL_WORKERS, MAX_TIMEOUT_MS, MAX_TRACKED_REPLY_TAGS,
-};
-pub use durability::MAX_DEFERRED_REPLIES;
+pub use config::{Dispatch, LimitError, Limits, ParseDispatchError};
 pub use error::ServerError;
 // guichet-testkit's fuzz checks drive the per-message core directly.
 #[cfg(feature = "testkit")]
 #[doc(hidden)]
 pub use handler::{handle_message, Applied, Handled};
-pub use registry::{reap_orphans, registry_dir, Orphan, Reaped, RegistryError, REGISTRY_DIR_ENV};
+pub use registry::{reap_orphans, registry_dir, Orphan, Reaped, RegistryError};
 pub use stats::{ClassicStats, Stats};
 
 use crate::client::Client;
@@ -176,6 +172,14 @@ impl std::fmt::Debug for JournalAt {
 }
 
 impl Builder {
+    /// [`Builder::journal_compact_min_bytes`] when not called: 64 MiB.
+    pub const DEFAULT_JOURNAL_COMPACT_MIN_BYTES: u64 = crate::journal::DEFAULT_COMPACT_MIN_BYTES;
+    /// [`Builder::journal_preallocate_bytes`] when not called: 1 MiB.
+    pub const DEFAULT_JOURNAL_PREALLOCATE_BYTES: u64 = crate::journal::DEFAULT_PREALLOCATE_BYTES;
+    /// [`Builder::journal_group_commit_delay_us`] when not called: 0.
+    pub const DEFAULT_JOURNAL_GROUP_COMMIT_DELAY_US: u32 =
+        crate::journal::DEFAULT_GROUP_COMMIT_DELAY_US;
+
     /// Adds an event; events are numbered 1, 2, 3… in the order added.
     ///
     /// ```
@@ -217,7 +221,7 @@ impl Builder {
     ///
     /// ```
     /// use guichet::classic::{decode_classic_reply, ClassicRequest};
-    /// use guichet::sysv::{Key, MessageBuf, Queue, RecvFlags, SendFlags};
+    /// use guichet::sysv::{Key, MessageBuf, Queue};
     ///
     /// let server = guichet::Server::builder()
     ///     .event("Concert", 10)
@@ -225,9 +229,9 @@ impl Builder {
     ///     .spawn()?;
     /// let classic = Queue::from_id(server.classic_queue_id().ok_or("classic is on")?);
     /// let (mtype, body) = ClassicRequest::Reserve { id_spec: 0, nb_places: 3 }.encode();
-    /// classic.send(mtype, &body, SendFlags::empty())?;
+    /// classic.send(mtype, &body, None)?;
     /// let mut reply = MessageBuf::with_body_capacity(512)?;
-    /// classic.recv(11, &mut reply, RecvFlags::empty())?;
+    /// classic.recv(11, &mut reply, None)?;
     /// let text = decode_classic_reply(11, reply.body())?.text;
     /// assert_eq!(text.as_str(), "OK ! 3 places réservées pour Concert.");
     /// // The same ledger as wire v1:
@@ -300,8 +304,8 @@ impl Builder {
     }
 
     /// Requests in flight at once in [`Dispatch::ThreadPerRequest`]
-    /// ([`DEFAULT_MAX_IN_FLIGHT`] by default; at most
-    /// [`MAX_IN_FLIGHT_LIMIT`], checked by [`Builder::spawn`]).
+    /// (256 by default; at most
+    /// [`Limits::MAX_IN_FLIGHT`](crate::server::Limits::MAX_IN_FLIGHT), checked by [`Builder::spawn`]).
     ///
     /// ```
     /// let server = guichet::Server::builder().event("E", 50).max_in_flight(4).spawn()?;
@@ -365,24 +369,26 @@ impl Builder {
         self
     }
 
-    /// Journal size under which it is never compacted
-    /// ([`DEFAULT_COMPACT_MIN_BYTES`](crate::journal::DEFAULT_COMPACT_MIN_BYTES) by default); past it, the journal is
-    /// compacted once it reaches twice the size of its last snapshot.
+    /// Journal size under which it is never compacted (64 MiB by default,
+    /// 1 KiB to 1 TiB); past it, the journal is compacted once it reaches
+    /// twice the size of its last snapshot.
     pub fn journal_compact_min_bytes(mut self, bytes: u64) -> Self {
         self.journal_compact_min_bytes = Some(bytes);
         self
     }
 
-    /// Zeros written ahead of the journal's end (see
-    /// [`JournalConfig::preallocate_bytes`](crate::journal::JournalConfig::preallocate_bytes)); 1 MiB by default, at most
-    /// [`MAX_PREALLOCATE_BYTES`](crate::journal::MAX_PREALLOCATE_BYTES) ([`ServerError::Limit`] at `spawn` past it).
+    /// Zeros written ahead of the journal's end, so that most fsyncs
+    /// overwrite data in place and need no metadata update; 1 MiB by
+    /// default, at most 64 MiB ([`ServerError::Limit`] at `spawn` past it).
     pub fn journal_preallocate_bytes(mut self, bytes: u64) -> Self {
         self.journal_preallocate_bytes = Some(bytes);
         self
     }
 
-    /// How long a group commit waits for more changes when others are
-    /// committing too (see [`JournalConfig::group_commit_delay_us`](crate::journal::JournalConfig::group_commit_delay_us)).
+    /// How long a group commit waits, when the last batch held more than
+    /// one change, for the clients it just answered to send their next one
+    /// (like PostgreSQL's `commit_delay`); 0 (the default) never waits, at
+    /// most 10,000.
     pub fn journal_group_commit_delay_us(mut self, delay_us: u32) -> Self {
         self.journal_group_commit_delay_us = Some(delay_us);
         self
@@ -852,7 +858,6 @@ fn next_request(shared: &Dispatcher, until: Instant) -> Option<MessageBuf> {
             RecvFlags::NOERROR,
             until,
             Duration::ZERO,
-            0,
         )
         .ok()?;
     Some(buf)

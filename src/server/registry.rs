@@ -50,13 +50,13 @@ use crate::sysv::{self, Key, Queue, QueueId, SysvError};
 /// # Examples
 ///
 /// ```
-/// use guichet::server::{registry_dir, REGISTRY_DIR_ENV};
+/// use guichet::server::registry_dir;
 ///
-/// if std::env::var_os(REGISTRY_DIR_ENV).is_none() {
+/// if std::env::var_os("GUICHET_REGISTRY_DIR").is_none() {
 ///     assert!(registry_dir().starts_with("/tmp"));
 /// }
 /// ```
-pub const REGISTRY_DIR_ENV: &str = "GUICHET_REGISTRY_DIR";
+pub(crate) const REGISTRY_DIR_ENV: &str = "GUICHET_REGISTRY_DIR";
 /// First line of a record: its format.
 const FORMAT: &str = "guichet queue record 1";
 const RECORD_PREFIX: &str = "queue-";

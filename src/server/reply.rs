@@ -12,7 +12,7 @@
 //! full queue's worth of replies, and only until the next reply needs the
 //! room, or until [`sweep_loop`] sees the queue full and idle.
 //!
-//! The tags answered are remembered up to [`MAX_TRACKED_REPLY_TAGS`]; past
+//! The tags answered are remembered up to [`Limits::TRACKED_REPLY_TAGS`](crate::server::Limits::TRACKED_REPLY_TAGS); past
 //! that the oldest are forgotten only together with their unread replies,
 //! since a reply whose tag is forgotten could never be purged. Messages
 //! whose type the server never answered are never purged.
@@ -194,7 +194,7 @@ impl ReplyTags {
 
     /// Ends the attempt [`ReplyTags::begin`] marked; `sent_at` is when
     /// its reply went out, if it did. Returns how many replies it purged to
-    /// stay within [`MAX_TRACKED_REPLY_TAGS`].
+    /// stay within [`Limits::TRACKED_REPLY_TAGS`](crate::server::Limits::TRACKED_REPLY_TAGS).
     fn end(&self, replier: &Replier, to: ReplyTo, sent_at: Option<Instant>) -> u64 {
         let tracked = {
             let mut sent = self.lock();
@@ -230,7 +230,7 @@ impl ReplyTags {
         self.evict(replier)
     }
 
-    /// Keeps the table within [`MAX_TRACKED_REPLY_TAGS`]: the quarter of
+    /// Keeps the table within [`Limits::TRACKED_REPLY_TAGS`](crate::server::Limits::TRACKED_REPLY_TAGS): the quarter of
     /// tags answered longest ago is forgotten, and whatever replies of
     /// theirs are still unread are purged (they have waited while tens of
     /// thousands of other tags were answered). Only a tracked tag's
@@ -406,7 +406,7 @@ fn take_all(replier: &Replier, to: ReplyTo, buf: &mut MessageBuf) -> u64 {
     for _ in 0..MAX_PURGE_PER_TAG {
         match replier
             .queue
-            .recv(to.get(), buf, RecvFlags::NOWAIT | RecvFlags::NOERROR)
+            .recv_flags(to.get(), buf, RecvFlags::NOWAIT | RecvFlags::NOERROR)
         {
             Ok(_) => taken += 1,
             Err(_) => break,
@@ -432,10 +432,10 @@ fn send_reply(replier: &Replier, to: ReplyTo, reply: &Reply) {
         // purgeable while its replies wait for room.
         replier.tags.begin(to);
         let attempt = match block_until.take() {
-            None => replier.queue.send(to.get(), &body, SendFlags::NOWAIT),
+            None => replier.queue.send_flags(to.get(), &body, SendFlags::NOWAIT),
             Some(until) => replier
                 .queue
-                .send_until(to.get(), &body, until, Duration::ZERO, 0),
+                .send_until(to.get(), &body, until, Duration::ZERO),
         };
         let sent_at = attempt.is_ok().then(Instant::now);
         if sent_at.is_some() {
@@ -445,7 +445,7 @@ fn send_reply(replier: &Replier, to: ReplyTo, reply: &Reply) {
         replier.counters.purged(purged);
         match attempt {
             Ok(()) => return,
-            Err(SysvError::WouldBlock { .. } | SysvError::TimedOut { .. }) => {
+            Err(SysvError::TimedOut { .. }) => {
                 waiting.get_or_insert_with(|| Waiting::new(&replier.tags.waiting));
                 let deadline =
                     *deadline.get_or_insert_with(|| Instant::now() + replier.reply_timeout);

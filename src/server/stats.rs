@@ -121,7 +121,7 @@ impl Stats {
 ///
 /// ```
 /// use guichet::classic::ClassicRequest;
-/// use guichet::sysv::{MessageBuf, Queue, RecvFlags, SendFlags};
+/// use guichet::sysv::{MessageBuf, Queue};
 ///
 /// let server = guichet::Server::builder()
 ///     .event("Concert", 10)
@@ -129,12 +129,12 @@ impl Stats {
 ///     .spawn()?;
 /// let queue = Queue::from_id(server.classic_queue_id().ok_or("no classic queue")?);
 /// let (mtype, body) = ClassicRequest::Quit.encode();
-/// queue.send(mtype, &body, SendFlags::empty())?;
-/// queue.send(3, &body, SendFlags::empty())?; // no such request: dropped
+/// queue.send(mtype, &body, None)?;
+/// queue.send(3, &body, None)?; // no such request: dropped
 /// let (mtype, body) = ClassicRequest::List.encode();
-/// queue.send(mtype, &body, SendFlags::empty())?;
+/// queue.send(mtype, &body, None)?;
 /// let mut reply = MessageBuf::with_body_capacity(512)?;
-/// queue.recv(10, &mut reply, RecvFlags::empty())?; // answered in order: the others are done
+/// queue.recv(10, &mut reply, None)?; // answered in order: the others are done
 /// let stats = server.shutdown()?.classic.ok_or("classic is on")?;
 /// assert_eq!((stats.received, stats.quits_ignored, stats.dropped), (3, 1, 1));
 /// assert_eq!(stats.listings_sent, 1);

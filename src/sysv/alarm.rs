@@ -63,7 +63,7 @@ use super::sys::{self, ThreadTimer};
 pub(crate) const REFIRE: Duration = Duration::from_micros(500);
 
 /// The environment variable that picks the wake-up signal, or `off`.
-pub const WAKE_SIGNAL_ENV: &str = "GUICHET_WAKE_SIGNAL";
+pub(crate) const WAKE_SIGNAL_ENV: &str = "GUICHET_WAKE_SIGNAL";
 
 /// The wake-up signal and the address of its handler as installed, once
 /// chosen (`None`: this process polls).
@@ -187,19 +187,12 @@ fn after(now: libc::timespec, left: Duration) -> libc::timespec {
 /// (`CLOCK_THREAD_CPUTIME_ID`): what a wait costs, as opposed to how long
 /// it lasts.
 ///
-/// # Examples
-///
-/// ```
-/// let before = guichet::sysv::thread_cpu_time()?;
-/// std::thread::sleep(std::time::Duration::from_millis(20));
-/// let slept = guichet::sysv::thread_cpu_time()? - before;
-/// assert!(slept < std::time::Duration::from_millis(20));
-/// # Ok::<(), std::io::Error>(())
-/// ```
+/// For the tests and the `client_wait` example (through `__testkit`).
 ///
 /// # Errors
 ///
 /// The errno of clock_gettime(2), which Linux never fails for this clock.
+#[cfg(feature = "testkit")]
 pub fn thread_cpu_time() -> Result<Duration, std::io::Error> {
     let now = sys::thread_cpu_now().map_err(std::io::Error::from_raw_os_error)?;
     Ok(Duration::new(

@@ -33,12 +33,12 @@ pub(crate) const STACK_BODY_BYTES: usize = 256;
 /// # Examples
 ///
 /// ```
-/// use guichet::sysv::{MessageBuf, Mode, OwnedQueue, RecvFlags, SendFlags};
+/// use guichet::sysv::{MessageBuf, Mode, OwnedQueue};
 ///
 /// let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
-/// owned.send(7, b"hello", SendFlags::empty())?;
+/// owned.send(7, b"hello", None)?;
 /// let mut buf = MessageBuf::with_body_capacity(64)?;
-/// owned.recv(0, &mut buf, RecvFlags::empty())?;
+/// owned.recv(0, &mut buf, None)?;
 /// let worker = std::thread::spawn(move || (buf.mtype(), buf.body().to_vec()));
 /// assert_eq!(worker.join().unwrap(), (7, b"hello".to_vec()));
 /// owned.remove()?;
@@ -57,9 +57,10 @@ impl MessageBuf {
     /// A buffer for bodies of up to `body_capacity` bytes.
     ///
     /// The capacity is what is passed to msgrcv(2) as `msgsz`; a longer
-    /// message fails with [`SysvError::TooBig`] (it stays queued) or, with
-    /// [`RecvFlags::NOERROR`](super::RecvFlags::NOERROR), is truncated to
-    /// exactly `body_capacity` bytes.
+    /// message fails with [`SysvError::TooBig`] and stays queued. (The
+    /// server receives with `MSG_NOERROR` instead, into a buffer one byte
+    /// longer than a valid message, so that an over-long one is taken off
+    /// the queue and still recognised as too long.)
     ///
     /// # Examples
     ///
@@ -154,21 +155,16 @@ impl fmt::Debug for MessageBuf {
 /// What one receive got: the message's type and how many body bytes were
 /// stored (see [`MessageBuf::body`]).
 ///
-/// With [`RecvFlags::NOERROR`](super::RecvFlags::NOERROR), `body_len ==
-/// body_capacity` may mean the message was longer and got truncated: the
-/// kernel does not say. Receive into a buffer one byte larger than the
-/// longest valid message to tell the two apart.
-///
 /// # Examples
 ///
 /// ```
-/// use guichet::sysv::{MessageBuf, Mode, OwnedQueue, Received, RecvFlags, SendFlags};
+/// use guichet::sysv::{MessageBuf, Mode, OwnedQueue, Received};
 ///
 /// let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
-/// owned.send(1, &[0; 100], SendFlags::empty())?;
+/// owned.send(1, &[0; 30], None)?;
 /// let mut buf = MessageBuf::with_body_capacity(41)?; // 40-byte protocol + 1
-/// let got = owned.recv(1, &mut buf, RecvFlags::NOERROR)?;
-/// assert_eq!(got, Received { mtype: 1, body_len: 41 }); // over-long, truncated
+/// let got = owned.recv(1, &mut buf, None)?;
+/// assert_eq!(got, Received { mtype: 1, body_len: 30 });
 /// owned.remove()?;
 /// # Ok::<(), guichet::sysv::SysvError>(())
 /// ```

@@ -4,25 +4,26 @@ use std::io;
 
 /// Everything that can go wrong in the SysV layer.
 ///
-/// Variants name the cases a caller acts on (the queue is gone, it would
-/// block, the caller lacks permission, …). Every variant that comes from the
+/// Variants name the cases a caller acts on (the queue is gone, the
+/// deadline passed, the caller lacks permission, …). Every variant that comes from the
 /// kernel keeps the syscall that failed ([`SysvError::op`]) and its raw errno
 /// ([`SysvError::errno`]); variants raised before any syscall carry no errno.
 ///
 /// # Examples
 ///
 /// ```
-/// use guichet::sysv::{MessageBuf, OwnedQueue, Mode, RecvFlags, SysvError};
+/// use std::time::Instant;
+/// use guichet::sysv::{MessageBuf, OwnedQueue, Mode, SysvError};
 ///
 /// let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
 /// let mut buf = MessageBuf::with_body_capacity(40)?;
-/// match owned.recv(0, &mut buf, RecvFlags::NOWAIT) {
-///     Err(e @ SysvError::WouldBlock { .. }) => {
-///         assert_eq!(e.errno(), Some(libc::ENOMSG));
+/// match owned.recv(0, &mut buf, Some(Instant::now())) {
+///     Err(e @ SysvError::TimedOut { .. }) => {
+///         assert_eq!(e.errno(), None);
 ///         assert_eq!(e.op(), Some("msgrcv"));
-///         assert_eq!(e.to_string(), "msgrcv failed: would block (ENOMSG)");
+///         assert_eq!(e.to_string(), "msgrcv timed out: nothing could be done by the deadline");
 ///     }
-///     other => panic!("expected WouldBlock, got {other:?}"),
+///     other => panic!("expected TimedOut, got {other:?}"),
 /// }
 /// owned.remove()?;
 /// # Ok::<(), SysvError>(())
@@ -47,16 +48,6 @@ pub enum SysvError {
         /// The syscall that failed.
         op: &'static str,
         /// The raw errno (`EIDRM` or `EINVAL`).
-        errno: i32,
-    },
-    /// The call would have blocked and `IPC_NOWAIT` was given: `EAGAIN` from
-    /// msgsnd(2) (the queue is full) or `ENOMSG` from msgrcv(2) (no message of
-    /// the requested type).
-    #[error("{op} failed: would block ({})", errno_name(*.errno))]
-    WouldBlock {
-        /// The syscall that failed.
-        op: &'static str,
-        /// The raw errno (`EAGAIN` or `ENOMSG`).
         errno: i32,
     },
     /// The queue's mode or the caller's capabilities forbid the operation
@@ -115,19 +106,12 @@ pub enum SysvError {
         /// the buffer's body capacity for receives.
         limit_bytes: usize,
     },
-    /// A `*_timeout` call's deadline passed before it could complete.
-    #[error("{op} timed out after {timeout_ms} ms")]
+    /// The call's deadline passed before it could be done: the queue stayed
+    /// full (msgsnd(2) kept saying `EAGAIN`) or nothing matched (msgrcv(2)
+    /// kept saying `ENOMSG`). A deadline already passed makes one attempt.
+    #[error("{op} timed out: nothing could be done by the deadline")]
     TimedOut {
-        /// The syscall that kept failing with `EAGAIN`/`ENOMSG`.
-        op: &'static str,
-        /// The timeout that was given.
-        timeout_ms: u32,
-    },
-    /// The call's [`StopToken`](super::StopToken) was stopped before or
-    /// between attempts.
-    #[error("{op} stopped by its StopToken")]
-    Stopped {
-        /// The syscall that was not retried.
+        /// The syscall that could not be done in time.
         op: &'static str,
     },
     /// The caller passed a value the layer rejects before any syscall.
@@ -153,10 +137,10 @@ impl SysvError {
     /// # Examples
     ///
     /// ```
-    /// use guichet::sysv::{OwnedQueue, Mode, SendFlags, SysvError};
+    /// use guichet::sysv::{OwnedQueue, Mode, SysvError};
     ///
     /// let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
-    /// let err = owned.send(0, b"x", SendFlags::empty()).unwrap_err();
+    /// let err = owned.send(0, b"x", None).unwrap_err();
     /// assert_eq!(err.errno(), None); // rejected before msgsnd(2)
     /// # Ok::<(), SysvError>(())
     /// ```
@@ -164,14 +148,13 @@ impl SysvError {
     pub fn errno(&self) -> Option<i32> {
         match *self {
             Self::QueueRemoved { errno, .. }
-            | Self::WouldBlock { errno, .. }
             | Self::PermissionDenied { errno, .. }
             | Self::Exists { errno, .. }
             | Self::NotFound { errno, .. }
             | Self::SystemLimit { errno, .. }
             | Self::Other { errno, .. } => Some(errno),
             Self::TooBig { errno, .. } => errno,
-            Self::TimedOut { .. } | Self::Stopped { .. } | Self::InvalidArgument { .. } => None,
+            Self::TimedOut { .. } | Self::InvalidArgument { .. } => None,
         }
     }
 
@@ -190,14 +173,12 @@ impl SysvError {
     pub fn op(&self) -> Option<&'static str> {
         match *self {
             Self::QueueRemoved { op, .. }
-            | Self::WouldBlock { op, .. }
             | Self::PermissionDenied { op, .. }
             | Self::Exists { op, .. }
             | Self::NotFound { op, .. }
             | Self::SystemLimit { op, .. }
             | Self::TooBig { op, .. }
-            | Self::TimedOut { op, .. }
-            | Self::Stopped { op }
+            | Self::TimedOut { op }
             | Self::Other { op, .. } => Some(op),
             Self::InvalidArgument { .. } => None,
         }
@@ -210,7 +191,8 @@ impl SysvError {
         match errno {
             libc::EIDRM => Self::QueueRemoved { op, errno },
             libc::EINVAL if einval_means_removed => Self::QueueRemoved { op, errno },
-            libc::EAGAIN | libc::ENOMSG => Self::WouldBlock { op, errno },
+            // Only a call with IPC_NOWAIT sees these: its deadline was now.
+            libc::EAGAIN | libc::ENOMSG => Self::TimedOut { op },
             libc::EACCES | libc::EPERM => Self::PermissionDenied { op, errno },
             libc::EEXIST => Self::Exists { op, errno },
             libc::ENOENT => Self::NotFound { op, errno },
@@ -225,12 +207,10 @@ impl From<SysvError> for io::Error {
     /// message and, where there is one, the errno-derived kind.
     fn from(err: SysvError) -> Self {
         let kind = match &err {
-            SysvError::WouldBlock { .. } => io::ErrorKind::WouldBlock,
             SysvError::PermissionDenied { .. } => io::ErrorKind::PermissionDenied,
             SysvError::Exists { .. } => io::ErrorKind::AlreadyExists,
             SysvError::NotFound { .. } => io::ErrorKind::NotFound,
             SysvError::TimedOut { .. } => io::ErrorKind::TimedOut,
-            SysvError::Stopped { .. } => io::ErrorKind::Interrupted,
             SysvError::InvalidArgument { .. } => io::ErrorKind::InvalidInput,
             SysvError::Other { errno, .. } => io::Error::from_raw_os_error(*errno).kind(),
             _ => io::ErrorKind::Other,
@@ -299,8 +279,6 @@ mod tests {
     fn every_errno_maps_to_a_named_case() {
         let cases = [
             (libc::EIDRM, "QueueRemoved"),
-            (libc::EAGAIN, "WouldBlock"),
-            (libc::ENOMSG, "WouldBlock"),
             (libc::EACCES, "PermissionDenied"),
             (libc::EPERM, "PermissionDenied"),
             (libc::EEXIST, "Exists"),
@@ -313,6 +291,11 @@ mod tests {
             let e = SysvError::from_errno("msgsnd", errno, false);
             assert!(format!("{e:?}").starts_with(name), "{errno} -> {e:?}");
             assert_eq!(e.errno(), Some(errno));
+        }
+        // A nonblocking call's "nothing now" is a deadline that has passed.
+        for errno in [libc::EAGAIN, libc::ENOMSG] {
+            let e = SysvError::from_errno("msgrcv", errno, false);
+            assert_eq!(e, SysvError::TimedOut { op: "msgrcv" });
         }
     }
 

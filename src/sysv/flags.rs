@@ -14,7 +14,7 @@ macro_rules! flag_set {
     ) => {
         $(#[$meta])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-        pub struct $name(c_int);
+        pub(crate) struct $name(c_int);
 
         impl $name {
             $( $(#[$fmeta])* pub const $flag: Self = Self($value); )+
@@ -67,18 +67,8 @@ flag_set! {
     /// Options for [`Queue::send`](super::Queue::send); combine with `|`.
     ///
     /// The default is empty: msgsnd(2) blocks while the queue is full.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use guichet::sysv::SendFlags;
-    ///
-    /// assert_eq!(SendFlags::default(), SendFlags::empty());
-    /// assert!(SendFlags::NOWAIT.contains(SendFlags::NOWAIT));
-    /// assert_eq!(format!("{:?}", SendFlags::NOWAIT), "{NOWAIT}");
-    /// ```
     SendFlags {
-        /// `IPC_NOWAIT`: fail with [`SysvError::WouldBlock`] (`EAGAIN`)
+        /// `IPC_NOWAIT`: fail with `SysvError::TimedOut` (`EAGAIN`)
         /// instead of blocking on a full queue.
         NOWAIT = libc::IPC_NOWAIT,
     }
@@ -89,19 +79,8 @@ flag_set! {
     ///
     /// The default is empty: msgrcv(2) blocks until a matching message
     /// arrives and refuses (`E2BIG`) a message longer than the buffer.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use guichet::sysv::RecvFlags;
-    ///
-    /// let flags = RecvFlags::NOWAIT | RecvFlags::NOERROR;
-    /// assert!(flags.contains(RecvFlags::NOERROR));
-    /// assert!(!RecvFlags::empty().contains(RecvFlags::NOWAIT));
-    /// assert_eq!(format!("{flags:?}"), "{NOWAIT, NOERROR}");
-    /// ```
     RecvFlags {
-        /// `IPC_NOWAIT`: fail with [`SysvError::WouldBlock`] (`ENOMSG`)
+        /// `IPC_NOWAIT`: fail with `SysvError::TimedOut` (`ENOMSG`)
         /// instead of blocking when no message matches.
         NOWAIT = libc::IPC_NOWAIT,
         /// `MSG_NOERROR`: truncate a message longer than the buffer instead

@@ -13,9 +13,11 @@
 //!   argument and `msgsz` is always the body length (msgsnd(2)).
 //! - Receives go into a [`MessageBuf`] whose capacity is the `msgsz` given to
 //!   msgrcv(2); [`Received::body_len`] is what the kernel actually stored.
-//! - Bodies are limited to [`MAX_BODY_BYTES`]; blocking calls retry `EINTR`
-//!   and can be bounded by a [`StopToken`] or a timeout in milliseconds,
-//!   which a timer signal enforces on the blocked call ([`wake_signal`]).
+//! - One send and one receive, each with an optional deadline (an
+//!   `Instant`): without one they block, retrying `EINTR`; with one they
+//!   give up at it, never before, blocked in the kernel until a timer
+//!   signal ends the wait ([`wake_signal`]). SysV itself has no timed call.
+//! - Bodies are limited to [`MAX_BODY_BYTES`].
 //! - Every failure is a [`SysvError`] that names the case callers act on and
 //!   keeps the syscall's errno.
 //!
@@ -32,25 +34,27 @@
 //! with `mtype = 1`, replies with the client's `reply_to`):
 //!
 //! ```
-//! use guichet::sysv::{MessageBuf, Mode, OwnedQueue, Queue, RecvFlags, SendFlags};
+//! use std::time::{Duration, Instant};
+//! use guichet::sysv::{MessageBuf, Mode, OwnedQueue, Queue};
 //!
 //! let server = OwnedQueue::create_private(Mode::DEFAULT)?;
 //! let client = Queue::from_id(server.id());
 //! let reply_to = (i64::from(std::process::id()) << 32) | 1;
 //!
-//! client.send(1, &[0u8; 40], SendFlags::empty())?;
-//! let mut req = MessageBuf::with_body_capacity(41)?;
-//! server.recv(1, &mut req, RecvFlags::NOERROR)?;
-//! server.send_timeout(reply_to, req.body(), 1_000)?;
+//! client.send(1, &[0u8; 40], None)?;
+//! let mut req = MessageBuf::with_body_capacity(40)?;
+//! server.recv(1, &mut req, None)?;
+//! let in_a_second = Instant::now() + Duration::from_secs(1);
+//! server.send(reply_to, req.body(), Some(in_a_second))?;
 //!
 //! let mut reply = MessageBuf::with_body_capacity(40)?;
-//! let got = client.recv_timeout(reply_to, &mut reply, RecvFlags::empty(), 1_000)?;
+//! let got = client.recv(reply_to, &mut reply, Some(in_a_second))?;
 //! assert_eq!(got.body_len, 40);
 //! server.remove()?;
 //! # Ok::<(), guichet::sysv::SysvError>(())
 //! ```
 
-mod alarm;
+pub(crate) mod alarm;
 mod buf;
 mod error;
 mod flags;
@@ -65,17 +69,17 @@ pub(crate) mod wait;
 #[cfg(test)]
 mod tests;
 
-pub use alarm::{thread_cpu_time, wake_signal, WAKE_SIGNAL_ENV};
+pub use alarm::wake_signal;
 pub use buf::{MessageBuf, Received};
 pub use error::SysvError;
-pub use flags::{Mode, RecvFlags, SendFlags};
+pub use flags::Mode;
+pub(crate) use flags::{RecvFlags, SendFlags};
 pub use key::{ftok, Key, QueueId};
 /// The C `long` that holds a message's `mtype` (8 bytes on 64-bit Linux).
 pub use libc::c_long;
 pub(crate) use process::process_alive;
 pub use queue::{OwnedQueue, Queue, QueueStat};
 pub(crate) use thread::spawn_detached;
-pub use timeout::StopToken;
 
 /// The longest body this layer sends or receives: 8192 bytes, Linux's
 /// default `msgmax` (`/proc/sys/kernel/msgmax`).
@@ -87,11 +91,11 @@ pub use timeout::StopToken;
 /// # Examples
 ///
 /// ```
-/// use guichet::sysv::{Mode, OwnedQueue, SendFlags, SysvError, MAX_BODY_BYTES};
+/// use guichet::sysv::{Mode, OwnedQueue, SysvError, MAX_BODY_BYTES};
 ///
 /// let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
-/// owned.send(1, &vec![0; MAX_BODY_BYTES], SendFlags::empty())?;
-/// let err = owned.send(1, &vec![0; MAX_BODY_BYTES + 1], SendFlags::empty()).unwrap_err();
+/// owned.send(1, &vec![0; MAX_BODY_BYTES], None)?;
+/// let err = owned.send(1, &vec![0; MAX_BODY_BYTES + 1], None).unwrap_err();
 /// assert!(matches!(err, SysvError::TooBig { errno: None, .. }));
 /// owned.remove()?;
 /// # Ok::<(), SysvError>(())

@@ -7,11 +7,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use libc::{c_int, c_long};
 
 use super::buf::Outgoing;
-use super::timeout::Backoff;
-use super::wait::{self, deadline_in, Failure};
+use super::wait::{self, Failure};
 use super::{
-    sys, Key, MessageBuf, Mode, QueueId, Received, RecvFlags, SendFlags, StopToken, SysvError,
-    MAX_BODY_BYTES, MAX_QUEUE_BYTES,
+    sys, Key, MessageBuf, Mode, QueueId, Received, RecvFlags, SendFlags, SysvError, MAX_BODY_BYTES,
+    MAX_QUEUE_BYTES,
 };
 
 const OP_MSGGET: &str = "msgget";
@@ -31,14 +30,14 @@ const OP_RMID: &str = "msgctl(IPC_RMID)";
 /// # Examples
 ///
 /// ```
-/// use guichet::sysv::{MessageBuf, Mode, OwnedQueue, Queue, RecvFlags, SendFlags};
+/// use guichet::sysv::{MessageBuf, Mode, OwnedQueue, Queue};
 ///
 /// let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
 /// // A client only needs the id (or the key) to talk to the queue.
 /// let client = Queue::from_id(owned.id());
-/// client.send(1, b"request", SendFlags::empty())?;
+/// client.send(1, b"request", None)?;
 /// let mut buf = MessageBuf::with_body_capacity(64)?;
-/// let got = owned.recv(1, &mut buf, RecvFlags::empty())?;
+/// let got = owned.recv(1, &mut buf, None)?;
 /// assert_eq!((got.mtype, buf.body()), (1, &b"request"[..]));
 /// owned.remove()?;
 /// # Ok::<(), guichet::sysv::SysvError>(())
@@ -137,6 +136,23 @@ fn recv_error(errno: i32, body_capacity: usize) -> SysvError {
 }
 
 /// A pid from the kernel; 0 (none yet) as `None`.
+/// `mtype` and `body` laid out for msgsnd(2), once both are checked.
+fn outgoing(mtype: c_long, body: &[u8]) -> Result<Outgoing, SysvError> {
+    if mtype <= 0 {
+        return Err(SysvError::InvalidArgument {
+            what: "mtype must be > 0",
+        });
+    }
+    if body.len() > MAX_BODY_BYTES {
+        return Err(SysvError::TooBig {
+            op: OP_MSGSND,
+            errno: None,
+            limit_bytes: MAX_BODY_BYTES,
+        });
+    }
+    Ok(Outgoing::new(mtype, body))
+}
+
 fn pid(pid: libc::pid_t) -> Option<u32> {
     u32::try_from(pid).ok().filter(|&p| p > 0)
 }
@@ -238,26 +254,39 @@ impl Queue {
         self.id
     }
 
-    /// Sends one message (msgsnd(2)), blocking while the queue is full unless
-    /// `flags` has [`SendFlags::NOWAIT`].
+    /// Sends one message (msgsnd(2)): `body`, with `mtype` in front of it
+    /// in one contiguous, `long`-aligned buffer (on the stack up to 256
+    /// bytes); `msgsz` is `body.len()`.
     ///
-    /// `body` goes to the kernel with `mtype` in front of it in one
-    /// contiguous, `long`-aligned buffer (on the stack up to 256 bytes), and
-    /// `msgsz` is `body.len()`. An interrupted call (`EINTR`) is retried; use
-    /// [`Queue::send_stoppable`] if a shutdown must be able to end the
-    /// retries, or [`Queue::send_timeout`] to bound the wait.
+    /// `deadline` bounds the wait for room in a full queue:
+    ///
+    /// - `None`: block until there is room; an interrupted call (`EINTR`)
+    ///   is retried.
+    /// - `Some(instant)`: give up at `instant` with [`SysvError::TimedOut`],
+    ///   never before; a deadline already passed makes exactly one attempt.
+    ///   SysV has no timed send: the call polls with `IPC_NOWAIT` for a
+    ///   few µs, then blocks in msgsnd(2), which the kernel wakes when room
+    ///   is made, until a per-thread timer interrupts it at the deadline
+    ///   with the wake-up signal ([`wake_signal`](super::wake_signal)); on
+    ///   an unloaded machine it ends within about 0.1 ms after the
+    ///   deadline. Where the signal cannot be used it polls, with sleeps of
+    ///   at most 1 ms.
     ///
     /// # Examples
     ///
     /// ```
-    /// use guichet::sysv::{Mode, OwnedQueue, SendFlags};
+    /// use std::time::{Duration, Instant};
+    /// use guichet::sysv::{Mode, OwnedQueue, SysvError};
     ///
     /// let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
-    /// owned.send(1, &[0u8; 40], SendFlags::empty())?;
-    /// owned.send(2, b"", SendFlags::NOWAIT)?;
-    /// assert_eq!(owned.stat()?.messages, 2);
+    /// owned.set_max_bytes(4)?;
+    /// owned.send(1, b"full", None)?;
+    /// let soon = Instant::now() + Duration::from_millis(5);
+    /// let err = owned.send(2, b"more", Some(soon)).unwrap_err();
+    /// assert!(matches!(err, SysvError::TimedOut { op: "msgsnd" }));
+    /// assert!(Instant::now() >= soon);
     /// owned.remove()?;
-    /// # Ok::<(), guichet::sysv::SysvError>(())
+    /// # Ok::<(), SysvError>(())
     /// ```
     ///
     /// # Errors
@@ -265,229 +294,60 @@ impl Queue {
     /// - [`SysvError::InvalidArgument`] if `mtype <= 0` (no syscall made);
     /// - [`SysvError::TooBig`] if `body` is longer than [`MAX_BODY_BYTES`]
     ///   (no syscall made), or longer than the system's `msgmax`;
-    /// - [`SysvError::WouldBlock`] (`EAGAIN`) if the queue is full and
-    ///   `flags` has [`SendFlags::NOWAIT`];
+    /// - [`SysvError::TimedOut`] if the queue stayed full until `deadline`;
     /// - [`SysvError::QueueRemoved`] (`EIDRM`, `EINVAL`) if the queue is gone;
     /// - [`SysvError::PermissionDenied`] (`EACCES`) without write permission;
     /// - [`SysvError::SystemLimit`] (`ENOMEM`);
     /// - [`SysvError::Other`] for any other errno of msgsnd(2).
-    pub fn send(&self, mtype: c_long, body: &[u8], flags: SendFlags) -> Result<(), SysvError> {
-        self.send_impl(mtype, body, flags, None, None)
+    pub fn send(
+        &self,
+        mtype: c_long,
+        body: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<(), SysvError> {
+        match deadline {
+            None => self.send_flags(mtype, body, SendFlags::empty()),
+            Some(deadline) => self.send_until(mtype, body, deadline, QUEUE_SPIN),
+        }
     }
 
-    /// [`Queue::send`] that gives up with [`SysvError::Stopped`] if `stop`
-    /// is stopped before the first attempt or before a retry after `EINTR`.
-    ///
-    /// Setting `stop` does not wake a msgsnd(2) blocked on a full queue; see
-    /// [`StopToken`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use guichet::sysv::{Mode, OwnedQueue, SendFlags, StopToken};
-    ///
-    /// let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
-    /// let stop = StopToken::new();
-    /// owned.send_stoppable(1, b"x", SendFlags::empty(), &stop)?;
-    /// stop.stop();
-    /// assert!(owned.send_stoppable(1, b"x", SendFlags::empty(), &stop).is_err());
-    /// owned.remove()?;
-    /// # Ok::<(), guichet::sysv::SysvError>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// Those of [`Queue::send`], and [`SysvError::Stopped`].
-    pub fn send_stoppable(
+    /// One msgsnd(2) with `flags` (`IPC_NOWAIT`: [`SysvError::TimedOut`] at
+    /// once on a full queue), retrying `EINTR`.
+    pub(crate) fn send_flags(
         &self,
         mtype: c_long,
         body: &[u8],
         flags: SendFlags,
-        stop: &StopToken,
     ) -> Result<(), SysvError> {
-        self.send_impl(mtype, body, flags, Some(stop), None)
-    }
-
-    /// Sends one message, waiting at most `timeout_ms` for room in a full
-    /// queue.
-    ///
-    /// SysV has no timed send: this waits as [`Queue::recv_timeout`] does,
-    /// blocked in msgsnd(2) (woken when room is made) until a timer signal
-    /// interrupts it at the deadline. A server uses it to reply without
-    /// ever blocking forever behind a client that stopped reading.
-    /// `timeout_ms = 0` makes exactly one attempt.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use guichet::sysv::{Mode, OwnedQueue, SysvError};
-    ///
-    /// let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
-    /// owned.set_max_bytes(4)?;
-    /// owned.send_timeout(2, b"full", 100)?;
-    /// let err = owned.send_timeout(2, b"more", 5).unwrap_err();
-    /// assert!(matches!(err, SysvError::TimedOut { op: "msgsnd", timeout_ms: 5 }));
-    /// owned.remove()?;
-    /// # Ok::<(), SysvError>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// Those of [`Queue::send`] except [`SysvError::WouldBlock`], and
-    /// [`SysvError::TimedOut`] once the deadline has passed.
-    pub fn send_timeout(
-        &self,
-        mtype: c_long,
-        body: &[u8],
-        timeout_ms: u32,
-    ) -> Result<(), SysvError> {
-        self.send_impl(mtype, body, SendFlags::empty(), None, Some(timeout_ms))
-    }
-
-    /// [`Queue::send_timeout`] that also gives up with
-    /// [`SysvError::Stopped`] when `stop` is stopped (checked between polls).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use guichet::sysv::{Mode, OwnedQueue, StopToken};
-    ///
-    /// let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
-    /// owned.send_timeout_stoppable(2, b"reply", 100, &StopToken::new())?;
-    /// owned.remove()?;
-    /// # Ok::<(), guichet::sysv::SysvError>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// Those of [`Queue::send_timeout`], and [`SysvError::Stopped`].
-    pub fn send_timeout_stoppable(
-        &self,
-        mtype: c_long,
-        body: &[u8],
-        timeout_ms: u32,
-        stop: &StopToken,
-    ) -> Result<(), SysvError> {
-        self.send_impl(
-            mtype,
-            body,
-            SendFlags::empty(),
-            Some(stop),
-            Some(timeout_ms),
-        )
-    }
-
-    fn send_impl(
-        &self,
-        mtype: c_long,
-        body: &[u8],
-        flags: SendFlags,
-        stop: Option<&StopToken>,
-        timeout_ms: Option<u32>,
-    ) -> Result<(), SysvError> {
-        if mtype <= 0 {
-            return Err(SysvError::InvalidArgument {
-                what: "mtype must be > 0",
-            });
-        }
-        if body.len() > MAX_BODY_BYTES {
-            return Err(SysvError::TooBig {
-                op: OP_MSGSND,
-                errno: None,
-                limit_bytes: MAX_BODY_BYTES,
-            });
-        }
-        let msg = Outgoing::new(mtype, body);
-        if let (Some(timeout_ms), None) = (timeout_ms, stop) {
-            let deadline = deadline_in(timeout_ms);
-            return self.send_waiting(&msg, body.len(), flags, deadline, QUEUE_SPIN, timeout_ms);
-        }
-        let mut backoff = timeout_ms.map(Backoff::with_timeout_ms);
-        let mut msgflg = flags.bits();
-        if backoff.is_some() {
-            msgflg |= libc::IPC_NOWAIT;
-        }
+        let msg = outgoing(mtype, body)?;
         loop {
-            if stop.is_some_and(StopToken::is_stopped) {
-                return Err(SysvError::Stopped { op: OP_MSGSND });
-            }
-            let errno = match sys::msgsnd(self.id.raw(), msg.words(), body.len(), msgflg) {
+            match sys::msgsnd(self.id.raw(), msg.words(), body.len(), flags.bits()) {
                 Ok(()) => return Ok(()),
-                Err(errno) => errno,
-            };
-            match (errno, backoff.as_mut(), timeout_ms) {
                 // msgsnd(2) is never restarted after a signal handler.
-                (libc::EINTR, _, _) => {}
-                (libc::EAGAIN, Some(backoff), Some(timeout_ms)) => {
-                    if !backoff.wait() {
-                        return Err(SysvError::TimedOut {
-                            op: OP_MSGSND,
-                            timeout_ms,
-                        });
-                    }
-                }
-                (libc::EINVAL, _, _) => return Err(self.classify_msgsnd_einval(body.len())),
-                _ => return Err(SysvError::from_errno(OP_MSGSND, errno, false)),
+                Err(libc::EINTR) => {}
+                Err(libc::EINVAL) => return Err(self.classify_msgsnd_einval(body.len())),
+                Err(errno) => return Err(SysvError::from_errno(OP_MSGSND, errno, false)),
             }
         }
     }
 
-    /// Sends `body` (as laid out in `msg`) by `deadline`, spinning up to
-    /// `spin` before blocking in the kernel ([`wait::until`]).
-    /// `timeout_ms` is what a [`SysvError::TimedOut`] reports.
-    ///
-    /// For the client, which keeps one deadline for a whole call.
+    /// Sends by `deadline`, polling up to `spin` before blocking in the
+    /// kernel ([`wait::until`]): the client passes its own measured spin.
     pub(crate) fn send_until(
         &self,
         mtype: c_long,
         body: &[u8],
         deadline: Instant,
         spin: Duration,
-        timeout_ms: u32,
     ) -> Result<(), SysvError> {
-        if mtype <= 0 {
-            return Err(SysvError::InvalidArgument {
-                what: "mtype must be > 0",
-            });
-        }
-        if body.len() > MAX_BODY_BYTES {
-            return Err(SysvError::TooBig {
-                op: OP_MSGSND,
-                errno: None,
-                limit_bytes: MAX_BODY_BYTES,
-            });
-        }
-        let msg = Outgoing::new(mtype, body);
-        self.send_waiting(
-            &msg,
-            body.len(),
-            SendFlags::empty(),
-            deadline,
-            spin,
-            timeout_ms,
-        )
-    }
-
-    fn send_waiting(
-        &self,
-        msg: &Outgoing,
-        body_len: usize,
-        flags: SendFlags,
-        deadline: Instant,
-        spin: Duration,
-        timeout_ms: u32,
-    ) -> Result<(), SysvError> {
+        let msg = outgoing(mtype, body)?;
         let id = self.id.raw();
-        let flags = flags.bits();
         wait::until(deadline, spin, libc::EAGAIN, |extra| {
-            sys::msgsnd(id, msg.words(), body_len, flags | extra)
+            sys::msgsnd(id, msg.words(), body.len(), extra)
         })
         .map_err(|failure| match failure {
-            Failure::TimedOut => SysvError::TimedOut {
-                op: OP_MSGSND,
-                timeout_ms,
-            },
-            Failure::Errno(libc::EINVAL) => self.classify_msgsnd_einval(body_len),
+            Failure::TimedOut => SysvError::TimedOut { op: OP_MSGSND },
+            Failure::Errno(libc::EINVAL) => self.classify_msgsnd_einval(body.len()),
             Failure::Errno(errno) => SysvError::from_errno(OP_MSGSND, errno, false),
         })
     }
@@ -514,8 +374,7 @@ impl Queue {
         }
     }
 
-    /// Receives one message (msgrcv(2)) into `buf`, blocking until one
-    /// matches unless `flags` has [`RecvFlags::NOWAIT`].
+    /// Receives one message (msgrcv(2)) into `buf`.
     ///
     /// `msgtyp` selects the message, as in msgrcv(2):
     /// - `0`: the first message in the queue;
@@ -524,31 +383,36 @@ impl Queue {
     ///
     /// `msgsz` is [`buf.body_capacity()`](MessageBuf::body_capacity). On
     /// success the returned [`Received`] and [`MessageBuf::body`] describe
-    /// the message; on failure `buf` is left empty. An interrupted call
-    /// (`EINTR`) is retried; see [`Queue::recv_stoppable`].
+    /// the message; on failure `buf` is left empty. `deadline` bounds the
+    /// wait as in [`Queue::send`]: `None` blocks until a message matches
+    /// (retrying `EINTR`), `Some(instant)` gives up at `instant` with
+    /// [`SysvError::TimedOut`], never before, blocked in the kernel (woken
+    /// the moment a message matches) until a timer signal ends the wait.
     ///
     /// # Examples
     ///
     /// ```
-    /// use guichet::sysv::{MessageBuf, Mode, OwnedQueue, RecvFlags, SendFlags};
+    /// use std::time::{Duration, Instant};
+    /// use guichet::sysv::{MessageBuf, Mode, OwnedQueue, SysvError};
     ///
     /// let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
-    /// owned.send(5, b"five", SendFlags::empty())?;
-    /// owned.send(3, b"three", SendFlags::empty())?;
+    /// owned.send(5, b"five", None)?;
+    /// owned.send(3, b"three", None)?;
     /// let mut buf = MessageBuf::with_body_capacity(16)?;
-    /// let got = owned.recv(-4, &mut buf, RecvFlags::empty())?; // lowest type <= 4
+    /// let got = owned.recv(-4, &mut buf, None)?; // lowest type <= 4
     /// assert_eq!((got.mtype, got.body_len, buf.body()), (3, 5, &b"three"[..]));
+    /// let soon = Instant::now() + Duration::from_millis(5);
+    /// let err = owned.recv(4, &mut buf, Some(soon)).unwrap_err();
+    /// assert!(matches!(err, SysvError::TimedOut { op: "msgrcv" }));
     /// owned.remove()?;
-    /// # Ok::<(), guichet::sysv::SysvError>(())
+    /// # Ok::<(), SysvError>(())
     /// ```
     ///
     /// # Errors
     ///
-    /// - [`SysvError::WouldBlock`] (`ENOMSG`) if nothing matches and `flags`
-    ///   has [`RecvFlags::NOWAIT`];
+    /// - [`SysvError::TimedOut`] if nothing matched by `deadline`;
     /// - [`SysvError::TooBig`] (`E2BIG`) if the matching message is longer
-    ///   than `buf` and `flags` lacks [`RecvFlags::NOERROR`]; the message
-    ///   stays in the queue;
+    ///   than `buf`; the message stays in the queue;
     /// - [`SysvError::QueueRemoved`] (`EIDRM` if removed while we waited,
     ///   `EINVAL` if the id is already dead);
     /// - [`SysvError::PermissionDenied`] (`EACCES`) without read permission;
@@ -557,169 +421,39 @@ impl Queue {
         &self,
         msgtyp: c_long,
         buf: &mut MessageBuf,
-        flags: RecvFlags,
+        deadline: Option<Instant>,
     ) -> Result<Received, SysvError> {
-        self.recv_impl(msgtyp, buf, flags, None, None)
-    }
-
-    /// [`Queue::recv`] that gives up with [`SysvError::Stopped`] if `stop` is
-    /// stopped before the first attempt or before a retry after `EINTR`.
-    ///
-    /// Setting `stop` does not wake a msgrcv(2) blocked on an empty queue;
-    /// see [`StopToken`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use guichet::sysv::{MessageBuf, Mode, OwnedQueue, RecvFlags, SendFlags, StopToken};
-    ///
-    /// let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
-    /// let stop = StopToken::new();
-    /// owned.send(1, b"x", SendFlags::empty())?;
-    /// let mut buf = MessageBuf::with_body_capacity(8)?;
-    /// owned.recv_stoppable(1, &mut buf, RecvFlags::empty(), &stop)?;
-    /// owned.remove()?;
-    /// # Ok::<(), guichet::sysv::SysvError>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// Those of [`Queue::recv`], and [`SysvError::Stopped`].
-    pub fn recv_stoppable(
-        &self,
-        msgtyp: c_long,
-        buf: &mut MessageBuf,
-        flags: RecvFlags,
-        stop: &StopToken,
-    ) -> Result<Received, SysvError> {
-        self.recv_impl(msgtyp, buf, flags, Some(stop), None)
-    }
-
-    /// Receives one message, waiting at most `timeout_ms` for one to match.
-    ///
-    /// SysV has no timed receive: this polls with `IPC_NOWAIT` for a few
-    /// µs (a message already on its way costs no wake-up), then blocks in
-    /// msgrcv(2), which the kernel wakes the moment a message matches; at
-    /// the deadline a per-thread timer interrupts it with the wake-up
-    /// signal ([`wake_signal`](super::wake_signal)). It never gives up
-    /// before `timeout_ms` has passed, and on an unloaded machine within
-    /// about 0.1 ms after (the timer fires again every 0.5 ms should the
-    /// first signal land before the call blocked). Where the signal cannot
-    /// be used it polls instead, with sleeps of at most 1 ms.
-    /// `timeout_ms = 0` makes exactly one attempt.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use guichet::sysv::{MessageBuf, Mode, OwnedQueue, RecvFlags, SysvError};
-    ///
-    /// let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
-    /// let mut buf = MessageBuf::with_body_capacity(40)?;
-    /// let err = owned.recv_timeout(2, &mut buf, RecvFlags::NOERROR, 10).unwrap_err();
-    /// assert!(matches!(err, SysvError::TimedOut { op: "msgrcv", timeout_ms: 10 }));
-    /// owned.remove()?;
-    /// # Ok::<(), SysvError>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// Those of [`Queue::recv`] except [`SysvError::WouldBlock`], and
-    /// [`SysvError::TimedOut`] once the deadline has passed.
-    pub fn recv_timeout(
-        &self,
-        msgtyp: c_long,
-        buf: &mut MessageBuf,
-        flags: RecvFlags,
-        timeout_ms: u32,
-    ) -> Result<Received, SysvError> {
-        self.recv_impl(msgtyp, buf, flags, None, Some(timeout_ms))
-    }
-
-    /// [`Queue::recv_timeout`] that also gives up with
-    /// [`SysvError::Stopped`] when `stop` is stopped (checked between polls,
-    /// so within ~1 ms). It polls rather than blocks, with sleeps of at
-    /// most 1 ms: setting the token could not wake a blocked call.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use guichet::sysv::{MessageBuf, Mode, OwnedQueue, RecvFlags, StopToken, SysvError};
-    ///
-    /// let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
-    /// let stop = StopToken::new();
-    /// let stopper = stop.clone();
-    /// std::thread::spawn(move || stopper.stop());
-    /// let mut buf = MessageBuf::with_body_capacity(40)?;
-    /// let err = owned
-    ///     .recv_timeout_stoppable(2, &mut buf, RecvFlags::empty(), 60_000, &stop)
-    ///     .unwrap_err();
-    /// assert!(matches!(err, SysvError::Stopped { .. }));
-    /// owned.remove()?;
-    /// # Ok::<(), SysvError>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// Those of [`Queue::recv_timeout`], and [`SysvError::Stopped`].
-    pub fn recv_timeout_stoppable(
-        &self,
-        msgtyp: c_long,
-        buf: &mut MessageBuf,
-        flags: RecvFlags,
-        timeout_ms: u32,
-        stop: &StopToken,
-    ) -> Result<Received, SysvError> {
-        self.recv_impl(msgtyp, buf, flags, Some(stop), Some(timeout_ms))
-    }
-
-    fn recv_impl(
-        &self,
-        msgtyp: c_long,
-        buf: &mut MessageBuf,
-        flags: RecvFlags,
-        stop: Option<&StopToken>,
-        timeout_ms: Option<u32>,
-    ) -> Result<Received, SysvError> {
-        if let (Some(timeout_ms), None) = (timeout_ms, stop) {
-            let deadline = deadline_in(timeout_ms);
-            return self.recv_until(msgtyp, buf, flags, deadline, QUEUE_SPIN, timeout_ms);
+        match deadline {
+            None => self.recv_flags(msgtyp, buf, RecvFlags::empty()),
+            Some(deadline) => {
+                self.recv_until(msgtyp, buf, RecvFlags::empty(), deadline, QUEUE_SPIN)
+            }
         }
+    }
+
+    /// One msgrcv(2) with `flags` (`IPC_NOWAIT`: [`SysvError::TimedOut`] at
+    /// once when nothing matches; `MSG_NOERROR`: truncate a longer
+    /// message), retrying `EINTR`.
+    pub(crate) fn recv_flags(
+        &self,
+        msgtyp: c_long,
+        buf: &mut MessageBuf,
+        flags: RecvFlags,
+    ) -> Result<Received, SysvError> {
         buf.clear();
-        let mut backoff = timeout_ms.map(Backoff::with_timeout_ms);
-        let mut msgflg = flags.bits();
-        if backoff.is_some() {
-            msgflg |= libc::IPC_NOWAIT;
-        }
         loop {
-            if stop.is_some_and(StopToken::is_stopped) {
-                return Err(SysvError::Stopped { op: OP_MSGRCV });
-            }
             let (words, body_capacity) = buf.raw_mut();
-            let errno = match sys::msgrcv(self.id.raw(), words, body_capacity, msgtyp, msgflg) {
+            match sys::msgrcv(self.id.raw(), words, body_capacity, msgtyp, flags.bits()) {
                 Ok(body_len) => return Ok(buf.set_received(body_len)),
-                Err(errno) => errno,
-            };
-            match (errno, backoff.as_mut(), timeout_ms) {
                 // msgrcv(2) is never restarted after a signal handler.
-                (libc::EINTR, _, _) => {}
-                (libc::ENOMSG, Some(backoff), Some(timeout_ms)) => {
-                    if !backoff.wait() {
-                        return Err(SysvError::TimedOut {
-                            op: OP_MSGRCV,
-                            timeout_ms,
-                        });
-                    }
-                }
-                _ => return Err(recv_error(errno, body_capacity)),
+                Err(libc::EINTR) => {}
+                Err(errno) => return Err(recv_error(errno, body_capacity)),
             }
         }
     }
 
-    /// Receives into `buf` by `deadline`, spinning up to `spin` before
-    /// blocking in the kernel ([`wait::until`]). `timeout_ms` is what a
-    /// [`SysvError::TimedOut`] reports.
-    ///
-    /// For the client, which keeps one deadline for a whole call.
+    /// Receives by `deadline`, polling up to `spin` before blocking in the
+    /// kernel ([`wait::until`]).
     pub(crate) fn recv_until(
         &self,
         msgtyp: c_long,
@@ -727,7 +461,6 @@ impl Queue {
         flags: RecvFlags,
         deadline: Instant,
         spin: Duration,
-        timeout_ms: u32,
     ) -> Result<Received, SysvError> {
         buf.clear();
         let id = self.id.raw();
@@ -739,10 +472,7 @@ impl Queue {
         })
         .map(|body_len| buf.set_received(body_len))
         .map_err(|failure| match failure {
-            Failure::TimedOut => SysvError::TimedOut {
-                op: OP_MSGRCV,
-                timeout_ms,
-            },
+            Failure::TimedOut => SysvError::TimedOut { op: OP_MSGRCV },
             Failure::Errno(errno) => recv_error(errno, body_capacity),
         })
     }
@@ -752,10 +482,10 @@ impl Queue {
     /// # Examples
     ///
     /// ```
-    /// use guichet::sysv::{Mode, OwnedQueue, SendFlags};
+    /// use guichet::sysv::{Mode, OwnedQueue};
     ///
     /// let owned = OwnedQueue::create_private(Mode::new(0o640)?)?;
-    /// owned.send(1, &[7; 40], SendFlags::empty())?;
+    /// owned.send(1, &[7; 40], None)?;
     /// let st = owned.stat()?;
     /// assert_eq!((st.messages, st.bytes), (1, 40));
     /// assert_eq!(st.last_send_pid, Some(std::process::id()));
@@ -963,11 +693,11 @@ impl OwnedQueue {
     /// # Examples
     ///
     /// ```
-    /// use guichet::sysv::{Mode, OwnedQueue, SendFlags};
+    /// use guichet::sysv::{Mode, OwnedQueue};
     ///
     /// let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
     /// let q = owned.queue();
-    /// std::thread::spawn(move || q.send(1, b"hi", SendFlags::empty())).join().unwrap()?;
+    /// std::thread::spawn(move || q.send(1, b"hi", None)).join().unwrap()?;
     /// owned.remove()?;
     /// # Ok::<(), guichet::sysv::SysvError>(())
     /// ```

@@ -322,6 +322,7 @@ pub(super) fn monotonic_now() -> Result<libc::timespec, i32> {
 }
 
 /// The CPU time the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`).
+#[cfg(feature = "testkit")]
 pub(super) fn thread_cpu_now() -> Result<libc::timespec, i32> {
     clock_now(libc::CLOCK_THREAD_CPUTIME_ID)
 }

@@ -64,19 +64,6 @@ fn interrupt<T>(handle: &JoinHandle<T>) {
     assert_eq!(rc, 0, "pthread_kill failed");
 }
 
-/// Interrupts the thread until it finishes, for at most [`PATIENCE`].
-fn interrupt_until_finished<T>(handle: &JoinHandle<T>) {
-    let deadline = Instant::now() + PATIENCE;
-    while !handle.is_finished() {
-        assert!(
-            Instant::now() < deadline,
-            "thread did not finish after signals"
-        );
-        interrupt(handle);
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
 #[test]
 fn recv_retries_eintr_transparently() -> Result<(), SysvError> {
     let _alone = install_handler();
@@ -84,8 +71,7 @@ fn recv_retries_eintr_transparently() -> Result<(), SysvError> {
     let q = owned.queue();
     let (receiver, tid) = spawn_with_tid(move || {
         let mut buf = MessageBuf::with_body_capacity(8)?;
-        q.recv(3, &mut buf, RecvFlags::empty())
-            .map(|r| (r, buf.body().to_vec()))
+        q.recv(3, &mut buf, None).map(|r| (r, buf.body().to_vec()))
     });
     let id = owned.id().raw();
     for _ in 0..5 {
@@ -104,64 +90,27 @@ fn recv_retries_eintr_transparently() -> Result<(), SysvError> {
         !receiver.is_finished(),
         "EINTR must not end a blocking recv"
     );
-    owned.send(3, b"late", SendFlags::empty())?;
+    owned.send(3, b"late", None)?;
     let (got, body) = receiver.join().expect("receiver panicked")?;
     assert_eq!((got.mtype, body.as_slice()), (3, &b"late"[..]));
     owned.remove()
 }
 
 #[test]
-fn stop_token_ends_a_blocked_recv_at_its_next_eintr() -> Result<(), SysvError> {
-    let _alone = install_handler();
+fn msg_noerror_truncates_and_takes_the_message_off_the_queue() -> Result<(), SysvError> {
+    // The server's receive: one byte more than a valid message, so that an
+    // over-long one is consumed (never wedges the queue) yet seen as long.
     let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
-    let q = owned.queue();
-    let stop = StopToken::new();
-    let token = stop.clone();
-    let (receiver, tid) = spawn_with_tid(move || {
-        let mut buf = MessageBuf::with_body_capacity(8)?;
-        q.recv_stoppable(3, &mut buf, RecvFlags::empty(), &token)
-    });
-    wait_blocked(tid, libc::SYS_msgrcv, owned.id().raw());
-    stop.stop();
-    // As documented: the flag alone does not wake a thread inside
-    // msgrcv(2); nothing else has, so it is still asleep there.
-    assert!(crate::test_support::blocked_in(
-        tid,
-        libc::SYS_msgrcv,
-        owned.id().raw()
-    ));
-    assert!(!receiver.is_finished());
-    interrupt_until_finished(&receiver);
-    let result = receiver.join().expect("receiver panicked");
-    assert!(
-        matches!(result, Err(SysvError::Stopped { op: "msgrcv" })),
-        "{result:?}"
+    let body: Vec<u8> = (0..100u8).collect();
+    owned.send(1, &body, None)?;
+    let mut buf = MessageBuf::with_body_capacity(41)?;
+    let got = owned.recv_flags(1, &mut buf, super::RecvFlags::NOERROR)?;
+    assert_eq!((got.mtype, buf.body()), (1, &body[..41]));
+    assert_eq!(
+        owned.stat()?.messages,
+        0,
+        "the tail is discarded, not requeued"
     );
-    owned.remove()
-}
-
-#[test]
-fn stop_token_ends_a_send_blocked_on_a_full_queue() -> Result<(), SysvError> {
-    let _alone = install_handler();
-    let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
-    owned.set_max_bytes(1)?;
-    owned.send(1, b"x", SendFlags::empty())?;
-    let q = owned.queue();
-    let stop = StopToken::new();
-    let token = stop.clone();
-    let (sender, tid) =
-        spawn_with_tid(move || q.send_stoppable(1, b"y", SendFlags::empty(), &token));
-    // Blocked, not finished: a send to a full queue waits.
-    wait_blocked(tid, libc::SYS_msgsnd, owned.id().raw());
-    assert!(!sender.is_finished(), "send to a full queue must block");
-    stop.stop();
-    interrupt_until_finished(&sender);
-    let result = sender.join().expect("sender panicked");
-    assert!(
-        matches!(result, Err(SysvError::Stopped { op: "msgsnd" })),
-        "{result:?}"
-    );
-    assert_eq!(owned.stat()?.messages, 1);
     owned.remove()
 }
 
@@ -193,7 +142,7 @@ fn a_thread_that_blocks_the_wake_signal_still_times_out() -> Result<(), SysvErro
         let buf = MessageBuf::with_body_capacity(8).map_err(|e| e.to_string());
         let start = Instant::now();
         let result = buf.and_then(|mut buf| {
-            q.recv_timeout(2, &mut buf, RecvFlags::empty(), 20)
+            q.recv(2, &mut buf, Some(start + Duration::from_millis(20)))
                 .map_err(|e| e.to_string())
         });
         let _ = done.send((result.map(|_| ()), start.elapsed()));

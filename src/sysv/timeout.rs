@@ -2,72 +2,14 @@
 //!
 //! msgsnd(2)/msgrcv(2) have no timed variant and are never restarted after a
 //! signal handler (signal(7)): they fail with `EINTR`, which the queue layer
-//! retries. Two tools bound those loops: a [`StopToken`] checked before each
-//! attempt, and a deadline. A deadline alone is enforced on the blocked
-//! call by a timer signal (`super::alarm`); with a token, or where that
-//! signal cannot be used, by polling with `IPC_NOWAIT` and the [`Backoff`]
-//! below.
+//! retries. A deadline is enforced on the blocked call by a timer signal
+//! (`super::alarm`); where that signal cannot be used, by polling with
+//! `IPC_NOWAIT` and the [`Backoff`] below.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// A shared "please stop" flag for blocking and polling queue calls.
-///
-/// The `*_stoppable` methods of [`Queue`](super::Queue) check it before
-/// their first attempt and between retries (after `EINTR`, or between polls
-/// of a `*_timeout` call) and then return
-/// [`SysvError::Stopped`](super::SysvError::Stopped).
-///
-/// Setting the flag does **not** wake a thread blocked inside msgrcv(2) or
-/// msgsnd(2): the kernel knows nothing of it. To stop such a thread, set the
-/// flag and then make the call return: send the receiver a message (the
-/// server's way), remove the queue, or interrupt it with a signal whose
-/// handler is installed (the call then sees `EINTR` and checks the flag).
-///
-/// # Examples
-///
-/// ```
-/// use guichet::sysv::{MessageBuf, Mode, OwnedQueue, RecvFlags, StopToken, SysvError};
-///
-/// let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
-/// let stop = StopToken::new();
-/// let clone = stop.clone();
-/// clone.stop();
-/// assert!(stop.is_stopped());
-/// let mut buf = MessageBuf::with_body_capacity(40)?;
-/// let err = owned.recv_stoppable(1, &mut buf, RecvFlags::empty(), &stop).unwrap_err();
-/// assert!(matches!(err, SysvError::Stopped { op: "msgrcv" }));
-/// owned.remove()?;
-/// # Ok::<(), SysvError>(())
-/// ```
-#[derive(Clone, Debug, Default)]
-pub struct StopToken(Arc<AtomicBool>);
-
-impl StopToken {
-    /// A token that is not stopped.
-    #[must_use]
-    pub fn new() -> StopToken {
-        StopToken::default()
-    }
-
-    /// Asks every call watching this token (or a clone of it) to stop at its
-    /// next check. Idempotent.
-    pub fn stop(&self) {
-        // Release pairs with the Acquire in `is_stopped`, so whatever the
-        // stopping thread wrote before is visible to the stopped one.
-        self.0.store(true, Ordering::Release);
-    }
-
-    /// Whether [`StopToken::stop`] was called on this token or a clone.
-    #[must_use]
-    pub fn is_stopped(&self) -> bool {
-        self.0.load(Ordering::Acquire)
-    }
-}
-
-/// The backoff schedule of the polling (`*_timeout`) calls.
+/// The backoff schedule of the polling fallback.
 pub(crate) mod schedule {
     use std::time::Duration;
 
@@ -100,6 +42,7 @@ enum Pause {
 
 impl Backoff {
     /// A schedule ending `timeout_ms` from now.
+    #[cfg(test)]
     pub(crate) fn with_timeout_ms(timeout_ms: u32) -> Backoff {
         // `None` (no deadline) only if the clock cannot represent
         // now + 49 days; a u32 of milliseconds cannot overflow otherwise.
@@ -223,15 +166,5 @@ mod tests {
     fn zero_timeout_never_waits() {
         let mut b = Backoff::with_timeout_ms(0);
         assert!(!b.wait());
-    }
-
-    #[test]
-    fn stop_token_is_shared_by_clones() {
-        let a = StopToken::new();
-        let b = a.clone();
-        assert!(!b.is_stopped());
-        a.stop();
-        a.stop();
-        assert!(b.is_stopped());
     }
 }

@@ -9,14 +9,9 @@ use libc::c_int;
 use super::alarm::Alarm;
 use super::timeout::Backoff;
 
-/// `timeout_ms` from now. (Were the clock unable to hold that, which 49
-/// days cannot be on Linux: a day from now, then now.)
-pub(crate) fn deadline_in(timeout_ms: u32) -> Instant {
-    deadline_after(Instant::now(), timeout_ms)
-}
-
-/// `timeout_ms` after `start`, as [`deadline_in`] (for a caller that needs
-/// the start too, without reading the clock twice).
+/// `timeout_ms` after `start`. (Were the clock unable to hold that, which
+/// 49 days cannot be on Linux: a day after, then `start`.) The caller reads
+/// the clock for `start`, and keeps it to time the whole call.
 pub(crate) fn deadline_after(start: Instant, timeout_ms: u32) -> Instant {
     start
         .checked_add(Duration::from_millis(timeout_ms.into()))

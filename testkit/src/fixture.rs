@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use guichet::server::{Builder, Dispatch, Server, ServerError, Stats};
-use guichet::sysv::{ftok, Key, MessageBuf, Queue, QueueId, RecvFlags, SysvError};
+use guichet::sysv::{ftok, Key, MessageBuf, Queue, QueueId, SysvError};
 use guichet::wire::{BODY_SIZE, MAGIC, REQUEST_MTYPE, VERSION};
 use guichet::{decode_reply, Ledger, Reply};
 
@@ -26,6 +26,12 @@ pub const MODES: [Dispatch; 3] = [
 /// A liveness bound, not a speed requirement: the machine is shared and
 /// noisy, so anything that should take milliseconds gets this long.
 pub const PATIENCE_MS: u32 = 20_000;
+
+/// The instant `ms` from now: a deadline for [`guichet::sysv::Queue`]'s
+/// send and receive.
+pub fn deadline_in_ms(ms: u32) -> Instant {
+    Instant::now() + Duration::from_millis(u64::from(ms))
+}
 pub const PATIENCE: Duration = Duration::from_millis(PATIENCE_MS as u64);
 
 /// Whether the bigger runs are asked for (`GUICHET_STRESS=1`).
@@ -140,7 +146,7 @@ pub fn fresh_tag() -> i64 {
 /// Sends one request body, waiting at most [`PATIENCE_MS`] for room.
 pub fn send_raw(queue: Queue, body: &[u8]) {
     queue
-        .send_timeout(REQUEST_MTYPE, body, PATIENCE_MS)
+        .send(REQUEST_MTYPE, body, Some(deadline_in_ms(PATIENCE_MS)))
         .unwrap_or_else(|e| panic!("sending a {}-byte request: {e}", body.len()));
 }
 
@@ -155,7 +161,7 @@ pub fn recv_reply(queue: Queue, tag: i64, timeout_ms: u32) -> Reply {
 pub fn try_recv_reply(queue: Queue, tag: i64, timeout_ms: u32) -> Result<Reply, SysvError> {
     // One byte more than a reply: an over-long message shows as 41 bytes.
     let mut buf = MessageBuf::with_body_capacity(BODY_SIZE + 1).expect("41 <= MAX_BODY_BYTES");
-    queue.recv_timeout(tag, &mut buf, RecvFlags::NOERROR, timeout_ms)?;
+    queue.recv(tag, &mut buf, Some(deadline_in_ms(timeout_ms)))?;
     Ok(decode_reply(buf.body())
         .unwrap_or_else(|e| panic!("malformed reply on {tag:#x}: {e}: {:?}", buf.body())))
 }
@@ -163,9 +169,9 @@ pub fn try_recv_reply(queue: Queue, tag: i64, timeout_ms: u32) -> Result<Reply, 
 /// Whether a message for `tag` is waiting (taking it off the queue).
 pub fn take_message(queue: Queue, tag: i64) -> bool {
     let mut buf = MessageBuf::with_body_capacity(BODY_SIZE + 1).expect("41 <= MAX_BODY_BYTES");
-    match queue.recv(tag, &mut buf, RecvFlags::NOWAIT | RecvFlags::NOERROR) {
+    match queue.recv(tag, &mut buf, Some(Instant::now())) {
         Ok(_) => true,
-        Err(SysvError::WouldBlock { .. }) => false,
+        Err(SysvError::TimedOut { .. }) => false,
         Err(e) => panic!("checking tag {tag:#x}: {e}"),
     }
 }

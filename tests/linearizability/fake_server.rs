@@ -14,7 +14,7 @@ use std::thread::{self, JoinHandle};
 
 use guichet::ledger::Outcome;
 use guichet::server::{handle_message, Handled};
-use guichet::sysv::{MessageBuf, Mode, OwnedQueue, Queue, RecvFlags, SendFlags};
+use guichet::sysv::{MessageBuf, Mode, OwnedQueue, Queue};
 use guichet::wire::{BODY_SIZE, REQUEST_MTYPE};
 use guichet::{Ledger, Operation};
 
@@ -81,7 +81,7 @@ impl FakeServer {
             .iter()
             .enumerate()
             .map(|(i, &c)| (format!("e{}", i + 1), c));
-        let ledger = Ledger::new(events, guichet::ledger::DEFAULT_MAX_BOOKINGS).unwrap();
+        let ledger = Ledger::new(events, Ledger::DEFAULT_MAX_BOOKINGS).unwrap();
         let state = Arc::new(State {
             bug,
             snapshot: Mutex::new(ledger.clone()),
@@ -128,14 +128,11 @@ impl Drop for FakeServer {
 
 fn serve(queue: Queue, state: &State) {
     let mut buf = MessageBuf::with_body_capacity(BODY_SIZE + 24).unwrap();
-    while queue
-        .recv(REQUEST_MTYPE, &mut buf, RecvFlags::NOERROR)
-        .is_ok()
-    {
+    while queue.recv(REQUEST_MTYPE, &mut buf, None).is_ok() {
         let handled = handle_message(buf.body(), false, |op| Ok::<_, Infallible>(state.apply(op)));
         if let Ok(Handled::Reply { to, reply, .. }) = handled {
             // The queue may be gone already: then so is the client.
-            let _ = queue.send(to.get(), &reply.encode(), SendFlags::empty());
+            let _ = queue.send(to.get(), &reply.encode(), None);
         }
     }
 }

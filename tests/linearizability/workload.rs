@@ -36,7 +36,7 @@ use std::collections::HashMap;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use guichet::sysv::{MessageBuf, Queue, RecvFlags, SendFlags, SysvError};
+use guichet::sysv::{MessageBuf, Queue, SysvError};
 use guichet::wire::{BODY_SIZE, REQUEST_MTYPE};
 use guichet::{
     decode_reply, BookingId, Client, ClientBookingId, EventId, Operation, Reply, ReplyTo, Request,
@@ -252,14 +252,14 @@ impl Abandoned {
         self.sent += 1;
         match self
             .queue
-            .send(REQUEST_MTYPE, &request.encode(), SendFlags::NOWAIT)
+            .send(REQUEST_MTYPE, &request.encode(), Some(Instant::now()))
         {
             Ok(()) => {
                 self.waiting.insert(self.last_request, Some(index));
             }
             // The queue is full: the call never reached the server, and
             // stays pending (which allows it to have had no effect).
-            Err(SysvError::WouldBlock { .. }) => self.left_pending += 1,
+            Err(SysvError::TimedOut { .. }) => self.left_pending += 1,
             Err(error) => panic!("{operation:?}: {error}"),
         }
         self.last_request
@@ -277,10 +277,10 @@ impl Abandoned {
     /// Reads the replies that have arrived, without waiting.
     fn poll(&mut self, log: &mut ThreadLog) {
         loop {
-            let flags = RecvFlags::NOWAIT | RecvFlags::NOERROR;
-            match self.queue.recv(self.tag.get(), &mut self.buf, flags) {
+            let now = Some(Instant::now());
+            match self.queue.recv(self.tag.get(), &mut self.buf, now) {
                 Ok(_) => self.record(log),
-                Err(SysvError::WouldBlock { .. }) => return,
+                Err(SysvError::TimedOut { .. }) => return,
                 Err(error) => panic!("reading late replies: {error}"),
             }
         }
@@ -290,12 +290,9 @@ impl Abandoned {
     fn drain(&mut self, log: &mut ThreadLog) {
         let deadline = Instant::now() + Duration::from_millis(PATIENT_MS.into());
         while !self.waiting.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let left_ms = u32::try_from(left.as_millis()).unwrap_or(u32::MAX);
-            let flags = RecvFlags::NOERROR;
             match self
                 .queue
-                .recv_timeout(self.tag.get(), &mut self.buf, flags, left_ms)
+                .recv(self.tag.get(), &mut self.buf, Some(deadline))
             {
                 Ok(_) => self.record(log),
                 Err(error) => panic!(

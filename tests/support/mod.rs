@@ -9,7 +9,6 @@ pub use guichet_testkit::{model, rng};
 
 use std::num::NonZeroU32;
 
-use guichet::ledger::DEFAULT_MAX_BOOKINGS;
 use guichet::{BookingId, ClientBookingId, EventId, Ledger, Operation};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
@@ -57,7 +56,7 @@ pub fn ledger_config() -> impl Strategy<Value = LedgerConfig> {
     let max_bookings = prop_oneof![
         2 => 1..=8usize,
         1 => 9..=64usize,
-        1 => Just(DEFAULT_MAX_BOOKINGS),
+        1 => Just(guichet::Ledger::DEFAULT_MAX_BOOKINGS),
     ];
     (prop::collection::vec(capacity(), 1..=4), max_bookings).prop_map(
         |(capacities, max_bookings)| LedgerConfig {

@@ -102,14 +102,12 @@ pub fn outcome<T>(r: &Result<T, SysvError>) -> &'static str {
     match r {
         Ok(_) => "ok",
         Err(SysvError::QueueRemoved { .. }) => "QueueRemoved",
-        Err(SysvError::WouldBlock { .. }) => "WouldBlock",
         Err(SysvError::PermissionDenied { .. }) => "PermissionDenied",
         Err(SysvError::Exists { .. }) => "Exists",
         Err(SysvError::NotFound { .. }) => "NotFound",
         Err(SysvError::SystemLimit { .. }) => "SystemLimit",
         Err(SysvError::TooBig { .. }) => "TooBig",
         Err(SysvError::TimedOut { .. }) => "TimedOut",
-        Err(SysvError::Stopped { .. }) => "Stopped",
         Err(SysvError::InvalidArgument { .. }) => "InvalidArgument",
         Err(_) => "Other",
     }

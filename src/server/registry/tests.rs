@@ -56,7 +56,7 @@ fn has_record(dir: &Dir, queue: QueueId) -> bool {
 fn an_orphan_of_a_dead_owner_is_removed_with_its_record() -> TestResult {
     let (_temp, dir) = test_dir()?;
     let queue = OwnedQueue::create_private(Mode::DEFAULT)?.into_unowned();
-    queue.send(1, b"unread", sysv::SendFlags::NOWAIT)?;
+    queue.send_flags(1, b"unread", sysv::SendFlags::NOWAIT)?;
     let owner = dead_owner()?;
     leave_record(&dir, queue.id(), &owner)?;
     let (reaped, recorded) = reap(&dir, &Owner::this_process(), true);

@@ -1,9 +1,9 @@
 //! The `classic` check: the classic protocol's codec (`guichet::classic`).
 
+use guichet::__testkit::{listing_text, ReserveText, MAX_TEXT_BYTES};
 use guichet::classic::{
-    decode_classic_reply, decode_classic_request, listing_text, ClassicDrop, ClassicReply,
-    ClassicRequest, ReplyKind, ReplyText, ReplyViolation, ReserveText, MAX_TEXT_BYTES,
-    REPLY_BODY_SIZE, REQUEST_BODY_SIZE,
+    decode_classic_reply, decode_classic_request, ClassicDrop, ClassicReply, ClassicRequest,
+    ReplyKind, ReplyText, ReplyViolation, REPLY_BODY_SIZE, REQUEST_BODY_SIZE,
 };
 
 /// The input's mtype (its first 8 bytes, native order, zero-padded) and

@@ -44,7 +44,9 @@
 
 use core::num::{NonZeroU32, NonZeroU64};
 
-use guichet::ledger::{ConfigError, Ledger, ManualClock, DEFAULT_MAX_BOOKINGS};
+use guichet::ledger::{ConfigError, Ledger, ManualClock};
+
+const DEFAULT_MAX_BOOKINGS: usize = Ledger::DEFAULT_MAX_BOOKINGS;
 use guichet::wire::Operation;
 use guichet::wire::SERVER_BOOKING_BIT;
 use guichet::{BookingId, ClientBookingId, EventId};
