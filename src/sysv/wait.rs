@@ -43,7 +43,10 @@ pub(crate) fn until<T>(
     empty: c_int,
     mut call: impl FnMut(c_int) -> Result<T, i32>,
 ) -> Result<T, Failure> {
-    let started = Instant::now();
+    // The spin is timed from the first attempt that found nothing: an
+    // attempt that succeeds at once (most sends, replies already there)
+    // reads no clock.
+    let mut started = None;
     loop {
         match call(libc::IPC_NOWAIT) {
             Ok(done) => return Ok(done),
@@ -54,7 +57,7 @@ pub(crate) fn until<T>(
         if now >= deadline {
             return Err(Failure::TimedOut);
         }
-        if now.duration_since(started) >= spin {
+        if now.duration_since(*started.get_or_insert(now)) >= spin {
             break;
         }
         thread::yield_now();
