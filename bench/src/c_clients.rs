@@ -124,7 +124,8 @@ impl CClientBuild {
                 ))
             }
         };
-        let mut child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        command
             .arg(queue.raw().to_string())
             .arg(match wait {
                 CWait::Blocking => "block",
@@ -133,33 +134,49 @@ impl CClientBuild {
             .arg(load.clients.to_string())
             .arg(load.warmup_ms.to_string())
             .arg(load.duration_ms.to_string())
-            .arg(op)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(BenchError::Io)?;
-        let run = Duration::from_millis(u64::from(load.warmup_ms) + u64::from(load.duration_ms));
-        let kill_at = Instant::now() + run + GRACE;
-        loop {
-            if child.try_wait().map_err(BenchError::Io)?.is_some() {
-                break;
-            }
-            if Instant::now() >= kill_at {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Ok((0, 0));
-            }
-            std::thread::sleep(Duration::from_millis(5));
+            .arg(op);
+        counted(
+            &mut command,
+            load,
+            &format!("the C client in {}", self.dir.path().display()),
+        )
+    }
+}
+
+/// Runs `command`, a client process that drives a server for `load`'s
+/// warm-up and duration and prints "OPS ERRORS"; returns those two. A
+/// process that outlives its run by [`GRACE`] is killed, and its calls
+/// count as nothing. `who` names it in errors.
+pub(crate) fn counted(
+    command: &mut Command,
+    load: Load,
+    who: &str,
+) -> Result<(u64, u64), BenchError> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(BenchError::Io)?;
+    let run = Duration::from_millis(u64::from(load.warmup_ms) + u64::from(load.duration_ms));
+    let kill_at = Instant::now() + run + GRACE;
+    loop {
+        if child.try_wait().map_err(BenchError::Io)?.is_some() {
+            break;
         }
-        let output = child.wait_with_output().map_err(BenchError::Io)?;
-        let text = String::from_utf8_lossy(&output.stdout);
-        let mut fields = text.split_whitespace().map(str::parse::<u64>);
-        match (fields.next(), fields.next()) {
-            (Some(Ok(ops)), Some(Ok(errors))) => Ok((ops, errors)),
-            _ => Err(BenchError::Io(std::io::Error::other(format!(
-                "the C client in {} printed {text:?}",
-                self.dir.path().display()
-            )))),
+        if Instant::now() >= kill_at {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok((0, 0));
         }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let output = child.wait_with_output().map_err(BenchError::Io)?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut fields = text.split_whitespace().map(str::parse::<u64>);
+    match (fields.next(), fields.next()) {
+        (Some(Ok(ops)), Some(Ok(errors))) => Ok((ops, errors)),
+        _ => Err(BenchError::Io(std::io::Error::other(format!(
+            "{who} printed {text:?}"
+        )))),
     }
 }

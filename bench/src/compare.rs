@@ -7,8 +7,9 @@ use std::fmt::Write as _;
 use guichet::server::{Dispatch, Server};
 
 use super::c_clients::{CClientBuild, CWait};
+use super::library_client::LibraryClient;
 use super::report::{loadavg, Machine};
-use super::{driver, server_builder, BenchError, Load, Plan, Target, Workload};
+use super::{server_builder, BenchError, Load, Plan, Target, Workload};
 
 /// The dispatch modes compared when a plan names none.
 pub const COMPARED_MODES: [Dispatch; 3] = [
@@ -76,6 +77,8 @@ pub struct ClientComparison {
     pub workload: Workload,
     /// Rounds per cell.
     pub rounds: u32,
+    /// Where the library's client ran.
+    pub library: LibraryClient,
 }
 
 /// Runs the comparison: for each dispatch mode among `plan.targets`
@@ -113,6 +116,21 @@ pub struct ClientComparison {
 /// [`BenchError::Spawn`] or [`BenchError::Io`] if a client cannot run.
 pub fn compare_clients(
     plan: &Plan,
+    progress: &mut dyn FnMut(&str),
+) -> Result<ClientComparison, BenchError> {
+    compare_clients_with(plan, &LibraryClient::InProcess, progress)
+}
+
+/// [`compare_clients`], with the library's client run where `library`
+/// says: [`LibraryClient::Process`] measures it as the C clients are, in a
+/// process of its own (`guichet bench --compare-clients` does).
+///
+/// # Errors
+///
+/// Those of [`compare_clients`].
+pub fn compare_clients_with(
+    plan: &Plan,
+    library: &LibraryClient,
     progress: &mut dyn FnMut(&str),
 ) -> Result<ClientComparison, BenchError> {
     let mut modes: Vec<Dispatch> = plan
@@ -154,12 +172,17 @@ pub fn compare_clients(
         skipped,
         workload,
         rounds: plan.rounds,
+        library: library.clone(),
     };
     for &mode in &modes {
         for &clients in &plan.clients {
             let load = plan.load(clients);
             load.check()?;
-            let row = compare_cell(mode, workload, load, plan.rounds, build.as_ref(), progress)?;
+            let clients = Clients {
+                library,
+                c: build.as_ref(),
+            };
+            let row = compare_cell(mode, workload, load, plan.rounds, &clients, progress)?;
             comparison.rows.push(row);
         }
     }
@@ -167,13 +190,20 @@ pub fn compare_clients(
     Ok(comparison)
 }
 
-/// One server, driven in turn by each client, `rounds` times.
+/// The clients compared: the library's, and the C ones if they were built.
+struct Clients<'a> {
+    library: &'a LibraryClient,
+    c: Option<&'a CClientBuild>,
+}
+
+/// One server, driven in turn by each client, `rounds` times; each
+/// client's OK calls counted over the same measured time.
 fn compare_cell(
     mode: Dispatch,
     workload: Workload,
     load: Load,
     rounds: u32,
-    build: Option<&CClientBuild>,
+    clients: &Clients<'_>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<ClientRow, BenchError> {
     let server: Server = server_builder(mode).spawn().map_err(BenchError::Server)?;
@@ -182,15 +212,15 @@ fn compare_cell(
     let (mut library, mut blocking, mut spinning) = (Vec::new(), Vec::new(), Vec::new());
     let mut errors = 0;
     for round in 1..=rounds {
-        let m = driver::drive(queue, workload, load)?;
-        errors += m.errors;
-        library.push(m.ops_per_s());
+        let (ops, failed) = clients.library.drive(queue, workload, load)?;
+        errors += failed;
+        library.push(ops as f64 / elapsed_s);
         let mut line = format!(
             "{mode}, {} client(s), round {round}: library {:.0}",
             load.clients,
-            m.ops_per_s()
+            ops as f64 / elapsed_s
         );
-        if let Some(build) = build {
+        if let Some(build) = clients.c {
             for (wait, figures) in [
                 (CWait::Blocking, &mut blocking),
                 (CWait::Spinning, &mut spinning),
@@ -236,6 +266,12 @@ impl ClientComparison {
             "machine: {} CPU(s), load {} before, {} after",
             self.machine.cpus, self.machine.load_before, self.machine.load_after
         );
+        if self.library == LibraryClient::InProcess {
+            let _ = writeln!(
+                out,
+                "library client: in the server's process (slower there than in its own, as the C clients run)"
+            );
+        }
         if let Some(reason) = &self.skipped {
             let _ = writeln!(out, "C clients skipped: {reason}");
         }

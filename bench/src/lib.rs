@@ -40,6 +40,7 @@ mod disk;
 mod driver;
 mod floor;
 mod histogram;
+mod library_client;
 mod original_c;
 mod report;
 
@@ -48,11 +49,14 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 pub use c_clients::{CClientBuild, CWait};
-pub use compare::{compare_clients, ClientComparison, ClientRow, COMPARED_MODES};
+pub use compare::{
+    compare_clients, compare_clients_with, ClientComparison, ClientRow, COMPARED_MODES,
+};
 pub use disk::{disk_floor_ns, DISK_FLOOR_SAMPLES};
 pub use driver::{drive, Load, Measurement, Synced, Workload, MAX_CLIENTS, MAX_PHASE_MS};
 pub use floor::{EchoFloor, MAX_FLOOR_LOOPS};
 pub use histogram::Histogram;
+pub use library_client::LibraryClient;
 pub use original_c::{OriginalBuild, OriginalServer};
 pub use report::{JournalSetup, Limit, Machine, Report, Row};
 

@@ -4,7 +4,11 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use guichet_bench::{compare_clients, run, JournalPlan, Plan, Progress, Target, Workload};
+use guichet::sysv::QueueId;
+use guichet_bench::{
+    compare_clients, compare_clients_with, drive, run, JournalPlan, LibraryClient, Load, Plan,
+    Progress, Target, Workload,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -141,7 +145,19 @@ fn compare(mut plan: Plan, quiet: bool) -> ExitCode {
             eprintln!("{line}");
         }
     };
-    match compare_clients(&plan, &mut progress) {
+    // The library's client in a process of its own, as the C clients run:
+    // beside the server's threads it is slower for that alone.
+    let compared = match std::env::current_exe() {
+        Ok(program) => {
+            let library = LibraryClient::Process {
+                program,
+                args: vec!["drive-client".to_owned()],
+            };
+            compare_clients_with(&plan, &library, &mut progress)
+        }
+        Err(_) => compare_clients(&plan, &mut progress),
+    };
+    match compared {
         Ok(comparison) => {
             let mut stdout = std::io::stdout().lock();
             if stdout.write_all(comparison.table().as_bytes()).is_err() {
@@ -151,6 +167,44 @@ fn compare(mut plan: Plan, quiet: bool) -> ExitCode {
         }
         Err(e) => {
             eprintln!("guichet bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `guichet drive-client`: what `bench --compare-clients` runs to measure
+/// the library's client in a process of its own.
+#[derive(Debug, clap::Args)]
+pub struct DriveClientArgs {
+    /// The server's queue id.
+    queue_id: QueueId,
+    /// Client threads.
+    clients: usize,
+    /// Unmeasured warm-up.
+    warmup_ms: u32,
+    /// Measured time.
+    duration_ms: u32,
+    /// reserve, query or hold-confirm.
+    #[arg(value_parser = parse_workload)]
+    workload: Workload,
+}
+
+/// Drives the server as `args` say; prints "OPS ERRORS" (the measured
+/// calls answered OK, and the others), as `bench/c/client.c` does.
+pub fn drive_client(args: &DriveClientArgs) -> ExitCode {
+    let load = Load {
+        clients: args.clients,
+        warmup_ms: args.warmup_ms,
+        duration_ms: args.duration_ms,
+        timeout_ms: Plan::default().timeout_ms,
+    };
+    match drive(args.queue_id, args.workload, load) {
+        Ok(m) => {
+            println!("{} {}", m.ops, m.errors);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("guichet drive-client: {e}");
             ExitCode::FAILURE
         }
     }

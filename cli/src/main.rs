@@ -119,6 +119,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Remove the private queues of your servers whose process died.
     Reap(reap::ReapArgs),
+    /// The library's client in a process of its own, for `bench
+    /// --compare-clients` (not for people: hidden from the help).
+    #[command(hide = true)]
+    DriveClient(bench::DriveClientArgs),
 }
 
 fn main() -> ExitCode {
@@ -135,6 +139,7 @@ fn main() -> ExitCode {
             classic_key,
         } => calls::status(&target, classic_key),
         Command::Bench(args) => bench::bench(args),
+        Command::DriveClient(args) => bench::drive_client(&args),
         Command::Reap(args) => reap::reap(&args),
     }
 }

@@ -31,7 +31,7 @@ use slots::MAX_CALLS_IN_FLIGHT;
 use crate::codec::{decode_reply, Operation, Reply, Request};
 use crate::ids::{BookingId, ClientBookingId, EventId};
 use crate::status::Status;
-use crate::sysv::wait::deadline_in;
+use crate::sysv::wait::deadline_after;
 use crate::sysv::{Key, MessageBuf, Queue, QueueId, RecvFlags, SysvError};
 use crate::wire::{BODY_SIZE, REQUEST_MTYPE};
 
@@ -438,7 +438,8 @@ impl Client {
     /// one.
     pub fn send(&self, operation: Operation) -> Result<Reply, ClientError> {
         // One deadline for the whole call, taken before anything else.
-        let deadline = deadline_in(self.timeout_ms);
+        let started = Instant::now();
+        let deadline = deadline_after(started, self.timeout_ms);
         let slot = Slot::take().ok_or(ClientError::TooManyCalls {
             max: MAX_CALLS_IN_FLIGHT,
         })?;
@@ -461,9 +462,8 @@ impl Client {
         self.queue
             .send_until(REQUEST_MTYPE, &request.encode(), deadline, Duration::ZERO)
             .map_err(timed_out)?;
-        let sent = Instant::now();
+        let spin = spin::budget();
         loop {
-            let spin = spin::budget();
             let received =
                 self.queue
                     .recv_until(reply_to.get(), &mut buf, RecvFlags::NOERROR, deadline, spin);
@@ -472,7 +472,7 @@ impl Client {
             received.map_err(timed_out)?;
             let reply = decode_reply(buf.body()).map_err(ClientError::BadReply)?;
             if reply.request_id == request.request_id {
-                spin::record(spin, sent.elapsed());
+                spin::record(started.elapsed());
                 return Ok(reply);
             }
             // A reply to an earlier call on this tag that gave up waiting.

@@ -9,13 +9,14 @@ use libc::c_int;
 use super::alarm::Alarm;
 use super::timeout::Backoff;
 
-/// `timeout_ms` from now. (Were the clock unable to hold that, which 49
-/// days cannot be on Linux: a day from now, then now.)
-pub(crate) fn deadline_in(timeout_ms: u32) -> Instant {
-    let now = Instant::now();
-    now.checked_add(Duration::from_millis(timeout_ms.into()))
-        .or_else(|| now.checked_add(Duration::from_secs(86_400)))
-        .unwrap_or(now)
+/// `timeout_ms` after `start`. (Were the clock unable to hold that, which
+/// 49 days cannot be on Linux: a day after, then `start`.) The caller reads
+/// the clock for `start`, and keeps it to time the whole call.
+pub(crate) fn deadline_after(start: Instant, timeout_ms: u32) -> Instant {
+    start
+        .checked_add(Duration::from_millis(timeout_ms.into()))
+        .or_else(|| start.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(start)
 }
 
 /// Why a wait ended without its call succeeding.
@@ -42,7 +43,10 @@ pub(crate) fn until<T>(
     empty: c_int,
     mut call: impl FnMut(c_int) -> Result<T, i32>,
 ) -> Result<T, Failure> {
-    let started = Instant::now();
+    // The spin is timed from the first attempt that found nothing: an
+    // attempt that succeeds at once (most sends, replies already there)
+    // reads no clock.
+    let mut started = None;
     loop {
         match call(libc::IPC_NOWAIT) {
             Ok(done) => return Ok(done),
@@ -53,7 +57,7 @@ pub(crate) fn until<T>(
         if now >= deadline {
             return Err(Failure::TimedOut);
         }
-        if now.duration_since(started) >= spin {
+        if now.duration_since(*started.get_or_insert(now)) >= spin {
             break;
         }
         thread::yield_now();
