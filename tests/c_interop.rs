@@ -15,7 +15,6 @@ use guichet_testkit::tools;
 use std::any::type_name_of_val;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
-use std::io::Write;
 use std::mem::{offset_of, size_of, size_of_val};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -135,20 +134,7 @@ fn compile(tool: &Tool, flags: &[&str], sources: &[PathBuf], dir: &Path, out: &s
 }
 
 fn run(exe: &Path, args: &[String], stdin: &[u8]) -> Output {
-    let mut child = Command::new(exe)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {}: {e}", exe.display()));
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(stdin)
-        .expect("write stdin");
-    child.wait_with_output().expect("wait")
+    tools::run_with_input(Command::new(exe).args(args), stdin)
 }
 
 fn run_ok(exe: &Path, args: &[String], stdin: &[u8]) -> Vec<u8> {
@@ -820,24 +806,15 @@ for line in sys.stdin:
         except client.ProtocolError as e:
             print("error:", e)
 "#;
-    let mut child = py
-        .command()
-        .arg("-B") // no __pycache__ in the source tree
-        .arg("-c")
-        .arg(DRIVER)
-        .arg(root("examples/python"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn python");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(lines.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("wait");
+    let out = tools::run_with_input(
+        &mut py
+            .command()
+            .arg("-B") // no __pycache__ in the source tree
+            .arg("-c")
+            .arg(DRIVER)
+            .arg(root("examples/python")),
+        lines.as_bytes(),
+    );
     assert!(
         out.status.success(),
         "python driver failed: {}",

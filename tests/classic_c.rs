@@ -13,7 +13,6 @@ use guichet_testkit::tools;
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
-use std::io::Write;
 use std::mem::{offset_of, size_of};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -85,20 +84,7 @@ fn compile(cc: &(OsString, Vec<OsString>), source: &str, dir: &Path) -> PathBuf 
 }
 
 fn run(exe: &Path, args: &[String], stdin: &[u8]) -> Output {
-    let mut child = Command::new(exe)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {}: {e}", exe.display()));
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(stdin)
-        .expect("write stdin");
-    child.wait_with_output().expect("wait")
+    tools::run_with_input(Command::new(exe).args(args), stdin)
 }
 
 /// What tests/c/classic_layout.c must print, from the Rust side.

@@ -27,3 +27,39 @@ pub fn skip(test: &str, why: &str) {
 pub fn note(message: &str) {
     let _ = writeln!(std::io::stderr(), "{message}");
 }
+
+/// Runs `command` with `stdin` as its whole input and collects its output.
+///
+/// A program may exit without reading its input (a client that finds no
+/// server says so and ends), possibly before the input is written: the
+/// write's broken pipe is then no failure, its status and output are what
+/// a test checks.
+pub fn run_with_input(command: &mut std::process::Command, stdin: &[u8]) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
+    let written = child.stdin.take().expect("piped stdin").write_all(stdin);
+    if let Err(e) = written {
+        assert!(
+            e.kind() == std::io::ErrorKind::BrokenPipe,
+            "write stdin: {e}"
+        );
+    }
+    child.wait_with_output().expect("wait")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_program_that_ends_without_reading_its_input_is_no_failure() {
+        // More than a pipe holds (64 KiB): the write is still under way
+        // when `true` exits, so it always meets the broken pipe.
+        let input = vec![b'x'; 1 << 20];
+        let out = super::run_with_input(&mut std::process::Command::new("true"), &input);
+        assert!(out.status.success(), "{out:?}");
+    }
+}
