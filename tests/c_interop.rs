@@ -807,8 +807,7 @@ for line in sys.stdin:
             print("error:", e)
 "#;
     let out = tools::run_with_input(
-        &mut py
-            .command()
+        py.command()
             .arg("-B") // no __pycache__ in the source tree
             .arg("-c")
             .arg(DRIVER)
