@@ -92,7 +92,13 @@ fn a_passed_deadline_on_an_empty_queue_times_out_at_once() -> Result<(), SysvErr
         let owned = created.private()?;
         let mut buf = MessageBuf::with_body_capacity(40)?;
         let err = owned.recv(0, &mut buf, Some(Instant::now())).unwrap_err();
-        assert!(matches!(err, SysvError::TimedOut { op: "msgrcv" }));
+        assert!(matches!(
+            err,
+            SysvError::TimedOut {
+                op: "msgrcv",
+                errno: libc::ENOMSG
+            }
+        ));
         assert!(buf.body().is_empty());
         // A message of another type does not match either.
         owned.send(2, b"x", None)?;
@@ -112,7 +118,13 @@ fn a_passed_deadline_on_a_full_queue_times_out_at_once() -> Result<(), SysvError
         owned.send(1, &[2; 40], Some(Instant::now()))?;
         let err = owned.send(1, &[3; 40], Some(Instant::now())).unwrap_err();
         assert!(
-            matches!(err, SysvError::TimedOut { op: "msgsnd" }),
+            matches!(
+                err,
+                SysvError::TimedOut {
+                    op: "msgsnd",
+                    errno: libc::EAGAIN
+                }
+            ),
             "{err:?}"
         );
         // A body that still fits is accepted.
@@ -148,6 +160,28 @@ fn a_too_long_message_is_refused_and_stays_queued() -> Result<(), SysvError> {
         let mut big = MessageBuf::with_body_capacity(100)?;
         let got = owned.recv(1, &mut big, None)?;
         assert_eq!((got.mtype, big.body()), (1, &body[..]));
+        Ok(())
+    })
+}
+
+#[test]
+fn a_truncating_buffer_takes_a_too_long_message_off_the_queue() -> Result<(), SysvError> {
+    tracked(|created| {
+        let owned = created.private()?;
+        let body = pattern(100);
+        let mut buf = MessageBuf::truncating(41)?;
+        owned.send(1, &body, None)?;
+        let got = owned.recv(1, &mut buf, Some(Instant::now()))?;
+        assert_eq!((got.body_len, buf.body()), (41, &body[..41]));
+        assert_eq!(
+            owned.stat()?.messages,
+            0,
+            "the tail is discarded, not requeued"
+        );
+        // A message that fits is whole.
+        owned.send(1, &body[..7], None)?;
+        let got = owned.recv(1, &mut buf, None)?;
+        assert_eq!((got.body_len, buf.body()), (7, &body[..7]));
         Ok(())
     })
 }

@@ -33,7 +33,13 @@ fn recv_with_a_deadline_times_out_on_an_empty_queue_never_before_it() -> Result<
             let err = owned.recv(2, &mut buf, Some(deadline)).unwrap_err();
             assert!(Instant::now() >= deadline, "gave up before its deadline");
             let elapsed = start.elapsed();
-            assert_eq!(err, SysvError::TimedOut { op: "msgrcv" });
+            assert_eq!(
+                err,
+                SysvError::TimedOut {
+                    op: "msgrcv",
+                    errno: libc::ENOMSG
+                }
+            );
             assert!(
                 elapsed >= Duration::from_millis(timeout_ms.into()),
                 "{elapsed:?}"
@@ -123,7 +129,13 @@ fn send_with_a_deadline_waits_for_room_then_times_out() -> Result<(), SysvError>
         let err = owned.send(2, &[2; 40], Some(deadline)).unwrap_err();
         assert!(Instant::now() >= deadline, "gave up before its deadline");
         let elapsed = start.elapsed();
-        assert_eq!(err, SysvError::TimedOut { op: "msgsnd" });
+        assert_eq!(
+            err,
+            SysvError::TimedOut {
+                op: "msgsnd",
+                errno: libc::EAGAIN
+            }
+        );
         assert!(elapsed >= Duration::from_millis(30), "{elapsed:?}");
         assert!(
             elapsed < Duration::from_millis(30) + LIVENESS,

@@ -132,7 +132,7 @@ impl EchoFloor {
 
 /// Receive, copy two fields, send: until the queue is removed.
 fn echo_loop(queue: guichet::sysv::Queue, template: &[u8; BODY_SIZE]) {
-    let Ok(mut buf) = MessageBuf::with_body_capacity(BODY_SIZE) else {
+    let Ok(mut buf) = MessageBuf::truncating(BODY_SIZE) else {
         return;
     };
     let mut reply = *template;

@@ -8,7 +8,7 @@ use super::layout::{ClassicReplyBody, MAX_TEXT_BYTES, REPLY_BODY_SIZE};
 /// The header of a listing, before its first line.
 pub const LIST_HEADER: &str = "\n--- SPECTACLES ---\n";
 
-/// A reply text: UTF-8, no NUL, at most 511 bytes (`511`), so that
+/// A reply text: UTF-8, no NUL, at most 511 bytes, so that
 /// it always fits the 512-byte body with its terminating NUL.
 ///
 /// Every way of adding to it is bounded: [`ReplyText::push_whole`] adds

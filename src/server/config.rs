@@ -6,9 +6,6 @@ use core::str::FromStr;
 use crate::ledger::DEFAULT_MAX_BOOKINGS;
 
 /// Most requests in flight a thread-per-request server allows by default.
-///
-/// # Examples
-///
 pub(crate) const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 /// Upper bound on `max_in_flight`: each request in flight is a thread.
 pub(crate) const MAX_IN_FLIGHT_LIMIT: usize = 4096;
@@ -63,7 +60,7 @@ pub enum Dispatch {
     /// `n` requests being processed, whatever `max_in_flight` says. With a
     /// journal, a worker that has queued its reply for the commit thread
     /// goes back to receiving, so up to
-    /// `MAX_DEFERRED_REPLIES` (8192) more may be
+    /// 8,192 more (a fixed bound) may be
     /// waiting for the disk.
     Pool(usize),
     /// One thread receives, applies and replies: the baseline.
@@ -155,8 +152,9 @@ impl FromStr for Dispatch {
 
 /// Every bound a server keeps. Units are in the names.
 ///
-/// The bounds a server can be tuned with; the fixed ones are this module's
-/// constants ([`Limits::TRACKED_REPLY_TAGS`](crate::server::Limits::TRACKED_REPLY_TAGS)…).
+/// The bounds a server can be tuned with; the fixed ones and the largest
+/// values accepted are associated constants
+/// ([`Limits::MAX_POOL_WORKERS`], [`Limits::TRACKED_REPLY_TAGS`], …).
 /// [`Builder::spawn`](crate::server::Builder::spawn) checks every field, in
 /// every mode, and refuses to start with one out of its range
 /// ([`LimitError`]).
@@ -177,7 +175,7 @@ pub struct Limits {
     /// thread; 1 to [`Limits::MAX_IN_FLIGHT`](crate::server::Limits::MAX_IN_FLIGHT). The other modes check it but
     /// do not use it: their receive loops (`n` workers, or one) bound what
     /// is in flight. With a journal, a request whose reply waits for the
-    /// disk has left flight: `MAX_DEFERRED_REPLIES` (8192)
+    /// disk has left flight: a fixed 8,192
     /// bounds those.
     pub max_in_flight: usize,
     /// Bookings the ledger holds, cancelled ones included; 1 to

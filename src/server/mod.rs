@@ -159,6 +159,8 @@ pub struct Builder {
 #[derive(Clone)]
 enum JournalAt {
     Path(PathBuf),
+    /// Made only by `journal_in`, which needs feature `sim`.
+    #[cfg_attr(not(feature = "sim"), allow(dead_code))]
     Dir(Arc<dyn Dir>, String),
 }
 
@@ -364,6 +366,7 @@ impl Builder {
 
     /// Like [`Builder::journal`], with the journal `name` in `dir`: for
     /// tests on a simulated disk (`SimDisk`, feature `sim`).
+    #[cfg(feature = "sim")]
     pub fn journal_in(mut self, dir: impl Dir + 'static, name: impl Into<String>) -> Self {
         self.journal = Some(JournalAt::Dir(Arc::new(dir), name.into()));
         self

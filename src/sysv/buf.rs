@@ -51,16 +51,17 @@ pub struct MessageBuf {
     words: Box<[c_long]>,
     body_capacity: usize,
     body_len: usize,
+    /// Receive with `MSG_NOERROR`: cut an over-long message to fit.
+    truncates: bool,
 }
 
 impl MessageBuf {
     /// A buffer for bodies of up to `body_capacity` bytes.
     ///
     /// The capacity is what is passed to msgrcv(2) as `msgsz`; a longer
-    /// message fails with [`SysvError::TooBig`] and stays queued. (The
-    /// server receives with `MSG_NOERROR` instead, into a buffer one byte
-    /// longer than a valid message, so that an over-long one is taken off
-    /// the queue and still recognised as too long.)
+    /// message fails with [`SysvError::TooBig`] and stays queued, so a
+    /// receiver of messages it does not trust should use
+    /// [`MessageBuf::truncating`] instead.
     ///
     /// # Examples
     ///
@@ -88,7 +89,53 @@ impl MessageBuf {
             words: vec![0; words_for(body_capacity)].into_boxed_slice(),
             body_capacity,
             body_len: 0,
+            truncates: false,
         })
+    }
+
+    /// A buffer for bodies of up to `body_capacity` bytes that takes a
+    /// longer message off the queue cut to `body_capacity` bytes
+    /// (msgrcv(2) with `MSG_NOERROR`; the rest is lost), instead of
+    /// refusing it.
+    ///
+    /// One message too long for its receiver must not stop the queue: with
+    /// a buffer that refuses, it stays first in line and every later
+    /// receive of its type fails the same way. Make the capacity one byte
+    /// more than the longest valid message, so that a cut one still shows
+    /// as too long (PROTOCOL.md: the server receives 41 bytes for 40).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet::sysv::{MessageBuf, Mode, OwnedQueue};
+    ///
+    /// let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
+    /// owned.send(1, &[7; 100], None)?;
+    /// let mut buf = MessageBuf::truncating(41)?; // 40-byte messages, + 1
+    /// let got = owned.recv(1, &mut buf, None)?;
+    /// assert_eq!(got.body_len, 41); // over-long: cut, and off the queue
+    /// assert_eq!(owned.stat()?.messages, 0);
+    /// owned.remove()?;
+    /// # Ok::<(), guichet::sysv::SysvError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SysvError::InvalidArgument`] if `body_capacity` exceeds
+    /// [`MAX_BODY_BYTES`].
+    pub fn truncating(body_capacity: usize) -> Result<MessageBuf, SysvError> {
+        let mut buf = Self::with_body_capacity(body_capacity)?;
+        buf.truncates = true;
+        Ok(buf)
+    }
+
+    /// The msgrcv(2) flags this buffer asks for.
+    pub(crate) fn recv_flags(&self) -> libc::c_int {
+        if self.truncates {
+            libc::MSG_NOERROR
+        } else {
+            0
+        }
     }
 
     /// The most body bytes one receive can store.
@@ -162,7 +209,7 @@ impl fmt::Debug for MessageBuf {
 ///
 /// let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
 /// owned.send(1, &[0; 30], None)?;
-/// let mut buf = MessageBuf::with_body_capacity(41)?; // 40-byte protocol + 1
+/// let mut buf = MessageBuf::with_body_capacity(40)?;
 /// let got = owned.recv(1, &mut buf, None)?;
 /// assert_eq!(got, Received { mtype: 1, body_len: 30 });
 /// owned.remove()?;

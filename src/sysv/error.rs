@@ -19,9 +19,9 @@ use std::io;
 /// let mut buf = MessageBuf::with_body_capacity(40)?;
 /// match owned.recv(0, &mut buf, Some(Instant::now())) {
 ///     Err(e @ SysvError::TimedOut { .. }) => {
-///         assert_eq!(e.errno(), None);
+///         assert_eq!(e.errno(), Some(libc::ENOMSG));
 ///         assert_eq!(e.op(), Some("msgrcv"));
-///         assert_eq!(e.to_string(), "msgrcv timed out: nothing could be done by the deadline");
+///         assert_eq!(e.to_string(), "msgrcv timed out: nothing could be done by the deadline (ENOMSG)");
 ///     }
 ///     other => panic!("expected TimedOut, got {other:?}"),
 /// }
@@ -90,7 +90,7 @@ pub enum SysvError {
     /// Raised without a syscall when a body passed to send is longer than
     /// `limit_bytes` ([`MAX_BODY_BYTES`](super::MAX_BODY_BYTES)); from
     /// msgrcv(2) as `E2BIG` when the first matching message is longer than
-    /// the buffer and `MSG_NOERROR` was not given (the message then stays in
+    /// the buffer and the buffer is not [`truncating`](super::MessageBuf::truncating) (the message then stays in
     /// the queue); from msgsnd(2) as `EINVAL` when the body exceeds the
     /// system's `msgmax`.
     #[error("{op} failed: message body exceeds {limit_bytes} bytes ({})",
@@ -109,10 +109,12 @@ pub enum SysvError {
     /// The call's deadline passed before it could be done: the queue stayed
     /// full (msgsnd(2) kept saying `EAGAIN`) or nothing matched (msgrcv(2)
     /// kept saying `ENOMSG`). A deadline already passed makes one attempt.
-    #[error("{op} timed out: nothing could be done by the deadline")]
+    #[error("{op} timed out: nothing could be done by the deadline ({})", errno_name(*.errno))]
     TimedOut {
         /// The syscall that could not be done in time.
         op: &'static str,
+        /// What its last attempt said: `EAGAIN` (msgsnd) or `ENOMSG` (msgrcv).
+        errno: i32,
     },
     /// The caller passed a value the layer rejects before any syscall.
     #[error("invalid argument: {what}")]
@@ -148,13 +150,14 @@ impl SysvError {
     pub fn errno(&self) -> Option<i32> {
         match *self {
             Self::QueueRemoved { errno, .. }
+            | Self::TimedOut { errno, .. }
             | Self::PermissionDenied { errno, .. }
             | Self::Exists { errno, .. }
             | Self::NotFound { errno, .. }
             | Self::SystemLimit { errno, .. }
             | Self::Other { errno, .. } => Some(errno),
             Self::TooBig { errno, .. } => errno,
-            Self::TimedOut { .. } | Self::InvalidArgument { .. } => None,
+            Self::InvalidArgument { .. } => None,
         }
     }
 
@@ -178,7 +181,7 @@ impl SysvError {
             | Self::NotFound { op, .. }
             | Self::SystemLimit { op, .. }
             | Self::TooBig { op, .. }
-            | Self::TimedOut { op }
+            | Self::TimedOut { op, .. }
             | Self::Other { op, .. } => Some(op),
             Self::InvalidArgument { .. } => None,
         }
@@ -191,8 +194,6 @@ impl SysvError {
         match errno {
             libc::EIDRM => Self::QueueRemoved { op, errno },
             libc::EINVAL if einval_means_removed => Self::QueueRemoved { op, errno },
-            // Only a call with IPC_NOWAIT sees these: its deadline was now.
-            libc::EAGAIN | libc::ENOMSG => Self::TimedOut { op },
             libc::EACCES | libc::EPERM => Self::PermissionDenied { op, errno },
             libc::EEXIST => Self::Exists { op, errno },
             libc::ENOENT => Self::NotFound { op, errno },
@@ -291,11 +292,6 @@ mod tests {
             let e = SysvError::from_errno("msgsnd", errno, false);
             assert!(format!("{e:?}").starts_with(name), "{errno} -> {e:?}");
             assert_eq!(e.errno(), Some(errno));
-        }
-        // A nonblocking call's "nothing now" is a deadline that has passed.
-        for errno in [libc::EAGAIN, libc::ENOMSG] {
-            let e = SysvError::from_errno("msgrcv", errno, false);
-            assert_eq!(e, SysvError::TimedOut { op: "msgrcv" });
         }
     }
 

@@ -64,7 +64,7 @@ macro_rules! flag_set {
 }
 
 flag_set! {
-    /// Options for [`Queue::send`](super::Queue::send); combine with `|`.
+    /// msgsnd(2) options inside the crate; combine with `|`.
     ///
     /// The default is empty: msgsnd(2) blocks while the queue is full.
     SendFlags {
@@ -75,7 +75,7 @@ flag_set! {
 }
 
 flag_set! {
-    /// Options for [`Queue::recv`](super::Queue::recv); combine with `|`.
+    /// msgrcv(2) options inside the crate; combine with `|`.
     ///
     /// The default is empty: msgrcv(2) blocks until a matching message
     /// arrives and refuses (`E2BIG`) a message longer than the buffer.

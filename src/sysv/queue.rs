@@ -117,13 +117,18 @@ fn epoch_secs(secs: libc::time_t) -> Option<SystemTime> {
     UNIX_EPOCH.checked_add(Duration::from_secs(secs))
 }
 
-/// How long [`Queue::recv_timeout`] and [`Queue::send_timeout`] poll
-/// before they block: a few polls, for a message already on its way.
+/// How long a send or receive with a deadline polls before it blocks: a
+/// few polls, for a message already on its way.
 const QUEUE_SPIN: Duration = Duration::from_micros(5);
 
 /// The error of a failed msgrcv(2) into a buffer of `body_capacity` bytes.
 fn recv_error(errno: i32, body_capacity: usize) -> SysvError {
     match errno {
+        // IPC_NOWAIT and nothing matched: a deadline of now has passed.
+        libc::ENOMSG => SysvError::TimedOut {
+            op: OP_MSGRCV,
+            errno,
+        },
         libc::E2BIG => SysvError::TooBig {
             op: OP_MSGRCV,
             errno: Some(errno),
@@ -135,7 +140,6 @@ fn recv_error(errno: i32, body_capacity: usize) -> SysvError {
     }
 }
 
-/// A pid from the kernel; 0 (none yet) as `None`.
 /// `mtype` and `body` laid out for msgsnd(2), once both are checked.
 fn outgoing(mtype: c_long, body: &[u8]) -> Result<Outgoing, SysvError> {
     if mtype <= 0 {
@@ -153,6 +157,7 @@ fn outgoing(mtype: c_long, body: &[u8]) -> Result<Outgoing, SysvError> {
     Ok(Outgoing::new(mtype, body))
 }
 
+/// A pid from the kernel; 0 (none yet) as `None`.
 fn pid(pid: libc::pid_t) -> Option<u32> {
     u32::try_from(pid).ok().filter(|&p| p > 0)
 }
@@ -261,7 +266,8 @@ impl Queue {
     /// `deadline` bounds the wait for room in a full queue:
     ///
     /// - `None`: block until there is room; an interrupted call (`EINTR`)
-    ///   is retried.
+    ///   is retried. Only the kernel ends it otherwise: room made, or the
+    ///   queue removed ([`SysvError::QueueRemoved`]).
     /// - `Some(instant)`: give up at `instant` with [`SysvError::TimedOut`],
     ///   never before; a deadline already passed makes exactly one attempt.
     ///   SysV has no timed send: the call polls with `IPC_NOWAIT` for a
@@ -283,7 +289,7 @@ impl Queue {
     /// owned.send(1, b"full", None)?;
     /// let soon = Instant::now() + Duration::from_millis(5);
     /// let err = owned.send(2, b"more", Some(soon)).unwrap_err();
-    /// assert!(matches!(err, SysvError::TimedOut { op: "msgsnd" }));
+    /// assert!(matches!(err, SysvError::TimedOut { op: "msgsnd", errno: libc::EAGAIN }));
     /// assert!(Instant::now() >= soon);
     /// owned.remove()?;
     /// # Ok::<(), SysvError>(())
@@ -326,6 +332,13 @@ impl Queue {
                 // msgsnd(2) is never restarted after a signal handler.
                 Err(libc::EINTR) => {}
                 Err(libc::EINVAL) => return Err(self.classify_msgsnd_einval(body.len())),
+                // IPC_NOWAIT on a full queue: a deadline of now has passed.
+                Err(errno @ libc::EAGAIN) => {
+                    return Err(SysvError::TimedOut {
+                        op: OP_MSGSND,
+                        errno,
+                    })
+                }
                 Err(errno) => return Err(SysvError::from_errno(OP_MSGSND, errno, false)),
             }
         }
@@ -346,7 +359,10 @@ impl Queue {
             sys::msgsnd(id, msg.words(), body.len(), extra)
         })
         .map_err(|failure| match failure {
-            Failure::TimedOut => SysvError::TimedOut { op: OP_MSGSND },
+            Failure::TimedOut => SysvError::TimedOut {
+                op: OP_MSGSND,
+                errno: libc::EAGAIN,
+            },
             Failure::Errno(libc::EINVAL) => self.classify_msgsnd_einval(body.len()),
             Failure::Errno(errno) => SysvError::from_errno(OP_MSGSND, errno, false),
         })
@@ -383,7 +399,9 @@ impl Queue {
     ///
     /// `msgsz` is [`buf.body_capacity()`](MessageBuf::body_capacity). On
     /// success the returned [`Received`] and [`MessageBuf::body`] describe
-    /// the message; on failure `buf` is left empty. `deadline` bounds the
+    /// the message; on failure `buf` is left empty. A message longer than
+    /// `buf` is refused and stays queued, unless `buf` is
+    /// [`truncating`](MessageBuf::truncating). `deadline` bounds the
     /// wait as in [`Queue::send`]: `None` blocks until a message matches
     /// (retrying `EINTR`), `Some(instant)` gives up at `instant` with
     /// [`SysvError::TimedOut`], never before, blocked in the kernel (woken
@@ -403,7 +421,7 @@ impl Queue {
     /// assert_eq!((got.mtype, got.body_len, buf.body()), (3, 5, &b"three"[..]));
     /// let soon = Instant::now() + Duration::from_millis(5);
     /// let err = owned.recv(4, &mut buf, Some(soon)).unwrap_err();
-    /// assert!(matches!(err, SysvError::TimedOut { op: "msgrcv" }));
+    /// assert!(matches!(err, SysvError::TimedOut { op: "msgrcv", .. }));
     /// owned.remove()?;
     /// # Ok::<(), SysvError>(())
     /// ```
@@ -412,7 +430,7 @@ impl Queue {
     ///
     /// - [`SysvError::TimedOut`] if nothing matched by `deadline`;
     /// - [`SysvError::TooBig`] (`E2BIG`) if the matching message is longer
-    ///   than `buf`; the message stays in the queue;
+    ///   than `buf` and `buf` is not truncating; the message stays queued;
     /// - [`SysvError::QueueRemoved`] (`EIDRM` if removed while we waited,
     ///   `EINVAL` if the id is already dead);
     /// - [`SysvError::PermissionDenied`] (`EACCES`) without read permission;
@@ -441,9 +459,10 @@ impl Queue {
         flags: RecvFlags,
     ) -> Result<Received, SysvError> {
         buf.clear();
+        let flags = flags.bits() | buf.recv_flags();
         loop {
             let (words, body_capacity) = buf.raw_mut();
-            match sys::msgrcv(self.id.raw(), words, body_capacity, msgtyp, flags.bits()) {
+            match sys::msgrcv(self.id.raw(), words, body_capacity, msgtyp, flags) {
                 Ok(body_len) => return Ok(buf.set_received(body_len)),
                 // msgrcv(2) is never restarted after a signal handler.
                 Err(libc::EINTR) => {}
@@ -464,7 +483,7 @@ impl Queue {
     ) -> Result<Received, SysvError> {
         buf.clear();
         let id = self.id.raw();
-        let flags = flags.bits();
+        let flags = flags.bits() | buf.recv_flags();
         let body_capacity = buf.body_capacity();
         wait::until(deadline, spin, libc::ENOMSG, |extra| {
             let (words, body_capacity) = buf.raw_mut();
@@ -472,7 +491,10 @@ impl Queue {
         })
         .map(|body_len| buf.set_received(body_len))
         .map_err(|failure| match failure {
-            Failure::TimedOut => SysvError::TimedOut { op: OP_MSGRCV },
+            Failure::TimedOut => SysvError::TimedOut {
+                op: OP_MSGRCV,
+                errno: libc::ENOMSG,
+            },
             Failure::Errno(errno) => recv_error(errno, body_capacity),
         })
     }

@@ -97,6 +97,36 @@ fn recv_retries_eintr_transparently() -> Result<(), SysvError> {
 }
 
 #[test]
+fn send_retries_eintr_transparently() -> Result<(), SysvError> {
+    let _alone = install_handler();
+    let owned = OwnedQueue::create_private(Mode::DEFAULT)?;
+    owned.set_max_bytes(1)?;
+    owned.send(1, b"x", None)?;
+    let q = owned.queue();
+    let (sender, tid) = spawn_with_tid(move || q.send(2, b"y", None));
+    let id = owned.id().raw();
+    for _ in 0..5 {
+        wait_blocked(tid, libc::SYS_msgsnd, id);
+        let before = SIGNALS_SEEN.load(Ordering::Relaxed);
+        interrupt(&sender);
+        // Handled (msgsnd interrupted), then blocked again: retried.
+        let deadline = Instant::now() + PATIENCE;
+        while SIGNALS_SEEN.load(Ordering::Relaxed) == before {
+            assert!(Instant::now() < deadline, "SIGUSR2 never handled");
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+    wait_blocked(tid, libc::SYS_msgsnd, id);
+    assert!(!sender.is_finished(), "EINTR must not end a blocking send");
+    let mut buf = MessageBuf::with_body_capacity(1)?;
+    owned.recv(1, &mut buf, None)?; // room for the blocked send
+    sender.join().expect("sender panicked")?;
+    let got = owned.recv(2, &mut buf, None)?;
+    assert_eq!((got.mtype, buf.body()), (2, &b"y"[..]));
+    owned.remove()
+}
+
+#[test]
 fn msg_noerror_truncates_and_takes_the_message_off_the_queue() -> Result<(), SysvError> {
     // The server's receive: one byte more than a valid message, so that an
     // over-long one is consumed (never wedges the queue) yet seen as long.
@@ -105,6 +135,11 @@ fn msg_noerror_truncates_and_takes_the_message_off_the_queue() -> Result<(), Sys
     owned.send(1, &body, None)?;
     let mut buf = MessageBuf::with_body_capacity(41)?;
     let got = owned.recv_flags(1, &mut buf, super::RecvFlags::NOERROR)?;
+    assert_eq!((got.mtype, buf.body()), (1, &body[..41]));
+    // Likewise without waiting (the server's drain).
+    owned.send(1, &body, None)?;
+    let flags = super::RecvFlags::NOWAIT | super::RecvFlags::NOERROR;
+    let got = owned.recv_flags(1, &mut buf, flags)?;
     assert_eq!((got.mtype, buf.body()), (1, &body[..41]));
     assert_eq!(
         owned.stat()?.messages,

@@ -160,7 +160,7 @@ pub fn recv_reply(queue: Queue, tag: i64, timeout_ms: u32) -> Reply {
 /// Like [`recv_reply`], returning the transport error instead of failing.
 pub fn try_recv_reply(queue: Queue, tag: i64, timeout_ms: u32) -> Result<Reply, SysvError> {
     // One byte more than a reply: an over-long message shows as 41 bytes.
-    let mut buf = MessageBuf::with_body_capacity(BODY_SIZE + 1).expect("41 <= MAX_BODY_BYTES");
+    let mut buf = MessageBuf::truncating(BODY_SIZE + 1).expect("41 <= MAX_BODY_BYTES");
     queue.recv(tag, &mut buf, Some(deadline_in_ms(timeout_ms)))?;
     Ok(decode_reply(buf.body())
         .unwrap_or_else(|e| panic!("malformed reply on {tag:#x}: {e}: {:?}", buf.body())))
@@ -168,7 +168,7 @@ pub fn try_recv_reply(queue: Queue, tag: i64, timeout_ms: u32) -> Result<Reply, 
 
 /// Whether a message for `tag` is waiting (taking it off the queue).
 pub fn take_message(queue: Queue, tag: i64) -> bool {
-    let mut buf = MessageBuf::with_body_capacity(BODY_SIZE + 1).expect("41 <= MAX_BODY_BYTES");
+    let mut buf = MessageBuf::truncating(BODY_SIZE + 1).expect("41 <= MAX_BODY_BYTES");
     match queue.recv(tag, &mut buf, Some(Instant::now())) {
         Ok(_) => true,
         Err(SysvError::TimedOut { .. }) => false,

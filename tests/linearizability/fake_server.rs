@@ -127,7 +127,7 @@ impl Drop for FakeServer {
 }
 
 fn serve(queue: Queue, state: &State) {
-    let mut buf = MessageBuf::with_body_capacity(BODY_SIZE + 24).unwrap();
+    let mut buf = MessageBuf::truncating(BODY_SIZE + 24).unwrap();
     while queue.recv(REQUEST_MTYPE, &mut buf, None).is_ok() {
         let handled = handle_message(buf.body(), false, |op| Ok::<_, Infallible>(state.apply(op)));
         if let Ok(Handled::Reply { to, reply, .. }) = handled {

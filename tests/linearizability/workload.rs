@@ -231,7 +231,7 @@ impl Abandoned {
         Self {
             queue,
             tag: ReplyTo::for_slot(pid, slot).expect("a valid reply tag"),
-            buf: MessageBuf::with_body_capacity(BODY_SIZE + 1).expect("a receive buffer"),
+            buf: MessageBuf::truncating(BODY_SIZE + 1).expect("a receive buffer"),
             last_request: 0,
             waiting: HashMap::new(),
             sent: 0,
