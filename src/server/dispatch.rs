@@ -10,11 +10,13 @@ use std::time::{Duration, Instant};
 
 use crate::codec::Reply;
 use crate::ids::ReplyTo;
-use crate::journal::Lsn;
+use crate::journal::{Journal, Lsn};
+use crate::ledger::Ledger;
 use crate::sysv::{self, MessageBuf, Queue, RecvFlags, SendFlags, SysvError};
 use crate::wire::{BODY_SIZE, REQUEST_MTYPE};
 
 use super::book::Book;
+use super::config::Limits;
 use super::durability::Durability;
 use super::error::ServerError;
 use super::handler::{handle_message, Handled};
@@ -42,19 +44,36 @@ pub(crate) struct Dispatcher {
 }
 
 impl Dispatcher {
+    /// The server's owners on `queue`, wired together (no thread started):
+    /// `receivers` receive loops will run, the ledger is `ledger`, and with
+    /// a journal, replies wait for it through the group commit.
     pub(crate) fn new(
-        lifecycle: Arc<Lifecycle>,
-        replier: Arc<Replier>,
-        book: Book,
-        durability: Option<Arc<Durability>>,
-        worker_stack_bytes: usize,
+        queue: Queue,
+        limits: &Limits,
+        receivers: usize,
+        ledger: Ledger,
+        journal: Option<Arc<Journal>>,
     ) -> Self {
+        let lifecycle = Arc::new(Lifecycle::new(limits.max_in_flight, receivers));
+        let replier = Arc::new(Replier::new(
+            queue,
+            limits.reply_timeout_ms,
+            limits.stale_reply_ms,
+            Arc::clone(&lifecycle),
+        ));
+        let durability = journal.as_ref().map(|journal| {
+            Arc::new(Durability::new(
+                Arc::clone(journal),
+                Arc::clone(&replier),
+                Arc::clone(&lifecycle),
+            ))
+        });
         Self {
             lifecycle,
             replier,
-            book,
+            book: Book::new(ledger, journal),
             durability,
-            worker_stack_bytes,
+            worker_stack_bytes: limits.worker_stack_bytes,
             wake_token: wake_token(),
             workers: Arc::new(()),
         }

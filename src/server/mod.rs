@@ -96,12 +96,9 @@ use crate::ledger::Ledger;
 use crate::sysv::{Key, MessageBuf, Mode, OwnedQueue, QueueId, RecvFlags};
 use crate::wire::REQUEST_MTYPE;
 
-use book::Book;
 use classic::ClassicServing;
 use dispatch::{drain, Dispatcher};
-use durability::Durability;
 use lifecycle::Lifecycle;
-use reply::Replier;
 
 /// How often shutdown re-sends a wake-up while receive loops still run: a
 /// wake-up can be taken by a loop that is already draining.
@@ -460,27 +457,7 @@ impl Builder {
         let (ledger, journal) = self.open_ledger()?;
         let ledger = holds::timed(ledger, hold_ms, clock)?;
         let receivers = self.dispatch.receivers();
-        let lifecycle = Arc::new(Lifecycle::new(self.limits.max_in_flight, receivers));
-        let replier = Arc::new(Replier::new(
-            owned.queue(),
-            self.limits.reply_timeout_ms,
-            self.limits.stale_reply_ms,
-            Arc::clone(&lifecycle),
-        ));
-        let durability = journal.as_ref().map(|journal| {
-            Arc::new(Durability::new(
-                Arc::clone(journal),
-                Arc::clone(&replier),
-                Arc::clone(&lifecycle),
-            ))
-        });
-        let core = Dispatcher::new(
-            lifecycle,
-            replier,
-            Book::new(ledger, journal),
-            durability,
-            self.limits.worker_stack_bytes,
-        );
+        let core = Dispatcher::new(owned.queue(), &self.limits, receivers, ledger, journal);
         let mut server = Server {
             core: Arc::new(core),
             queue: Some(owned),

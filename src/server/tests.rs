@@ -10,38 +10,15 @@ use crate::journal::Journal;
 use crate::ledger::Ledger;
 use crate::sysv::{Mode, OwnedQueue};
 
-use super::book::Book;
 use super::config::Limits;
 use super::dispatch::Dispatcher;
-use super::durability::Durability;
 use super::error::ServerError;
 use super::lifecycle::{Lifecycle, ReceiverGuard};
-use super::reply::Replier;
 
 /// A server's owners on `queue`, with no thread started.
 fn core_on(queue: &OwnedQueue, ledger: Ledger, journal: Option<Arc<Journal>>) -> Arc<Dispatcher> {
     let limits = Limits::default();
-    let lifecycle = Arc::new(Lifecycle::new(limits.max_in_flight, 1));
-    let replier = Arc::new(Replier::new(
-        queue.queue(),
-        limits.reply_timeout_ms,
-        limits.stale_reply_ms,
-        Arc::clone(&lifecycle),
-    ));
-    let durability = journal.as_ref().map(|journal| {
-        Arc::new(Durability::new(
-            Arc::clone(journal),
-            Arc::clone(&replier),
-            Arc::clone(&lifecycle),
-        ))
-    });
-    Arc::new(Dispatcher::new(
-        lifecycle,
-        replier,
-        Book::new(ledger, journal),
-        durability,
-        limits.worker_stack_bytes,
-    ))
+    Arc::new(Dispatcher::new(queue.queue(), &limits, 1, ledger, journal))
 }
 
 fn lifecycle() -> Arc<Lifecycle> {
