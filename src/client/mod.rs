@@ -22,6 +22,7 @@ mod error;
 mod slots;
 mod spin;
 
+use std::cell::Cell;
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,12 @@ use crate::wire::{BODY_SIZE, REQUEST_MTYPE};
 use slots::{next_request_id, Slot};
 
 const DEFAULT_TIMEOUT_MS: u32 = 5_000;
+
+thread_local! {
+    /// The thread's reply buffer, kept between its calls: one allocation
+    /// per thread rather than one per call.
+    static REPLY_BUF: Cell<Option<MessageBuf>> = const { Cell::new(None) };
+}
 
 /// Seats of an event, as a QUERY answered them.
 ///
@@ -451,28 +458,48 @@ impl Client {
             request_id: next_request_id(),
             operation,
         };
+        let mut buf = REPLY_BUF
+            .try_with(Cell::take)
+            .ok()
+            .flatten()
+            .map_or_else(|| MessageBuf::with_body_capacity(BODY_SIZE + 1), Ok)
+            .map_err(ClientError::Transport)?;
+        let result = self.exchange(&request, deadline, &mut buf);
+        // Kept for the thread's next call (unless the thread is ending).
+        let _ = REPLY_BUF.try_with(|cell| cell.set(Some(buf)));
+        if result.is_ok() {
+            spin::record(started.elapsed());
+        }
+        result
+    }
+
+    /// Sends `request` and waits by `deadline` for its reply, in `buf`.
+    fn exchange(
+        &self,
+        request: &Request,
+        deadline: Instant,
+        buf: &mut MessageBuf,
+    ) -> Result<Reply, ClientError> {
         let timed_out = |error| match error {
             SysvError::TimedOut { .. } => ClientError::Timeout {
                 timeout_ms: self.timeout_ms,
             },
             other => ClientError::from_transport(other),
         };
-        let mut buf =
-            MessageBuf::with_body_capacity(BODY_SIZE + 1).map_err(ClientError::Transport)?;
         self.queue
             .send_until(REQUEST_MTYPE, &request.encode(), deadline, Duration::ZERO)
             .map_err(timed_out)?;
         let spin = spin::budget();
+        let reply_to = request.reply_to.get();
         loop {
-            let received =
-                self.queue
-                    .recv_until(reply_to.get(), &mut buf, RecvFlags::NOERROR, deadline, spin);
+            let received = self
+                .queue
+                .recv_until(reply_to, buf, RecvFlags::NOERROR, deadline, spin);
             // Its reply may still come: the next call on this tag (this
             // thread's next call: it keeps its slot) takes it, below.
             received.map_err(timed_out)?;
             let reply = decode_reply(buf.body()).map_err(ClientError::BadReply)?;
             if reply.request_id == request.request_id {
-                spin::record(started.elapsed());
                 return Ok(reply);
             }
             // A reply to an earlier call on this tag that gave up waiting.

@@ -78,7 +78,7 @@ impl Slot {
     /// This slot's reply tag for the calling process (computed per call, so
     /// a forked child gets its own tags).
     pub(crate) fn reply_to(&self) -> Option<ReplyTo> {
-        let pid = i32::try_from(std::process::id()).ok()?;
+        let pid = i32::try_from(crate::sysv::current_pid()).ok()?;
         ReplyTo::for_slot(pid, self.0)
     }
 }

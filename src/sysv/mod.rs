@@ -77,7 +77,7 @@ pub(crate) use flags::{RecvFlags, SendFlags};
 pub use key::{ftok, Key, QueueId};
 /// The C `long` that holds a message's `mtype` (8 bytes on 64-bit Linux).
 pub use libc::c_long;
-pub(crate) use process::process_alive;
+pub(crate) use process::{current_pid, process_alive};
 pub use queue::{OwnedQueue, Queue, QueueStat};
 pub(crate) use thread::spawn_detached;
 

@@ -1,7 +1,43 @@
 //! Whether a process still exists: how the server recognises replies left
 //! in the queue for clients that died.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+
 use super::sys;
+
+/// This process's pid once read; 0 before that, and in a forked child
+/// until it reads its own (the fork handler clears it).
+static PID: AtomicU32 = AtomicU32::new(0);
+
+/// Runs in a forked child, whose inherited pid is its parent's. Only an
+/// atomic store: a handler in the child of a threaded process must be
+/// async-signal-safe.
+extern "C" fn forget_pid() {
+    PID.store(0, Ordering::Relaxed);
+}
+
+/// This process's pid, without a getpid(2) on every call: a client reads
+/// it for each call's reply tag, where one more syscall per call was
+/// measured (`docs/client.md`). A fork handler (pthread_atfork(3)) makes a
+/// forked child read its own; where it cannot be registered, every call
+/// asks the kernel. A child made by a raw clone(2), which runs no fork
+/// handlers, would keep its parent's pid: it must not make calls (glibc
+/// dropped its own pid cache for such children; `fork`, `posix_spawn` and
+/// `std::process::Command` are fine).
+pub(crate) fn current_pid() -> u32 {
+    static HOOKED: OnceLock<bool> = OnceLock::new();
+    let cached = PID.load(Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    let hooked = *HOOKED.get_or_init(|| sys::on_fork_child(forget_pid).is_ok());
+    let pid = std::process::id();
+    if hooked {
+        PID.store(pid, Ordering::Relaxed);
+    }
+    pid
+}
 
 /// Whether a process with this pid exists, by kill(2) with signal 0.
 ///
@@ -23,7 +59,33 @@ pub fn process_alive(pid: i64) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::process_alive;
+    use super::{current_pid, process_alive, sys};
+
+    /// The cached pid is the parent's in a forked child's memory: the fork
+    /// handler makes the child read its own.
+    #[test]
+    fn a_forked_child_reads_its_own_pid_not_its_parents() {
+        assert_eq!(current_pid(), std::process::id());
+        // In the child: async-signal-safe (atomics and getpid only).
+        fn child() -> i32 {
+            i32::from(current_pid() != std::process::id())
+        }
+        let status = sys::fork_and_wait(child).expect("fork and wait");
+        assert!(
+            libc::WIFEXITED(status),
+            "child ended by a signal: {status:#x}"
+        );
+        assert_eq!(
+            libc::WEXITSTATUS(status),
+            0,
+            "the child read its parent's pid"
+        );
+        assert_eq!(
+            current_pid(),
+            std::process::id(),
+            "the parent keeps its own"
+        );
+    }
 
     #[test]
     fn this_process_is_alive_and_impossible_pids_are_not() {

@@ -169,6 +169,52 @@ pub(super) fn kill_probe(pid: libc::pid_t) -> Result<(), i32> {
     }
 }
 
+/// Runs `child` in the child process after every fork(2) of this process
+/// (pthread_atfork(3), with no prepare or parent handler). Returns the
+/// error number on failure (`ENOMEM`).
+pub(crate) fn on_fork_child(child: unsafe extern "C" fn()) -> Result<(), i32> {
+    // SAFETY: pthread_atfork(3) stores the function pointer, a `'static`
+    // function, and calls it in the child after fork; the caller's handler
+    // must be async-signal-safe there (the child of a multithreaded
+    // process may only call such functions), which its own docs promise.
+    match unsafe { libc::pthread_atfork(None, None, Some(child)) } {
+        0 => Ok(()),
+        errno => Err(errno),
+    }
+}
+
+/// Forks; the child runs `child` and leaves with its result as exit code
+/// (_exit(2): no atexit handler, no stdio flush), and the parent returns
+/// the child's wait status, or the errno of fork(2) or waitpid(2). For
+/// tests: the child of a threaded process may only call
+/// async-signal-safe functions, so `child` must not allocate, lock or
+/// panic.
+#[cfg(test)]
+pub(crate) fn fork_and_wait(child: fn() -> i32) -> Result<i32, i32> {
+    // SAFETY: fork(2) has no memory-safety precondition; the child runs
+    // only `child`, which callers keep async-signal-safe, then _exit.
+    let pid = unsafe { libc::fork() };
+    if pid == -1 {
+        return Err(last_errno());
+    }
+    if pid == 0 {
+        let code = child();
+        // SAFETY: _exit(2) ends the child at once and runs nothing of the
+        // parent's (no atexit handler, no destructor).
+        unsafe { libc::_exit(code) }
+    }
+    let mut status: c_int = 0;
+    loop {
+        // SAFETY: `status` is a writable c_int that outlives the call.
+        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+        match rc {
+            -1 if last_errno() == libc::EINTR => {}
+            -1 => return Err(last_errno()),
+            _ => return Ok(status),
+        }
+    }
+}
+
 /// Starts `job` on a new detached pthread with a `stack_bytes` stack:
 /// pthread_create(3) and nothing else (see `super::thread` for why not
 /// `std::thread`). On failure the thread never ran, and `job` comes back
