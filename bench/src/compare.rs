@@ -196,7 +196,11 @@ struct Clients<'a> {
     c: Option<&'a CClientBuild>,
 }
 
-/// One server, driven in turn by each client, `rounds` times; each
+/// The clients of a round: the library's (`None`), then the C ones.
+const RUNNERS: [Option<CWait>; 3] = [None, Some(CWait::Blocking), Some(CWait::Spinning)];
+
+/// One server, driven in turn by each client, `rounds` times (each round
+/// starting with the next client); each
 /// client's OK calls counted over the same measured time.
 fn compare_cell(
     mode: Dispatch,
@@ -212,23 +216,36 @@ fn compare_cell(
     let (mut library, mut blocking, mut spinning) = (Vec::new(), Vec::new(), Vec::new());
     let mut errors = 0;
     for round in 1..=rounds {
-        let (ops, failed) = clients.library.drive(queue, workload, load)?;
-        errors += failed;
-        library.push(ops as f64 / elapsed_s);
-        let mut line = format!(
-            "{mode}, {} client(s), round {round}: library {:.0}",
-            load.clients,
-            ops as f64 / elapsed_s
-        );
-        if let Some(build) = clients.c {
-            for (wait, figures) in [
-                (CWait::Blocking, &mut blocking),
-                (CWait::Spinning, &mut spinning),
-            ] {
-                let (ops, failed) = build.drive(queue, wait, workload, load)?;
-                errors += failed;
-                figures.push(ops as f64 / elapsed_s);
-                let _ = write!(line, ", {wait} {:.0}", ops as f64 / elapsed_s);
+        // Each round starts with the next client: whoever goes first after
+        // another client's run finds the server in the state that run left.
+        let mut ops_s: [Option<f64>; 3] = [None; 3];
+        for turn in 0..RUNNERS.len() {
+            let runner = (turn + round as usize - 1) % RUNNERS.len();
+            let (ops, failed) = match (RUNNERS[runner], clients.c) {
+                (None, _) => clients.library.drive(queue, workload, load)?,
+                (Some(wait), Some(build)) => build.drive(queue, wait, workload, load)?,
+                (Some(_), None) => continue,
+            };
+            errors += failed;
+            ops_s[runner] = Some(ops as f64 / elapsed_s);
+        }
+        let mut line = format!("{mode}, {} client(s), round {round}:", load.clients);
+        for ((runner, figure), figures) in
+            RUNNERS
+                .iter()
+                .zip(ops_s)
+                .zip([&mut library, &mut blocking, &mut spinning])
+        {
+            if let Some(figure) = figure {
+                figures.push(figure);
+                match runner {
+                    None => {
+                        let _ = write!(line, " library {figure:.0}");
+                    }
+                    Some(wait) => {
+                        let _ = write!(line, ", {wait} {figure:.0}");
+                    }
+                }
             }
         }
         progress(&format!("{line} ops/s"));
