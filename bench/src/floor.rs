@@ -1,7 +1,9 @@
 //! The physical floor: an echo server that does only what any server of
 //! this protocol must do per request.
 //!
-//! Per message it makes one blocking msgrcv(2) of the 40-byte body, reads
+//! Per message it receives the 40-byte body as the servers' receive loops
+//! do (polling for up to their default `receive_spin_us`, then one
+//! blocking msgrcv(2)), reads
 //! `reply_to` and `request_id` from it, writes them into a fixed OK reply,
 //! and makes one msgsnd(2). No decoding beyond those two fields, no ledger,
 //! no lock, no allocation, no counters. Its replies are valid wire v1 replies
@@ -11,9 +13,10 @@
 
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use guichet::sysv::{MessageBuf, Mode, OwnedQueue, QueueId};
+use guichet::server::Limits;
+use guichet::sysv::{MessageBuf, Mode, OwnedQueue, Queue, QueueId, SysvError};
 use guichet::wire::Reply;
 use guichet::wire::{BODY_SIZE, REQUEST_MTYPE};
 use guichet::RequestId;
@@ -131,14 +134,14 @@ impl EchoFloor {
 }
 
 /// Receive, copy two fields, send: until the queue is removed.
-fn echo_loop(queue: guichet::sysv::Queue, template: &[u8; BODY_SIZE]) {
+fn echo_loop(queue: Queue, template: &[u8; BODY_SIZE]) {
     let Ok(mut buf) = MessageBuf::truncating(BODY_SIZE) else {
         return;
     };
     let mut reply = *template;
     loop {
-        match queue.recv(REQUEST_MTYPE, &mut buf, None) {
-            Ok(_) => {}
+        match receive(queue, &mut buf) {
+            Ok(()) => {}
             // The queue was removed (or is unusable): the floor is over.
             Err(_) => return,
         }
@@ -154,6 +157,25 @@ fn echo_loop(queue: guichet::sysv::Queue, template: &[u8; BODY_SIZE]) {
         // and the driver counts an error. Nothing to do here.
         let _ = queue.send(to, &reply, Some(Instant::now()));
     }
+}
+
+/// Receives as the servers' receive loops do: polls for up to
+/// [`Limits::receive_spin_us`](guichet::server::Limits::receive_spin_us)
+/// (its default), yielding between attempts, then blocks. A floor that
+/// always blocked paid a wake-up per request that the servers do not.
+fn receive(queue: Queue, buf: &mut MessageBuf) -> Result<(), SysvError> {
+    let spin = Duration::from_micros(Limits::default().receive_spin_us.into());
+    let started = Instant::now();
+    loop {
+        // A deadline of now: one attempt with IPC_NOWAIT.
+        match queue.recv(REQUEST_MTYPE, buf, Some(Instant::now())) {
+            Ok(_) => return Ok(()),
+            Err(SysvError::TimedOut { .. }) if started.elapsed() < spin => thread::yield_now(),
+            Err(SysvError::TimedOut { .. }) => break,
+            Err(error) => return Err(error),
+        }
+    }
+    queue.recv(REQUEST_MTYPE, buf, None).map(|_| ())
 }
 
 impl Drop for EchoFloor {

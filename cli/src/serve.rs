@@ -42,6 +42,12 @@ pub struct ServeArgs {
     /// Most requests in flight at once.
     #[arg(long, default_value_t = Limits::default().max_in_flight, value_parser = max_in_flight)]
     max_in_flight: usize,
+    /// Microseconds a receive loop polls the queue for the next request
+    /// before it blocks (0 to 10000; 0: always block). A client that calls
+    /// again within it is served without waking a thread.
+    #[arg(long, default_value_t = Limits::default().receive_spin_us, value_name = "US",
+          value_parser = receive_spin_us)]
+    receive_spin_us: u32,
     /// Most bookings the ledger holds, cancelled ones included. Default:
     /// the journal's, or 1048576.
     #[arg(long, value_parser = max_bookings)]
@@ -73,6 +79,12 @@ pub struct ServeArgs {
 
 fn hold_ms(s: &str) -> Result<u64, String> {
     args::number_in(s, Ledger::MIN_HOLD_MS, Ledger::MAX_HOLD_MS, "--hold-ms")
+}
+
+fn receive_spin_us(s: &str) -> Result<u32, String> {
+    let max = u64::from(Limits::MAX_RECEIVE_SPIN_US);
+    let us = args::number_in(s, 0, max, "--receive-spin-us")?;
+    u32::try_from(us).map_err(|e| e.to_string())
 }
 
 fn max_in_flight(s: &str) -> Result<usize, String> {
@@ -153,9 +165,14 @@ fn builder(args: ServeArgs) -> Result<Builder, String> {
     } else {
         args.events
     };
+    let limits = Limits {
+        receive_spin_us: args.receive_spin_us,
+        ..Limits::default()
+    };
     let mut builder = Server::builder()
         .key(args.key)
         .dispatch(args.dispatch)
+        .limits(limits)
         .max_in_flight(args.max_in_flight)
         .hold_ms(args.hold_ms);
     if let Some(max_bookings) = args.max_bookings {

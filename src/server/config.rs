@@ -24,6 +24,11 @@ pub const DEFAULT_STALE_REPLY_MS: u32 = 10_000;
 pub const DEFAULT_WORKER_STACK_BYTES: usize = 128 * 1024;
 /// Smallest worker stack accepted.
 pub const MIN_WORKER_STACK_BYTES: usize = 32 * 1024;
+/// How long a receive loop polls for the next request before it blocks,
+/// by default, in µs (see [`Limits::receive_spin_us`]).
+pub(crate) const DEFAULT_RECEIVE_SPIN_US: u32 = 50;
+/// Upper bound on `receive_spin_us`.
+pub(crate) const MAX_RECEIVE_SPIN_US: u32 = 10_000;
 /// Upper bound on every `*_ms` limit: one hour.
 pub(crate) const MAX_TIMEOUT_MS: u32 = 3_600_000;
 /// Most reply tags remembered for purging replies of dead or silent clients.
@@ -192,6 +197,15 @@ pub struct Limits {
     pub stale_reply_ms: u32,
     /// Stack size of a per-request thread; 32 KiB to 64 MiB.
     pub worker_stack_bytes: usize,
+    /// How long a receive loop polls the queue for the next request
+    /// (msgrcv(2) with `IPC_NOWAIT`, yielding the CPU between attempts)
+    /// before it blocks, in µs; 0 (always block) to
+    /// [`Limits::MAX_RECEIVE_SPIN_US`], 50 by default. A blocked thread is
+    /// woken by the client's msgsnd(2), which on a virtual machine costs
+    /// about 10 µs: a client that calls again within the poll pays none.
+    /// At most as many loops poll at once as the machine has CPUs; the
+    /// others block. Measurements: `docs/benchmarks.md`.
+    pub receive_spin_us: u32,
 }
 
 impl Default for Limits {
@@ -203,6 +217,7 @@ impl Default for Limits {
             shutdown_timeout_ms: DEFAULT_SHUTDOWN_TIMEOUT_MS,
             stale_reply_ms: DEFAULT_STALE_REPLY_MS,
             worker_stack_bytes: DEFAULT_WORKER_STACK_BYTES,
+            receive_spin_us: DEFAULT_RECEIVE_SPIN_US,
         }
     }
 }
@@ -273,6 +288,8 @@ impl Limits {
     /// Most reply tags the server remembers for purging the replies of
     /// dead or silent clients (a fixed bound, not configurable).
     pub const TRACKED_REPLY_TAGS: usize = MAX_TRACKED_REPLY_TAGS;
+    /// Largest `receive_spin_us`: 10 ms.
+    pub const MAX_RECEIVE_SPIN_US: u32 = MAX_RECEIVE_SPIN_US;
 
     pub(crate) fn check(&self, dispatch: Dispatch) -> Result<(), LimitError> {
         let within = LimitError::check;
@@ -306,6 +323,12 @@ impl Limits {
             wide(self.worker_stack_bytes),
             wide(MIN_WORKER_STACK_BYTES),
             64 << 20,
+        )?;
+        within(
+            "receive_spin_us",
+            self.receive_spin_us.into(),
+            0,
+            MAX_RECEIVE_SPIN_US.into(),
         )?;
         if let Dispatch::Pool(n) = dispatch {
             within("pool workers", wide(n), 1, wide(MAX_POOL_WORKERS))?;

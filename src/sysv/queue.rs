@@ -471,6 +471,32 @@ impl Queue {
         }
     }
 
+    /// Receives what is queued, polling (`IPC_NOWAIT`, yielding between
+    /// attempts) for up to `spin`: `Ok(None)` if nothing came, without
+    /// blocking. What a server's receive loop tries before it blocks.
+    pub(crate) fn recv_polling(
+        &self,
+        msgtyp: c_long,
+        buf: &mut MessageBuf,
+        flags: RecvFlags,
+        spin: Duration,
+    ) -> Result<Option<Received>, SysvError> {
+        buf.clear();
+        let id = self.id.raw();
+        let flags = flags.bits() | buf.recv_flags();
+        let body_capacity = buf.body_capacity();
+        let body_len = wait::poll_for(None, spin, libc::ENOMSG, |extra| {
+            let (words, body_capacity) = buf.raw_mut();
+            sys::msgrcv(id, words, body_capacity, msgtyp, flags | extra)
+        })
+        .map_err(|failure| match failure {
+            // No deadline: only an errno ends the poll early.
+            Failure::TimedOut => recv_error(libc::ENOMSG, body_capacity),
+            Failure::Errno(errno) => recv_error(errno, body_capacity),
+        })?;
+        Ok(body_len.map(|body_len| buf.set_received(body_len)))
+    }
+
     /// Receives by `deadline`, polling up to `spin` before blocking in the
     /// kernel ([`wait::until`]).
     pub(crate) fn recv_until(

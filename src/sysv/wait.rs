@@ -43,24 +43,8 @@ pub(crate) fn until<T>(
     empty: c_int,
     mut call: impl FnMut(c_int) -> Result<T, i32>,
 ) -> Result<T, Failure> {
-    // The spin is timed from the first attempt that found nothing: an
-    // attempt that succeeds at once (most sends, replies already there)
-    // reads no clock.
-    let mut started = None;
-    loop {
-        match call(libc::IPC_NOWAIT) {
-            Ok(done) => return Ok(done),
-            Err(errno) if errno == empty || errno == libc::EINTR => {}
-            Err(errno) => return Err(Failure::Errno(errno)),
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(Failure::TimedOut);
-        }
-        if now.duration_since(*started.get_or_insert(now)) >= spin {
-            break;
-        }
-        thread::yield_now();
+    if let Some(done) = poll_for(Some(deadline), spin, empty, &mut call)? {
+        return Ok(done);
     }
     let Some(alarm) = Alarm::arm(deadline) else {
         return poll(deadline, empty, call);
@@ -78,6 +62,37 @@ pub(crate) fn until<T>(
             }
             Err(errno) => return Err(Failure::Errno(errno)),
         }
+    }
+}
+
+/// Nonblocking attempts (`IPC_NOWAIT`), yielding the CPU between them,
+/// for up to `spin` from the first that found nothing to do: at least one
+/// attempt, and none past `deadline`. `Ok(None)` when the spin (not the
+/// deadline) ended first; [`Failure::TimedOut`] when the deadline did.
+pub(crate) fn poll_for<T>(
+    deadline: Option<Instant>,
+    spin: Duration,
+    empty: c_int,
+    mut call: impl FnMut(c_int) -> Result<T, i32>,
+) -> Result<Option<T>, Failure> {
+    // The spin is timed from the first attempt that found nothing: an
+    // attempt that succeeds at once (most sends, replies already there)
+    // reads no clock.
+    let mut started = None;
+    loop {
+        match call(libc::IPC_NOWAIT) {
+            Ok(done) => return Ok(Some(done)),
+            Err(errno) if errno == empty || errno == libc::EINTR => {}
+            Err(errno) => return Err(Failure::Errno(errno)),
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|deadline| now >= deadline) {
+            return Err(Failure::TimedOut);
+        }
+        if now.duration_since(*started.get_or_insert(now)) >= spin {
+            return Ok(None);
+        }
+        thread::yield_now();
     }
 }
 
