@@ -133,3 +133,50 @@ fn queued_requests_are_answered_shutting_down() {
     assert_eq!(ok + down, n as usize);
     eprintln!("ok {ok}, shutting down {down}");
 }
+
+/// Receive loops that always block and loops that poll for the longest
+/// allowed time serve the same race exactly and stop when asked: a poller
+/// sees shutdown's wake-up message as a blocked loop does.
+#[test]
+fn every_mode_serves_and_stops_whether_its_loops_poll_or_block() {
+    use guichet::server::Limits;
+    for receive_spin_us in [0, Limits::MAX_RECEIVE_SPIN_US] {
+        for mode in MODES {
+            let limits = Limits {
+                receive_spin_us,
+                ..Limits::default()
+            };
+            let server = Server::builder()
+                .event("E", 20)
+                .dispatch(mode)
+                .limits(limits)
+                .spawn()
+                .unwrap();
+            let client = server.client();
+            let booked: u32 = thread::scope(|s| {
+                let handles: Vec<_> = (0..4)
+                    .map(|_| {
+                        s.spawn(move || (0..5).filter(|_| client.reserve(1, 1).is_ok()).count())
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap() as u32).sum()
+            });
+            assert_eq!(booked, 20, "{mode}, {receive_spin_us} µs");
+            let stats = server.shutdown().unwrap();
+            assert_eq!(stats.replies(Status::Ok), 20, "{mode}: {stats:?}");
+        }
+    }
+}
+
+#[test]
+fn a_receive_spin_out_of_range_is_refused_by_name() {
+    use guichet::server::{Limits, ServerError};
+    let limits = Limits {
+        receive_spin_us: Limits::MAX_RECEIVE_SPIN_US + 1,
+        ..Limits::default()
+    };
+    match Server::builder().event("E", 1).limits(limits).spawn() {
+        Err(ServerError::Limit(e)) => assert_eq!(e.name, "receive_spin_us"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}
