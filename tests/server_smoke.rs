@@ -135,8 +135,7 @@ fn queued_requests_are_answered_shutting_down() {
 }
 
 /// Receive loops that always block and loops that poll for the longest
-/// allowed time serve the same race exactly and stop when asked: a poller
-/// sees shutdown's wake-up message as a blocked loop does.
+/// allowed time serve the same race exactly and stop when asked.
 #[test]
 fn every_mode_serves_and_stops_whether_its_loops_poll_or_block() {
     use guichet::server::Limits;

@@ -200,7 +200,8 @@ struct Clients<'a> {
 const RUNNERS: [Option<CWait>; 3] = [None, Some(CWait::Blocking), Some(CWait::Spinning)];
 
 /// One server, driven in turn by each client, `rounds` times (each round
-/// starting with the next client); each
+/// starting with the next client: with a multiple of 3 rounds, each starts
+/// as often); each
 /// client's OK calls counted over the same measured time.
 fn compare_cell(
     mode: Dispatch,

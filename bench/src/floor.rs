@@ -161,7 +161,8 @@ fn echo_loop(queue: Queue, template: &[u8; BODY_SIZE]) {
 
 /// Receives as the servers' receive loops do: polls for up to
 /// [`Limits::receive_spin_us`](guichet::server::Limits::receive_spin_us)
-/// (its default), yielding between attempts, then blocks. A floor that
+/// (its default), yielding between attempts, then blocks. Unlike theirs,
+/// every loop polls: with `floor:N` above the CPU count they take turns. A floor that
 /// always blocked paid a wake-up per request that the servers do not.
 fn receive(queue: Queue, buf: &mut MessageBuf) -> Result<(), SysvError> {
     let spin = Duration::from_micros(Limits::default().receive_spin_us.into());

@@ -423,6 +423,10 @@ fn serve_refuses_bad_configuration_without_creating_a_queue() {
         ),
         (&["--hold-ms", "0"], "--hold-ms must be in 1..=86400000"),
         (
+            &["--receive-spin-us", "10001"],
+            "--receive-spin-us must be in 0..=10000",
+        ),
+        (
             &["--hold-ms", "86400001"],
             "--hold-ms must be in 1..=86400000",
         ),

@@ -75,8 +75,8 @@ impl Slot {
         Some(Self(pool.issued))
     }
 
-    /// This slot's reply tag for the calling process (computed per call, so
-    /// a forked child gets its own tags).
+    /// This slot's reply tag for the calling process (a forked child gets
+    /// its own pid, hence its own tags: `sysv::current_pid`).
     pub(crate) fn reply_to(&self) -> Option<ReplyTo> {
         let pid = i32::try_from(crate::sysv::current_pid()).ok()?;
         ReplyTo::for_slot(pid, self.0)

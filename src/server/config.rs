@@ -197,14 +197,15 @@ pub struct Limits {
     pub stale_reply_ms: u32,
     /// Stack size of a per-request thread; 32 KiB to 64 MiB.
     pub worker_stack_bytes: usize,
-    /// How long a receive loop polls the queue for the next request
-    /// (msgrcv(2) with `IPC_NOWAIT`, yielding the CPU between attempts)
-    /// before it blocks, in µs; 0 (always block) to
-    /// [`Limits::MAX_RECEIVE_SPIN_US`], 50 by default. A blocked thread is
-    /// woken by the client's msgsnd(2), which on a virtual machine costs
-    /// about 10 µs: a client that calls again within the poll pays none.
-    /// At most as many loops poll at once as the machine has CPUs; the
-    /// others block. Measurements: `docs/benchmarks.md`.
+    /// How long a wire v1 receive loop polls the queue for the next
+    /// request (msgrcv(2) with `IPC_NOWAIT`, yielding the CPU between
+    /// attempts) before it blocks, in µs; 0 (always block) to
+    /// [`Limits::MAX_RECEIVE_SPIN_US`], 50 by default. A blocked loop is
+    /// woken by the client's msgsnd(2); on the 2-vCPU test VM polling made
+    /// one client's calls 3 to 4 times as fast, so a wake-up cost it about
+    /// 10 µs a request. At most as many loops poll at once as the machine
+    /// has CPUs; the others block. The classic protocol's loop always
+    /// blocks. Measurements: `docs/benchmarks.md`.
     pub receive_spin_us: u32,
 }
 

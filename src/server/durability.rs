@@ -215,8 +215,8 @@ impl Durability {
 
     /// Sends `reply` once every change up to `lsn` is durable: at once if it
     /// already is; else, when the disk is idle (no fsync running, the
-    /// commit thread waiting for work) and nobody else waits (the server's
-    /// queue is empty), by writing and syncing in this thread as the
+    /// commit thread waiting for work) and that keeps nobody waiting (see
+    /// `nobody_else_waits`), by writing and syncing in this thread as the
     /// group-commit leader, which spares a lone client the hand-off to
     /// another thread; else through the commit thread. Waits for room when
     /// [`MAX_DEFERRED_REPLIES`] are queued.
@@ -281,19 +281,24 @@ impl Durability {
         st.idle && st.queue.is_empty() && !st.closed
     }
 
-    /// Whether the server's queue is empty (msgctl(2) `IPC_STAT`): no other
-    /// request waits to be received, and no reply to be read. A worker
-    /// that syncs in its own thread receives nothing meanwhile, so with
-    /// others waiting it hands its reply to the commit thread, whose sync
-    /// their changes can join: with one worker (`sequential`, `pool:1`) and
-    /// 16 clients, leading whenever the commit thread was idle made every
-    /// fsync carry one change (6.4k ops/s against 54k, `docs/durability.md`).
-    /// An unreadable queue counts as busy: the commit thread then syncs.
+    /// Whether a worker that syncs in its own thread keeps nobody waiting:
+    /// another receive loop is waiting for requests (thread-per-request's
+    /// receiver, a pool's other workers), or the server's queue is empty
+    /// (msgctl(2) `IPC_STAT`). A server with one receive loop (`sequential`,
+    /// `pool:1`) receives nothing while its worker syncs: with requests
+    /// waiting, the worker hands its reply to the commit thread, whose sync
+    /// their changes can join (16 clients: 1 change per fsync and 6.4k
+    /// ops/s when it always led, 15 and 54k with this, `docs/durability.md`).
+    /// An unread reply also counts as waiting: with one loop, a reply left
+    /// by a dead client costs a lone client the hand-off until the reply is
+    /// purged. An unreadable queue counts as busy: the commit thread syncs.
     fn nobody_else_waits(&self) -> bool {
-        self.replier
-            .queue
-            .stat()
-            .is_ok_and(|stat| stat.messages == 0)
+        self.lifecycle.a_loop_is_receiving()
+            || self
+                .replier
+                .queue
+                .stat()
+                .is_ok_and(|stat| stat.messages == 0)
     }
 
     /// The commit thread: until shutdown, syncs what was appended and sends
@@ -468,6 +473,7 @@ mod tests {
     use crate::ids::RequestId;
     use crate::journal::{Journal, JournalConfig, SimDisk};
     use crate::sysv::{Mode, OwnedQueue};
+    use crate::wire::{BODY_SIZE, REQUEST_MTYPE};
     use crate::Status;
 
     /// No message can make the commit thread panic, so its guard is tested
@@ -548,29 +554,41 @@ mod tests {
         Ok((Arc::new(durability), lsn))
     }
 
-    /// A worker syncs its own change only when nobody else waits: with the
-    /// server's queue empty it leads (synced, reply sent, nothing queued);
-    /// with a request waiting there it hands its reply to the commit thread
-    /// (queued, nothing synced), whose sync that request's change can join.
+    /// A worker syncs its own change only when that keeps nobody waiting:
+    /// with the server's queue empty it leads (synced, reply sent, nothing
+    /// queued); with a request waiting and no other receive loop, it hands
+    /// its reply to the commit thread (queued, nothing synced), whose sync
+    /// that request's change can join; with another loop receiving, it
+    /// leads again, since that loop serves the request meanwhile.
     #[test]
     fn a_worker_leads_the_sync_only_when_nobody_else_waits() -> Result<(), Box<dyn Error>> {
         let queue = OwnedQueue::create_private(Mode::DEFAULT)?;
         let to = ReplyTo::new(i64::from(std::process::id())).ok_or("pid")?;
         let reply = Reply::bare(Status::Ok, RequestId(1));
+        let idle = |durability: &Durability| durability.lock().idle = true;
         // Alone: leads.
         let (alone, lsn) = durability_on(&queue)?;
-        alone.lock().idle = true;
+        idle(&alone);
         alone.reply_when_durable(to, &reply, lsn);
         assert!(alone.journal.durable() >= lsn, "synced in the worker");
         assert!(alone.lock().queue.is_empty());
-        assert_eq!(queue.stat()?.messages, 1, "the reply went out");
-        // Another message waiting (here the reply just sent): hands over.
+        let mut buf = crate::sysv::MessageBuf::with_body_capacity(BODY_SIZE)?;
+        queue.recv(to.get(), &mut buf, Some(Instant::now()))?;
+        // A request waits, and no other loop would receive it: hands over.
+        queue.send(REQUEST_MTYPE, &[0; BODY_SIZE], None)?;
         let (busy, lsn) = durability_on(&queue)?;
-        busy.lock().idle = true;
+        idle(&busy);
         busy.reply_when_durable(to, &reply, lsn);
         assert!(busy.journal.durable() < lsn, "nothing synced");
         assert_eq!(busy.lock().queue.len(), 1, "queued for the commit thread");
-        assert_eq!(queue.stat()?.messages, 1, "nothing more sent");
+        assert_eq!(queue.stat()?.messages, 1, "nothing sent");
+        // The same with another loop receiving: leads.
+        let (served, lsn) = durability_on(&queue)?;
+        idle(&served);
+        let _receiving = served.lifecycle.receiving();
+        served.reply_when_durable(to, &reply, lsn);
+        assert!(served.journal.durable() >= lsn, "synced in the worker");
+        assert_eq!(queue.stat()?.messages, 2, "the reply went out");
         queue.remove()?;
         Ok(())
     }

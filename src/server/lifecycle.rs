@@ -3,7 +3,7 @@
 //! running: what shutdown waits on. Nothing here touches the queue, the
 //! ledger or the disk.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -15,6 +15,8 @@ pub(crate) struct Lifecycle {
     /// Mirrors `State::stopping` for the request path, which must not take
     /// the state lock just to read it.
     stopping: AtomicBool,
+    /// Receive loops waiting for a request right now (polling or blocked).
+    receiving: AtomicUsize,
     state: Mutex<State>,
     /// In-flight slots, receive loops and stops: what `acquire` and
     /// `wait_idle` wait for.
@@ -23,6 +25,15 @@ pub(crate) struct Lifecycle {
     /// kept apart so that it is not a waiter every finished request must
     /// notify.
     stopped: Condvar,
+}
+
+/// A receive loop waiting for a request ([`Lifecycle::receiving`]).
+pub(crate) struct Receiving<'a>(&'a AtomicUsize);
+
+impl Drop for Receiving<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 #[derive(Default)]
@@ -44,6 +55,7 @@ impl Lifecycle {
         Self {
             max_in_flight,
             stopping: AtomicBool::new(false),
+            receiving: AtomicUsize::new(0),
             state: Mutex::new(State {
                 receivers,
                 ..State::default()
@@ -51,6 +63,19 @@ impl Lifecycle {
             changed: Condvar::new(),
             stopped: Condvar::new(),
         }
+    }
+
+    /// Counts the calling receive loop as waiting for a request while the
+    /// guard lives.
+    pub(crate) fn receiving(&self) -> Receiving<'_> {
+        self.receiving.fetch_add(1, Ordering::Relaxed);
+        Receiving(&self.receiving)
+    }
+
+    /// Whether some receive loop is waiting for a request: a worker that
+    /// blocks (in an fsync, say) then stops nobody from being served.
+    pub(crate) fn a_loop_is_receiving(&self) -> bool {
+        self.receiving.load(Ordering::Relaxed) > 0
     }
 
     pub(crate) fn is_stopping(&self) -> bool {

@@ -1,14 +1,24 @@
 //! Whether a process still exists: how the server recognises replies left
 //! in the queue for clients that died.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
 use super::sys;
 
 /// This process's pid once read; 0 before that, and in a forked child
 /// until it reads its own (the fork handler clears it).
 static PID: AtomicU32 = AtomicU32::new(0);
+
+/// Whether the fork handler is registered: [`UNTRIED`], [`TRYING`] (a
+/// thread is registering it), [`HOOKED`] or [`FAILED`]. An atomic, not a
+/// `OnceLock`: a child forked while another thread registers would inherit
+/// a lock in use with no thread left to release it, and wait on it for
+/// ever. Here such a child sees [`TRYING`] and asks the kernel each time.
+static HOOK: AtomicU8 = AtomicU8::new(UNTRIED);
+const UNTRIED: u8 = 0;
+const TRYING: u8 = 1;
+const HOOKED: u8 = 2;
+const FAILED: u8 = 3;
 
 /// Runs in a forked child, whose inherited pid is its parent's. Only an
 /// atomic store: a handler in the child of a threaded process must be
@@ -18,20 +28,26 @@ extern "C" fn forget_pid() {
 }
 
 /// This process's pid, without a getpid(2) on every call: a client reads
-/// it for each call's reply tag, where one more syscall per call was
-/// measured (`docs/client.md`). A fork handler (pthread_atfork(3)) makes a
-/// forked child read its own; where it cannot be registered, every call
-/// asks the kernel. A child made by a raw clone(2), which runs no fork
-/// handlers, would keep its parent's pid: it must not make calls (glibc
-/// dropped its own pid cache for such children; `fork`, `posix_spawn` and
-/// `std::process::Command` are fine).
+/// it for each call's reply tag (`docs/client.md`, per-call costs). A fork
+/// handler (pthread_atfork(3)) makes a forked child read its own; until
+/// it is registered, or where it cannot be, every call asks the kernel.
+/// A child made without running fork handlers (a raw clone(2) or
+/// clone3(2)) would keep its parent's pid: it must not make calls before
+/// an exec (glibc 2.25 dropped its own pid cache over such children).
+/// `fork` and `posix_spawn` run the handlers or exec at once.
 pub(crate) fn current_pid() -> u32 {
-    static HOOKED: OnceLock<bool> = OnceLock::new();
     let cached = PID.load(Ordering::Relaxed);
     if cached != 0 {
         return cached;
     }
-    let hooked = *HOOKED.get_or_init(|| sys::on_fork_child(forget_pid).is_ok());
+    let hooked = match HOOK.compare_exchange(UNTRIED, TRYING, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => {
+            let hooked = sys::on_fork_child(forget_pid).is_ok();
+            HOOK.store(if hooked { HOOKED } else { FAILED }, Ordering::Release);
+            hooked
+        }
+        Err(state) => state == HOOKED,
+    };
     let pid = std::process::id();
     if hooked {
         PID.store(pid, Ordering::Relaxed);

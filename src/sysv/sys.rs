@@ -171,8 +171,10 @@ pub(super) fn kill_probe(pid: libc::pid_t) -> Result<(), i32> {
 
 /// Runs `child` in the child process after every fork(2) of this process
 /// (pthread_atfork(3), with no prepare or parent handler). Returns the
-/// error number on failure (`ENOMEM`).
-pub(crate) fn on_fork_child(child: unsafe extern "C" fn()) -> Result<(), i32> {
+/// error number on failure (`ENOMEM`). `child` must be async-signal-safe:
+/// the child of a threaded process may call nothing else.
+pub(crate) fn on_fork_child(child: extern "C" fn()) -> Result<(), i32> {
+    let child: unsafe extern "C" fn() = child;
     // SAFETY: pthread_atfork(3) stores the function pointer, a `'static`
     // function, and calls it in the child after fork; the caller's handler
     // must be async-signal-safe there (the child of a multithreaded

@@ -193,3 +193,27 @@ fn a_thread_that_blocks_the_wake_signal_still_times_out() -> Result<(), SysvErro
     assert!(waited >= Duration::from_millis(20), "{waited:?}");
     owned.remove()
 }
+
+/// `recv_polling`, what a server's receive loop tries before it blocks:
+/// nothing queued gives `None` (spin or not), a queued message is taken,
+/// and a removed queue is an error, not `None`.
+#[test]
+fn recv_polling_takes_what_is_queued_and_never_blocks() {
+    let owned = OwnedQueue::create_private(Mode::DEFAULT).unwrap();
+    let queue = owned.queue();
+    let mut buf = MessageBuf::with_body_capacity(8).unwrap();
+    for spin in [Duration::ZERO, Duration::from_micros(200)] {
+        let polled = queue.recv_polling(1, &mut buf, RecvFlags::empty(), spin);
+        assert!(matches!(polled, Ok(None)), "{spin:?}: {polled:?}");
+    }
+    queue.send(1, b"request", None).unwrap();
+    let polled = queue.recv_polling(1, &mut buf, RecvFlags::empty(), Duration::ZERO);
+    assert!(matches!(polled, Ok(Some(_))), "{polled:?}");
+    assert_eq!(buf.body(), b"request");
+    owned.remove().unwrap();
+    let polled = queue.recv_polling(1, &mut buf, RecvFlags::empty(), Duration::ZERO);
+    assert!(
+        matches!(polled, Err(SysvError::QueueRemoved { .. })),
+        "{polled:?}"
+    );
+}

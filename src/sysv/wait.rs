@@ -67,7 +67,7 @@ pub(crate) fn until<T>(
 
 /// Nonblocking attempts (`IPC_NOWAIT`), yielding the CPU between them,
 /// for up to `spin` from the first that found nothing to do: at least one
-/// attempt, and none past `deadline`. `Ok(None)` when the spin (not the
+/// attempt, and no further one once `deadline` has passed. `Ok(None)` when the spin (not the
 /// deadline) ended first; [`Failure::TimedOut`] when the deadline did.
 pub(crate) fn poll_for<T>(
     deadline: Option<Instant>,
