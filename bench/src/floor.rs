@@ -11,10 +11,12 @@
 //! [`Client`](guichet::Client) drives it and the server modes, and both pay the
 //! same client-side costs.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use guichet::journal::JournalStats;
 use guichet::server::Limits;
 use guichet::sysv::{MessageBuf, Mode, OwnedQueue, Queue, QueueId, SysvError};
 use guichet::wire::Reply;
@@ -22,13 +24,14 @@ use guichet::wire::{BODY_SIZE, REQUEST_MTYPE};
 use guichet::RequestId;
 use guichet::Status;
 
+use super::durable_floor::{durable_echo_loop, preallocated_file, Counters};
 use super::BenchError;
 
 /// Bytes 8..16 of a request body: `reply_to`; 16..24: `request_id`.
 const REPLY_TO: std::ops::Range<usize> = 8..16;
 const REQUEST_ID: std::ops::Range<usize> = 16..24;
 /// Bytes 8..16 of a reply body: `request_id`.
-const REPLY_REQUEST_ID: std::ops::Range<usize> = 8..16;
+pub(crate) const REPLY_REQUEST_ID: std::ops::Range<usize> = 8..16;
 
 /// A running echo floor on a private queue; dropping it removes the queue,
 /// which ends its loops, and joins them.
@@ -52,6 +55,8 @@ pub struct EchoFloor {
     id: QueueId,
     queue: Option<OwnedQueue>,
     loops: Vec<JoinHandle<()>>,
+    /// A durable floor's counters (see [`EchoFloor::spawn_durable`]).
+    durable: Option<Arc<Counters>>,
 }
 
 impl std::fmt::Debug for EchoFloor {
@@ -59,6 +64,7 @@ impl std::fmt::Debug for EchoFloor {
         f.debug_struct("EchoFloor")
             .field("queue_id", &self.id)
             .field("loops", &self.loops.len())
+            .field("durable", &self.durable.is_some())
             .finish()
     }
 }
@@ -102,6 +108,7 @@ impl EchoFloor {
             id: queue.id(),
             loops: Vec::with_capacity(loops),
             queue: Some(queue),
+            durable: None,
         };
         for index in 0..loops {
             let template = Arc::clone(&template);
@@ -112,6 +119,61 @@ impl EchoFloor {
             floor.loops.push(handle);
         }
         Ok(floor)
+    }
+
+    /// Creates a private queue and starts one durable echo loop on it, its
+    /// file in `dir`: the `floor+journal` target. Each request is answered
+    /// once a write and an `fdatasync` of that file cover it; one
+    /// fdatasync covers every request that came while the last one ran.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use guichet_bench::EchoFloor;
+    /// use guichet::Client;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let floor = EchoFloor::spawn_durable(dir.path())?;
+    /// Client::from_id(floor.queue_id()).query(1)?;
+    /// let stats = floor.journal_stats().expect("a durable floor counts its fsyncs");
+    /// assert_eq!((stats.fsyncs, stats.changes_synced), (1, 1));
+    /// drop(floor); // its file goes with it
+    /// assert_eq!(std::fs::read_dir(dir.path())?.count(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`BenchError::Io`] if the file cannot be created, filled or synced;
+    /// [`BenchError::Sysv`] if the queue cannot be created;
+    /// [`BenchError::Spawn`] if the thread cannot start (the queue is then
+    /// removed).
+    pub fn spawn_durable(dir: &Path) -> Result<EchoFloor, BenchError> {
+        let file = preallocated_file(dir).map_err(BenchError::Io)?;
+        let queue = OwnedQueue::create_private(Mode::DEFAULT).map_err(BenchError::Sysv)?;
+        let template = Reply::bare(Status::Ok, RequestId(0)).encode();
+        let counters = Arc::new(Counters::default());
+        let q = queue.queue();
+        let mut floor = EchoFloor {
+            id: queue.id(),
+            loops: Vec::with_capacity(1),
+            queue: Some(queue),
+            durable: Some(Arc::clone(&counters)),
+        };
+        let handle = thread::Builder::new()
+            .name("durable-floor".into())
+            // The file is removed when the loop ends (the queue removed).
+            .spawn(move || durable_echo_loop(q, &template, file.as_file(), &counters))
+            .map_err(BenchError::Spawn)?;
+        floor.loops.push(handle);
+        Ok(floor)
+    }
+
+    /// A durable floor's fsync counters, as a journal's; `None` for an echo
+    /// floor. See [`EchoFloor::spawn_durable`].
+    #[must_use]
+    pub fn journal_stats(&self) -> Option<JournalStats> {
+        self.durable.as_ref().map(|counters| counters.stats())
     }
 
     /// The queue clients send to; private, so this id is the only way in.
@@ -145,18 +207,22 @@ fn echo_loop(queue: Queue, template: &[u8; BODY_SIZE]) {
             // The queue was removed (or is unusable): the floor is over.
             Err(_) => return,
         }
-        let body = buf.body();
-        let (Some(to), Some(id)) = (body.get(REPLY_TO), body.get(REQUEST_ID)) else {
+        let Some((to, id)) = reply_to(buf.body()) else {
             continue;
         };
-        let mut to_bytes = [0u8; 8];
-        to_bytes.copy_from_slice(to);
-        let to = i64::from_ne_bytes(to_bytes);
-        reply[REPLY_REQUEST_ID].copy_from_slice(id);
+        reply[REPLY_REQUEST_ID].copy_from_slice(&id);
         // A full queue or a bad tag loses this reply; the client times out
         // and the driver counts an error. Nothing to do here.
         let _ = queue.send(to, &reply, Some(Instant::now()));
     }
+}
+
+/// A request's `reply_to` tag and its `request_id` bytes; `None` for a
+/// body too short to hold them.
+pub(crate) fn reply_to(body: &[u8]) -> Option<(i64, [u8; 8])> {
+    let to = body.get(REPLY_TO)?.try_into().ok()?;
+    let id = body.get(REQUEST_ID)?.try_into().ok()?;
+    Some((i64::from_ne_bytes(to), id))
 }
 
 /// Receives as the servers' receive loops do: polls for up to
@@ -164,7 +230,7 @@ fn echo_loop(queue: Queue, template: &[u8; BODY_SIZE]) {
 /// (its default), yielding between attempts, then blocks. Unlike theirs,
 /// every loop polls: with `floor:N` above the CPU count they take turns. A floor that
 /// always blocked paid a wake-up per request that the servers do not.
-fn receive(queue: Queue, buf: &mut MessageBuf) -> Result<(), SysvError> {
+pub(crate) fn receive(queue: Queue, buf: &mut MessageBuf) -> Result<(), SysvError> {
     let spin = Duration::from_micros(Limits::default().receive_spin_us.into());
     let started = Instant::now();
     loop {

@@ -38,6 +38,7 @@ mod cc;
 mod compare;
 mod disk;
 mod driver;
+mod durable_floor;
 mod floor;
 mod histogram;
 mod library_client;
@@ -113,8 +114,8 @@ pub enum BenchError {
 /// One thing to measure.
 ///
 /// Named on the command line and in reports as it displays: `floor`,
-/// `floor:N`, a dispatch mode (`pool:2`…), the same with `+journal`, or
-/// `original-c`.
+/// `floor:N`, `floor+journal`, a dispatch mode (`pool:2`…), the same with
+/// `+journal`, or `original-c`.
 ///
 /// # Examples
 ///
@@ -140,6 +141,10 @@ pub enum Target {
     /// (every change `fdatasync`ed before its OK), in a fresh temporary
     /// directory under [`JournalPlan::dir`], removed afterwards.
     Durable(Dispatch),
+    /// The durable echo floor ([`EchoFloor::spawn_durable`]), its file in
+    /// a fresh temporary directory as a durable server's journal: the
+    /// floor of the durable targets.
+    DurableFloor,
     /// `bench/c/original_server.c`: a detached pthread per request.
     OriginalC,
 }
@@ -167,11 +172,12 @@ impl Target {
     /// use guichet_bench::Target;
     ///
     /// assert!(Target::Floor(2).is_floor());
+    /// assert!(Target::DurableFloor.is_floor());
     /// assert!(!Target::OriginalC.is_floor());
     /// ```
     #[must_use]
     pub fn is_floor(self) -> bool {
-        matches!(self, Target::Floor(_))
+        matches!(self, Target::Floor(_) | Target::DurableFloor)
     }
 
     /// Whether this target journals its changes.
@@ -183,11 +189,12 @@ impl Target {
     /// use guichet::server::Dispatch;
     ///
     /// assert!(Target::Durable(Dispatch::Sequential).is_durable());
+    /// assert!(Target::DurableFloor.is_durable());
     /// assert!(!Target::Server(Dispatch::Sequential).is_durable());
     /// ```
     #[must_use]
     pub fn is_durable(self) -> bool {
-        matches!(self, Target::Durable(_))
+        matches!(self, Target::Durable(_) | Target::DurableFloor)
     }
 }
 
@@ -198,6 +205,7 @@ impl fmt::Display for Target {
             Target::Floor(n) => write!(f, "floor:{n}"),
             Target::Server(dispatch) => write!(f, "{dispatch}"),
             Target::Durable(dispatch) => write!(f, "{dispatch}{JOURNAL_SUFFIX}"),
+            Target::DurableFloor => write!(f, "floor{JOURNAL_SUFFIX}"),
             Target::OriginalC => f.write_str("original-c"),
         }
     }
@@ -206,10 +214,10 @@ impl fmt::Display for Target {
 impl FromStr for Target {
     type Err = BenchError;
 
-    /// `floor`, `floor:N`, `original-c`, or a dispatch mode
-    /// (`thread-per-request`, `pool`, `pool:N`, `sequential`), optionally
-    /// followed by `+journal` (a dispatch mode only: floors and the C
-    /// server have no journal).
+    /// `floor`, `floor:N`, `floor+journal`, `original-c`, or a dispatch
+    /// mode (`thread-per-request`, `pool`, `pool:N`, `sequential`),
+    /// optionally followed by `+journal` (the durable floor has one loop,
+    /// and the C server no journal).
     ///
     /// # Examples
     ///
@@ -218,7 +226,8 @@ impl FromStr for Target {
     ///
     /// assert_eq!("floor:2".parse::<Target>()?, Target::Floor(2));
     /// assert_eq!("original-c".parse::<Target>()?, Target::OriginalC);
-    /// assert!("floor+journal".parse::<Target>().is_err());
+    /// assert_eq!("floor+journal".parse::<Target>()?, Target::DurableFloor);
+    /// assert!("floor:2+journal".parse::<Target>().is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
@@ -228,6 +237,9 @@ impl FromStr for Target {
     /// [`MAX_FLOOR_LOOPS`] and a dispatch mode that does not parse
     /// included.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.strip_suffix(JOURNAL_SUFFIX) == Some("floor") {
+            return Ok(Target::DurableFloor);
+        }
         if let Some(dispatch) = s.strip_suffix(JOURNAL_SUFFIX) {
             return dispatch
                 .parse::<Dispatch>()
@@ -249,7 +261,7 @@ impl FromStr for Target {
         }
         s.parse::<Dispatch>().map(Target::Server).map_err(|e| {
             BenchError::Config(format!(
-                "{e} (with or without {JOURNAL_SUFFIX}), floor, floor:N or original-c"
+                "{e} (with or without {JOURNAL_SUFFIX}), floor, floor:N, floor{JOURNAL_SUFFIX} or original-c"
             ))
         })
     }
@@ -350,7 +362,7 @@ pub struct Plan {
     pub timeout_ms: u32,
 }
 
-/// Defaults: (6 targets × 2 workloads + 2 durable targets × RESERVE) ×
+/// Defaults: (6 targets × 2 workloads + 3 durable targets × RESERVE) ×
 /// 3 client counts × 3 rounds × (0.1 + 0.3) s is about 50 s of driving,
 /// plus starts and stops: under a minute.
 impl Default for Plan {
@@ -363,6 +375,7 @@ impl Default for Plan {
                 Target::Server(Dispatch::Pool(2)),
                 Target::Server(Dispatch::Sequential),
                 Target::OriginalC,
+                Target::DurableFloor,
                 Target::Durable(Dispatch::ThreadPerRequest),
                 Target::Durable(Dispatch::Pool(2)),
             ],
@@ -416,7 +429,7 @@ impl Plan {
     /// use guichet_bench::Plan;
     ///
     /// // 6 targets in 2 workloads and 2 durable ones in RESERVE, at 3 client counts.
-    /// assert_eq!(Plan::default().cells(), (6 * 2 + 2) * 3);
+    /// assert_eq!(Plan::default().cells(), (6 * 2 + 3) * 3);
     /// ```
     #[must_use]
     pub fn cells(&self) -> usize {
@@ -596,13 +609,18 @@ enum Running {
         server: Server,
         dir: tempfile::TempDir,
     },
+    /// The durable floor, with its file in `dir`, which outlives it.
+    DurableFloor {
+        floor: EchoFloor,
+        dir: tempfile::TempDir,
+    },
     Original(OriginalServer),
 }
 
 impl Running {
     fn queue_id(&self) -> guichet::sysv::QueueId {
         match self {
-            Running::Floor(f) => f.queue_id(),
+            Running::Floor(f) | Running::DurableFloor { floor: f, .. } => f.queue_id(),
             Running::Server(s) | Running::Durable { server: s, .. } => s.queue_id(),
             Running::Original(o) => o.queue_id(),
         }
@@ -611,6 +629,7 @@ impl Running {
     fn journal_stats(&self) -> Option<JournalStats> {
         match self {
             Running::Durable { server, .. } => server.journal_stats(),
+            Running::DurableFloor { floor, .. } => floor.journal_stats(),
             _ => None,
         }
     }
@@ -622,6 +641,11 @@ impl Running {
             Running::Durable { server, dir } => {
                 // On an error `dir` is dropped, which removes it too.
                 server.shutdown().map_err(BenchError::Server)?;
+                dir.close().map_err(BenchError::Io)
+            }
+            Running::DurableFloor { floor, dir } => {
+                // Its loop has removed its file once this returns.
+                drop(floor);
                 dir.close().map_err(BenchError::Io)
             }
             // Dropping them removes their queues.
@@ -648,14 +672,13 @@ fn start(
             .spawn()
             .map(Running::Server)
             .map_err(BenchError::Server),
+        Target::DurableFloor => {
+            let dir = journal_dir(journal)?;
+            let floor = EchoFloor::spawn_durable(dir.path())?;
+            Ok(Running::DurableFloor { floor, dir })
+        }
         Target::Durable(dispatch) => {
-            let mut dir = tempfile::Builder::new();
-            dir.prefix("guichet-bench-journal-");
-            let dir = match &journal.dir {
-                Some(base) => dir.tempdir_in(base),
-                None => dir.tempdir(),
-            }
-            .map_err(BenchError::Io)?;
+            let dir = journal_dir(journal)?;
             let server = server_builder(dispatch)
                 .journal(dir.path().join("journal"))
                 .journal_group_commit_delay_us(journal.group_commit_delay_us)
@@ -671,6 +694,18 @@ fn start(
             )),
         },
     }
+}
+
+/// A new owner-only directory for one durable target's files, under
+/// [`JournalPlan::dir`] (the system's temporary directory by default).
+fn journal_dir(journal: &JournalPlan) -> Result<tempfile::TempDir, BenchError> {
+    let mut dir = tempfile::Builder::new();
+    dir.prefix("guichet-bench-journal-");
+    match &journal.dir {
+        Some(base) => dir.tempdir_in(base),
+        None => dir.tempdir(),
+    }
+    .map_err(BenchError::Io)
 }
 
 /// Starts `target`, drives it, stops it.
@@ -851,6 +886,7 @@ mod tests {
             "thread-per-request+journal",
             "pool:2+journal",
             "sequential+journal",
+            "floor+journal",
         ] {
             let target: Target = name.parse().unwrap();
             assert_eq!(target.to_string(), name);
@@ -860,7 +896,7 @@ mod tests {
             Ok(Target::Durable(Dispatch::Pool(_)))
         ));
         for bad in [
-            "floor+journal",
+            "floor:2+journal",
             "original-c+journal",
             "+journal",
             "pool:0+journal",
@@ -872,16 +908,18 @@ mod tests {
     #[test]
     fn durable_targets_run_only_in_durable_workloads() {
         let plan = Plan::default();
-        // 6 targets in both workloads, 2 durable ones in RESERVE alone.
-        assert_eq!(plan.cells(), (6 * 2 + 2) * plan.clients.len());
+        // 6 targets in both workloads, 3 durable ones in RESERVE alone.
+        assert_eq!(plan.cells(), (6 * 2 + 3) * plan.clients.len());
         assert!(!plan.measures(Target::Floor(1), Workload::HoldConfirm));
         let holds = Plan {
             workloads: Workload::ALL.to_vec(),
             durable_workloads: vec![Workload::Reserve, Workload::HoldConfirm],
             ..Plan::default()
         };
-        // And the 3 servers and 2 durable ones in HOLD-CONFIRM.
-        assert_eq!(holds.cells(), (6 * 2 + 3 + 2 * 2) * plan.clients.len());
+        // And the 3 servers and 2 durable ones in HOLD-CONFIRM (not the
+        // durable floor).
+        assert_eq!(holds.cells(), (6 * 2 + 3 + 2 * 2 + 1) * plan.clients.len());
+        assert!(!plan.measures(Target::DurableFloor, Workload::HoldConfirm));
         assert!(plan.measures(Target::Durable(Dispatch::Pool(2)), Workload::Reserve));
         assert!(!plan.measures(Target::Durable(Dispatch::Pool(2)), Workload::Query));
         assert!(plan.measures(Target::Server(Dispatch::Pool(2)), Workload::Query));

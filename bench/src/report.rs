@@ -68,7 +68,8 @@ pub struct Row {
     pub p999_ns: u64,
     /// Slowest round trip.
     pub max_ns: u64,
-    /// `ops_per_s` over the group floor's (`None` without a floor).
+    /// `ops_per_s` over the group floor's (`None` without a floor): the
+    /// durable floor's for a durable row, the best echo floor's otherwise.
     pub ops_vs_floor: Option<f64>,
     /// `p99_ns` over the group floor's.
     pub p99_vs_floor: Option<f64>,
@@ -82,7 +83,7 @@ pub struct Row {
     /// the cell found it (`None` without a journal or without any).
     pub sync_ns: Option<u64>,
     /// A durable row's `ops_per_s` over that of the same dispatch mode
-    /// without a journal in its group (`None` otherwise).
+    /// (or floor) without a journal in its group (`None` otherwise).
     pub ops_vs_plain: Option<f64>,
     /// A durable row's `ops_per_s` over its group's limit
     /// ([`Report::limits`]; `None` otherwise).
@@ -413,20 +414,21 @@ impl Report {
     }
 
     /// Fills each row's ratios from the best floor (most ops/s) of its
-    /// (workload, clients) group.
+    /// (workload, clients) group: the durable floor for durable rows, the
+    /// echo floors for the others.
     pub(crate) fn compare_with_floors(&mut self) {
-        let floors: Vec<(Workload, usize, f64, u64)> = self
+        let floors: Vec<(Workload, usize, bool, f64, u64)> = self
             .rows
             .iter()
             .filter(|r| r.is_floor)
-            .map(|r| (r.workload, r.clients, r.ops_per_s, r.p99_ns))
+            .map(|r| (r.workload, r.clients, r.is_durable, r.ops_per_s, r.p99_ns))
             .collect();
         for row in &mut self.rows {
             let best = floors
                 .iter()
-                .filter(|f| f.0 == row.workload && f.1 == row.clients)
-                .max_by(|a, b| a.2.total_cmp(&b.2));
-            if let Some(&(_, _, ops, p99)) = best {
+                .filter(|f| f.0 == row.workload && f.1 == row.clients && f.2 == row.is_durable)
+                .max_by(|a, b| a.3.total_cmp(&b.3));
+            if let Some(&(_, _, _, ops, p99)) = best {
                 row.ops_vs_floor = (ops > 0.0).then(|| row.ops_per_s / ops);
                 row.p99_vs_floor = (p99 > 0).then(|| row.p99_ns as f64 / p99 as f64);
             }
@@ -434,13 +436,13 @@ impl Report {
     }
 
     /// Fills each durable row's [`Row::ops_vs_plain`] from the row of the
-    /// same dispatch mode without a journal in its (workload, clients)
-    /// group.
+    /// same dispatch mode (or floor) without a journal in its (workload,
+    /// clients) group.
     pub(crate) fn compare_durable_with_plain(&mut self) {
         let plain: Vec<(String, Workload, usize, f64)> = self
             .rows
             .iter()
-            .filter(|r| !r.is_durable && !r.is_floor)
+            .filter(|r| !r.is_durable)
             .map(|r| (r.target.clone(), r.workload, r.clients, r.ops_per_s))
             .collect();
         for row in self.rows.iter_mut().filter(|r| r.is_durable) {

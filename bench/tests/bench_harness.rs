@@ -30,6 +30,7 @@ fn a_small_plan_measures_every_target_against_the_floor() {
             Target::Server(Dispatch::ThreadPerRequest),
             Target::Server(Dispatch::Pool(2)),
             Target::Server(Dispatch::Sequential),
+            Target::DurableFloor,
             Target::Durable(Dispatch::ThreadPerRequest),
             Target::Durable(Dispatch::Pool(2)),
         ],
@@ -63,7 +64,8 @@ fn a_small_plan_measures_every_target_against_the_floor() {
             row.p50_ns <= row.p99_ns && row.p99_ns <= row.p999_ns,
             "{row:?}"
         );
-        // The floor serves no holds: HOLD-CONFIRM has nothing to compare with.
+        // The floors serve no holds: HOLD-CONFIRM has nothing to compare
+        // with. Durable rows are compared with the durable floor.
         let holds = row.workload == Workload::HoldConfirm;
         assert_eq!(row.ops_vs_floor.is_some(), !holds, "{row:?}");
         if row.is_durable {
@@ -82,7 +84,8 @@ fn a_small_plan_measures_every_target_against_the_floor() {
         }
     }
     let durable = report.rows.iter().filter(|r| r.is_durable).count();
-    assert_eq!(durable, 2 * 2 * plan.clients.len());
+    // Two durable servers in two workloads, the durable floor in RESERVE.
+    assert_eq!(durable, (2 * 2 + 1) * plan.clients.len());
     let setup = report.journal.as_ref().unwrap();
     assert_eq!(setup.dir, journals.path().display().to_string());
     let json = report.json();
@@ -90,6 +93,37 @@ fn a_small_plan_measures_every_target_against_the_floor() {
     assert_eq!(json.matches("\"durable\":true").count(), durable);
     // Every cell's journal directory was removed.
     let left: Vec<_> = std::fs::read_dir(journals.path()).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// Every OK of the durable floor follows an fdatasync that covered it, and
+/// it leaves neither its queue nor its file.
+#[test]
+fn the_durable_floor_syncs_before_it_answers_and_removes_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let floor = EchoFloor::spawn_durable(dir.path()).unwrap();
+    let id = floor.queue_id();
+    let load = Load { clients: 3, ..LOAD };
+    let m = drive(id, Workload::Reserve, load).unwrap();
+    assert_eq!(m.errors, 0, "{m:?}");
+    let stats = floor.journal_stats().unwrap();
+    // The warm-up's calls were synced too.
+    assert!(
+        stats.changes_synced >= m.ops && m.ops > 0,
+        "{stats:?} {m:?}"
+    );
+    assert!(
+        stats.fsyncs >= 1 && stats.fsyncs <= stats.changes_synced,
+        "{stats:?}"
+    );
+    assert!(
+        stats.largest_batch <= 3,
+        "one change per client at most: {stats:?}"
+    );
+    assert!(EchoFloor::spawn(1).unwrap().journal_stats().is_none());
+    drop(floor);
+    assert!(Queue::from_id(id).stat().is_err(), "queue {id} left behind");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 

@@ -14,9 +14,11 @@ use guichet_bench::{
 pub struct BenchArgs {
     /// Targets, comma-separated: floor, floor:N, thread-per-request, pool,
     /// pool:N, sequential, original-c; a dispatch mode followed by +journal
-    /// (pool:2+journal) is that server with its journal on. Default: floor,
-    /// floor:2, thread-per-request, pool:2, sequential, original-c,
-    /// thread-per-request+journal, pool:2+journal.
+    /// (pool:2+journal) is that server with its journal on, and
+    /// floor+journal the echo floor with a group commit (the durable rows'
+    /// floor). Default: floor, floor:2, thread-per-request, pool:2,
+    /// sequential, original-c, floor+journal, thread-per-request+journal,
+    /// pool:2+journal.
     #[arg(long, value_delimiter = ',', value_parser = parse_target)]
     targets: Vec<Target>,
     /// Workloads, comma-separated: reserve, query, hold-confirm.
