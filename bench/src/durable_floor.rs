@@ -13,9 +13,11 @@
 //! rows' ×floor figures are taken against it.
 
 use std::fs::File;
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -27,7 +29,7 @@ use super::floor::{receive, reply_to, REPLY_REQUEST_ID};
 
 /// Bytes written per request: its `reply_to` and `request_id`, and 8 bytes
 /// standing for the change (a journal's smallest record is about this).
-pub(crate) const RECORD_BYTES: usize = 24;
+const RECORD_BYTES: usize = 24;
 /// Zeros written ahead once, as the journal preallocates: each fdatasync
 /// then overwrites data in place, with no size change to sync. The writes
 /// wrap around within it.
@@ -38,7 +40,12 @@ const MAX_BATCH: usize = 4096;
 /// fdatasync took (the server's group commit is bounded alike).
 const MAX_GATHER: Duration = Duration::from_millis(1);
 
-/// What the loop counts, read as a journal's counters.
+// A full batch fits the preallocated region, so wrapping to its start
+// keeps every write inside it.
+const _: () = assert!(MAX_BATCH * RECORD_BYTES <= PREALLOCATED_BYTES as usize);
+
+/// What the loop counts, read as a journal's counters, and the write or
+/// fdatasync failure that ended it, if one did.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     fsyncs: AtomicU64,
@@ -46,6 +53,7 @@ pub(crate) struct Counters {
     bytes: AtomicU64,
     sync_ns: AtomicU64,
     largest: AtomicU64,
+    failure: Mutex<Option<io::Error>>,
 }
 
 impl Counters {
@@ -63,6 +71,19 @@ impl Counters {
         }
     }
 
+    /// The failure that ended the loop: its clients timed out after it,
+    /// so the cell's figures say nothing.
+    pub(crate) fn take_failure(&self) -> Option<io::Error> {
+        self.failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    fn failed(&self, error: io::Error) {
+        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+    }
+
     fn synced(&self, changes: usize, bytes: usize, took: Duration) {
         let changes = changes as u64;
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
@@ -76,7 +97,7 @@ impl Counters {
 
 /// A new file of [`PREALLOCATED_BYTES`] zeros, synced, in `dir`: owner-only
 /// and removed when dropped (`tempfile`).
-pub(crate) fn preallocated_file(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+pub(crate) fn preallocated_file(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
     let file = tempfile::Builder::new()
         .prefix("guichet-bench-durable-floor-")
         .tempfile_in(dir)?;
@@ -87,7 +108,8 @@ pub(crate) fn preallocated_file(dir: &Path) -> std::io::Result<tempfile::NamedTe
 }
 
 /// Receive, gather, write and sync, reply: until the queue is removed or
-/// the file fails (its clients then time out, and count errors).
+/// the file fails (the failure is kept in `counters`; its clients time
+/// out).
 pub(crate) fn durable_echo_loop(
     queue: Queue,
     template: &[u8; BODY_SIZE],
@@ -104,40 +126,37 @@ pub(crate) fn durable_echo_loop(
     // How many clients waited when the last fdatasync ended (those it
     // answered, and those whose requests were queued meanwhile: waiting
     // for the answered ones alone would split the clients into two groups
-    // for good), and when the replies went out: the gather waits for that
-    // many, for at most that fdatasync's time.
-    let (mut waiting, mut window, mut replied_at) = (0, Duration::ZERO, Instant::now());
+    // for good), and when the replies went out.
+    let mut last = Gather {
+        waiting: 0,
+        window: Duration::ZERO,
+        replied_at: Instant::now(),
+    };
     loop {
         if receive(queue, &mut buf).is_err() {
             return;
         }
         batch.extend(reply_to(buf.body()));
-        // Everything queued, then the rest of those answered last time.
-        while batch.len() < MAX_BATCH {
-            // A deadline of now: one attempt with IPC_NOWAIT.
-            match queue.recv(REQUEST_MTYPE, &mut buf, Some(Instant::now())) {
-                Ok(_) => batch.extend(reply_to(buf.body())),
-                Err(SysvError::TimedOut { .. })
-                    if batch.len() < waiting && replied_at.elapsed() < window =>
-                {
-                    thread::yield_now();
-                }
-                Err(SysvError::TimedOut { .. }) => break,
-                Err(_) => return,
-            }
+        if gather(queue, &mut buf, &mut batch, &last).is_err() {
+            return;
+        }
+        if batch.is_empty() {
+            continue; // Malformed bodies only: nothing to sync or answer.
         }
         records.clear();
         for (to, id) in &batch {
-            records.extend_from_slice(&to.to_ne_bytes());
-            records.extend_from_slice(id);
-            records.extend_from_slice(&[0u8; 8]);
+            let mut record = [0u8; RECORD_BYTES];
+            record[..8].copy_from_slice(&to.to_ne_bytes());
+            record[8..16].copy_from_slice(id);
+            records.extend_from_slice(&record);
         }
         if offset + records.len() as u64 > PREALLOCATED_BYTES {
             offset = 0;
         }
         let started = Instant::now();
-        if file.write_all_at(&records, offset).is_err() || file.sync_data().is_err() {
-            return;
+        let written = file.write_all_at(&records, offset);
+        if let Err(error) = written.and_then(|()| file.sync_data()) {
+            return counters.failed(error);
         }
         let took = started.elapsed();
         counters.synced(batch.len(), records.len(), took);
@@ -146,13 +165,47 @@ pub(crate) fn durable_echo_loop(
         // reply not yet read, which only widens the next wait, within its
         // bound).
         let queued = queue.stat().map_or(0, |stat| stat.messages);
-        waiting = batch.len() + usize::try_from(queued).unwrap_or(MAX_BATCH);
-        window = took.min(MAX_GATHER);
-        replied_at = Instant::now();
+        last = Gather {
+            waiting: batch.len() + usize::try_from(queued).unwrap_or(MAX_BATCH),
+            window: took.min(MAX_GATHER),
+            replied_at: Instant::now(),
+        };
         for (to, id) in batch.drain(..) {
             reply[REPLY_REQUEST_ID].copy_from_slice(&id);
             // As the echo floor: a lost reply is the client's error to count.
-            let _ = queue.send(to, &reply, Some(replied_at));
+            let _ = queue.send(to, &reply, Some(last.replied_at));
         }
     }
+}
+
+/// What the next gather waits for: `waiting` requests, for at most
+/// `window` after `replied_at`.
+struct Gather {
+    waiting: usize,
+    window: Duration,
+    replied_at: Instant,
+}
+
+/// Takes every request queued, then polls (yielding) for the rest of
+/// those `last` waits for; `Err` once the queue is gone.
+fn gather(
+    queue: Queue,
+    buf: &mut MessageBuf,
+    batch: &mut Vec<(i64, [u8; 8])>,
+    last: &Gather,
+) -> Result<(), SysvError> {
+    while batch.len() < MAX_BATCH {
+        // A deadline of now: one attempt with IPC_NOWAIT.
+        match queue.recv(REQUEST_MTYPE, buf, Some(Instant::now())) {
+            Ok(_) => batch.extend(reply_to(buf.body())),
+            Err(SysvError::TimedOut { .. })
+                if batch.len() < last.waiting && last.replied_at.elapsed() < last.window =>
+            {
+                thread::yield_now();
+            }
+            Err(SysvError::TimedOut { .. }) => return Ok(()),
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
 }

@@ -176,6 +176,14 @@ impl EchoFloor {
         self.durable.as_ref().map(|counters| counters.stats())
     }
 
+    /// Stops the floor (as dropping it does) and returns the write or
+    /// fdatasync failure that ended a durable floor's loop, if one did.
+    pub(crate) fn stop(mut self) -> Option<std::io::Error> {
+        let counters = self.durable.take();
+        drop(self);
+        counters.and_then(|counters| counters.take_failure())
+    }
+
     /// The queue clients send to; private, so this id is the only way in.
     ///
     /// # Examples

@@ -143,7 +143,9 @@ pub enum Target {
     Durable(Dispatch),
     /// The durable echo floor ([`EchoFloor::spawn_durable`]), its file in
     /// a fresh temporary directory as a durable server's journal: the
-    /// floor of the durable targets.
+    /// floor of the durable targets, in RESERVE only. It has no
+    /// group-commit delay and preallocates 1 MiB whatever the
+    /// [`JournalPlan`] says.
     DurableFloor,
     /// `bench/c/original_server.c`: a detached pthread per request.
     OriginalC,
@@ -363,7 +365,7 @@ pub struct Plan {
 }
 
 /// Defaults: (6 targets × 2 workloads + 3 durable targets × RESERVE) ×
-/// 3 client counts × 3 rounds × (0.1 + 0.3) s is about 50 s of driving,
+/// 3 client counts × 3 rounds × (0.1 + 0.3) s is about 54 s of driving,
 /// plus starts and stops: under a minute.
 impl Default for Plan {
     fn default() -> Self {
@@ -395,8 +397,10 @@ impl Default for Plan {
 
 impl Plan {
     /// Whether `target` is measured in `workload`: every target is, except
-    /// durable ones outside [`Plan::durable_workloads`], and the floor and
-    /// the original C server in HOLD-CONFIRM (they serve no holds).
+    /// durable ones outside [`Plan::durable_workloads`], the floors and the
+    /// original C server in HOLD-CONFIRM (they serve no holds), and the
+    /// durable floor in QUERY (it would sync every query, where a server
+    /// syncs none of a workload that changes nothing).
     ///
     /// # Examples
     ///
@@ -411,13 +415,17 @@ impl Plan {
     /// assert!(plan.measures(Target::Floor(1), Workload::Query));
     /// assert!(!plan.measures(Target::OriginalC, Workload::HoldConfirm));
     /// assert!(!plan.measures(durable, Workload::HoldConfirm)); // not by default
+    /// let everywhere = Plan { durable_workloads: Workload::ALL.to_vec(), ..Plan::default() };
+    /// assert!(everywhere.measures(Target::DurableFloor, Workload::Reserve));
+    /// assert!(!everywhere.measures(Target::DurableFloor, Workload::Query));
     /// ```
     #[must_use]
     pub fn measures(&self, target: Target, workload: Workload) -> bool {
-        // The echo floor and the original C server know no holds.
+        // The floors and the original C server know no holds.
         let holds = matches!(target, Target::Server(_) | Target::Durable(_));
         (workload != Workload::HoldConfirm || holds)
             && (!target.is_durable() || self.durable_workloads.contains(&workload))
+            && !(target == Target::DurableFloor && workload == Workload::Query)
     }
 
     /// Cells in the run: (target, workload, client count) triples measured,
@@ -428,7 +436,7 @@ impl Plan {
     /// ```
     /// use guichet_bench::Plan;
     ///
-    /// // 6 targets in 2 workloads and 2 durable ones in RESERVE, at 3 client counts.
+    /// // 6 targets in 2 workloads and 3 durable ones in RESERVE, at 3 client counts.
     /// assert_eq!(Plan::default().cells(), (6 * 2 + 3) * 3);
     /// ```
     #[must_use]
@@ -478,8 +486,9 @@ impl Plan {
         }
         if self.cells() == 0 {
             return Err(BenchError::Config(
-                "the plan measures nothing: its only targets are durable, and none of its \
-                 workloads is a durable workload"
+                "the plan measures nothing: none of its targets runs in any of its \
+                 workloads (durable targets run in durable workloads only, floors in \
+                 none with holds, floor+journal in RESERVE only)"
                     .into(),
             ));
         }
@@ -644,8 +653,12 @@ impl Running {
                 dir.close().map_err(BenchError::Io)
             }
             Running::DurableFloor { floor, dir } => {
-                // Its loop has removed its file once this returns.
-                drop(floor);
+                // Its loop has removed its file once `stop` returns. A
+                // failed write or fdatasync timed its clients out: the
+                // run's figures would say nothing, so the run fails.
+                if let Some(failure) = floor.stop() {
+                    return Err(BenchError::Io(failure));
+                }
                 dir.close().map_err(BenchError::Io)
             }
             // Dropping them removes their queues.

@@ -534,7 +534,7 @@ impl Report {
             let _ = writeln!(
                 out,
                 "# +journal: each cell's journal in a new directory in {} ({}), \
-                 group-commit delay {} µs, preallocation {} bytes",
+                 group-commit delay {} µs, preallocation {} bytes (floor+journal: none, 1 MiB)",
                 j.dir,
                 if j.filesystem.is_empty() {
                     "file system unknown"
@@ -749,6 +749,39 @@ mod tests {
         assert_eq!(report.rows[2].p99_vs_floor, Some(1.5));
         assert_eq!(report.rows[3].ops_vs_floor, None);
         assert!(report.json().contains("\"ops_vs_floor\":0.7500"));
+    }
+
+    /// Durable rows are compared with the durable floor, plain rows with
+    /// the echo floors, and the durable floor's ×plain is against `floor`.
+    #[test]
+    fn durable_rows_take_the_durable_floor_and_plain_rows_the_echo_floor() {
+        let mut report = Report {
+            rows: vec![
+                row("floor", true, 4, 400.0, 10),
+                row("floor+journal", true, 4, 40.0, 100),
+                row("pool:2", false, 4, 200.0, 20),
+                row("pool:2+journal", false, 4, 30.0, 150),
+                row("pool:2+journal", false, 16, 30.0, 150),
+            ],
+            ..Report::default()
+        };
+        report.compare_with_floors();
+        report.compare_durable_with_plain();
+        let floor: Vec<Option<f64>> = report.rows.iter().map(|r| r.ops_vs_floor).collect();
+        assert_eq!(floor, [Some(1.0), Some(1.0), Some(0.5), Some(0.75), None]);
+        assert_eq!(report.rows[3].p99_vs_floor, Some(1.5));
+        let plain: Vec<Option<f64>> = report.rows.iter().map(|r| r.ops_vs_plain).collect();
+        assert_eq!(plain, [None, Some(0.1), None, Some(0.15), None]);
+        // Without a durable floor, durable rows have no floor to compare with.
+        let mut without = Report {
+            rows: vec![
+                row("floor", true, 4, 400.0, 10),
+                row("pool:2+journal", false, 4, 30.0, 150),
+            ],
+            ..Report::default()
+        };
+        without.compare_with_floors();
+        assert_eq!(without.rows[1].ops_vs_floor, None);
     }
 
     #[test]
