@@ -18,7 +18,8 @@ pub const COMPARED_MODES: [Dispatch; 3] = [
     Dispatch::Sequential,
 ];
 
-/// One (mode, clients) cell: each client's median ops/s over the rounds.
+/// One (mode, clients) cell: each client's median ops/s over the rounds,
+/// and the library's ratio in each round.
 ///
 /// # Examples
 ///
@@ -31,9 +32,11 @@ pub const COMPARED_MODES: [Dispatch; 3] = [
 ///     library: 45_000.0,
 ///     c_blocking: Some(35_000.0),
 ///     c_spinning: Some(50_000.0),
+///     round_ratios: vec![0.95, 0.8, 0.9],
 ///     errors: 0,
 /// };
 /// assert_eq!(row.ratio(), Some(0.9));
+/// assert_eq!(row.round_ratio_spread(), Some((0.8, 0.9, 0.95)));
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClientRow {
@@ -47,6 +50,11 @@ pub struct ClientRow {
     pub c_blocking: Option<f64>,
     /// The spinning C client (`None` when not built).
     pub c_spinning: Option<f64>,
+    /// Each round's library ops/s over that round's figure of the better
+    /// C client (the one with the higher median), in round order: runs
+    /// side by side within a round, so the spread shows how far one
+    /// round's ratio moves on this machine. Empty without C clients.
+    pub round_ratios: Vec<f64>,
     /// Failed calls, all clients and rounds together.
     pub errors: u64,
 }
@@ -61,6 +69,15 @@ impl ClientRow {
             .chain(self.c_spinning)
             .reduce(f64::max)?;
         (best > 0.0).then(|| self.library / best)
+    }
+
+    /// The lowest, median and highest of [`ClientRow::round_ratios`];
+    /// `None` without any.
+    #[must_use]
+    pub fn round_ratio_spread(&self) -> Option<(f64, f64, f64)> {
+        let mut ratios = self.round_ratios.clone();
+        let middle = median(&mut ratios)?;
+        Some((ratios[0], middle, ratios[ratios.len() - 1]))
     }
 }
 
@@ -252,14 +269,39 @@ fn compare_cell(
         progress(&format!("{line} ops/s"));
     }
     server.shutdown().map_err(BenchError::Server)?;
+    let round_ratios = round_ratios(&library, &blocking, &spinning);
     Ok(ClientRow {
         mode: mode.to_string(),
         clients: load.clients,
         library: median(&mut library).unwrap_or(0.0),
         c_blocking: median(&mut blocking),
         c_spinning: median(&mut spinning),
+        round_ratios,
         errors,
     })
+}
+
+/// Each round's library figure over the same round's figure of the C
+/// client with the higher median (rounds in order; every runner ran in
+/// every round, or its list is empty).
+fn round_ratios(library: &[f64], blocking: &[f64], spinning: &[f64]) -> Vec<f64> {
+    let better = [blocking, spinning]
+        .into_iter()
+        .filter(|c| c.len() == library.len())
+        .max_by(|a, b| {
+            let (mut a, mut b) = (a.to_vec(), b.to_vec());
+            let middle = |c: &mut [f64]| median(c).unwrap_or(0.0);
+            middle(&mut a).total_cmp(&middle(&mut b))
+        });
+    let Some(better) = better else {
+        return Vec::new();
+    };
+    library
+        .iter()
+        .zip(better)
+        .filter(|(_, c)| **c > 0.0)
+        .map(|(l, c)| l / c)
+        .collect()
 }
 
 fn median(figures: &mut [f64]) -> Option<f64> {
@@ -295,14 +337,21 @@ impl ClientComparison {
         }
         let _ = writeln!(
             out,
-            "{:<20} {:>7} {:>10} {:>11} {:>11} {:>6} {:>6}",
-            "mode", "clients", "library", "C blocking", "C spinning", "ratio", "errors"
+            "{:<20} {:>7} {:>10} {:>11} {:>11} {:>6} {:>22} {:>6}",
+            "mode",
+            "clients",
+            "library",
+            "C blocking",
+            "C spinning",
+            "ratio",
+            "per round: med (range)",
+            "errors"
         );
         let figure = |f: Option<f64>| f.map_or_else(|| "-".to_owned(), |f| format!("{f:.0}"));
         for row in &self.rows {
             let _ = writeln!(
                 out,
-                "{:<20} {:>7} {:>10.0} {:>11} {:>11} {:>6} {:>6}",
+                "{:<20} {:>7} {:>10.0} {:>11} {:>11} {:>6} {:>22} {:>6}",
                 row.mode,
                 row.clients,
                 row.library,
@@ -310,9 +359,33 @@ impl ClientComparison {
                 figure(row.c_spinning),
                 row.ratio()
                     .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}")),
+                row.round_ratio_spread().map_or_else(
+                    || "-".to_owned(),
+                    |(low, middle, high)| format!("{middle:.2} ({low:.2}-{high:.2})")
+                ),
                 row.errors
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_round_is_divided_by_the_better_c_client_of_the_same_round() {
+        let library = [90.0, 100.0, 120.0];
+        let spinning = [100.0, 100.0, 100.0];
+        // Blocking wins one round but has the lower median: not the one.
+        let blocking = [50.0, 125.0, 60.0];
+        assert_eq!(
+            round_ratios(&library, &blocking, &spinning),
+            [0.9, 1.0, 1.2]
+        );
+        // A client that did not run in every round is left out.
+        assert_eq!(round_ratios(&library, &[], &spinning), [0.9, 1.0, 1.2]);
+        assert!(round_ratios(&library, &[], &[]).is_empty());
     }
 }

@@ -217,11 +217,13 @@ fn the_c_clients_book_through_the_same_server_as_the_library() {
         clients: vec![1],
         warmup_ms: 0,
         duration_ms: 20,
-        rounds: 1,
+        rounds: 2,
         ..Plan::default()
     };
     let comparison = compare_clients(&plan, &mut |_| {}).unwrap();
     let row = &comparison.rows[0];
     assert!(comparison.skipped.is_none());
     assert!(row.ratio().is_some() && row.errors == 0, "{row:?}");
+    assert_eq!(row.round_ratios.len(), 2, "{row:?}");
+    assert!(comparison.table().contains("per round"));
 }
