@@ -6,10 +6,10 @@ use std::sync::{PoisonError, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use guichet::client::Client;
+use guichet::client::{Client, ClientError};
 use guichet::journal::JournalStats;
 use guichet::sysv::QueueId;
-use guichet::wire::Operation;
+use guichet::wire::{Operation, Reply};
 use guichet::EventId;
 use guichet::Status;
 
@@ -491,13 +491,7 @@ fn client_loop(
         if start >= end && (latency.count() > 0 || errors > 0) {
             return (errors, latency, last_end);
         }
-        let mut result = client.send(operation);
-        if let (Workload::HoldConfirm, Ok(held)) = (workload, &result) {
-            // The checkout's second half: confirm the hold just made.
-            if let (Status::Ok, Some(booking)) = (held.status, held.booking) {
-                result = client.send(Operation::Confirm { booking });
-            }
-        }
+        let result = one_operation(&client, workload, operation);
         if start < measure_from {
             continue;
         }
@@ -510,4 +504,74 @@ fn client_loop(
             _ => errors += 1,
         }
     }
+}
+
+/// One operation of `workload` (`operation` is its first call).
+fn one_operation(
+    client: &Client,
+    workload: Workload,
+    operation: Operation,
+) -> Result<Reply, ClientError> {
+    let result = client.send(operation);
+    if let (Workload::HoldConfirm, Ok(held)) = (workload, &result) {
+        // The checkout's second half: confirm the hold just made.
+        if let (Status::Ok, Some(booking)) = (held.status, held.booking) {
+            return client.send(Operation::Confirm { booking });
+        }
+    }
+    result
+}
+
+/// Drives the server on `queue` as `bench/c/client.c` does, for the
+/// comparison with the C clients: `load.clients` threads, each making one
+/// operation at a time until the end, reading the clock once per
+/// operation and keeping no latency. Returns the operations that started
+/// in the measured time and were answered OK, and the others.
+///
+/// [`drive`]'s bookkeeping (three more clock reads and a histogram entry
+/// per call) would be counted against the library's client otherwise: a
+/// client polling for its reply spends it on every round trip.
+pub(crate) fn count_operations(
+    queue: QueueId,
+    workload: Workload,
+    load: Load,
+) -> Result<(u64, u64), BenchError> {
+    load.check()?;
+    let client = Client::from_id(queue).with_timeout_ms(load.timeout_ms);
+    let measure_from = Instant::now() + Duration::from_millis(load.warmup_ms.into());
+    let end = measure_from + Duration::from_millis(load.duration_ms.into());
+    let counting = move || {
+        let operation = workload.operation();
+        let (mut ok, mut failed) = (0u64, 0u64);
+        loop {
+            let start = Instant::now();
+            if start >= end {
+                return (ok, failed);
+            }
+            let result = one_operation(&client, workload, operation);
+            match result {
+                _ if start < measure_from => {}
+                Ok(reply) if reply.status == Status::Ok => ok += 1,
+                _ => failed += 1,
+            }
+        }
+    };
+    thread::scope(|scope| {
+        let mut handles = Vec::with_capacity(load.clients);
+        for index in 0..load.clients {
+            let spawned = thread::Builder::new()
+                .name(format!("bench-client-{index}"))
+                .spawn_scoped(scope, counting);
+            // Those started stop at `end`, and the scope waits for them.
+            handles.push(spawned.map_err(BenchError::Spawn)?);
+        }
+        let (mut ok, mut failed) = (0, 0);
+        for handle in handles {
+            // A client thread that panicked counts as an error.
+            let (o, f) = handle.join().unwrap_or((0, 1));
+            ok += o;
+            failed += f;
+        }
+        Ok((ok, failed))
+    })
 }

@@ -38,7 +38,7 @@ pub enum LibraryClient {
     InProcess,
     /// In a process of its own: `program`, given `args` then `QUEUE_ID
     /// THREADS WARMUP_MS DURATION_MS WORKLOAD`, drives the server as
-    /// [`drive`](crate::drive) does and prints "OPS ERRORS", the measured
+    /// [`LibraryClient::InProcess`] does and prints "OPS ERRORS", the measured
     /// calls answered OK and the others (`guichet drive-client` does).
     Process {
         /// The program.
@@ -52,12 +52,13 @@ impl LibraryClient {
     /// Drives the server on `queue` with `load.clients` threads of the
     /// library's client; returns the calls that started in the measured
     /// time and were answered OK, and the others, counted as the C
-    /// clients count them.
+    /// clients count them, with as little around each call as they have
+    /// (no latency kept, one clock read).
     ///
     /// # Errors
     ///
-    /// [`BenchError::Config`] for a load out of its limits; those of
-    /// [`drive`](crate::drive) in process; [`BenchError::Io`] if the
+    /// [`BenchError::Config`] for a load out of its limits;
+    /// [`BenchError::Spawn`] if a client thread cannot start, in process; [`BenchError::Io`] if the
     /// process cannot start or says nothing readable.
     pub fn drive(
         &self,
@@ -67,10 +68,7 @@ impl LibraryClient {
     ) -> Result<(u64, u64), BenchError> {
         load.check()?;
         match self {
-            LibraryClient::InProcess => {
-                let m = driver::drive(queue, workload, load)?;
-                Ok((m.ops, m.errors))
-            }
+            LibraryClient::InProcess => driver::count_operations(queue, workload, load),
             LibraryClient::Process { program, args } => {
                 let mut command = Command::new(program);
                 command

@@ -5,11 +5,11 @@
 use guichet_testkit::tools;
 
 use guichet::server::Dispatch;
-use guichet::sysv::Queue;
+use guichet::sysv::{Mode, OwnedQueue, Queue};
 use guichet::Client;
 use guichet_bench::{
-    compare_clients, drive, run, BenchError, CClientBuild, CWait, EchoFloor, JournalPlan, Load,
-    OriginalBuild, Plan, Target, Workload,
+    compare_clients, drive, run, BenchError, CClientBuild, CWait, EchoFloor, JournalPlan,
+    LibraryClient, Load, OriginalBuild, Plan, Target, Workload,
 };
 use tools::skip;
 
@@ -180,6 +180,44 @@ fn the_original_c_server_books_and_refuses_like_the_protocol_says() {
     let server = build.start(u32::MAX).unwrap();
     let m = drive(server.queue_id(), Workload::Reserve, LOAD).unwrap();
     assert_eq!(m.errors, 0, "{m:?}");
+}
+
+/// The library's side of `--compare-clients` counts as the C clients do:
+/// the operations that started after the warm-up and were answered OK
+/// (a checkout is one), and apart from them the others.
+#[test]
+fn the_library_client_counts_only_measured_operations_answered_ok() {
+    let server = guichet::Server::builder()
+        .event("E", 1_000_000)
+        .spawn()
+        .unwrap();
+    let client = server.client();
+    for workload in [Workload::Reserve, Workload::HoldConfirm] {
+        let before = client.query(1).unwrap().remaining;
+        let (ops, errors) = LibraryClient::InProcess
+            .drive(server.queue_id(), workload, LOAD)
+            .unwrap();
+        assert_eq!(errors, 0, "{workload:?}");
+        // The warm-up booked seats that are not counted.
+        let booked = u64::from(before - client.query(1).unwrap().remaining);
+        assert!(
+            ops > 0 && booked > ops,
+            "{workload:?}: {booked} booked, {ops} counted"
+        );
+    }
+    drop(server);
+    // Nobody serves this queue: every call times out, and none is an OK.
+    let owned = OwnedQueue::create_private(Mode::DEFAULT).unwrap();
+    let load = Load {
+        clients: 1,
+        warmup_ms: 0,
+        duration_ms: 20,
+        timeout_ms: 5,
+    };
+    let counted = LibraryClient::InProcess.drive(owned.queue().id(), Workload::Query, load);
+    owned.remove().unwrap();
+    let (ops, errors) = counted.unwrap();
+    assert!(ops == 0 && errors > 0, "{ops} OK, {errors} failed");
 }
 
 #[test]

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use guichet::sysv::QueueId;
 use guichet_bench::{
-    compare_clients, compare_clients_with, drive, run, JournalPlan, LibraryClient, Load, Plan,
-    Progress, Target, Workload,
+    compare_clients, compare_clients_with, run, JournalPlan, LibraryClient, Load, Plan, Progress,
+    Target, Workload,
 };
 
 #[derive(Debug, clap::Args)]
@@ -200,9 +200,9 @@ pub fn drive_client(args: &DriveClientArgs) -> ExitCode {
         duration_ms: args.duration_ms,
         timeout_ms: Plan::default().timeout_ms,
     };
-    match drive(args.queue_id, args.workload, load) {
-        Ok(m) => {
-            println!("{} {}", m.ops, m.errors);
+    match LibraryClient::InProcess.drive(args.queue_id, args.workload, load) {
+        Ok((ops, errors)) => {
+            println!("{ops} {errors}");
             ExitCode::SUCCESS
         }
         Err(e) => {
