@@ -1,7 +1,9 @@
 //! The load driver: N client threads, each making synchronous round trips
-//! through a real [`Client`] for a fixed time, with a latency histogram.
+//! through a real [`Client`] for a fixed time, with a latency histogram
+//! (or, for the comparison with the C clients, only counting them).
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{PoisonError, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -526,11 +528,15 @@ fn one_operation(
 /// comparison with the C clients: `load.clients` threads, each making one
 /// operation at a time until the end, reading the clock once per
 /// operation and keeping no latency. Returns the operations that started
-/// in the measured time and were answered OK, and the others.
+/// in the measured time and were answered OK, and the others. As in
+/// [`drive`], a client that starts so late that its first operation
+/// begins after the end still makes that one and counts it (a loaded
+/// machine would otherwise give a cell of nothing).
 ///
-/// [`drive`]'s bookkeeping (three more clock reads and a histogram entry
-/// per call) would be counted against the library's client otherwise: a
-/// client polling for its reply spends it on every round trip.
+/// [`drive`]'s bookkeeping (two more clock reads and a histogram entry
+/// per operation) would be counted against the library's client
+/// otherwise: a client polling for its reply spends it on every round
+/// trip.
 pub(crate) fn count_operations(
     queue: QueueId,
     workload: Workload,
@@ -540,16 +546,17 @@ pub(crate) fn count_operations(
     let client = Client::from_id(queue).with_timeout_ms(load.timeout_ms);
     let measure_from = Instant::now() + Duration::from_millis(load.warmup_ms.into());
     let end = measure_from + Duration::from_millis(load.duration_ms.into());
-    let counting = move || {
+    // Set when a client thread cannot start: the others stop at once.
+    let stop = AtomicBool::new(false);
+    let counting = || {
         let operation = workload.operation();
         let (mut ok, mut failed) = (0u64, 0u64);
         loop {
             let start = Instant::now();
-            if start >= end {
+            if (start >= end && ok + failed > 0) || stop.load(Ordering::Relaxed) {
                 return (ok, failed);
             }
-            let result = one_operation(&client, workload, operation);
-            match result {
+            match one_operation(&client, workload, operation) {
                 _ if start < measure_from => {}
                 Ok(reply) if reply.status == Status::Ok => ok += 1,
                 _ => failed += 1,
@@ -558,12 +565,19 @@ pub(crate) fn count_operations(
     };
     thread::scope(|scope| {
         let mut handles = Vec::with_capacity(load.clients);
+        let mut spawn_error = None;
         for index in 0..load.clients {
             let spawned = thread::Builder::new()
                 .name(format!("bench-client-{index}"))
                 .spawn_scoped(scope, counting);
-            // Those started stop at `end`, and the scope waits for them.
-            handles.push(spawned.map_err(BenchError::Spawn)?);
+            match spawned {
+                Ok(handle) => handles.push(handle),
+                Err(error) => {
+                    stop.store(true, Ordering::Relaxed);
+                    spawn_error = Some(error);
+                    break;
+                }
+            }
         }
         let (mut ok, mut failed) = (0, 0);
         for handle in handles {
@@ -572,6 +586,6 @@ pub(crate) fn count_operations(
             ok += o;
             failed += f;
         }
-        Ok((ok, failed))
+        spawn_error.map_or(Ok((ok, failed)), |error| Err(BenchError::Spawn(error)))
     })
 }

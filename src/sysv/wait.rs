@@ -67,9 +67,8 @@ pub(crate) fn until<T>(
 
 /// Nonblocking attempts (`IPC_NOWAIT`), yielding the CPU between them,
 /// for up to `spin` from the first that found nothing to do: at least one
-/// attempt, and none after one that saw `deadline` pass. `Ok(None)` when
-/// the spin (not the deadline) ended first; [`Failure::TimedOut`] when the
-/// deadline did.
+/// attempt, and no further one once `deadline` has passed. `Ok(None)` when the spin (not the
+/// deadline) ended first; [`Failure::TimedOut`] when the deadline did.
 pub(crate) fn poll_for<T>(
     deadline: Option<Instant>,
     spin: Duration,
@@ -78,37 +77,24 @@ pub(crate) fn poll_for<T>(
 ) -> Result<Option<T>, Failure> {
     // The spin is timed from the first attempt that found nothing: an
     // attempt that succeeds at once (most sends, replies already there)
-    // reads no clock. After that, the clock is read once every
-    // `CLOCK_EVERY` attempts, since a caller polling for a reply spends
-    // what it adds to every attempt on its round trip.
-    let mut spin_end = None;
-    let mut misses = 0u32;
+    // reads no clock.
+    let mut started = None;
     loop {
         match call(libc::IPC_NOWAIT) {
             Ok(done) => return Ok(Some(done)),
             Err(errno) if errno == empty || errno == libc::EINTR => {}
             Err(errno) => return Err(Failure::Errno(errno)),
         }
-        if misses % CLOCK_EVERY == 0 {
-            let now = Instant::now();
-            if deadline.is_some_and(|deadline| now >= deadline) {
-                return Err(Failure::TimedOut);
-            }
-            // (A spin too long for the clock ends at once.)
-            let end = *spin_end.get_or_insert_with(|| now.checked_add(spin).unwrap_or(now));
-            if now >= end {
-                return Ok(None);
-            }
+        let now = Instant::now();
+        if deadline.is_some_and(|deadline| now >= deadline) {
+            return Err(Failure::TimedOut);
         }
-        misses = misses.wrapping_add(1);
+        if now.duration_since(*started.get_or_insert(now)) >= spin {
+            return Ok(None);
+        }
         thread::yield_now();
     }
 }
-
-/// Attempts [`poll_for`] makes for each reading of the clock. An attempt
-/// and a yield take 0.3–0.6 µs on a 2-vCPU VM, so a spin or a deadline is
-/// seen to end at most a few µs late on an idle machine.
-const CLOCK_EVERY: u32 = 4;
 
 /// The fallback: nonblocking attempts with [`Backoff`]'s pauses (at most
 /// 1 ms), until the deadline.
@@ -154,19 +140,18 @@ mod tests {
     }
 
     #[test]
-    fn every_attempt_is_made_between_clock_readings() {
-        // Success after more misses than one clock reading covers.
+    fn a_poll_ends_with_the_first_attempt_that_does_something() {
         let mut attempts = 0;
-        let call = nothing_then(CLOCK_EVERY * 3 + 1, Ok(7), &mut attempts);
+        let call = nothing_then(13, Ok(7), &mut attempts);
         let polled = poll_for(None, Duration::from_secs(60), libc::ENOMSG, call);
         assert_eq!(polled, Ok(Some(7)));
-        assert_eq!(attempts, CLOCK_EVERY * 3 + 2);
+        assert_eq!(attempts, 14);
         // Another errno ends the poll at once, whenever it comes.
         let mut attempts = 0;
-        let call = nothing_then(CLOCK_EVERY + 2, Err(libc::EIDRM), &mut attempts);
+        let call = nothing_then(6, Err(libc::EIDRM), &mut attempts);
         let polled = poll_for(None, Duration::from_secs(60), libc::ENOMSG, call);
         assert_eq!(polled, Err(Failure::Errno(libc::EIDRM)));
-        assert_eq!(attempts, CLOCK_EVERY + 3);
+        assert_eq!(attempts, 7);
     }
 
     #[test]
@@ -192,10 +177,17 @@ mod tests {
         let polled = poll_for(Some(deadline), Duration::from_secs(5), libc::ENOMSG, call);
         assert_eq!(polled, Err(Failure::TimedOut));
         assert!(Instant::now() >= deadline);
-        // A deadline already past: one attempt, which may still succeed.
+        // A deadline already past: one attempt, which may still succeed...
         let mut attempts = 0;
         let call = nothing_then(0, Ok(5), &mut attempts);
         let polled = poll_for(Some(Instant::now()), Duration::ZERO, libc::ENOMSG, call);
-        assert_eq!(polled, Ok(Some(5)));
+        assert_eq!((polled, attempts), (Ok(Some(5)), 1));
+        // ...and none after one that found nothing, whatever the spin.
+        for spin in [Duration::ZERO, Duration::from_secs(60)] {
+            let mut attempts = 0;
+            let call = nothing_then(u32::MAX, Ok(0), &mut attempts);
+            let polled = poll_for(Some(Instant::now()), spin, libc::ENOMSG, call);
+            assert_eq!((polled, attempts), (Err(Failure::TimedOut), 1), "{spin:?}");
+        }
     }
 }
