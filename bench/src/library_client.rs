@@ -38,8 +38,9 @@ pub enum LibraryClient {
     InProcess,
     /// In a process of its own: `program`, given `args` then `QUEUE_ID
     /// THREADS WARMUP_MS DURATION_MS WORKLOAD`, drives the server as
-    /// [`LibraryClient::InProcess`] does and prints "OPS ERRORS", the measured
-    /// calls answered OK and the others (`guichet drive-client` does).
+    /// [`LibraryClient::InProcess`] does and prints "OPS ERRORS", the
+    /// measured calls answered OK and the others (`guichet drive-client`
+    /// does).
     Process {
         /// The program.
         program: PathBuf,
@@ -58,8 +59,9 @@ impl LibraryClient {
     /// # Errors
     ///
     /// [`BenchError::Config`] for a load out of its limits;
-    /// [`BenchError::Spawn`] if a client thread cannot start, in process; [`BenchError::Io`] if the
-    /// process cannot start or says nothing readable.
+    /// [`BenchError::Spawn`] if a client thread cannot start, in process;
+    /// [`BenchError::Io`] if the process cannot start or says nothing
+    /// readable.
     pub fn drive(
         &self,
         queue: QueueId,
